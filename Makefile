@@ -1,0 +1,40 @@
+# K8s Autopilot: every target installs what it needs into .venv from the lock file.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint lock bench clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+demo: install
+	rm -rf out/demo
+	$(BIN)/autopilot generate examples/shop.yaml -o out/demo --yes
+	$(BIN)/autopilot generate ../shared/examples/compose/wordpress-mysql.yaml -o out/demo --yes 2>/dev/null || \
+		$(BIN)/autopilot generate examples/compose/wordpress-mysql.yaml -o out/demo --yes
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy shared services
+
+bench: install
+	$(BIN)/python bench/generate.py
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,1 @@
+"""K8s Autopilot services: planner, generator, validator, gateway."""

@@ -1,0 +1,1 @@
+"""K8s Autopilot shared library: contracts used by every service."""

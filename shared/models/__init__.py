@@ -1,0 +1,71 @@
+"""Pydantic contracts shared by every service."""
+
+from shared.models.plan import (
+    ChartPlan,
+    ComponentPlan,
+    Decision,
+    ImportNote,
+    NetworkPolicyPlan,
+    ServicePlan,
+)
+from shared.models.reports import (
+    Finding,
+    SecurityScanReport,
+    Severity,
+    ValidationReport,
+    ValidationResult,
+)
+from shared.models.requirements import (
+    ChartRequirements,
+    ChartSecret,
+    Component,
+    ConfigFile,
+    Port,
+    ProbeSpec,
+    Resources,
+    SecretFile,
+    SecretRef,
+    Standards,
+    Volume,
+    WorkloadKind,
+)
+from shared.models.workflow import (
+    ApprovalStatus,
+    ArgoCDConfig,
+    ErrorCode,
+    ErrorContext,
+    GateName,
+    WorkflowMetadata,
+)
+
+__all__ = [
+    "ApprovalStatus",
+    "ArgoCDConfig",
+    "ChartPlan",
+    "ChartRequirements",
+    "ChartSecret",
+    "Component",
+    "ComponentPlan",
+    "ConfigFile",
+    "Decision",
+    "ErrorCode",
+    "ErrorContext",
+    "Finding",
+    "GateName",
+    "ImportNote",
+    "NetworkPolicyPlan",
+    "Port",
+    "ProbeSpec",
+    "Resources",
+    "SecretFile",
+    "SecretRef",
+    "SecurityScanReport",
+    "ServicePlan",
+    "Severity",
+    "Standards",
+    "ValidationReport",
+    "ValidationResult",
+    "Volume",
+    "WorkflowMetadata",
+    "WorkloadKind",
+]

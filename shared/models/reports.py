@@ -1,0 +1,70 @@
+"""Validation and security-scan reports: what the validator found, where, and how to fix it."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field, computed_field
+
+from shared.models.requirements import SpecModel
+
+
+class Severity(str, Enum):
+    """How bad a finding is. Errors fail validation; warnings fail strict lint only."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Finding(SpecModel):
+    """One problem found in a chart."""
+
+    severity: Severity
+    tool: str = Field(examples=["helm-lint", "kube-schema", "checkov", "autopilot"])
+    check: str = Field(default="", description="Check id, e.g. CKV_K8S_20 or selector-match.")
+    object: str = Field(default="", description="Kind/name of the object, or a file path.")
+    message: str
+    hint: str = Field(default="", description="How to fix it.")
+
+
+class ValidationResult(SpecModel):
+    """The outcome of one validation step."""
+
+    step: str = Field(examples=["lint", "render", "schema", "values-schema", "checkov", "checks"])
+    passed: bool
+    seconds: float = Field(default=0.0, ge=0)
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class SecurityScanReport(SpecModel):
+    """Checkov's Kubernetes checks over every rendered object."""
+
+    passed: int = 0
+    failed: int = 0
+    excluded: list[str] = Field(
+        default_factory=list, description="Check ids counted as neither pass nor fail."
+    )
+    failedChecks: list[Finding] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passRate(self) -> float:
+        """Share of counted checks that passed (1.0 when nothing was counted)."""
+        total = self.passed + self.failed
+        return 1.0 if total == 0 else self.passed / total
+
+
+class ValidationReport(SpecModel):
+    """Everything the validator ran against one chart."""
+
+    chart: str
+    passed: bool
+    results: list[ValidationResult] = Field(default_factory=list)
+    security: SecurityScanReport = Field(default_factory=SecurityScanReport)
+    kubeVersions: list[str] = Field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """All findings of all steps."""
+        return [f for r in self.results for f in r.findings]
