@@ -1,0 +1,206 @@
+"""The `autopilot` command line: generate, validate, plan, schema.
+
+Exit codes: 0 success, 1 the chart failed validation (or a gate was rejected),
+2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.errors import AutopilotError
+from shared.models.plan import ChartPlan
+from shared.models.reports import Severity, ValidationReport
+from shared.models.requirements import ChartRequirements, Standards
+
+SCHEMAS: dict[str, type[Any]] = {
+    "requirements": ChartRequirements,
+    "plan": ChartPlan,
+    "standards": Standards,
+    "report": ValidationReport,
+}
+
+
+def _read(source: str) -> tuple[bytes, Path | None]:
+    """Read a file, or stdin for '-'; return the bytes and the folder it came from."""
+    if source == "-":
+        return sys.stdin.buffer.read(), None
+    path = Path(source)
+    if not path.is_file():
+        raise AutopilotError(f"no such file: {source}", field="INPUT")
+    return path.read_bytes(), path.resolve().parent
+
+
+def _standards(path: str | None) -> Standards | None:
+    from services.planner.intake import parse_standards
+
+    return None if path is None else parse_standards(Path(path).read_bytes(), source=path)
+
+
+def _print_report(report: ValidationReport) -> None:
+    """Human-readable findings and a one-line summary per step."""
+    for result in report.results:
+        mark = "ok  " if result.passed else "FAIL"
+        print(f"  {mark} {result.step:<14} {result.seconds * 1000:7.1f} ms  {len(result.findings)} findings")
+    sec = report.security
+    print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%})")
+    for finding in report.findings:
+        if finding.severity == Severity.INFO:
+            continue
+        where = f" [{finding.object}]" if finding.object else ""
+        hint = f" -> {finding.hint}" if finding.hint else ""
+        print(f"  {finding.severity.value:<7} {finding.tool}:{finding.check}{where} {finding.message}{hint}")
+
+
+def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
+    """The planning-review gate on a terminal; --yes approves every gate."""
+    if assume_yes:
+        return True
+    try:
+        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise AutopilotError("no terminal to ask for approval; pass --yes", field="--yes") from exc
+    with tty:
+        tty.write(f"Plan for {plan.name}:\n")
+        for d in plan.decisions:
+            tty.write(f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})\n")
+        for n in plan.notes:
+            tty.write(f"  note [{n.severity}] {n.message}\n")
+        tty.write("Approve this plan? [y/N] ")
+        tty.flush()
+        return tty.readline().strip().lower() in ("y", "yes")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Input -> validated chart directory."""
+    from services.generator.engine import generate_chart
+    from services.planner.engine import plan_chart
+    from services.planner.intake import intake
+    from services.validator.engine import validate_chart
+
+    data, base_dir = _read(args.input)
+    taken = intake(data, base_dir=base_dir, name=args.name)
+    plan = plan_chart(taken.requirements, standards=_standards(args.standards), notes=taken.notes)
+    if not _approve(plan, args.yes):
+        print("plan rejected; nothing written", file=sys.stderr)
+        return 1
+    out = Path(args.output)
+    generated = generate_chart(plan, out, force=args.force)
+    report = validate_chart(generated.chart_dir)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "chart": str(generated.chart_dir),
+                    "inputKind": taken.kind.value,
+                    "written": generated.written,
+                    "preserved": generated.preserved,
+                    "notes": [n.dump() for n in plan.notes],
+                    "report": report.model_dump(mode="json", by_alias=True),
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"chart written to {generated.chart_dir} ({taken.kind.value} input)")
+        for note in plan.notes:
+            if note.severity != "info":
+                print(f"  note [{note.severity}] {note.source}: {note.message}")
+        for path in generated.preserved:
+            print(f"  kept your edit of {path} (new version beside it)")
+        _print_report(report)
+        print("validation passed" if report.passed else "validation FAILED")
+    return 0 if report.passed else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate an existing chart directory."""
+    from services.validator.engine import validate_chart
+
+    chart = Path(args.chart)
+    if not (chart / "Chart.yaml").is_file():
+        raise AutopilotError(f"{chart} is not a chart directory (no Chart.yaml)", field="CHART")
+    report = validate_chart(chart)
+    if args.json:
+        print(report.model_dump_json(by_alias=True, indent=2))
+    else:
+        print(f"validated {chart}")
+        _print_report(report)
+        print("validation passed" if report.passed else "validation FAILED")
+    return 0 if report.passed else 1
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the plan for an input without writing a chart."""
+    from services.planner.engine import plan_chart
+    from services.planner.intake import intake
+
+    data, base_dir = _read(args.input)
+    taken = intake(data, base_dir=base_dir, name=args.name)
+    plan = plan_chart(taken.requirements, standards=_standards(args.standards), notes=taken.notes)
+    if args.json:
+        print(plan.model_dump_json(by_alias=True, indent=2, exclude_none=True))
+    else:
+        print(yaml.safe_dump(plan.dump(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print a contract's JSON Schema."""
+    model = SCHEMAS[args.which]
+    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="autopilot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="requirements spec or Compose file -> validated Helm chart")
+    gen.add_argument("input", help="spec or compose file; '-' reads stdin")
+    gen.add_argument("-o", "--output", required=True, help="directory to write the chart under")
+    gen.add_argument("--yes", action="store_true", help="approve every human gate")
+    gen.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    gen.add_argument("--standards", help="organisation standards file (YAML)")
+    gen.add_argument("--name", help="chart name for a Compose file (default: its folder)")
+    gen.add_argument("--force", action="store_true", help="overwrite files you edited")
+    gen.set_defaults(func=cmd_generate)
+
+    val = sub.add_parser("validate", help="validate a chart directory")
+    val.add_argument("chart")
+    val.add_argument("--json", action="store_true")
+    val.set_defaults(func=cmd_validate)
+
+    pln = sub.add_parser("plan", help="print the chart plan with every decision and its reason")
+    pln.add_argument("input")
+    pln.add_argument("--standards")
+    pln.add_argument("--name")
+    pln.add_argument("--json", action="store_true")
+    pln.set_defaults(func=cmd_plan)
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of the native spec (or another contract)")
+    sch.add_argument("which", nargs="?", default="requirements", choices=sorted(SCHEMAS))
+    sch.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `autopilot` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except AutopilotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

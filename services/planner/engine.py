@@ -1,0 +1,434 @@
+"""The offline planning engine: requirements in, a ChartPlan with a reason for every decision out.
+
+The engine validates what pydantic cannot (policy, cross-component facts), fills every
+gap from best practices, the organisation's standards and the image knowledge base, and
+records each choice as a Decision so a reviewer sees why the chart looks as it does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from shared.errors import PlanningError
+from shared.models.plan import (
+    ChartPlan,
+    ComponentPlan,
+    Decision,
+    ImportNote,
+    NetworkPolicyPlan,
+    ServicePlan,
+)
+from shared.models.requirements import (
+    ChartRequirements,
+    Component,
+    Port,
+    Probes,
+    ProbeSpec,
+    Resources,
+    SecretRef,
+    Standards,
+    Toleration,
+    UpdateStrategy,
+    WorkloadKind,
+    split_image,
+)
+from services.planner import knowledge
+
+HTTP_PORT_NAMES = {"http", "https", "web", "http-alt", "ui"}
+HTTP_PORTS = {80, 443, 3000, 5000, 5601, 8000, 8080, 8081, 8443, 8888, 9000, 9090}
+DEFAULT_UID = 10001
+
+
+class _Recorder:
+    """Collects decisions and notes while one plan is built."""
+
+    def __init__(self) -> None:
+        self.decisions: list[Decision] = []
+        self.notes: list[ImportNote] = []
+
+    def decide(self, component: str | None, topic: str, choice: str, reason: str) -> None:
+        self.decisions.append(
+            Decision(component=component, topic=topic, choice=choice, reason=reason)
+        )
+
+    def note(self, source: str, message: str, severity: str = "warning") -> None:
+        self.notes.append(ImportNote(source=source, message=message, severity=severity))  # type: ignore[arg-type]
+
+
+def merge_standards(spec: Standards, org: Standards | None) -> Standards:
+    """Organisation standards override the spec's own; labels and registries are merged."""
+    if org is None:
+        return spec
+    merged = spec.model_copy(deep=True)
+    for field in org.model_fields_set:
+        setattr(merged, field, getattr(org, field))
+    merged.requiredLabels = {**spec.requiredLabels, **org.requiredLabels}
+    merged.requiredAnnotations = {**spec.requiredAnnotations, **org.requiredAnnotations}
+    return merged
+
+
+def plan_chart(
+    requirements: ChartRequirements,
+    *,
+    standards: Standards | None = None,
+    notes: Iterable[ImportNote] = (),
+) -> ChartPlan:
+    """Plan a chart for the requirements under the given organisation standards."""
+    std = merge_standards(requirements.standards, standards)
+    rec = _Recorder()
+    rec.notes.extend(notes)
+    _check_policy(requirements, std)
+    consumers = _consumers(requirements)
+    comps = [
+        _plan_component(i, comp, requirements, std, consumers.get(comp.name, []), rec)
+        for i, comp in enumerate(requirements.components)
+    ]
+    rec.decide(
+        None,
+        "kubeVersion",
+        std.kubeVersion,
+        "Oldest Kubernetes the chart's APIs (apps/v1, policy/v1, autoscaling/v2) all serve.",
+    )
+    if std.requiredLabels:
+        rec.decide(
+            None,
+            "labels",
+            ", ".join(f"{k}={v}" for k, v in sorted(std.requiredLabels.items())),
+            "Organisation standard: required on every object.",
+        )
+    return ChartPlan(
+        name=requirements.name,
+        chartVersion=requirements.chartVersion,
+        appVersion=requirements.version,
+        description=requirements.description
+        or f"{requirements.name}: {', '.join(c.name for c in requirements.components)}",
+        kubeVersion=std.kubeVersion,
+        components=comps,
+        secrets=requirements.secrets,
+        standards=std,
+        namespace=requirements.namespace,
+        repoURL=requirements.repoURL,
+        decisions=rec.decisions,
+        notes=rec.notes,
+    )
+
+
+def _check_policy(req: ChartRequirements, std: Standards) -> None:
+    """Refuse what the organisation forbids, naming the field and the fix."""
+    for i, comp in enumerate(req.components):
+        image = comp.image
+        if image and std.allowedRegistries and not any(
+            image.startswith(prefix) or f"docker.io/library/{image}".startswith(prefix)
+            for prefix in std.allowedRegistries
+        ):
+            raise PlanningError(
+                f"image {image!r} is not from an allowed registry "
+                f"({', '.join(std.allowedRegistries)}); mirror it there or change the standards",
+                field=f"components[{i}].image",
+            )
+        if comp.job and comp.job.schedule and comp.kind not in (None, WorkloadKind.CRONJOB):
+            raise PlanningError(
+                f"a schedule needs kind CronJob, not {comp.kind.value}; drop kind or the schedule",
+                field=f"components[{i}].job.schedule",
+            )
+        if comp.kind == WorkloadKind.CRONJOB and not (comp.job and comp.job.schedule):
+            raise PlanningError(
+                "a CronJob needs job.schedule, e.g. '*/15 * * * *'",
+                field=f"components[{i}].job.schedule",
+            )
+        if comp.ingress and not any(p.expose for p in comp.ports):
+            raise PlanningError(
+                "ingress needs an exposed port; add one under ports",
+                field=f"components[{i}].ingress",
+            )
+        if comp.probes.disabled and not comp.security.has_exception("noProbes"):
+            raise PlanningError(
+                "probes.disabled needs a security exception 'noProbes' with a reason",
+                field=f"components[{i}].probes.disabled",
+            )
+
+
+def _consumers(req: ChartRequirements) -> dict[str, list[str]]:
+    """Which components talk to which: declared dependencies and host names in env values."""
+    result: dict[str, set[str]] = {c.name: set() for c in req.components}
+    for comp in req.components:
+        for dep in comp.dependsOn:
+            result[dep].add(comp.name)
+        texts = [v for v in comp.env.values() if isinstance(v, str)] + list(comp.envFiles.values())
+        for other in req.components:
+            if other.name == comp.name:
+                continue
+            pattern = re.compile(rf"(?<![\w.-])({re.escape(req.name)}-)?{re.escape(other.name)}(?![\w-])")
+            if any(pattern.search(t) for t in texts):
+                result[other.name].add(comp.name)
+    return {k: sorted(v) for k, v in result.items()}
+
+
+def _plan_component(
+    index: int,
+    comp: Component,
+    req: ChartRequirements,
+    std: Standards,
+    consumers: list[str],
+    rec: _Recorder,
+) -> ComponentPlan:
+    """Resolve one component."""
+    name = comp.name
+    spec = comp.model_copy(deep=True)
+    profile = knowledge.profile_for(spec.image)
+    if profile:
+        rec.decide(name, "knowledge", knowledge.image_family(spec.image), "Well-known image: its ports, writable paths and probes are known.")
+    _plan_image(spec, profile, std, rec)
+    _plan_ports(spec, profile, rec)
+    kind = _plan_kind(spec, profile, rec)
+    replicas = _plan_replicas(spec, kind, std, rec)
+    _plan_security(spec, profile, rec)
+    _plan_probes(spec, kind, profile, rec)
+    _plan_resources(spec, profile, std, rec)
+    _plan_strategy(spec, kind, rec)
+    if profile and profile.env and spec.volumes:
+        for key, value in profile.env.items():
+            spec.env.setdefault(key, value)
+    _plan_data_dir(spec, profile, rec)
+    if spec.resources and spec.resources.limits.gpu:
+        if not any(t.key == "nvidia.com/gpu" for t in spec.scheduling.tolerations):
+            spec.scheduling.tolerations = [
+                *spec.scheduling.tolerations,
+                Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
+            ]
+        rec.decide(name, "gpu", f"{spec.resources.limits.gpu} x nvidia.com/gpu", "GPU nodes are usually tainted; the pod tolerates nvidia.com/gpu.")
+
+    exposed = [p for p in spec.ports if p.expose]
+    service = None
+    if exposed and kind not in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
+        service = ServicePlan(headless=kind == WorkloadKind.STATEFULSET)
+        rec.decide(name, "service", "ClusterIP", f"Exposes {', '.join(str(p.port) for p in exposed)} inside the cluster; reach it from outside through an Ingress, not a node port.")
+    if spec.ingress:
+        if std.requireIngressTls and not spec.ingress.tls:
+            spec.ingress.tls = True
+            rec.decide(name, "ingress.tls", "on", "Organisation standard: every Ingress terminates TLS.")
+        rec.decide(name, "ingress", spec.ingress.host, "Requested in the spec.")
+    elif service and _http_port(spec):
+        rec.decide(name, "ingress", "off (values)", "HTTP port found but no host given; enable it with ingress.enabled and a host.")
+
+    autoscale = bool(spec.autoscaling and spec.autoscaling.enabled)
+    if autoscale:
+        rec.decide(name, "autoscaling", f"{spec.autoscaling.minReplicas}-{spec.autoscaling.maxReplicas}", "Requested; an HPA on CPU replaces the fixed replica count.")  # type: ignore[union-attr]
+    pdb = kind in (WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET) and (replicas > 1 or autoscale)
+    if pdb:
+        rec.decide(name, "pdb", "maxUnavailable 1", "More than one replica: a drain must not take them all at once.")
+
+    netpol = NetworkPolicyPlan(
+        allowFrom=[c for c in consumers if c != name],
+        allowIngressController=bool(spec.ingress) or (service is not None and _http_port(spec) is not None),
+    )
+    if service:
+        who = ", ".join(netpol.allowFrom) or "no sibling"
+        extra = " and the ingress controller" if netpol.allowIngressController else ""
+        rec.decide(name, "networkPolicy", f"from {who}{extra}", "Default deny; only components that use it (declared or found in their env) may connect.")
+    else:
+        rec.decide(name, "networkPolicy", "deny all ingress", "Nothing listens, so nothing needs to reach it.")
+
+    automount = spec.security.has_exception("serviceAccountToken")
+    rec.decide(name, "serviceAccount", "dedicated, token " + ("mounted" if automount else "not mounted"), "Least privilege: the app does not call the Kubernetes API unless an exception says so.")
+    wait_for = [d for d in spec.dependsOn if any(p.expose for p in _component(req, d).ports) or knowledge.profile_for(_component(req, d).image)]
+    if wait_for:
+        rec.decide(name, "startup order", "wait for " + ", ".join(wait_for), "depends_on: an init container waits until their Services answer.")
+    missing = not spec.image
+    if missing:
+        rec.note(f"components[{index}].image", f"{name}: no image given (compose build:); build and push it, then set {name}.image in values. A placeholder is rendered.", "warning")
+    return ComponentPlan(
+        spec=spec,
+        kind=kind,
+        replicas=replicas,
+        service=service,
+        pdb=pdb,
+        networkPolicy=netpol,
+        serviceAccount=True,
+        automountToken=automount,
+        imageMissing=missing,
+        waitFor=wait_for,
+    )
+
+
+def _component(req: ChartRequirements, name: str) -> Component:
+    return next(c for c in req.components if c.name == name)
+
+
+def _http_port(spec: Component) -> Port | None:
+    """The first port that speaks HTTP, by name or by a well-known number."""
+    for port in spec.ports:
+        if port.expose and port.protocol.value == "TCP" and (
+            (port.name or "").split("-")[0] in HTTP_PORT_NAMES or port.port in HTTP_PORTS
+        ):
+            return port
+    return None
+
+
+def _plan_image(spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder) -> None:
+    """Pin floating tags of known images; warn about the rest."""
+    if not spec.image:
+        return
+    repo, tag, digest = split_image(spec.image)
+    if digest or tag not in ("", "latest"):
+        return
+    if profile and profile.pinned_tag:
+        spec.image = f"{repo}:{profile.pinned_tag}"
+        rec.decide(spec.name, "image.tag", profile.pinned_tag, f"'{tag or 'no tag'}' floats; pinned to a tested release so every install runs the same code. Change it in values.")
+        rec.note(f"{spec.name}.image", f"{spec.name}: image {repo}:{tag or 'latest'} floats; pinned to {profile.pinned_tag}.", "info")
+    elif std.forbidLatestTag:
+        rec.note(f"{spec.name}.image", f"{spec.name}: image {spec.image} has no fixed tag; pin a version (or a digest) in values.", "warning")
+
+
+def _plan_ports(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
+    """Give well-known images their ports when the input named none; name every port."""
+    if not spec.ports and profile and profile.ports and spec.kind not in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
+        spec.ports = [Port(name=n, port=p) for n, p in profile.ports]
+        rec.decide(spec.name, "ports", ", ".join(f"{n}/{p}" for n, p in profile.ports), "The input named none; these are the image's documented ports, so siblings can reach it.")
+    used: set[str] = set()
+    for port in spec.ports:
+        if not port.name:
+            base = "http" if port.port in HTTP_PORTS and port.protocol.value == "TCP" else f"{port.protocol.value.lower()}-{port.port}"
+            port.name = base if base not in used else f"{base[:9]}-{port.port}"[:15]
+        used.add(port.name)
+
+
+def _plan_kind(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> WorkloadKind:
+    """Choose the workload kind."""
+    if spec.kind:
+        rec.decide(spec.name, "workload", spec.kind.value, "Set in the spec.")
+        return spec.kind
+    if spec.job and spec.job.schedule:
+        rec.decide(spec.name, "workload", "CronJob", "It has a schedule.")
+        return WorkloadKind.CRONJOB
+    if spec.volumes and profile and profile.stateful:
+        rec.decide(spec.name, "workload", "StatefulSet", "A stateful image with persistent data: stable identity and a volumeClaimTemplate per replica.")
+        return WorkloadKind.STATEFULSET
+    reason = "Stateless service." if not spec.volumes else "Keeps files on a volume but is not a known database; one replica with Recreate keeps the volume single-writer."
+    rec.decide(spec.name, "workload", "Deployment", reason)
+    return WorkloadKind.DEPLOYMENT
+
+
+def _plan_replicas(spec: Component, kind: WorkloadKind, std: Standards, rec: _Recorder) -> int:
+    """Replicas: what the spec says, else two for stateless services, one for stateful ones."""
+    if kind in (WorkloadKind.JOB, WorkloadKind.CRONJOB, WorkloadKind.DAEMONSET):
+        return 1
+    if spec.replicas is not None:
+        if spec.replicas < std.minReplicas and kind == WorkloadKind.DEPLOYMENT:
+            rec.decide(spec.name, "replicas", str(std.minReplicas), f"Organisation standard raises {spec.replicas} to the minimum of {std.minReplicas}.")
+            return std.minReplicas
+        return spec.replicas
+    if kind == WorkloadKind.STATEFULSET or spec.volumes:
+        rec.decide(spec.name, "replicas", "1", "State on a volume: more replicas need the app's own replication.")
+        return 1
+    replicas = max(2, std.minReplicas) if spec.ports else max(1, std.minReplicas)
+    rec.decide(spec.name, "replicas", str(replicas), "Two replicas and a PDB keep a service up through node drains." if replicas > 1 else "Worker without ports: one replica until load says otherwise.")
+    return replicas
+
+
+def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
+    """Harden: non-root high UID, read-only root with writable emptyDirs where the app writes."""
+    sec = spec.security
+    if sec.has_exception("runAsRoot"):
+        rec.decide(spec.name, "securityContext", "runs as root", next(e.reason for e in sec.exceptions if e.setting == "runAsRoot"))
+    else:
+        if sec.runAsUser is None or (sec.runAsUser <= 10000 and not sec.has_exception("lowUid")):
+            if sec.runAsUser is not None:
+                rec.note(f"{spec.name}.security.runAsUser", f"{spec.name}: UID {sec.runAsUser} raised to {DEFAULT_UID}; low UIDs can collide with host users. Add a 'lowUid' exception to keep it.", "info")
+            sec.runAsUser = DEFAULT_UID
+            sec.runAsGroup = sec.runAsGroup if sec.runAsGroup and sec.runAsGroup > 10000 else DEFAULT_UID
+        sec.runAsGroup = sec.runAsGroup or sec.runAsUser
+        sec.fsGroup = sec.fsGroup or sec.runAsGroup
+        rec.decide(spec.name, "securityContext", f"uid {sec.runAsUser}, read-only root, no capabilities", "Hardened default: non-root high UID, all capabilities dropped, seccomp RuntimeDefault.")
+        if profile and profile.note:
+            rec.note(f"{spec.name}.image", f"{spec.name}: {profile.note}", "info")
+    writable = list(sec.writablePaths)
+    if profile:
+        writable += [p for p in profile.writable if p not in writable]
+    mounted = {v.mountPath for v in spec.volumes} | set(spec.tmpfs)
+    sec.writablePaths = sorted({p for p in writable if p not in mounted and p != "/tmp"})
+    if sec.writablePaths:
+        rec.decide(spec.name, "writable paths", ", ".join(sec.writablePaths), "The image writes there; emptyDirs keep the root filesystem read-only.")
+    if sec.capabilities.add:
+        rec.decide(spec.name, "capabilities", ", ".join(sec.capabilities.add), "Added on request; everything else stays dropped.")
+    if any(p.port < 1024 for p in spec.ports) and not sec.has_exception("runAsRoot"):
+        rec.decide(spec.name, "low ports", "net.ipv4.ip_unprivileged_port_start=0", "Lets the non-root process bind ports below 1024 without NET_BIND_SERVICE (a safe, namespaced sysctl).")
+
+
+def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
+    """Fill missing probes from the image profile, else a TCP check on the first port."""
+    probes = spec.probes
+    if probes.disabled or kind in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
+        spec.probes = Probes(disabled=probes.disabled)
+        return
+    first = next((p for p in spec.ports if p.protocol.value == "TCP"), None)
+    ready: ProbeSpec | None = probes.readiness
+    source = "spec"
+    if ready is None and profile and profile.readiness:
+        ready = knowledge.probe(profile.readiness, periodSeconds=10, timeoutSeconds=5)
+        source = "image knowledge"
+    if ready is None and probes.liveness is not None:
+        ready = probes.liveness
+    if ready is None and first is not None:
+        ready = ProbeSpec(tcpSocket=first.name, periodSeconds=10, timeoutSeconds=5)
+        source = "TCP check on the first port"
+    if ready is None:
+        rec.note(f"{spec.name}.probes", f"{spec.name}: no TCP port and no healthcheck, so no probe could be planned; add an exec probe.", "warning")
+        return
+    live = probes.liveness
+    if live is None and profile and profile.liveness:
+        live = knowledge.probe(profile.liveness, periodSeconds=20, timeoutSeconds=5)
+    if live is None:
+        live = ready.model_copy(update={"periodSeconds": max(ready.periodSeconds, 20), "failureThreshold": 6})
+    start = probes.startup
+    if start is None:
+        budget = profile.startup_seconds if profile else 60
+        start = ready.model_copy(update={"periodSeconds": 5, "failureThreshold": max(1, budget // 5), "initialDelaySeconds": 0})
+    spec.probes = Probes(liveness=live, readiness=ready, startup=start)
+    rec.decide(spec.name, "probes", source, "Readiness gates traffic, liveness restarts a hung process, the startup probe covers slow first starts.")
+
+
+def _plan_resources(spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder) -> None:
+    """Set requests and limits: the spec's, the standards', or a size class."""
+    if spec.resources and spec.resources.requests.memory and spec.resources.limits.memory and spec.resources.requests.cpu and spec.resources.limits.cpu:
+        return
+    base = std.defaultResources or knowledge.sized_resources(profile.size if profile else "small")
+    origin = "organisation default" if std.defaultResources else f"{profile.size if profile else 'small'} size class"
+    given = spec.resources or Resources()
+    merged = Resources.model_validate(
+        {
+            "requests": {**base.requests.dump(), **given.requests.dump()},
+            "limits": {**base.limits.dump(), **given.limits.dump()},
+        }
+    )
+    spec.resources = merged
+    rec.decide(spec.name, "resources", f"requests {merged.requests.cpu}/{merged.requests.memory}, limits {merged.limits.cpu}/{merged.limits.memory}", f"None given; {origin}. Tune after watching real usage.")
+
+
+def _plan_strategy(spec: Component, kind: WorkloadKind, rec: _Recorder) -> None:
+    """Recreate for single-writer volumes; rolling updates otherwise."""
+    if spec.strategy or kind != WorkloadKind.DEPLOYMENT:
+        return
+    if any("ReadWriteOnce" in v.accessModes for v in spec.volumes):
+        spec.strategy = UpdateStrategy(type="Recreate")
+        rec.decide(spec.name, "strategy", "Recreate", "A ReadWriteOnce volume cannot attach to the old and the new pod at once.")
+    else:
+        spec.strategy = UpdateStrategy(type="RollingUpdate", maxSurge="25%", maxUnavailable=0)
+
+
+def _plan_data_dir(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
+    """Point Postgres at a subdirectory of its volume so a non-root initdb owns it."""
+    if not profile or knowledge.image_family(spec.image) != "postgres":
+        return
+    data = next((v for v in spec.volumes if v.mountPath.rstrip("/") == profile.data_path), None)
+    if data and "PGDATA" not in spec.env:
+        spec.env["PGDATA"] = f"{profile.data_path}/pgdata"
+        rec.decide(spec.name, "PGDATA", spec.env["PGDATA"], "The volume root is owned by fsGroup; initdb needs a directory it creates itself.")
+
+
+def secret_names_used(req: ChartRequirements) -> set[str]:
+    """Names of chart secrets some component uses."""
+    used = {f.secret for c in req.components for f in c.secretFiles}
+    used |= {v.secret for c in req.components for v in c.env.values() if isinstance(v, SecretRef)}
+    return used

@@ -1,0 +1,97 @@
+"""Intake: read untrusted input, tell a native spec from a Compose file, return requirements."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import InputError
+from shared.models.plan import ImportNote
+from shared.models.requirements import ChartRequirements, Standards
+
+MAX_INPUT_BYTES = 5 * 1024 * 1024
+
+
+class InputKind(str, Enum):
+    """What the user handed us."""
+
+    REQUIREMENTS = "requirements"
+    COMPOSE = "compose"
+
+
+class Intake(BaseModel):
+    """Requirements ready for planning, with the importer's notes."""
+
+    kind: InputKind
+    requirements: ChartRequirements
+    notes: list[ImportNote] = []
+
+
+def decode(data: bytes | str, *, source: str = "input") -> str:
+    """Bytes to text, refusing what is too big, binary, or empty."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InputError(
+            f"{len(raw)} bytes is over the {MAX_INPUT_BYTES} byte limit; split the input",
+            field=source,
+        )
+    if b"\x00" in raw:
+        raise InputError("binary data, not a YAML or JSON document", field=source)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", field=source) from exc
+    if not text.strip():
+        raise InputError("empty document; give a requirements spec or a Compose file", field=source)
+    return text
+
+
+def load_yaml(text: str, *, source: str = "input") -> Any:
+    """Parse one YAML (or JSON) document safely."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", field=source) from exc
+
+
+def parse_requirements(data: Any, *, source: str = "requirements") -> ChartRequirements:
+    """Validate a native spec, naming every bad field."""
+    try:
+        return ChartRequirements.model_validate(data)
+    except ValidationError as exc:
+        raise InputError.from_validation(exc) from exc
+
+
+def parse_standards(data: bytes | str, *, source: str = "standards") -> Standards:
+    """Validate an organisation standards file."""
+    doc = load_yaml(decode(data, source=source), source=source)
+    if isinstance(doc, dict) and "standards" in doc and len(doc) == 1:
+        doc = doc["standards"]
+    try:
+        return Standards.model_validate(doc)
+    except ValidationError as exc:
+        raise InputError.from_validation(exc, prefix=source) from exc
+
+
+def intake(data: bytes | str, *, base_dir: Path | None = None, name: str | None = None) -> Intake:
+    """Detect the input kind by content and return validated requirements."""
+    from services.planner.compose import import_compose, looks_like_compose
+
+    text = decode(data)
+    doc = load_yaml(text)
+    if isinstance(doc, dict) and "components" in doc:
+        return Intake(kind=InputKind.REQUIREMENTS, requirements=parse_requirements(doc))
+    if looks_like_compose(doc):
+        result = import_compose(text, name=name, base_dir=base_dir)
+        return Intake(kind=InputKind.COMPOSE, requirements=result.requirements, notes=result.notes)
+    found = type(doc).__name__ if not isinstance(doc, dict) else f"keys {sorted(map(str, doc))[:5]}"
+    raise InputError(
+        f"neither a requirements spec (needs 'components') nor a Compose file (needs 'services'); found {found}",
+        field="input",
+    )
