@@ -81,12 +81,12 @@ def parse_standards(data: bytes | str, *, source: str = "standards") -> Standard
 
 def intake(data: bytes | str, *, base_dir: Path | None = None, name: str | None = None) -> Intake:
     """Detect the input kind by content and return validated requirements."""
-    from services.planner.compose import import_compose, looks_like_compose
-
     text = decode(data)
     doc = load_yaml(text)
     if isinstance(doc, dict) and "components" in doc:
         return Intake(kind=InputKind.REQUIREMENTS, requirements=parse_requirements(doc))
+    from services.planner.compose import import_compose, looks_like_compose
+
     if looks_like_compose(doc):
         result = import_compose(text, name=name, base_dir=base_dir)
         return Intake(kind=InputKind.COMPOSE, requirements=result.requirements, notes=result.notes)
