@@ -1,0 +1,265 @@
+"""The chart validator: lint, render, values schema, Kubernetes schemas, checkov, own checks.
+
+    report = validate_chart(Path("charts/shop"))
+    report.passed, [r.step for r in report.results], report.security.passRate
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import helm_python
+
+from services.validator import checks, helm, kube_schema, security
+from services.validator.helm import Rendered, ValuesSet
+from services.validator.security import MIN_CHECKOV_PASS_RATE
+from shared.errors import ValidationFailed
+from shared.models.reports import (
+    Finding,
+    SecurityScanReport,
+    Severity,
+    ValidationReport,
+    ValidationResult,
+)
+
+DEFAULT_NAMESPACE = "autopilot-validate"
+STEPS = ("lint", "render", "values-schema", "schema", "checkov", "checks")
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "MIN_CHECKOV_PASS_RATE",
+    "STEPS",
+    "render_objects",
+    "validate_chart",
+    "warm_up",
+]
+
+
+class _Step:
+    """Collects one step's findings and times it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.findings: list[Finding] = []
+        self.seconds = 0.0
+        self.passed: bool | None = None
+
+    def result(self) -> ValidationResult:
+        """The step as a contract: passes unless told otherwise or an error was found."""
+        passed = self.passed if self.passed is not None else not _has(self.findings, Severity.ERROR)
+        return ValidationResult(
+            step=self.name, passed=passed, seconds=self.seconds, findings=self.findings
+        )
+
+
+@contextmanager
+def _timed(step: _Step) -> Iterator[_Step]:
+    """Time the body into step.seconds."""
+    start = time.perf_counter()
+    try:
+        yield step
+    finally:
+        step.seconds = time.perf_counter() - start
+
+
+def _has(findings: Sequence[Finding], *severities: Severity) -> bool:
+    """Whether any finding has one of the severities."""
+    return any(f.severity in severities for f in findings)
+
+
+def validate_chart(
+    chart_dir: Path,
+    *,
+    kube_versions: Sequence[str] | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    release: str | None = None,
+) -> ValidationReport:
+    """Run every validation step over a chart directory and report what each found."""
+    chart_dir = Path(chart_dir)
+    sets, file_findings = helm.load_values_sets(chart_dir)
+
+    lint = _Step("lint")
+    with _timed(lint):
+        lint.findings = helm.lint(chart_dir, sets, namespace)
+        lint.passed = not _has(lint.findings, Severity.ERROR, Severity.WARNING)
+
+    try:
+        chart = helm_python.Chart.load(chart_dir)
+    except helm_python.HelmError as exc:
+        return _unloadable(chart_dir, exc, lint)
+    with chart:
+        return _validate_loaded(chart, chart_dir, sets, file_findings, lint,
+                                kube_versions=kube_versions, namespace=namespace, release=release)
+
+
+def _validate_loaded(
+    chart: helm_python.Chart,
+    chart_dir: Path,
+    sets: list[ValuesSet],
+    file_findings: list[Finding],
+    lint: _Step,
+    *,
+    kube_versions: Sequence[str] | None,
+    namespace: str,
+    release: str | None,
+) -> ValidationReport:
+    """The steps after lint, for a chart that loaded."""
+    metadata = chart.metadata
+    name = str(metadata.get("name") or chart_dir.name)
+    release_name = release or name
+
+    render = _Step("render")
+    with _timed(render):
+        render.findings = list(file_findings)
+        renders: list[Rendered] = []
+        for vs in sets:
+            rendered, findings = helm.render(chart, vs, release=release_name, namespace=namespace)
+            renders.append(rendered)
+            render.findings += findings
+
+    values_schema = _Step("values-schema")
+    with _timed(values_schema):
+        merged = {vs.label: _merged(chart, vs) for vs in sets}
+        values_schema.findings = _check_values_schema(chart, sets)
+
+    schema = _Step("schema")
+    with _timed(schema):
+        versions, note = _versions(metadata, kube_versions)
+        if note:
+            schema.findings.append(Finding(severity=Severity.INFO, tool="kube-schema",
+                                           check="kube-version", object="Chart.yaml", message=note))
+        schema.findings += kube_schema.validate_rendered(
+            [(r.label, r.objects, r.sources) for r in renders if r.ok], versions
+        )
+
+    scan = _Step("checkov")
+    with _timed(scan):
+        default = renders[0]
+        security_report = security.scan(default.objects) if default.ok else SecurityScanReport()
+        scan.findings = list(security_report.failedChecks)
+        scan.passed = default.ok and security_report.passRate >= MIN_CHECKOV_PASS_RATE
+
+    own = _Step("checks")
+    with _timed(own):
+        own.findings = _merge_by_values(
+            [(r.label, checks.run_checks(r.objects, namespace, merged[r.label]))
+             for r in renders if r.ok]
+        )
+
+    results = [s.result() for s in (lint, render, values_schema, schema, scan, own)]
+    return ValidationReport(
+        chart=name,
+        passed=all(r.passed for r in results),
+        results=results,
+        security=security_report,
+        kubeVersions=versions,
+    )
+
+
+def _merged(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:
+    """The values an install with this values set would use."""
+    try:
+        return chart.merge_values(vs.values)
+    except helm_python.HelmError:
+        return chart.values
+
+
+def _check_values_schema(chart: helm_python.Chart, sets: list[ValuesSet]) -> list[Finding]:
+    """Defaults and each ci values file (over defaults) against values.schema.json."""
+    if chart.schema is None:
+        return [Finding(
+            severity=Severity.WARNING, tool="values-schema", check="values-schema",
+            object="values.schema.json", message="no values.schema.json",
+            hint="ship a JSON schema for values.yaml so bad values fail before rendering",
+        )]
+    findings = []
+    for vs in sets:
+        try:
+            chart.validate_schema(_merged(chart, vs) if vs.values is not None else None)
+        except helm_python.HelmError as exc:
+            findings.append(Finding(
+                severity=Severity.ERROR, tool="values-schema", check="values-schema",
+                object=vs.label, message=f"{vs.label} violates values.schema.json: {exc}",
+                hint="fix the value, or the schema if the value is legitimate",
+            ))
+    return findings
+
+
+def _versions(
+    metadata: dict[str, Any], requested: Sequence[str] | None
+) -> tuple[list[str], str | None]:
+    """Kubernetes versions to validate against: the override, else Chart.yaml's kubeVersion."""
+    if requested:
+        return kube_schema.resolve_override(requested), None
+    constraint = metadata.get("kubeVersion")
+    return kube_schema.versions_for_constraint(str(constraint) if constraint else None)
+
+
+def _merge_by_values(per_set: list[tuple[str, list[Finding]]]) -> list[Finding]:
+    """Report a finding once, naming every values set it occurred with."""
+    merged: dict[tuple[str, str, str], tuple[Finding, list[str]]] = {}
+    for label, findings in per_set:
+        for f in findings:
+            key = (f.check, f.object, f.message)
+            merged.setdefault(key, (f, []))[1].append(label)
+    return [
+        f.model_copy(update={"message": f"{f.message} (values: {', '.join(labels)})"})
+        for f, labels in merged.values()
+    ]
+
+
+def _unloadable(chart_dir: Path, exc: Exception, lint: _Step) -> ValidationReport:
+    """The report for a directory Helm cannot load as a chart: later steps cannot run."""
+    render = _Step("render")
+    render.findings = [Finding(
+        severity=Severity.ERROR, tool="helm", check="render", object=str(chart_dir),
+        message=f"chart cannot be loaded: {exc}", hint="fix Chart.yaml and the chart layout",
+    )]
+    skipped = []
+    for step in STEPS[2:]:
+        s = _Step(step)
+        s.passed = False
+        s.findings = [Finding(severity=Severity.INFO, tool="autopilot", check="skipped",
+                              message="not run: the chart did not load")]
+        skipped.append(s)
+    results = [s.result() for s in (lint, render, *skipped)]
+    return ValidationReport(chart=chart_dir.name, passed=False, results=results)
+
+
+def render_objects(
+    chart_dir: Path,
+    values: dict[str, Any] | None = None,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    release: str | None = None,
+) -> list[dict[str, Any]]:
+    """Render a chart offline to parsed Kubernetes objects (NOTES.txt and empty docs skipped).
+
+    Raises ValidationFailed when the chart does not load or render.
+    """
+    try:
+        chart = helm_python.Chart.load(Path(chart_dir))
+    except helm_python.HelmError as exc:
+        raise ValidationFailed(f"chart cannot be loaded: {exc}", field=str(chart_dir)) from exc
+    with chart:
+        rendered, findings = helm.render(
+            chart, ValuesSet("values", values), release=release or chart.name, namespace=namespace
+        )
+    if findings:
+        raise ValidationFailed("; ".join(f.message for f in findings), field=str(chart_dir))
+    return rendered.objects
+
+
+def warm_up(kube_versions: Sequence[str] = ()) -> None:
+    """Import checkov and load schema definitions now, not during the first validation."""
+    security.warm_up()
+    versions = kube_schema.resolve_override(kube_versions) if kube_versions else (
+        kube_schema.versions_for_constraint(None)[0]
+    )
+    for version in versions:
+        kube_schema.validator_for(version, "Deployment", "apps/v1")
+

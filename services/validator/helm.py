@@ -1,0 +1,165 @@
+"""Helm lint and offline render through the Helm SDK (helm_python), with parsed manifests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import helm_python
+import yaml
+
+from shared.models.reports import Finding, Severity
+
+DEFAULT_LABEL = "values.yaml"
+"""How findings name the chart's own default values."""
+
+_LINT_SEVERITY = {3: Severity.ERROR, 2: Severity.WARNING, 1: Severity.INFO}
+
+
+@dataclass(frozen=True)
+class ValuesSet:
+    """One set of user values to lint and render with: defaults or a ci/*-values.yaml file."""
+
+    label: str
+    values: dict[str, Any] | None
+
+
+@dataclass
+class Rendered:
+    """The objects one values set renders to, each with the template it came from."""
+
+    label: str
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    ok: bool = True
+
+
+def load_values_sets(chart_dir: Path) -> tuple[list[ValuesSet], list[Finding]]:
+    """The default values set plus one per ci/*-values.yaml, and findings for unreadable files."""
+    sets = [ValuesSet(DEFAULT_LABEL, None)]
+    findings: list[Finding] = []
+    for path in sorted((chart_dir / "ci").glob("*-values.yaml")):
+        label = f"ci/{path.name}"
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            findings.append(_values_file_error(label, f"cannot read values file: {exc}"))
+            continue
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            findings.append(_values_file_error(label, "values file is not a YAML mapping"))
+            continue
+        sets.append(ValuesSet(label, data))
+    return sets, findings
+
+
+def _values_file_error(label: str, message: str) -> Finding:
+    """An error finding about an unusable values file."""
+    return Finding(
+        severity=Severity.ERROR,
+        tool="helm",
+        check="values-file",
+        object=label,
+        message=message,
+        hint="fix the YAML so it parses to a mapping of values",
+    )
+
+
+def lint(chart_dir: Path, sets: list[ValuesSet], namespace: str) -> list[Finding]:
+    """Strict helm lint once per values set; identical messages are reported once."""
+    findings: list[Finding] = []
+    seen: set[tuple[Severity, str, str]] = set()
+    for vs in sets:
+        try:
+            report = helm_python.lint(chart_dir, vs.values, strict=True, namespace=namespace)
+        except helm_python.HelmError as exc:
+            findings.append(_lint_finding(Severity.ERROR, str(chart_dir), str(exc), vs.label))
+            continue
+        entries = [
+            (_LINT_SEVERITY.get(int(m.get("severity", 3)), Severity.ERROR), m.get("path", ""),
+             m.get("error", ""))
+            for m in report.get("messages", [])
+        ]
+        entries += [(Severity.ERROR, "", str(err)) for err in report.get("errors", [])]
+        for severity, path, message in entries:
+            key = (severity, str(path), str(message))
+            if key in seen:
+                continue
+            seen.add(key)
+            findings.append(_lint_finding(severity, str(path), str(message), vs.label))
+    return findings
+
+
+def _lint_finding(severity: Severity, path: str, message: str, label: str) -> Finding:
+    """One helm-lint message as a finding, naming the values set it appeared with."""
+    suffix = "" if label == DEFAULT_LABEL else f" (with {label})"
+    hint = {
+        Severity.ERROR: "fix the chart so `helm lint --strict` passes",
+        Severity.WARNING: "strict lint treats warnings as errors; fix the chart",
+        Severity.INFO: "optional improvement suggested by helm lint",
+    }[severity]
+    return Finding(
+        severity=severity,
+        tool="helm-lint",
+        check="lint",
+        object=path,
+        message=f"{message}{suffix}",
+        hint=hint,
+    )
+
+
+def render(
+    chart: helm_python.Chart, vs: ValuesSet, *, release: str, namespace: str
+) -> tuple[Rendered, list[Finding]]:
+    """Render one values set offline and parse every manifest into objects."""
+    out = Rendered(vs.label)
+    try:
+        manifests = chart.render(vs.values, name=release, namespace=namespace, is_install=True)
+    except helm_python.HelmError as exc:
+        out.ok = False
+        return out, [_render_error(vs.label, "", f"render failed with {vs.label}: {exc}")]
+    findings: list[Finding] = []
+    for template in sorted(manifests):
+        source = _strip_chart_prefix(template)
+        if PurePosixPath(source).name == "NOTES.txt":
+            continue
+        try:
+            docs = list(yaml.safe_load_all(manifests[template]))
+        except yaml.YAMLError as exc:
+            out.ok = False
+            findings.append(
+                _render_error(vs.label, source, f"{source} is not valid YAML with {vs.label}: {exc}")
+            )
+            continue
+        for doc in docs:
+            if doc is None:
+                continue
+            if not isinstance(doc, dict):
+                out.ok = False
+                findings.append(
+                    _render_error(vs.label, source, f"{source} renders a non-object document")
+                )
+                continue
+            out.objects.append(doc)
+            out.sources.append(source)
+    return out, findings
+
+
+def _strip_chart_prefix(template: str) -> str:
+    """`mychart/templates/x.yaml` -> `templates/x.yaml` (subchart paths keep their prefix)."""
+    parts = template.split("/", 1)
+    return parts[1] if len(parts) == 2 and parts[1].startswith("templates/") else template
+
+
+def _render_error(label: str, source: str, message: str) -> Finding:
+    """An error finding for a render that failed or produced unusable YAML."""
+    return Finding(
+        severity=Severity.ERROR,
+        tool="helm",
+        check="render",
+        object=source or label,
+        message=message,
+        hint="run `helm template` with these values and fix the template named in the error",
+    )

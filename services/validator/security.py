@@ -1,0 +1,172 @@
+"""Checkov's Kubernetes checks, run in-process and offline over rendered objects."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from shared.models.reports import Finding, SecurityScanReport, Severity
+
+MIN_CHECKOV_PASS_RATE = 0.95
+"""The checkov step passes at this share of counted checks (Bitnami nginx scores 0.978)."""
+
+EXCLUDED_CHECKS = ("CKV_K8S_35", "CKV_K8S_43")
+"""Counted as neither pass nor fail: image digests (pinned at release time, not in a chart's
+defaults) and secrets-as-files (env from a Secret is an accepted pattern)."""
+
+# Checkov must never call out: no platform mapping download, no version check, no API key.
+_OFFLINE_ENV = {
+    "BC_SKIP_MAPPING": "TRUE",
+    "CKV_SKIP_PACKAGE_UPDATE_CHECK": "TRUE",
+    "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "FALSE",
+    "CKV_GITHUB_CONFIG_FETCH_DATA": "FALSE",
+    "CKV_GITLAB_CONFIG_FETCH_DATA": "FALSE",
+    "CKV_BITBUCKET_CONFIG_FETCH_DATA": "FALSE",
+    "CKV_VALIDATE_SECRETS": "FALSE",
+    "BC_ENABLE_PERSIST_GRAPHS": "FALSE",
+}
+
+HINTS = {
+    "CKV_K8S_8": "add a livenessProbe to the container",
+    "CKV_K8S_9": "add a readinessProbe to the container",
+    "CKV_K8S_10": "set resources.requests.cpu",
+    "CKV_K8S_11": "set resources.limits.cpu",
+    "CKV_K8S_12": "set resources.requests.memory",
+    "CKV_K8S_13": "set resources.limits.memory",
+    "CKV_K8S_14": "pin the image to a fixed tag (not latest or empty)",
+    "CKV_K8S_15": "set imagePullPolicy: Always",
+    "CKV_K8S_16": "remove securityContext.privileged: true",
+    "CKV_K8S_17": "remove hostPID: true",
+    "CKV_K8S_18": "remove hostIPC: true",
+    "CKV_K8S_19": "remove hostNetwork: true",
+    "CKV_K8S_20": "set securityContext.allowPrivilegeEscalation: false",
+    "CKV_K8S_21": "set metadata.namespace: {{ .Release.Namespace }}",
+    "CKV_K8S_22": "set readOnlyRootFilesystem: true and mount emptyDirs where the app writes",
+    "CKV_K8S_23": "set runAsNonRoot: true and a non-zero runAsUser",
+    "CKV_K8S_25": "remove securityContext.capabilities.add",
+    "CKV_K8S_26": "remove hostPort; expose the port through a Service",
+    "CKV_K8S_27": "do not mount the Docker socket",
+    "CKV_K8S_28": "drop ALL (or at least NET_RAW) capabilities",
+    "CKV_K8S_29": "set a pod securityContext",
+    "CKV_K8S_30": "set a container securityContext",
+    "CKV_K8S_31": "set seccompProfile.type: RuntimeDefault",
+    "CKV_K8S_37": "set capabilities.drop: [ALL]",
+    "CKV_K8S_38": "set automountServiceAccountToken: false unless the app calls the API",
+    "CKV_K8S_39": "do not add SYS_ADMIN",
+    "CKV_K8S_40": "run as a UID above 10000 (e.g. runAsUser: 10001)",
+    "CKV_K8S_41": "create a dedicated ServiceAccount; do not use `default`",
+    "CKV_K8S_42": "create a dedicated ServiceAccount; do not use `default`",
+    "CKV_K8S_49": "list the resources and verbs the Role needs instead of `*`",
+    "CKV2_K8S_6": "add a NetworkPolicy whose podSelector selects this pod",
+}
+
+
+class _Record(Protocol):
+    """The parts of a checkov check record we read."""
+
+    check_id: str
+    check_name: str
+    resource: str
+
+
+_lock = threading.Lock()
+
+
+class _DropCheckovRootRecords(logging.Filter):
+    """Drop records checkov logs straight on the root logger (it calls logging.debug() etc.)."""
+
+    def __init__(self, package_dir: str) -> None:
+        super().__init__()
+        self.package_dir = package_dir
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record that does not come from checkov's own files."""
+        return not record.pathname.startswith(self.package_dir)
+
+
+@contextmanager
+def _root_handlers_kept() -> Iterator[None]:
+    """Undo handlers logging.basicConfig() adds when checkov logs on an unconfigured root."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in before:
+                root.removeHandler(handler)
+
+
+@cache
+def _checkov() -> tuple[Any, Any]:
+    """Import checkov once (~2.5 s), offline and quiet; returns (Runner, RunnerFilter)."""
+    for key, value in _OFFLINE_ENV.items():
+        os.environ[key] = value
+    os.environ.pop("BC_API_KEY", None)
+    root = logging.getLogger()
+    level = root.level
+    with _root_handlers_kept():
+        import checkov
+        from checkov.kubernetes.runner import Runner
+        from checkov.runner_filter import RunnerFilter
+    root.setLevel(level)
+    root.addFilter(_DropCheckovRootRecords(str(Path(checkov.__file__).parent)))
+    logging.getLogger("checkov").setLevel(logging.CRITICAL)
+    return Runner, RunnerFilter
+
+
+def warm_up() -> None:
+    """Pay checkov's import cost now rather than during the first validation."""
+    _checkov()
+
+
+def _resource_ref(resource: str) -> str:
+    """Checkov's `Kind.namespace.name` -> `Kind/name`."""
+    parts = resource.split(".", 2)
+    return f"{parts[0]}/{parts[2]}" if len(parts) == 3 else resource
+
+
+def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
+    """Run every checkov Kubernetes check over the objects and count the results."""
+    report = SecurityScanReport(excluded=list(EXCLUDED_CHECKS))
+    if not objects:
+        return report
+    runner_cls, filter_cls = _checkov()
+    with tempfile.TemporaryDirectory(prefix="autopilot-checkov-") as tmp:
+        path = Path(tmp) / "rendered.yaml"
+        path.write_text(yaml.safe_dump_all(objects, sort_keys=False), encoding="utf-8")
+        # Checkov's registries are module globals: one scan at a time.
+        with _lock, _root_handlers_kept():
+            result = runner_cls().run(
+                root_folder=None,
+                files=[str(path)],
+                runner_filter=filter_cls(framework=["kubernetes"]),
+            )
+    passed: list[_Record] = result.passed_checks
+    failed: list[_Record] = result.failed_checks
+    report.passed = sum(1 for r in passed if r.check_id not in EXCLUDED_CHECKS)
+    counted = [r for r in failed if r.check_id not in EXCLUDED_CHECKS]
+    report.failed = len(counted)
+    report.failedChecks = [_finding(r) for r in counted]
+    return report
+
+
+def _finding(record: _Record) -> Finding:
+    """One failed checkov check as a warning finding with a fix hint."""
+    return Finding(
+        severity=Severity.WARNING,
+        tool="checkov",
+        check=record.check_id,
+        object=_resource_ref(record.resource),
+        message=record.check_name,
+        hint=HINTS.get(record.check_id, "see the checkov documentation for this check"),
+    )
