@@ -1,0 +1,1 @@
+"""Infrastructure the services stand on: embedded servers, checkpoints, artifact storage."""
