@@ -14,6 +14,9 @@ from shared.models.reports import Finding, Severity
 DEFAULT_LABEL = "values.yaml"
 """How findings name the chart's own default values."""
 
+# libyaml parses rendered manifests ~8x faster than the pure-Python loader.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _LINT_SEVERITY = {3: Severity.ERROR, 2: Severity.WARNING, 1: Severity.INFO}
 
 
@@ -82,7 +85,12 @@ def lint(chart_dir: Path, sets: list[ValuesSet], namespace: str) -> list[Finding
              m.get("error", ""))
             for m in report.get("messages", [])
         ]
-        entries += [(Severity.ERROR, "", str(err)) for err in report.get("errors", [])]
+        # `errors` repeats the messages strict mode fails on; keep only ones not already listed.
+        listed = {str(message) for _, _, message in entries}
+        entries += [
+            (Severity.ERROR, "", str(err)) for err in report.get("errors", [])
+            if str(err) not in listed
+        ]
         for severity, path, message in entries:
             key = (severity, str(path), str(message))
             if key in seen:
@@ -126,7 +134,7 @@ def render(
         if PurePosixPath(source).name == "NOTES.txt":
             continue
         try:
-            docs = list(yaml.safe_load_all(manifests[template]))
+            docs = list(yaml.load_all(manifests[template], Loader=_Loader))
         except yaml.YAMLError as exc:
             out.ok = False
             findings.append(
