@@ -152,7 +152,11 @@ def _map_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def _finding(check: str, obj: str, message: str, hint: str) -> Finding:
     """An error finding from our own checks."""
     return Finding(
-        severity=Severity.ERROR, tool="autopilot", check=check, object=obj, message=message,
+        severity=Severity.ERROR,
+        tool="autopilot",
+        check=check,
+        object=obj,
+        message=message,
         hint=hint,
     )
 
@@ -172,7 +176,9 @@ def _port_exists(port: Any, containers: list[Obj]) -> bool:
             p = _d(p)
             if isinstance(port, int) and p.get("containerPort") == port:
                 return True
-            if isinstance(port, str) and (p.get("name") == port or str(p.get("containerPort")) == port):
+            if isinstance(port, str) and (
+                p.get("name") == port or str(p.get("containerPort")) == port
+            ):
                 return True
     return False
 
@@ -187,12 +193,15 @@ def check_controller_selectors(idx: Index) -> list[Finding]:
         selector = _d(spec.get("selector"))
         labels = _labels(_meta(_d(spec.get("template"))).get("labels"))
         if not selector or not selector_matches(selector, labels):
-            out.append(_finding(
-                "selector-match", _ref(obj),
-                f"spec.selector {selector} does not match the pod template labels {labels}",
-                "use the same selectorLabels helper for spec.selector.matchLabels and "
-                "spec.template.metadata.labels",
-            ))
+            out.append(
+                _finding(
+                    "selector-match",
+                    _ref(obj),
+                    f"spec.selector {selector} does not match the pod template labels {labels}",
+                    "use the same selectorLabels helper for spec.selector.matchLabels and "
+                    "spec.template.metadata.labels",
+                )
+            )
     return out
 
 
@@ -201,7 +210,8 @@ def _selected_by_service(idx: Index, svc: Obj) -> list[PodOwner]:
     selector = _labels(_d(svc.get("spec")).get("selector"))
     ns = _ns(svc, idx.namespace)
     return [
-        p for p in idx.pods
+        p
+        for p in idx.pods
         if p.long_running and p.namespace == ns and _map_matches(selector, p.labels)
     ]
 
@@ -216,23 +226,29 @@ def check_services(idx: Index) -> list[Finding]:
             continue  # no selector: endpoints are managed elsewhere on purpose
         selected = _selected_by_service(idx, svc)
         if not selected:
-            out.append(_finding(
-                "selector-match", _ref(svc),
-                f"Service selector {selector} matches no workload's pod labels",
-                "make the Service selector use the workload's selectorLabels",
-            ))
+            out.append(
+                _finding(
+                    "selector-match",
+                    _ref(svc),
+                    f"Service selector {selector} matches no workload's pod labels",
+                    "make the Service selector use the workload's selectorLabels",
+                )
+            )
             continue
         for port in _l(spec.get("ports")):
             port = _d(port)
             target = port.get("targetPort", port.get("port"))
             if not any(_port_exists(target, list(_containers(p.spec))) for p in selected):
                 names = ", ".join(p.ref for p in selected)
-                out.append(_finding(
-                    "target-port", _ref(svc),
-                    f"targetPort {target!r} (port {port.get('name') or port.get('port')}) is "
-                    f"not a container port of {names}",
-                    "point targetPort at a containerPort number or port name the container declares",
-                ))
+                out.append(
+                    _finding(
+                        "target-port",
+                        _ref(svc),
+                        f"targetPort {target!r} (port {port.get('name') or port.get('port')}) is "
+                        f"not a container port of {names}",
+                        "point targetPort at a containerPort number or port name the container declares",
+                    )
+                )
     return out
 
 
@@ -248,12 +264,15 @@ def check_probe_ports(idx: Index) -> list[Finding]:
                         continue
                     port = _d(probe[handler]).get("port")
                     if port is not None and not _port_exists(port, [c]):
-                        out.append(_finding(
-                            "probe-port", pod.ref,
-                            f"container {c.get('name')!r} {probe_key} {handler} port {port!r} "
-                            "is not one of its container ports",
-                            "probe a port the container declares (by number or name)",
-                        ))
+                        out.append(
+                            _finding(
+                                "probe-port",
+                                pod.ref,
+                                f"container {c.get('name')!r} {probe_key} {handler} port {port!r} "
+                                "is not one of its container ports",
+                                "probe a port the container declares (by number or name)",
+                            )
+                        )
     return out
 
 
@@ -262,7 +281,11 @@ def _pod_refs(spec: Obj) -> Iterator[tuple[str, str, str]]:
     for vol in _l(spec.get("volumes")):
         vol = _d(vol)
         where = f"volume {vol.get('name')!r}"
-        cm, sec, pvc = _d(vol.get("configMap")), _d(vol.get("secret")), _d(vol.get("persistentVolumeClaim"))
+        cm, sec, pvc = (
+            _d(vol.get("configMap")),
+            _d(vol.get("secret")),
+            _d(vol.get("persistentVolumeClaim")),
+        )
         if cm and not cm.get("optional"):
             yield "ConfigMap", str(cm.get("name", "")), where
         if sec and not sec.get("optional"):
@@ -286,7 +309,11 @@ def _pod_refs(spec: Obj) -> Iterator[tuple[str, str, str]]:
             for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                 ref = _d(value_from.get(key))
                 if ref and not ref.get("optional"):
-                    yield kind, str(ref.get("name", "")), f"container {cname!r} env {_d(env).get('name')!r}"
+                    yield (
+                        kind,
+                        str(ref.get("name", "")),
+                        f"container {cname!r} env {_d(env).get('name')!r}",
+                    )
 
 
 def external_names(values: Any) -> set[str]:
@@ -297,7 +324,11 @@ def external_names(values: Any) -> set[str]:
         node = stack.pop()
         if isinstance(node, dict):
             for key, value in node.items():
-                if isinstance(value, str) and value and str(key).lower().endswith(tuple(EXTERNAL_KEYS)):
+                if (
+                    isinstance(value, str)
+                    and value
+                    and str(key).lower().endswith(tuple(EXTERNAL_KEYS))
+                ):
                     found.add(value)
                 else:
                     stack.append(value)
@@ -313,22 +344,28 @@ def check_references(idx: Index, external: set[str]) -> list[Finding]:
         for kind, name, where in _pod_refs(pod.spec):
             if (pod.namespace, name) in idx.names.get(kind, set()) or name in external:
                 continue
-            out.append(_finding(
-                "missing-ref", pod.ref,
-                f"{where} references {kind} {name!r}, which the chart does not render",
-                f"render the {kind} in the chart, or take its name from an `existingSecret`-style "
-                "value the user sets",
-            ))
+            out.append(
+                _finding(
+                    "missing-ref",
+                    pod.ref,
+                    f"{where} references {kind} {name!r}, which the chart does not render",
+                    f"render the {kind} in the chart, or take its name from an `existingSecret`-style "
+                    "value the user sets",
+                )
+            )
         mounts = {str(_d(v).get("name")) for v in _l(pod.spec.get("volumes"))} | pod.claim_templates
         for c in _containers(pod.spec):
             for m in _l(c.get("volumeMounts")):
                 if str(_d(m).get("name")) not in mounts:
-                    out.append(_finding(
-                        "missing-ref", pod.ref,
-                        f"container {c.get('name')!r} mounts volume {_d(m).get('name')!r}, "
-                        "which the pod does not define",
-                        "add the volume to spec.volumes (or volumeClaimTemplates)",
-                    ))
+                    out.append(
+                        _finding(
+                            "missing-ref",
+                            pod.ref,
+                            f"container {c.get('name')!r} mounts volume {_d(m).get('name')!r}, "
+                            "which the pod does not define",
+                            "add the volume to spec.volumes (or volumeClaimTemplates)",
+                        )
+                    )
     return out
 
 
@@ -341,11 +378,14 @@ def check_hpa(idx: Index) -> list[Finding]:
         target = _d(_d(obj.get("spec")).get("scaleTargetRef"))
         kind, name = str(target.get("kind", "")), str(target.get("name", ""))
         if (_ns(obj, idx.namespace), name) not in idx.names.get(kind, set()):
-            out.append(_finding(
-                "hpa-target", _ref(obj),
-                f"scaleTargetRef {kind}/{name} is not rendered by the chart",
-                "point scaleTargetRef at the workload's kind and fullname",
-            ))
+            out.append(
+                _finding(
+                    "hpa-target",
+                    _ref(obj),
+                    f"scaleTargetRef {kind}/{name} is not rendered by the chart",
+                    "point scaleTargetRef at the workload's kind and fullname",
+                )
+            )
     return out
 
 
@@ -364,19 +404,26 @@ def check_pdb_and_netpol(idx: Index) -> list[Finding]:
         if kind == "PodDisruptionBudget":
             selector = _d(spec.get("selector"))
             if not _selects_workload(idx, obj, selector):
-                out.append(_finding(
-                    "pdb-selector", _ref(obj), f"selector {selector} matches no workload's pods",
-                    "use the workload's selectorLabels in spec.selector.matchLabels",
-                ))
+                out.append(
+                    _finding(
+                        "pdb-selector",
+                        _ref(obj),
+                        f"selector {selector} matches no workload's pods",
+                        "use the workload's selectorLabels in spec.selector.matchLabels",
+                    )
+                )
         elif kind == "NetworkPolicy":
             selector = _d(spec.get("podSelector"))
             # An empty podSelector deliberately selects every pod (default-deny policies).
             if selector and not _selects_workload(idx, obj, selector):
-                out.append(_finding(
-                    "netpol-selector", _ref(obj),
-                    f"podSelector {selector} matches no workload's pods",
-                    "use the workload's selectorLabels in spec.podSelector.matchLabels",
-                ))
+                out.append(
+                    _finding(
+                        "netpol-selector",
+                        _ref(obj),
+                        f"podSelector {selector} matches no workload's pods",
+                        "use the workload's selectorLabels in spec.podSelector.matchLabels",
+                    )
+                )
     return out
 
 
@@ -404,10 +451,14 @@ def check_ingress(idx: Index) -> list[Finding]:
             name, port = str(backend.get("name", "")), _d(backend.get("port"))
             svc = services.get((ns, name))
             if svc is None:
-                out.append(_finding(
-                    "ingress-backend", _ref(obj), f"backend Service {name!r} is not rendered",
-                    "point the backend at the chart's Service fullname",
-                ))
+                out.append(
+                    _finding(
+                        "ingress-backend",
+                        _ref(obj),
+                        f"backend Service {name!r} is not rendered",
+                        "point the backend at the chart's Service fullname",
+                    )
+                )
                 continue
             ports = [_d(p) for p in _l(_d(svc.get("spec")).get("ports"))]
             ok = any(
@@ -416,11 +467,14 @@ def check_ingress(idx: Index) -> list[Finding]:
                 for p in ports
             )
             if not ok:
-                out.append(_finding(
-                    "ingress-backend", _ref(obj),
-                    f"backend port {port} is not a port of Service {name!r}",
-                    "use the Service's port number or port name",
-                ))
+                out.append(
+                    _finding(
+                        "ingress-backend",
+                        _ref(obj),
+                        f"backend port {port} is not a port of Service {name!r}",
+                        "use the Service's port number or port name",
+                    )
+                )
     return out
 
 

@@ -1,7 +1,7 @@
 """The chart validator: lint, render, values schema, Kubernetes schemas, checkov, own checks.
 
-    report = validate_chart(Path("charts/shop"))
-    report.passed, [r.step for r in report.results], report.security.passRate
+report = validate_chart(Path("charts/shop"))
+report.passed, [r.step for r in report.results], report.security.passRate
 """
 
 from __future__ import annotations
@@ -92,8 +92,16 @@ def validate_chart(
     except helm_python.HelmError as exc:
         return _unloadable(chart_dir, exc, lint)
     with chart:
-        return _validate_loaded(chart, chart_dir, sets, file_findings, lint,
-                                kube_versions=kube_versions, namespace=namespace, release=release)
+        return _validate_loaded(
+            chart,
+            chart_dir,
+            sets,
+            file_findings,
+            lint,
+            kube_versions=kube_versions,
+            namespace=namespace,
+            release=release,
+        )
 
 
 def _validate_loaded(
@@ -130,8 +138,15 @@ def _validate_loaded(
     with _timed(schema):
         versions, note = _versions(metadata, kube_versions)
         if note:
-            schema.findings.append(Finding(severity=Severity.INFO, tool="kube-schema",
-                                           check="kube-version", object="Chart.yaml", message=note))
+            schema.findings.append(
+                Finding(
+                    severity=Severity.INFO,
+                    tool="kube-schema",
+                    check="kube-version",
+                    object="Chart.yaml",
+                    message=note,
+                )
+            )
         schema.findings += kube_schema.validate_rendered(
             [(r.label, r.objects, r.sources) for r in renders if r.ok], versions
         )
@@ -146,8 +161,11 @@ def _validate_loaded(
     own = _Step("checks")
     with _timed(own):
         own.findings = _merge_by_values(
-            [(r.label, checks.run_checks(r.objects, namespace, merged[r.label]))
-             for r in renders if r.ok]
+            [
+                (r.label, checks.run_checks(r.objects, namespace, merged[r.label]))
+                for r in renders
+                if r.ok
+            ]
         )
 
     results = [s.result() for s in (lint, render, values_schema, schema, scan, own)]
@@ -171,21 +189,31 @@ def _merged(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:
 def _check_values_schema(chart: helm_python.Chart, sets: list[ValuesSet]) -> list[Finding]:
     """Defaults and each ci values file (over defaults) against values.schema.json."""
     if chart.schema is None:
-        return [Finding(
-            severity=Severity.WARNING, tool="values-schema", check="values-schema",
-            object="values.schema.json", message="no values.schema.json",
-            hint="ship a JSON schema for values.yaml so bad values fail before rendering",
-        )]
+        return [
+            Finding(
+                severity=Severity.WARNING,
+                tool="values-schema",
+                check="values-schema",
+                object="values.schema.json",
+                message="no values.schema.json",
+                hint="ship a JSON schema for values.yaml so bad values fail before rendering",
+            )
+        ]
     findings = []
     for vs in sets:
         try:
             chart.validate_schema(_merged(chart, vs) if vs.values is not None else None)
         except helm_python.HelmError as exc:
-            findings.append(Finding(
-                severity=Severity.ERROR, tool="values-schema", check="values-schema",
-                object=vs.label, message=f"{vs.label} violates values.schema.json: {exc}",
-                hint="fix the value, or the schema if the value is legitimate",
-            ))
+            findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    tool="values-schema",
+                    check="values-schema",
+                    object=vs.label,
+                    message=f"{vs.label} violates values.schema.json: {exc}",
+                    hint="fix the value, or the schema if the value is legitimate",
+                )
+            )
     return findings
 
 
@@ -215,16 +243,28 @@ def _merge_by_values(per_set: list[tuple[str, list[Finding]]]) -> list[Finding]:
 def _unloadable(chart_dir: Path, exc: Exception, lint: _Step) -> ValidationReport:
     """The report for a directory Helm cannot load as a chart: later steps cannot run."""
     render = _Step("render")
-    render.findings = [Finding(
-        severity=Severity.ERROR, tool="helm", check="render", object=str(chart_dir),
-        message=f"chart cannot be loaded: {exc}", hint="fix Chart.yaml and the chart layout",
-    )]
+    render.findings = [
+        Finding(
+            severity=Severity.ERROR,
+            tool="helm",
+            check="render",
+            object=str(chart_dir),
+            message=f"chart cannot be loaded: {exc}",
+            hint="fix Chart.yaml and the chart layout",
+        )
+    ]
     skipped = []
     for step in STEPS[2:]:
         s = _Step(step)
         s.passed = False
-        s.findings = [Finding(severity=Severity.INFO, tool="autopilot", check="skipped",
-                              message="not run: the chart did not load")]
+        s.findings = [
+            Finding(
+                severity=Severity.INFO,
+                tool="autopilot",
+                check="skipped",
+                message="not run: the chart did not load",
+            )
+        ]
         skipped.append(s)
     results = [s.result() for s in (lint, render, *skipped)]
     return ValidationReport(chart=chart_dir.name, passed=False, results=results)
@@ -257,9 +297,10 @@ def render_objects(
 def warm_up(kube_versions: Sequence[str] = ()) -> None:
     """Import checkov and load schema definitions now, not during the first validation."""
     security.warm_up()
-    versions = kube_schema.resolve_override(kube_versions) if kube_versions else (
-        kube_schema.versions_for_constraint(None)[0]
+    versions = (
+        kube_schema.resolve_override(kube_versions)
+        if kube_versions
+        else (kube_schema.versions_for_constraint(None)[0])
     )
     for version in versions:
         kube_schema.validator_for(version, "Deployment", "apps/v1")
-

@@ -81,14 +81,18 @@ def lint(chart_dir: Path, sets: list[ValuesSet], namespace: str) -> list[Finding
             findings.append(_lint_finding(Severity.ERROR, str(chart_dir), str(exc), vs.label))
             continue
         entries = [
-            (_LINT_SEVERITY.get(int(m.get("severity", 3)), Severity.ERROR), m.get("path", ""),
-             m.get("error", ""))
+            (
+                _LINT_SEVERITY.get(int(m.get("severity", 3)), Severity.ERROR),
+                m.get("path", ""),
+                m.get("error", ""),
+            )
             for m in report.get("messages", [])
         ]
         # `errors` repeats the messages strict mode fails on; keep only ones not already listed.
         listed = {str(message) for _, _, message in entries}
         entries += [
-            (Severity.ERROR, "", str(err)) for err in report.get("errors", [])
+            (Severity.ERROR, "", str(err))
+            for err in report.get("errors", [])
             if str(err) not in listed
         ]
         for severity, path, message in entries:
@@ -138,7 +142,9 @@ def render(
         except yaml.YAMLError as exc:
             out.ok = False
             findings.append(
-                _render_error(vs.label, source, f"{source} is not valid YAML with {vs.label}: {exc}")
+                _render_error(
+                    vs.label, source, f"{source} is not valid YAML with {vs.label}: {exc}"
+                )
             )
             continue
         for doc in docs:

@@ -31,13 +31,30 @@ MAX_ERRORS_PER_OBJECT = 20
 # is an API the cluster no longer (or never) serves, not a CRD.
 BUILTIN_GROUPS = frozenset(
     {
-        "", "apps", "batch", "autoscaling", "policy", "extensions",
-        "networking.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io",
-        "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "node.k8s.io",
-        "admissionregistration.k8s.io", "apiextensions.k8s.io", "certificates.k8s.io",
-        "events.k8s.io", "flowcontrol.apiserver.k8s.io", "resource.k8s.io",
-        "storagemigration.k8s.io", "apiregistration.k8s.io", "authentication.k8s.io",
-        "authorization.k8s.io", "internal.apiserver.k8s.io",
+        "",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "extensions",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "storage.k8s.io",
+        "scheduling.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "node.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "certificates.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "resource.k8s.io",
+        "storagemigration.k8s.io",
+        "apiregistration.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "internal.apiserver.k8s.io",
     }
 )
 
@@ -90,7 +107,9 @@ def _comparator_ok(op: str, want: tuple[int, int], has_patch: bool, v: tuple[int
     return False
 
 
-_COMPARATOR = re.compile(r"(>=|<=|>|<|=|\^|~)?\s*v?(\d+)(?:\.(\d+|x|X|\*))?(?:\.(\d+|x|X|\*))?(?:-[0-9A-Za-z.-]+)?")
+_COMPARATOR = re.compile(
+    r"(>=|<=|>|<|=|\^|~)?\s*v?(\d+)(?:\.(\d+|x|X|\*))?(?:\.(\d+|x|X|\*))?(?:-[0-9A-Za-z.-]+)?"
+)
 
 _HYPHEN_RANGE = re.compile(r"(\S+)\s+-\s+(\S+)")
 
@@ -213,53 +232,70 @@ def validate_rendered(
     """Validate every object of every values set for every version; merge duplicate errors."""
     errors: dict[tuple[str, str, str], _Aggregate] = {}
     notes: dict[tuple[str, str], Finding] = {}
+    # ci values files mostly render the same objects as the defaults: validate each once.
+    seen: dict[tuple[str, str], list[_Error]] = {}
     for label, objects, sources in rendered:
         for obj, source in zip(objects, sources, strict=True):
+            ref = object_ref(obj)
+            canonical = json.dumps(obj, sort_keys=True, default=str)
             for version in versions:
-                _validate_one(obj, source, version, label, errors, notes)
+                key = (version, canonical)
+                if key not in seen:
+                    seen[key] = _schema_errors(obj, version, notes)
+                for path, message, hint in seen[key]:
+                    _add(errors, ref, path, f"{source}: {message}", hint, version, label)
     findings = list(notes.values())
     for agg in errors.values():
         where = f"Kubernetes {', '.join(agg.versions)}; values: {', '.join(agg.labels)}"
-        findings.append(agg.finding.model_copy(update={"message": f"{agg.finding.message} ({where})"}))
+        findings.append(
+            agg.finding.model_copy(update={"message": f"{agg.finding.message} ({where})"})
+        )
     return findings
 
 
-def _validate_one(
-    obj: dict[str, Any],
-    source: str,
-    version: str,
-    label: str,
-    errors: dict[tuple[str, str, str], _Aggregate],
-    notes: dict[tuple[str, str], Finding],
-) -> None:
-    """Validate one object against one version, adding to errors / notes."""
-    ref = object_ref(obj)
+_Error = tuple[str, str, str]
+"""(JSON path, message, hint) of one schema error."""
+
+
+def _schema_errors(
+    obj: dict[str, Any], version: str, notes: dict[tuple[str, str], Finding]
+) -> list[_Error]:
+    """Schema errors of one object against one version; custom resources go to notes."""
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api_version, str) or not kind or not api_version:
-        _add(errors, ref, "$", f"{source}: object has no kind or apiVersion",
-             "every manifest needs apiVersion and kind", version, label)
-        return
+        return [
+            ("$", "object has no kind or apiVersion", "every manifest needs apiVersion and kind")
+        ]
     validator = validator_for(version, kind, api_version)
     if validator is None:
         group, _ = split_api_version(api_version)
         if group in BUILTIN_GROUPS:
-            _add(errors, ref, "$.apiVersion",
-                 f"{source}: {api_version} {kind} is not served by Kubernetes {version}",
-                 "use the API version current for this kind", version, label)
-        elif (kind, api_version) not in notes:
+            return [
+                (
+                    "$.apiVersion",
+                    f"{api_version} {kind} is not served by Kubernetes",
+                    "use the API version current for this kind",
+                )
+            ]
+        if (kind, api_version) not in notes:
             notes[(kind, api_version)] = Finding(
-                severity=Severity.INFO, tool="kube-schema", check="no-schema", object=ref,
-                message=f"no upstream schema for {api_version} {kind} (custom resource); not validated",
+                severity=Severity.INFO,
+                tool="kube-schema",
+                check="no-schema",
+                object=object_ref(obj),
+                message=f"no upstream schema for {api_version} {kind} (custom resource); "
+                "not validated",
                 hint="validate custom resources against their CRD separately",
             )
-        return
+        return []
+    out: list[_Error] = []
     for count, err in enumerate(validator.iter_errors(obj)):
         if count >= MAX_ERRORS_PER_OBJECT:
             break
         err = _deepest(err)
         hint = _HINTS.get(str(err.validator), "fix the value to match the Kubernetes API schema")
-        _add(errors, ref, err.json_path, f"{source}: {err.json_path}: {err.message}", hint,
-             version, label)
+        out.append((err.json_path, f"{err.json_path}: {err.message}", hint))
+    return out
 
 
 def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
@@ -273,15 +309,26 @@ def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
 
 def _add(
     errors: dict[tuple[str, str, str], _Aggregate],
-    ref: str, path: str, message: str, hint: str, version: str, label: str,
+    ref: str,
+    path: str,
+    message: str,
+    hint: str,
+    version: str,
+    label: str,
 ) -> None:
     """Record an error once, remembering each version and values set it occurred with."""
     key = (ref, path, message)
     agg = errors.get(key)
     if agg is None:
         agg = errors[key] = _Aggregate(
-            Finding(severity=Severity.ERROR, tool="kube-schema", check="kube-schema",
-                    object=ref, message=message, hint=hint)
+            Finding(
+                severity=Severity.ERROR,
+                tool="kube-schema",
+                check="kube-schema",
+                object=ref,
+                message=message,
+                hint=hint,
+            )
         )
     if version not in agg.versions:
         agg.versions.append(version)

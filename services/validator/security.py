@@ -144,9 +144,7 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
     runner_cls, filter_cls = _checkov()
     with tempfile.TemporaryDirectory(prefix="autopilot-checkov-") as tmp:
         path = Path(tmp) / "rendered.yaml"
-        path.write_text(
-            yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False), encoding="utf-8"
-        )
+        path.write_text(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
         # Checkov's registries are module globals: one scan at a time.
         with _lock, _root_handlers_kept():
             result = runner_cls().run(

@@ -78,7 +78,9 @@ def test_render_objects_returns_parsed_objects() -> None:
 
 def test_render_objects_raises_on_broken_template(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/configmap.yaml", "{{ .Values.greeting | quote }}", "{{ .Values.greeting ")
+    _patch(
+        chart, "templates/configmap.yaml", "{{ .Values.greeting | quote }}", "{{ .Values.greeting "
+    )
     with pytest.raises(ValidationFailed):
         render_objects(chart)
 
@@ -88,7 +90,9 @@ def test_render_objects_raises_on_broken_template(tmp_path: Path) -> None:
 
 def test_template_syntax_error_fails_render(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/configmap.yaml", "{{ .Values.greeting | quote }}", "{{ .Values.greeting ")
+    _patch(
+        chart, "templates/configmap.yaml", "{{ .Values.greeting | quote }}", "{{ .Values.greeting "
+    )
     report = validate_chart(chart)
     assert not report.passed
     assert {"lint", "render"} <= _failed_steps(report)
@@ -124,8 +128,12 @@ def test_typo_field_fails_strict_schema(tmp_path: Path) -> None:
 
 def test_wrong_type_fails_schema(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/deployment.yaml", "replicas: {{ .Values.replicaCount }}",
-           'replicas: "two"')
+    _patch(
+        chart,
+        "templates/deployment.yaml",
+        "replicas: {{ .Values.replicaCount }}",
+        'replicas: "two"',
+    )
     report = validate_chart(chart)
     assert "schema" in _failed_steps(report)
     messages = [f.message for f in _step(report, "schema").findings]
@@ -134,9 +142,12 @@ def test_wrong_type_fails_schema(tmp_path: Path) -> None:
 
 def test_selector_mismatch_is_caught(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/deployment.yaml",
-           '      {{- include "hardened.selectorLabels" . | nindent 6 }}',
-           '      {{- include "hardened.selectorLabels" . | nindent 6 }}\n      tier: web')
+    _patch(
+        chart,
+        "templates/deployment.yaml",
+        '      {{- include "hardened.selectorLabels" . | nindent 6 }}',
+        '      {{- include "hardened.selectorLabels" . | nindent 6 }}\n      tier: web',
+    )
     report = validate_chart(chart)
     assert _failed_steps(report) == {"checks"}
     finding = next(f for f in _step(report, "checks").findings if f.check == "selector-match")
@@ -146,9 +157,12 @@ def test_selector_mismatch_is_caught(tmp_path: Path) -> None:
 
 def test_service_selecting_nothing_is_caught(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/service.yaml",
-           '    {{- include "hardened.selectorLabels" . | nindent 4 }}',
-           "    app: nobody")
+    _patch(
+        chart,
+        "templates/service.yaml",
+        '    {{- include "hardened.selectorLabels" . | nindent 4 }}',
+        "    app: nobody",
+    )
     report = validate_chart(chart)
     findings = _step(report, "checks").findings
     assert [(f.check, f.object) for f in findings] == [("selector-match", "Service/hardened")]
@@ -170,7 +184,9 @@ def test_numeric_target_port_matches_container_port(tmp_path: Path) -> None:
 
 def test_missing_probe_port_is_caught(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/deployment.yaml", "              port: http", "              port: admin")
+    _patch(
+        chart, "templates/deployment.yaml", "              port: http", "              port: admin"
+    )
     report = validate_chart(chart)
     assert _failed_steps(report) == {"checks"}
     finding = next(iter(_step(report, "checks").findings))
@@ -179,9 +195,12 @@ def test_missing_probe_port_is_caught(tmp_path: Path) -> None:
 
 def test_missing_configmap_reference_is_caught(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
-    _patch(chart, "templates/deployment.yaml",
-           '            - configMapRef:\n                name: {{ include "hardened.fullname" . }}',
-           "            - configMapRef:\n                name: shared-settings")
+    _patch(
+        chart,
+        "templates/deployment.yaml",
+        '            - configMapRef:\n                name: {{ include "hardened.fullname" . }}',
+        "            - configMapRef:\n                name: shared-settings",
+    )
     report = validate_chart(chart)
     assert _failed_steps(report) == {"checks"}
     finding = next(iter(_step(report, "checks").findings))
@@ -191,8 +210,12 @@ def test_missing_configmap_reference_is_caught(tmp_path: Path) -> None:
 def test_unrendered_secret_without_existing_secret_is_caught(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
     # the ci file drops the chart's Secret but points at a name no existingSecret declares
-    _patch(chart, "templates/deployment.yaml", "name: {{ include \"hardened.secretName\" . }}",
-           "name: {{ include \"hardened.secretName\" . }}-x")
+    _patch(
+        chart,
+        "templates/deployment.yaml",
+        'name: {{ include "hardened.secretName" . }}',
+        'name: {{ include "hardened.secretName" . }}-x',
+    )
     report = validate_chart(chart)
     assert _checks(report, "checks") == {"missing-ref"}
 
@@ -220,10 +243,13 @@ def test_missing_values_schema_is_a_warning(tmp_path: Path) -> None:
 def test_privileged_root_container_fails_checkov(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
     # the shared helper: every container of the chart turns root and privileged
-    _patch(chart, "templates/_helpers.tpl",
-           "runAsNonRoot: true\nrunAsUser: 10001\nallowPrivilegeEscalation: false\n"
-           "readOnlyRootFilesystem: true\ncapabilities:\n  drop: [\"ALL\"]",
-           "privileged: true\nrunAsUser: 0\nallowPrivilegeEscalation: true")
+    _patch(
+        chart,
+        "templates/_helpers.tpl",
+        "runAsNonRoot: true\nrunAsUser: 10001\nallowPrivilegeEscalation: false\n"
+        'readOnlyRootFilesystem: true\ncapabilities:\n  drop: ["ALL"]',
+        "privileged: true\nrunAsUser: 0\nallowPrivilegeEscalation: true",
+    )
     report = validate_chart(chart)
     assert "checkov" in _failed_steps(report)
     assert report.security.passRate < security.MIN_CHECKOV_PASS_RATE
@@ -341,12 +367,16 @@ def _deploy(name: str = "web", labels: dict[str, str] | None = None) -> dict[str
     """A minimal Deployment with one container exposing port `http`."""
     labels = labels or {"app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
         "spec": {
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 80}]}]},
+                "spec": {
+                    "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 80}]}]
+                },
             },
         },
     }
@@ -355,9 +385,13 @@ def _deploy(name: str = "web", labels: dict[str, str] | None = None) -> dict[str
 def _svc(name: str = "web", selector: dict[str, str] | None = None) -> dict[str, Any]:
     """A Service with one port named http."""
     return {
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-        "spec": {"selector": selector or {"app": "web"},
-                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": selector or {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
     }
 
 
@@ -367,26 +401,71 @@ def _ids(objects: list[dict[str, Any]], values: Any = None) -> list[tuple[str, s
 
 
 def test_checks_accept_a_consistent_set() -> None:
-    hpa = {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
-           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}
-    pdb = {"kind": "PodDisruptionBudget", "metadata": {"name": "web"},
-           "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}}}
+    hpa = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+    }
+    pdb = {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}
+        },
+    }
     deny_all = {"kind": "NetworkPolicy", "metadata": {"name": "deny"}, "spec": {"podSelector": {}}}
-    ingress = {"kind": "Ingress", "metadata": {"name": "web"}, "spec": {"rules": [{"http": {"paths": [
-        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"name": "http"}}}}]}}]}}
+    ingress = {
+        "kind": "Ingress",
+        "metadata": {"name": "web"},
+        "spec": {
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "web", "port": {"name": "http"}}},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+    }
     assert _ids([_deploy(), _svc(), hpa, pdb, deny_all, ingress]) == []
 
 
 def test_hpa_pdb_netpol_and_ingress_targets_are_checked() -> None:
-    hpa = {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
-           "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "api"}}}
-    pdb = {"kind": "PodDisruptionBudget", "metadata": {"name": "p"},
-           "spec": {"selector": {"matchLabels": {"app": "api"}}}}
-    netpol = {"kind": "NetworkPolicy", "metadata": {"name": "n"},
-              "spec": {"podSelector": {"matchLabels": {"app": "api"}}}}
-    ingress = {"kind": "Ingress", "metadata": {"name": "i"}, "spec": {
-        "defaultBackend": {"service": {"name": "web", "port": {"number": 8080}}},
-        "rules": [{"http": {"paths": [{"backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}}
+    hpa = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "h"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "api"}},
+    }
+    pdb = {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "p"},
+        "spec": {"selector": {"matchLabels": {"app": "api"}}},
+    }
+    netpol = {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "n"},
+        "spec": {"podSelector": {"matchLabels": {"app": "api"}}},
+    }
+    ingress = {
+        "kind": "Ingress",
+        "metadata": {"name": "i"},
+        "spec": {
+            "defaultBackend": {"service": {"name": "web", "port": {"number": 8080}}},
+            "rules": [
+                {
+                    "http": {
+                        "paths": [{"backend": {"service": {"name": "api", "port": {"number": 80}}}}]
+                    }
+                }
+            ],
+        },
+    }
     assert sorted(_ids([_deploy(), _svc(), hpa, pdb, netpol, ingress])) == [
         ("hpa-target", "HorizontalPodAutoscaler/h"),
         ("ingress-backend", "Ingress/i"),
@@ -401,11 +480,16 @@ def test_references_honour_existing_secret_and_claim_templates() -> None:
     sts["kind"] = "StatefulSet"
     sts["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}}]
     pod = sts["spec"]["template"]["spec"]
-    pod["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"},
-                                            {"name": "cache", "mountPath": "/cache"}]
+    pod["containers"][0]["volumeMounts"] = [
+        {"name": "data", "mountPath": "/data"},
+        {"name": "cache", "mountPath": "/cache"},
+    ]
     pod["containers"][0]["env"] = [
         {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "pw"}}},
-        {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "maybe", "key": "k", "optional": True}}},
+        {
+            "name": "OPT",
+            "valueFrom": {"secretKeyRef": {"name": "maybe", "key": "k", "optional": True}},
+        },
     ]
     values = {"auth": {"existingSecret": "db-creds"}}
     assert _ids([sts], values) == [("missing-ref", "StatefulSet/db")]  # only the undefined mount
@@ -413,6 +497,10 @@ def test_references_honour_existing_secret_and_claim_templates() -> None:
 
 
 def test_external_names_finds_nested_existing_secret_keys() -> None:
-    values = {"a": {"existingSecret": "x"}, "b": [{"tlsExistingSecret": "y"}], "existingClaim": "z",
-              "existingSecretKey": "password"}
+    values = {
+        "a": {"existingSecret": "x"},
+        "b": [{"tlsExistingSecret": "y"}],
+        "existingClaim": "z",
+        "existingSecretKey": "password",
+    }
     assert checks.external_names(values) == {"x", "y", "z"}
