@@ -1,0 +1,341 @@
+"""Docker Compose importer: a Compose file -> ChartRequirements plus notes on what changed.
+
+Nothing is dropped silently: every key either maps to a requirement or leaves an ImportNote.
+Secret values never reach the result; equal values are matched by keyed hash and forgotten.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from services.planner.compose_common import (
+    Draft,
+    ImportContext,
+    Notes,
+    dns_label,
+    expect_mapping,
+    unique_label,
+)
+from services.planner.compose_load import (
+    Interpolator,
+    check_text,
+    parse_yaml,
+    project_environment,
+)
+from services.planner.compose_secrets import HostRewriter, SecretRegistry
+from services.planner.compose_service import map_service
+from shared.errors import InputError
+from shared.models.plan import ImportNote
+from shared.models.requirements import ChartRequirements, Component, ConfigFile, Volume
+
+__all__ = ["ImportResult", "import_compose", "looks_like_compose"]
+
+TOP_LEVEL_KEYS = {
+    "version", "name", "include", "services", "models", "networks", "volumes", "secrets", "configs",
+}
+
+
+class ImportResult(BaseModel):
+    """Requirements imported from a Compose file and the notes on what did not map 1:1."""
+
+    requirements: ChartRequirements
+    notes: list[ImportNote]
+
+
+def looks_like_compose(data: object) -> bool:
+    """Whether parsed data is a Compose file: a `services` mapping and no `components` key."""
+    return (
+        isinstance(data, Mapping)
+        and isinstance(data.get("services"), Mapping)
+        and "components" not in data
+    )
+
+
+def import_compose(
+    text: str,
+    *,
+    name: str | None = None,
+    base_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ImportResult:
+    """Import a Compose file; raises InputError naming the field when it cannot be read."""
+    check_text(text)
+    root = _check_root(parse_yaml(text))
+    notes = Notes()
+    env = project_environment(base_dir, os.environ if environ is None else environ, notes)
+    doc: dict[str, Any] = Interpolator(env, notes).document(root)
+    _top_level_notes(doc, notes)
+    chart = _chart_name(name, doc, base_dir, notes)
+    services = _resolve_extends(_services(doc), notes)
+    names = _component_names(services, notes)
+    ctx = ImportContext(
+        chart=chart,
+        notes=notes,
+        base_dir=base_dir,
+        environ=env,
+        registry=SecretRegistry(),
+        rewriter=HostRewriter(_host_aliases(services, names, chart)),
+        components=names,
+        top_volumes=_table(doc, "volumes"),
+        top_secrets=_table(doc, "secrets"),
+        top_configs=_table(doc, "configs"),
+    )
+    drafts = [map_service(svc, spec, ctx) for svc, spec in services.items()]
+    _shared_volume_notes(ctx)
+    _secret_notes(ctx)
+    components = [_component(draft) for draft in drafts]
+    try:
+        requirements = ChartRequirements(
+            name=chart,
+            description=f"Imported from a Docker Compose file with {len(components)} services.",
+            components=components,
+            secrets=ctx.registry.chart_secrets(),
+        )
+    except ValidationError as exc:
+        raise _input_error(exc, "<file>") from None
+    return ImportResult(requirements=requirements, notes=notes.items)
+
+
+def _check_root(data: object) -> dict[str, Any]:
+    """The parsed document as a Compose mapping, or an InputError saying what is wrong."""
+    if data is None:
+        raise InputError(
+            "the Compose file is empty; it needs at least a `services:` mapping", field="<file>"
+        )
+    if not isinstance(data, Mapping):
+        raise InputError(
+            f"a Compose file is a mapping with a `services:` key, but this document is "
+            f"{'a list' if isinstance(data, list) else 'a single value'}; start it with `services:`",
+            field="<file>",
+        )
+    root = dict(expect_mapping(data, "<file>", "services: {web: {image: nginx}}"))
+    unknown = [k for k in root if k not in TOP_LEVEL_KEYS and not k.startswith("x-")]
+    if unknown:
+        raise InputError(
+            f"unknown top-level key {unknown[0]!r}; Compose allows "
+            f"{', '.join(sorted(TOP_LEVEL_KEYS))} and `x-` extensions. Move it under a "
+            "service or rename it `x-...`",
+            field=unknown[0],
+        )
+    if "services" not in root or root["services"] is None:
+        raise InputError(
+            "no `services:` mapping; a Compose file lists its containers under `services:`",
+            field="services",
+        )
+    return root
+
+
+def _services(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services mapping with every service checked to be a mapping."""
+    services = expect_mapping(doc["services"], "services", "services: {web: {image: nginx}}")
+    if not services:
+        raise InputError("`services:` is empty; add at least one service", field="services")
+    result: dict[str, dict[str, Any]] = {}
+    for svc, spec in services.items():
+        where = f"services.{svc}"
+        result[svc] = dict(expect_mapping({} if spec is None else spec, where, "image: nginx:1.27"))
+    return result
+
+
+def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A top-level definitions table (`volumes`, `secrets`, `configs`), possibly empty."""
+    value = doc.get(key)
+    return {} if value is None else expect_mapping(value, key, f"{key}: {{data: {{}}}}")
+
+
+def _top_level_notes(doc: Mapping[str, Any], notes: Notes) -> None:
+    """Notes for top-level keys that do not become requirements themselves."""
+    if "version" in doc:
+        notes.info("version", "the `version` key is obsolete in Compose and was ignored")
+    if "include" in doc:
+        notes.warning(
+            "include",
+            "included Compose files were not imported; merge them into this file or import "
+            "them separately",
+        )
+    if "models" in doc:
+        notes.warning("models", "AI model definitions have no chart equivalent and were dropped")
+    for net, spec in _table(doc, "networks").items():
+        if isinstance(spec, Mapping) and spec.get("external"):
+            notes.warning(f"networks.{net}", "external networks have no equivalent; dropped")
+    if "networks" in doc:
+        notes.info(
+            "networks",
+            "Compose networks were dropped: pods share one cluster network, and the chart's "
+            "NetworkPolicies limit who may connect instead",
+        )
+    for vol, spec in _table(doc, "volumes").items():
+        where = f"volumes.{vol}"
+        if isinstance(spec, Mapping):
+            if spec.get("external"):
+                notes.warning(
+                    where,
+                    "an external volume already holds data; the chart creates a new "
+                    "PersistentVolumeClaim, so migrate the data or bind it to the old volume",
+                )
+            if spec.get("driver") or spec.get("driver_opts"):
+                notes.info(where, "volume drivers map to a storageClass; set it in the values")
+    for key in doc:
+        if key.startswith("x-"):
+            notes.info(key, "extension fields are for Compose itself and were not imported")
+
+
+def _chart_name(name: str | None, doc: Mapping[str, Any], base_dir: Path | None, notes: Notes) -> str:
+    """The chart name: the caller's, the Compose project `name:`, the folder name, or 'app'."""
+    if name:
+        wanted, source = name, "name"
+    elif isinstance(doc.get("name"), str) and doc["name"]:
+        wanted, source = doc["name"], "name"
+    elif base_dir is not None and base_dir.resolve().name:
+        wanted, source = base_dir.resolve().name, "<folder>"
+    else:
+        return "app"
+    chart = dns_label(wanted)
+    if chart != wanted:
+        notes.info(source, f"chart name {wanted!r} became {chart!r} (a DNS-1123 label)")
+    return chart
+
+
+def _resolve_extends(services: dict[str, dict[str, Any]], notes: Notes) -> dict[str, dict[str, Any]]:
+    """Merge `extends: {service: x}` from the same file (keys of the service win)."""
+    resolved: dict[str, dict[str, Any]] = {}
+
+    def resolve(svc: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if svc in resolved:
+            return resolved[svc]
+        spec = services[svc]
+        ext = spec.get("extends")
+        where = f"services.{svc}.extends"
+        if ext is None:
+            resolved[svc] = spec
+            return spec
+        base_name = ext if isinstance(ext, str) else expect_mapping(ext, where, "service: base").get("service")
+        if isinstance(ext, Mapping) and ext.get("file"):
+            notes.warning(where, "extending a service from another file is not supported; "
+                          "merge that service into this file")
+            resolved[svc] = {k: v for k, v in spec.items() if k != "extends"}
+            return resolved[svc]
+        if not isinstance(base_name, str) or base_name not in services:
+            raise InputError(f"extends names unknown service {base_name!r}; name a service "
+                             "defined in this file", field=where)
+        if base_name in chain:
+            raise InputError(f"extends loops back to {base_name!r}; break the cycle", field=where)
+        merged = dict(resolve(base_name, (*chain, svc)))
+        for key, value in spec.items():
+            if key == "extends":
+                continue
+            base_value = merged.get(key)
+            if isinstance(base_value, Mapping) and isinstance(value, Mapping):
+                merged[key] = {**base_value, **value}
+            else:
+                merged[key] = value
+        notes.info(where, f"settings of service {base_name!r} were merged into this service")
+        resolved[svc] = merged
+        return merged
+
+    return {svc: resolve(svc, (svc,)) for svc in services}
+
+
+def _component_names(services: Mapping[str, Any], notes: Notes) -> dict[str, str]:
+    """Compose service name -> unique DNS-1123 component name, noting every change."""
+    taken: set[str] = set()
+    names: dict[str, str] = {}
+    for svc in services:
+        name = unique_label(dns_label(svc, fallback="service"), taken)
+        if name != svc:
+            notes.info(
+                f"services.{svc}",
+                f"service {svc!r} became component {name!r} (Kubernetes names are lower-case "
+                "DNS-1123 labels)",
+            )
+        names[svc] = name
+    return names
+
+
+def _host_aliases(services: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], chart: str) -> dict[str, str]:
+    """Every name a sibling can be reached by in Compose -> the Service name in the chart."""
+    hosts: dict[str, str] = {}
+    for svc, spec in services.items():
+        target = f"{chart}-{names[svc]}"
+        aliases = [spec.get("container_name"), spec.get("hostname")]
+        networks = spec.get("networks")
+        if isinstance(networks, Mapping):
+            for net in networks.values():
+                if isinstance(net, Mapping) and isinstance(net.get("aliases"), list):
+                    aliases.extend(net["aliases"])
+        for alias in aliases:
+            if isinstance(alias, str) and alias and alias.lower() not in hosts:
+                hosts[alias.lower()] = target
+    # Service names win over aliases that happen to collide with them.
+    for svc in services:
+        hosts[svc.lower()] = f"{chart}-{names[svc]}"
+    return hosts
+
+
+def _shared_volume_notes(ctx: ImportContext) -> None:
+    """One note per named volume used by several services: each now gets its own claim."""
+    for volume, users in ctx.volume_users.items():
+        distinct = list(dict.fromkeys(users))
+        if len(distinct) > 1:
+            ctx.notes.warning(
+                f"volumes.{volume}",
+                f"volume {volume!r} is shared by {', '.join(distinct)}; a ReadWriteOnce claim "
+                "cannot be shared, so each component got its own volume and they no longer see "
+                "each other's files (use a ReadWriteMany storage class or an object store)",
+            )
+
+
+def _secret_notes(ctx: ImportContext) -> None:
+    """A note per chart secret the chart cannot generate: someone must supply it."""
+    for secret in ctx.registry.chart_secrets():
+        if not secret.generate:
+            ctx.notes.warning(
+                f"secrets.{secret.name}",
+                f"secret {secret.name!r} is not generated; supply its value at install "
+                "(or point the chart at an existing Secret)",
+            )
+
+
+_FIELD_SOURCES = {
+    "image": "image", "command": "entrypoint", "args": "command", "workingDir": "working_dir",
+    "ports": "ports", "env": "environment", "envFiles": "env_file", "configFiles": "volumes",
+    "secretFiles": "secrets", "volumes": "volumes", "tmpfs": "tmpfs", "resources": "deploy.resources",
+    "replicas": "deploy.replicas", "probes": "healthcheck", "security": "user",
+    "scheduling": "deploy.placement", "annotations": "labels", "dependsOn": "depends_on",
+}
+
+
+def _component(draft: Draft) -> Component:
+    """Build the Component; a validation failure names the Compose field it came from."""
+    fields = dict(draft.fields)
+    fields["env"] = draft.env
+    fields["envFiles"] = draft.env_files
+    fields["secretFiles"] = draft.secret_files
+    mounts = [m for _, m in draft.mounts.values()]
+    fields["volumes"] = [m for m in mounts if isinstance(m, Volume)]
+    fields["configFiles"] = [m for m in mounts if isinstance(m, ConfigFile)]
+    fields["tmpfs"] = [m for m in mounts if isinstance(m, str)]
+    try:
+        return Component(name=draft.name, **fields)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]["loc"]
+        key = _FIELD_SOURCES.get(str(first[0]), str(first[0])) if first else ""
+        raise _input_error(exc, f"{draft.path}.{key}" if key else draft.path) from None
+
+
+def _input_error(exc: ValidationError, field: str) -> InputError:
+    """A pydantic error as an InputError naming the Compose field (values are never echoed)."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        problems.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+    return InputError(
+        f"the imported value is not valid: {'; '.join(problems)}; fix this field in the Compose file",
+        field=field,
+    )
+

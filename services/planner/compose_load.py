@@ -1,0 +1,339 @@
+"""Reading a Compose file safely: size and binary guards, a bomb-proof YAML loader, `.env`
+files and `${VAR}` interpolation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.nodes import Node
+
+from services.planner.compose_common import Notes
+from shared.errors import InputError
+
+MAX_COMPOSE_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 1_000
+# A document that expands to more nodes than this (aliases counted every time they are
+# used) is a YAML bomb: real Compose files have a few thousand at most.
+MAX_EXPANDED_NODES = 200_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars (as Compose reads them) and limits on depth and aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:  # type: ignore[override]
+        """Compose one node, refusing deep nesting and alias floods."""
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise ComposerError(None, None, f"more than {MAX_ALIASES} aliases", None)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", None)
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+
+
+# Compose parses YAML 1.2: `on`/`yes` are strings and `22:22` is not base-60 arithmetic.
+_ComposeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ComposeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_ComposeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o?[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+
+
+def check_text(text: str) -> None:
+    """Refuse input that is too big, binary, or empty, before any parsing."""
+    if len(text) > MAX_COMPOSE_BYTES or len(text.encode("utf-8", "replace")) > MAX_COMPOSE_BYTES:
+        raise InputError(
+            f"the Compose file is over the {MAX_COMPOSE_BYTES // (1024 * 1024)} MB limit; "
+            "a real Compose file is a few kilobytes, so check that this is the right file",
+            field="<file>",
+        )
+    sample = text[:8192]
+    if "\x00" in sample or len(_CONTROL.findall(sample)) > max(8, len(sample) // 100):
+        raise InputError(
+            "this looks like binary data, not a YAML Compose file; give the docker-compose.yml text",
+            field="<file>",
+        )
+    if not text.strip():
+        raise InputError("the Compose file is empty; it needs at least a `services:` mapping",
+                         field="<file>")
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse one YAML document with the hardened loader; every failure is an InputError."""
+    loader = _ComposeLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(
+            f"not valid YAML{where}: {exc.problem or exc.context}; fix the syntax there",
+            field="<file>",
+        ) from exc
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise InputError(f"not valid YAML: {exc}; fix the syntax", field="<file>") from exc
+    finally:
+        loader.dispose()
+    _check_expansion(data)
+    return data
+
+
+def _check_expansion(data: Any) -> None:
+    """Walk the document as consumers will (aliases expanded) and refuse a YAML bomb."""
+    budget = MAX_EXPANDED_NODES
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise InputError(
+                f"the document expands to more than {MAX_EXPANDED_NODES} values through YAML "
+                "aliases (a 'billion laughs' bomb?); write the values out instead of aliasing",
+                field="<file>",
+            )
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+# --- interpolation -------------------------------------------------------------------------
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?", re.DOTALL)
+
+
+class Interpolator:
+    """Compose's `${VAR}` substitution over an environment, recording unset variables as notes."""
+
+    def __init__(self, env: Mapping[str, str], notes: Notes) -> None:
+        self.env = env
+        self.notes = notes
+
+    def text(self, value: str, path: str) -> str:
+        """Interpolate one string; `$$` is a literal `$`."""
+        out: list[str] = []
+        i, n = 0, len(value)
+        while i < n:
+            char = value[i]
+            if char != "$" or i + 1 >= n:
+                out.append(char)
+                i += 1
+            elif value[i + 1] == "$":
+                out.append("$")
+                i += 2
+            elif value[i + 1] == "{":
+                end = _closing_brace(value, i + 2)
+                if end < 0:
+                    raise InputError(
+                        f"unterminated `${{` in {value!r}; close it with `}}` or write `$$` "
+                        "for a literal dollar sign",
+                        field=path,
+                    )
+                out.append(self._braced(value[i + 2 : end], path))
+                i = end + 1
+            elif match := _VAR_NAME.match(value, i + 1):
+                out.append(self._lookup(match.group(), path))
+                i = match.end()
+            else:
+                out.append(char)
+                i += 1
+        return "".join(out)
+
+    def _braced(self, expr: str, path: str) -> str:
+        """Evaluate the inside of `${...}`."""
+        match = _BRACED.fullmatch(expr)
+        if not match:
+            raise InputError(
+                f"invalid interpolation `${{{expr}}}`; use ${{NAME}}, ${{NAME:-default}}, "
+                "${NAME:?error} or ${NAME:+alternative}",
+                field=path,
+            )
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        value = self.env.get(name)
+        if op is None:
+            return self._lookup(name, path)
+        present = value is not None and (value != "" or not op.startswith(":"))
+        kind = op[-1]
+        if kind == "-":
+            return value if present and value is not None else self.text(arg, path)
+        if kind == "+":
+            return self.text(arg, path) if present else ""
+        if not present:  # `?`: required variable
+            hint = self.text(arg, path) if arg else "it must be set"
+            raise InputError(
+                f"required variable {name} is missing a value: {hint}; set it in the "
+                "environment or in the .env file next to the Compose file",
+                field=path,
+            )
+        return value or ""
+
+    def _lookup(self, name: str, path: str) -> str:
+        """A plain `$NAME`: its value, or '' with a note like Compose's warning."""
+        value = self.env.get(name)
+        if value is None:
+            self.notes.warning(
+                path,
+                f"variable {name} is not set; it became an empty string. Set it in the "
+                "environment or .env before importing, or edit the value in the chart",
+            )
+            return ""
+        return value
+
+    def document(self, data: Any, path: str = "") -> Any:
+        """Interpolate every string value (not keys) of a parsed document."""
+        if isinstance(data, str):
+            return self.text(data, path or "<file>")
+        if isinstance(data, Mapping):
+            return {
+                key: self.document(value, f"{path}.{key}" if path else str(key))
+                for key, value in data.items()
+            }
+        if isinstance(data, list):
+            return [self.document(item, f"{path}[{i}]") for i, item in enumerate(data)]
+        return data
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the `}` closing a `${` whose body starts at `start`, honouring nesting."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+# --- .env files ----------------------------------------------------------------------------
+
+_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:[=:]\s*(.*))?$")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def parse_dotenv(
+    text: str, source: str, notes: Notes, environ: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """Parse a dotenv file like Compose does: comments, `export`, quotes, inline comments.
+
+    With `environ`, unquoted and double-quoted values are interpolated from the variables
+    defined earlier in the file overlaid by `environ`.
+    """
+    values: dict[str, str | None] = {}
+
+    def expand(value: str, where: str) -> str:
+        if environ is None:
+            return value
+        scope = {k: v for k, v in values.items() if v is not None}
+        return Interpolator({**scope, **environ}, notes).text(value, where)
+
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _DOTENV_LINE.match(line)
+        if not match:
+            notes.warning(f"{source}:{i}", "line is not KEY=VALUE; it was skipped")
+            continue
+        key, raw = match.group(1), match.group(2)
+        if raw is None:
+            values[key] = None
+            continue
+        raw = raw.strip()
+        if raw[:1] in ("'", '"'):
+            quote = raw[0]
+            body = raw[1:]
+            # Quoted values may span lines until the closing quote.
+            while _closing_quote(body, quote) < 0 and i < len(lines):
+                body += "\n" + lines[i]
+                i += 1
+            end = _closing_quote(body, quote)
+            body = body[:end] if end >= 0 else body
+            if quote == '"':
+                body = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), body)
+                values[key] = expand(body, f"{source}.{key}")
+            else:
+                values[key] = body
+            continue
+        raw = re.split(r"\s+#", raw, maxsplit=1)[0].rstrip()
+        values[key] = expand(raw, f"{source}.{key}")
+    return values
+
+
+def _closing_quote(body: str, quote: str) -> int:
+    """Index of the unescaped closing quote in `body`, or -1."""
+    i = 0
+    while i < len(body):
+        if body[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if body[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def read_text_file(path: Path, limit: int) -> str | None:
+    """A small UTF-8 text file's content, or None when it is binary, too big or unreadable."""
+    try:
+        if path.stat().st_size > limit:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def project_environment(
+    base_dir: Path | None, environ: Mapping[str, str], notes: Notes
+) -> dict[str, str]:
+    """The interpolation environment: `base_dir/.env` overlaid by the process environment."""
+    merged: dict[str, str] = {}
+    if base_dir is not None:
+        dotenv = base_dir / ".env"
+        if dotenv.is_file():
+            text = read_text_file(dotenv, 1024 * 1024)
+            if text is None:
+                notes.warning(".env", "the .env file is binary or over 1 MiB; it was not read")
+            else:
+                parsed = parse_dotenv(text, ".env", notes, environ)
+                merged.update({k: v for k, v in parsed.items() if v is not None})
+    merged.update(environ)
+    return merged

@@ -1,0 +1,206 @@
+"""Secrets and sibling host names in Compose environments.
+
+Secret values are compared by a keyed hash and then forgotten: nothing here keeps a plain
+value, so nothing downstream can leak one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets as _random
+from dataclasses import dataclass, field
+
+from services.planner.compose_common import dns_label, unique_label
+from shared.models.requirements import ChartSecret
+
+_SECRET_WORDS = {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "PRIVATE"}
+_EXACT_WORDS = {"PASS", "PWD", "KEY", "APIKEY", "SECRETS", "TOKENS"}
+_PASSWORD_WORDS = {"PASSWORD", "PASSWD", "PASS", "PWD"}
+# Tokens that make the variable a setting *about* a secret (or a pointer to one), not one.
+_NOT_SECRET_WORDS = {
+    "FILE", "PATH", "DIR", "PUBLIC", "ALLOW", "EMPTY", "RANDOM", "ENABLE", "ENABLED",
+    "DISABLE", "DISABLED", "REQUIRE", "REQUIRED", "LENGTH", "MIN", "MAX", "POLICY", "EXPIRY",
+    "TTL", "TIMEOUT", "ALGORITHM", "TYPE", "ID", "NAME",
+}
+_FLAG_VALUES = {"yes", "no", "true", "false", "on", "off", "0", "1", ""}
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@"
+)
+_HOSTISH_WORDS = {
+    "HOST", "HOSTS", "HOSTNAME", "SERVER", "SERVERS", "ADDR", "ADDRESS", "URL", "URLS",
+    "URI", "ENDPOINT", "DSN", "BROKER", "BROKERS", "SEED", "NODES", "PEERS", "UPSTREAM",
+}
+
+
+def name_tokens(name: str) -> list[str]:
+    """Upper-case words of a variable name (`dbPassword` and `DB_PASSWORD` -> DB, PASSWORD)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.upper()) if t]
+
+
+def _has_secret_word(tokens: list[str]) -> bool:
+    """Whether one token is, or ends with, a secret-ish word."""
+    for token in tokens:
+        if token in _EXACT_WORDS or any(token.endswith(w) for w in _SECRET_WORDS):
+            return True
+    return False
+
+
+def is_secret_name(name: str, value: str | None = None) -> bool:
+    """Whether an env variable's NAME marks its value as secret (`*_FILE` pointers are not)."""
+    tokens = name_tokens(name)
+    if not tokens or tokens[-1] in _NOT_SECRET_WORDS or (len(tokens) == 1 and tokens[0] == "PWD"):
+        return False
+    if any(t in _NOT_SECRET_WORDS and t not in ("ID", "NAME", "TYPE") for t in tokens):
+        return False
+    if value is not None and value.strip().lower() in _FLAG_VALUES - {""}:
+        return False  # `MYSQL_RANDOM_ROOT_PASSWORD=yes` is a switch, not a password
+    return _has_secret_word(tokens)
+
+
+def is_password_name(name: str) -> bool:
+    """Whether a name suggests a password, which the chart may generate at random."""
+    return any(t in _PASSWORD_WORDS or t.endswith(("PASSWORD", "PASSWD")) for t in name_tokens(name))
+
+
+def has_url_credentials(value: str) -> bool:
+    """Whether the value holds a URL with a password (`scheme://user:pass@host`)."""
+    return bool(_URL_CREDENTIALS.search(value))
+
+
+def mask_credentials(value: str) -> str:
+    """The value with URL credentials and query strings replaced by placeholders."""
+    masked = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}://<user>:<password>@", value)
+    return re.sub(r"\?\S*", "?<query>", masked)
+
+
+@dataclass
+class _Entry:
+    """What the registry remembers about one chart secret (never its value)."""
+
+    secret: ChartSecret
+    uses: list[str] = field(default_factory=list)
+    password_like: bool = False
+    url: bool = False
+    origin: str = ""
+
+
+class SecretRegistry:
+    """Hands out chart secret names; equal values share one secret, compared by keyed hash."""
+
+    def __init__(self) -> None:
+        self._key = _random.token_bytes(32)
+        self._by_digest: dict[bytes, str] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._names: set[str] = set()
+
+    def _digest(self, value: str) -> bytes:
+        """A keyed hash of a value, so equal values match without keeping them."""
+        return hmac.new(self._key, value.encode(), hashlib.sha256).digest()
+
+    def _new(self, base: str, prefix: str) -> str:
+        """A fresh secret name from `base`, prefixed by the component when `base` is taken."""
+        name = dns_label(base, fallback="secret")
+        if name in self._names:
+            name = dns_label(f"{prefix}-{base}", fallback="secret")
+        return unique_label(name, self._names)
+
+    def for_env(self, var: str, value: str, component: str, source: str, *, url: bool) -> str:
+        """The secret name for env variable `var`, shared with any earlier equal value."""
+        digest = self._digest(value) if value else None
+        name = self._by_digest.get(digest) if digest else None
+        if name is None:
+            name = self._new(var, component)
+            self._entries[name] = _Entry(ChartSecret(name=name), origin=f"variable {var}")
+            if digest:
+                self._by_digest[digest] = name
+        entry = self._entries[name]
+        entry.uses.append(source)
+        entry.password_like |= is_password_name(var) and not url
+        entry.url |= url
+        return name
+
+    def for_compose_secret(self, compose_name: str, value: str | None, origin: str) -> str:
+        """The secret name for a top-level Compose secret; its value (if known) is only hashed."""
+        digest = self._digest(value) if value else None
+        name = self._by_digest.get(digest) if digest else None
+        if name is None:
+            name = self._new(compose_name, "compose")
+            self._entries[name] = _Entry(ChartSecret(name=name), origin=origin)
+            if digest:
+                self._by_digest[digest] = name
+        self._entries[name].password_like |= is_password_name(compose_name)
+        return name
+
+    def use(self, name: str, source: str) -> None:
+        """Record that `source` reads secret `name`."""
+        self._entries[name].uses.append(source)
+
+    def is_generated(self, name: str) -> bool:
+        """Whether the chart generates this secret at install when left empty."""
+        entry = self._entries[name]
+        return entry.password_like and not entry.url
+
+    def chart_secrets(self) -> list[ChartSecret]:
+        """The ChartSecrets that something uses, with descriptions naming their users."""
+        result = []
+        for name, entry in self._entries.items():
+            if not entry.uses:
+                continue
+            users = ", ".join(dict.fromkeys(entry.uses))
+            how = (
+                "generated at install when left empty"
+                if self.is_generated(name)
+                else "must be supplied at install"
+            )
+            result.append(
+                ChartSecret(
+                    name=name,
+                    description=f"From Compose {entry.origin}; used by {users}; {how}.",
+                    generate=self.is_generated(name),
+                )
+            )
+        return result
+
+
+def is_hostish_name(name: str) -> bool:
+    """Whether a variable name says its value is a host name (`REDIS_HOST`, `seed_hosts`)."""
+    return any(t in _HOSTISH_WORDS or t.endswith(("HOST", "HOSTS")) for t in name_tokens(name))
+
+
+class HostRewriter:
+    """Rewrites sibling Compose host names in values to the chart's Service names."""
+
+    def __init__(self, hosts: dict[str, str]) -> None:
+        self.hosts = {k.lower(): v for k, v in hosts.items()}
+        alternatives = "|".join(re.escape(h) for h in sorted(self.hosts, key=len, reverse=True))
+        if not alternatives:
+            self._pattern: re.Pattern[str] | None = None
+            return
+        # One pass, three shapes: a URL's host, `host:port`, and a bare host token. The
+        # look-arounds keep `mydb`, `db.example.com` and the scheme in `redis://` untouched.
+        self._pattern = re.compile(
+            rf"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<url>{alternatives})(?=[:/?#,;\s]|$)"
+            rf"|(?<![\w.@/:-])(?P<hostport>{alternatives})(?=:\d)"
+            rf"|(?<![\w.@/:-])(?P<bare>{alternatives})(?=[\s,;/]|$)",
+            re.IGNORECASE,
+        )
+
+    def rewrite(self, value: str, var: str) -> tuple[str, list[tuple[str, str]]]:
+        """The value with sibling hosts replaced, and the (old, new) pairs replaced."""
+        if self._pattern is None:
+            return value, []
+        changes: list[tuple[str, str]] = []
+        hostish = is_hostish_name(var)
+
+        def replace(match: re.Match[str]) -> str:
+            host = match.group("url") or match.group("hostport") or match.group("bare")
+            if match.group("bare") and not hostish:
+                return match.group(0)
+            new = self.hosts[host.lower()]
+            changes.append((host, new))
+            return (match.group("pre") or "") + new
+
+        return self._pattern.sub(replace, value), changes

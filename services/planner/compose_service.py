@@ -1,0 +1,614 @@
+"""One Compose service -> a component Draft: image, command, env, ports, probes, security."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from services.planner.compose_common import (
+    Draft,
+    ImportContext,
+    add_annotations,
+    expect_list,
+    expect_mapping,
+    key_values,
+    scalar_text,
+    str_list,
+    wrong_type,
+)
+from services.planner.compose_deploy import map_deploy, map_gpus, resources, scheduling
+from services.planner.compose_load import parse_dotenv, read_text_file
+from services.planner.compose_secrets import has_url_credentials, is_secret_name, mask_credentials
+from services.planner.compose_storage import (
+    local_path,
+    map_config,
+    map_secret,
+    map_tmpfs,
+    map_volume,
+)
+from services.planner.compose_units import (
+    cpu_quantity,
+    duration_seconds,
+    memory_quantity,
+    name_ports,
+    parse_expose,
+    parse_port,
+    whole_seconds,
+)
+from shared.errors import InputError
+from shared.models.requirements import ENV_NAME, SecretRef
+
+Handler = Callable[[object, str, Draft, ImportContext], None]
+_ENV_NAME = re.compile(ENV_NAME)
+
+
+def map_service(svc: str, spec: Mapping[str, Any], ctx: ImportContext) -> Draft:
+    """Map one service; keys not mapped leave a note, unknown keys a warning."""
+    draft = Draft(service=svc, name=ctx.components[svc])
+    _image(spec, draft, ctx)
+    _environment(spec, draft, ctx)
+    _ports(spec, draft, ctx)
+    for key, value in spec.items():
+        where = f"{draft.path}.{key}"
+        if key in _EXPLICIT or value is None:
+            continue
+        if key in HANDLERS:
+            HANDLERS[key](value, where, draft, ctx)
+        elif key in INFO_KEYS:
+            ctx.notes.info(where, INFO_KEYS[key])
+        elif key in WARNING_KEYS:
+            ctx.notes.warning(where, WARNING_KEYS[key])
+        elif key.startswith("x-"):
+            ctx.notes.info(where, "extension fields are for Compose itself and were not imported")
+        else:
+            ctx.notes.warning(
+                where, f"unknown service key {key!r} was not imported; check its spelling"
+            )
+    if spec.get("deploy") is not None:
+        map_deploy(spec["deploy"], f"{draft.path}.deploy", draft, ctx)
+    return draft
+
+
+# --- image and command ---------------------------------------------------------------------
+
+
+def _image(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> None:
+    """`image` and `build`: a build-only service gets an empty image and a warning."""
+    image = spec.get("image")
+    build = spec.get("build")
+    if image is not None:
+        draft.fields["image"] = scalar_text(image, f"{draft.path}.image", "nginx:1.27").strip()
+    if build is None:
+        if not draft.fields.get("image"):
+            raise InputError(
+                "the service has neither `image:` nor `build:`; add `image: <name>:<tag>`",
+                field=f"{draft.path}.image",
+            )
+        return
+    context = build if isinstance(build, str) else expect_mapping(
+        build, f"{draft.path}.build", "build: ./app"
+    ).get("context", ".")
+    if draft.fields.get("image"):
+        ctx.notes.info(
+            f"{draft.path}.build",
+            f"the image {draft.fields['image']!r} is built from {context}; push it to a "
+            "registry the cluster can pull from",
+        )
+        return
+    draft.fields["image"] = ""
+    ctx.notes.warning(
+        f"{draft.path}.build",
+        f"this service is built from source ({context}) and has no image; the image must be "
+        f"built and pushed to a registry, then set as {draft.name}.image in the chart values",
+    )
+
+
+def _argv(value: object, where: str, draft: Draft, ctx: ImportContext) -> list[str]:
+    """A command as a list (strings split like a shell), sibling hosts rewritten."""
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise InputError(f"cannot split the command: {exc}; balance the quotes", field=where) from exc
+    else:
+        argv = str_list(value, where, '["nginx", "-g", "daemon off;"]')
+    result = []
+    for i, arg in enumerate(argv):
+        new, changes = ctx.rewriter.rewrite(arg, "")
+        for old, host in changes:
+            ctx.notes.info(f"{where}[{i}]", f"host {old!r} rewritten to {host!r}")
+        result.append(new)
+    return result
+
+
+def _command(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`command` replaces the image's CMD: Kubernetes `args`."""
+    draft.fields["args"] = _argv(value, where, draft, ctx)
+
+
+def _entrypoint(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`entrypoint` replaces the image's ENTRYPOINT: Kubernetes `command`."""
+    argv = _argv(value, where, draft, ctx)
+    if not argv:
+        ctx.notes.warning(
+            where,
+            "an empty entrypoint clears the image's ENTRYPOINT in Compose; Kubernetes cannot "
+            "clear it, so set the full command in the chart values",
+        )
+    draft.fields["command"] = argv
+
+
+def _working_dir(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`working_dir` -> workingDir."""
+    draft.fields["workingDir"] = scalar_text(value, where, "/app")
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def _env_file_entries(value: object, where: str) -> list[tuple[str, bool, bool, str]]:
+    """`env_file` (string, list, long form) as (path, required, raw format, field path)."""
+    items = [value] if isinstance(value, str | Mapping) else expect_list(value, where, "[.env]")
+    entries = []
+    for i, item in enumerate(items):
+        at = where if isinstance(value, str | Mapping) else f"{where}[{i}]"
+        if isinstance(item, Mapping):
+            spec = expect_mapping(item, at, "{path: ./app.env, required: false}")
+            if "path" not in spec:
+                raise InputError("a long-form env_file needs `path:`", field=at)
+            path = scalar_text(spec["path"], f"{at}.path", "./app.env")
+            entries.append((path, spec.get("required", True) is not False, spec.get("format") == "raw", at))
+        else:
+            entries.append((scalar_text(item, at, "./app.env"), True, False, at))
+    return entries
+
+
+def _read_env_files(value: object, where: str, ctx: ImportContext) -> dict[str, tuple[str, str]]:
+    """Variables of all env files, later files winning, as var -> (value, field path)."""
+    result: dict[str, tuple[str, str]] = {}
+    for path, required, raw, at in _env_file_entries(value, where):
+        local = local_path(ctx, path)
+        text = read_text_file(local, 1024 * 1024) if local is not None and local.is_file() else None
+        if text is None:
+            if local is None or not local.is_file():
+                why = "no base_dir was given" if ctx.base_dir is None else "it was not found"
+                message = f"env file {path} was not read: {why}; its variables are missing"
+            else:
+                message = f"env file {path} is binary or over 1 MiB and was not read"
+            if required or (local is not None and local.is_file()):
+                ctx.notes.warning(at, message)
+            else:
+                ctx.notes.info(at, f"optional env file {path} was not found and was skipped")
+            continue
+        parsed = parse_dotenv(text, at, ctx.notes, None if raw else ctx.environ)
+        for var, val in parsed.items():
+            val = ctx.environ.get(var) if val is None else val
+            if val is None:
+                ctx.notes.info(f"{at}.{var}", f"{var} has no value in the environment; left out")
+            elif not _ENV_NAME.match(var):
+                ctx.notes.warning(f"{at}.{var}", f"{var!r} is not a valid variable name; left out")
+            else:
+                result[var] = (val, f"{where}.{var}")
+    return result
+
+
+def _environment(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> None:
+    """`env_file` and `environment` (which wins); secrets become references to chart secrets."""
+    from_files: dict[str, tuple[str, str]] = {}
+    if spec.get("env_file") is not None:
+        from_files = _read_env_files(spec["env_file"], f"{draft.path}.env_file", ctx)
+    declared: dict[str, tuple[str, str]] = {}
+    where = f"{draft.path}.environment"
+    if spec.get("environment") is not None:
+        for var, value in key_values(spec["environment"], where, "[KEY=value]").items():
+            at = f"{where}.{var}"
+            if not _ENV_NAME.match(var):
+                raise InputError(
+                    f"{var!r} is not a valid variable name; use letters, digits, `_`, `.` "
+                    "and `-`, not starting with a digit",
+                    field=at,
+                )
+            value = ctx.environ.get(var) if value is None else value
+            if value is None:
+                ctx.notes.info(at, f"{var} is not set in the environment, so it was left out")
+                continue
+            declared[var] = (value, at)
+    for var, (value, at) in from_files.items():
+        if var not in declared:
+            _env_var(var, value, at, draft, ctx, from_file=True)
+    for var, (value, at) in declared.items():
+        _env_var(var, value, at, draft, ctx, from_file=False)
+
+
+def _env_var(var: str, value: str, at: str, draft: Draft, ctx: ImportContext, *, from_file: bool) -> None:
+    """One variable: a secret reference, or its value with sibling hosts rewritten."""
+    url = has_url_credentials(value)
+    if url or is_secret_name(var, value):
+        secret = ctx.registry.for_env(var, value, draft.name, draft.path, url=url)
+        draft.env[var] = SecretRef(secret=secret)
+        if url:
+            rewritten, _ = ctx.rewriter.rewrite(value, var)
+            ctx.notes.warning(
+                at,
+                f"{var} holds a URL with credentials, so it moved to chart secret {secret!r}, "
+                f"which is not generated: supply it at install, like {mask_credentials(rewritten)}",
+            )
+        else:
+            ctx.notes.info(at, f"{var} looks secret, so it moved to chart secret {secret!r}")
+        return
+    new, changes = ctx.rewriter.rewrite(value, var)
+    for old, host in changes:
+        ctx.notes.info(at, f"host {old!r} rewritten to {host!r}")
+    if from_file:
+        draft.env_files[var] = new
+    else:
+        draft.env[var] = new
+
+
+# --- ports ---------------------------------------------------------------------------------
+
+
+def _ports(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> None:
+    """`ports` and `expose` -> container ports; host-side publishing is noted once."""
+    raw = []
+    for key, parse in (("ports", parse_port), ("expose", parse_expose)):
+        if spec.get(key) is None:
+            continue
+        where = f"{draft.path}.{key}"
+        for i, item in enumerate(expect_list(spec[key], where, '["8080:80"]')):
+            raw.extend(parse(item, f"{where}[{i}]", ctx.notes))
+    if spec.get("ports"):
+        ctx.notes.info(
+            f"{draft.path}.ports",
+            "host ports are not published; the component's Service exposes the container "
+            "ports inside the cluster (add an ingress or change the Service type to reach it "
+            "from outside)",
+        )
+    if raw:
+        draft.fields["ports"] = name_ports(raw)
+
+
+# --- health --------------------------------------------------------------------------------
+
+
+def _probe_command(test: object, where: str) -> list[str] | None:
+    """A healthcheck `test` as an exec command; None for NONE."""
+    if isinstance(test, str):
+        if not test.strip():
+            raise InputError("the healthcheck test is empty; give a command", field=where)
+        return ["sh", "-c", test]
+    items = str_list(test, where, '["CMD", "curl", "-f", "http://localhost/"]')
+    if not items:
+        raise InputError("the healthcheck test is empty; give a command", field=where)
+    kind, rest = items[0], items[1:]
+    if kind == "NONE":
+        return None
+    if kind == "CMD" and rest:
+        return rest
+    if kind == "CMD-SHELL" and rest:
+        return ["sh", "-c", " ".join(rest)]
+    raise InputError(
+        'a healthcheck test list starts with "CMD", "CMD-SHELL" or "NONE" followed by the '
+        'command, like ["CMD", "pg_isready"]',
+        field=where,
+    )
+
+
+def _healthcheck(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`healthcheck` -> liveness and readiness (same handler), plus startup for start_period."""
+    spec = expect_mapping(value, where, '{test: ["CMD", "pg_isready"], interval: 10s}')
+    if spec.get("disable") is True:
+        ctx.notes.info(where, "the healthcheck is disabled; the planner chooses probes")
+        return
+    if spec.get("test") is None:
+        ctx.notes.warning(
+            where,
+            "no `test:` here, so the image's own HEALTHCHECK applies in Compose; the importer "
+            "cannot see it, so the planner chooses probes",
+        )
+        return
+    command = _probe_command(spec["test"], f"{where}.test")
+    if command is None:
+        ctx.notes.info(where, "the healthcheck is NONE; the planner chooses probes")
+        return
+    period = whole_seconds(spec.get("interval", "30s"), f"{where}.interval")
+    retries = spec.get("retries", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
+        raise wrong_type(f"{where}.retries", retries, "a whole number >= 1", "retries: 3")
+    probe = {
+        "exec": command,
+        "periodSeconds": period,
+        "timeoutSeconds": whole_seconds(spec.get("timeout", "30s"), f"{where}.timeout"),
+        "failureThreshold": retries,
+    }
+    probes: dict[str, Any] = {"liveness": probe, "readiness": dict(probe)}
+    start = duration_seconds(spec.get("start_period", 0), f"{where}.start_period")
+    if start > 0:
+        interval = (
+            whole_seconds(spec["start_interval"], f"{where}.start_interval")
+            if "start_interval" in spec
+            else period
+        )
+        # Compose ignores failures during start_period, then allows `retries` more.
+        threshold = -(-int(start * 1000) // (interval * 1000)) + retries
+        probes["startup"] = {**probe, "periodSeconds": interval, "failureThreshold": threshold}
+    draft.fields["probes"] = probes
+
+
+# --- security ------------------------------------------------------------------------------
+
+
+def _security(draft: Draft) -> dict[str, Any]:
+    """The draft's security settings as a mutable dict."""
+    security: dict[str, Any] = draft.fields.setdefault("security", {})
+    return security
+
+
+def _user(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`user: uid[:gid]` -> runAsUser/runAsGroup; names cannot be resolved without the image."""
+    user, _, group = scalar_text(value, where, '"1000:1000"').partition(":")
+    security = _security(draft)
+    if user == "root" or user == "0":
+        security["runAsUser"] = 0
+        security.setdefault("exceptions", []).append(
+            {"setting": "runAsRoot", "reason": "compose file runs the container as root"}
+        )
+        ctx.notes.warning(where, "the container runs as root as the Compose file asks; review it")
+    elif user.isdigit():
+        security["runAsUser"] = int(user)
+    else:
+        ctx.notes.warning(
+            where,
+            f"user {user!r} is a name; Kubernetes needs a numeric UID, so runAsUser was left "
+            "for the planner (look the UID up in the image's /etc/passwd)",
+        )
+    if group.isdigit():
+        security["runAsGroup"] = int(group)
+    elif group:
+        ctx.notes.warning(where, f"group {group!r} is a name; runAsGroup needs a number")
+
+
+def _cap_add(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`cap_add` -> added capabilities with a security exception a reviewer can read."""
+    caps = []
+    for cap in str_list(value, where, "[NET_BIND_SERVICE]"):
+        name = cap.upper().removeprefix("CAP_")
+        if name == "ALL":
+            ctx.notes.error(where, "cap_add ALL is as good as privileged and was not granted")
+        elif name not in caps:
+            caps.append(name)
+    if caps:
+        security = _security(draft)
+        security.setdefault("capabilities", {"add": []})["add"] = caps
+        security.setdefault("exceptions", []).append(
+            {"setting": "capabilities", "reason": f"compose file adds {', '.join(caps)}"}
+        )
+
+
+def _privileged(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`privileged: true` is not supported: noted as an error, never granted."""
+    if value is True:
+        ctx.notes.error(
+            where,
+            "privileged containers are not supported: the chart runs it unprivileged; grant "
+            "only the capabilities it needs with cap_add",
+        )
+
+
+def _network_mode(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`network_mode`: host networking and shared namespaces are noted, never granted."""
+    mode = scalar_text(value, where, "bridge")
+    if mode == "host":
+        ctx.notes.warning(
+            where,
+            "host networking was not enabled; the pod gets its own network and the Service "
+            "exposes its ports (ask for a hostNetwork exception if it really needs the node's)",
+        )
+    elif mode.startswith(("service:", "container:")):
+        ctx.notes.warning(
+            where,
+            f"sharing the network of {mode.split(':', 1)[1]} needs both containers in one pod; "
+            "they became separate components that talk through Services",
+        )
+    elif mode == "none":
+        ctx.notes.warning(where, "network_mode none has no equivalent; the pod has a network")
+    else:
+        ctx.notes.info(where, "pods share the cluster network; the network mode is not needed")
+
+
+def _security_opt(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`security_opt`: no-new-privileges is the chart's default; others are noted."""
+    for opt in str_list(value, where, '["no-new-privileges:true"]'):
+        if opt.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true"):
+            ctx.notes.info(where, "no-new-privileges is already the chart's default")
+        else:
+            ctx.notes.warning(
+                where, f"security option {opt!r} was not imported; the chart uses RuntimeDefault"
+            )
+
+
+def _namespace(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`pid`, `ipc`, `uts`, `userns_mode`: host namespaces are refused, others noted."""
+    mode = scalar_text(value, where, "private")
+    if mode == "host":
+        ctx.notes.error(where, "host namespaces are not supported; the pod keeps its own")
+    else:
+        ctx.notes.warning(where, f"namespace mode {mode!r} has no equivalent; dropped")
+
+
+# --- metadata, scheduling, resources -------------------------------------------------------
+
+
+def _depends_on(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`depends_on` (list or map) -> dependsOn on the component names."""
+    if isinstance(value, Mapping):
+        names = list(expect_mapping(value, where, "{db: {condition: service_healthy}}"))
+        for dep, cond in value.items():
+            if isinstance(cond, Mapping) and cond.get("condition", "service_started") != "service_started":
+                ctx.notes.info(
+                    f"{where}.{dep}",
+                    f"condition {cond['condition']!r} is not enforced by Kubernetes: pods start "
+                    "together and the app must retry until its dependency is ready",
+                )
+    else:
+        names = str_list(value, where, "[db]")
+    deps = draft.fields.setdefault("dependsOn", [])
+    for dep in names:
+        if dep not in ctx.components:
+            ctx.notes.warning(f"{where}.{dep}", f"{dep!r} is not a service in this file; ignored")
+        elif ctx.components[dep] not in deps:
+            deps.append(ctx.components[dep])
+
+
+def _scale(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`scale` -> replicas."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise wrong_type(where, value, "a whole number", "scale: 2")
+    draft.fields["replicas"] = value
+
+
+def _cpus(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """Legacy `cpus` -> cpu limit."""
+    resources(draft)["limits"]["cpu"] = cpu_quantity(value, where)
+
+
+def _mem_limit(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """Legacy `mem_limit` -> memory limit."""
+    resources(draft)["limits"]["memory"] = memory_quantity(value, where)
+
+
+def _mem_reservation(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """Legacy `mem_reservation` -> memory request."""
+    resources(draft)["requests"]["memory"] = memory_quantity(value, where)
+
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "arm": "arm"}
+
+
+def _platform(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`platform: linux/amd64` -> node selector on kubernetes.io/os and arch."""
+    parts = scalar_text(value, where, "linux/amd64").lower().split("/")
+    selector = scheduling(draft).setdefault("nodeSelector", {})
+    selector["kubernetes.io/os"] = parts[0]
+    if len(parts) > 1:
+        selector["kubernetes.io/arch"] = _ARCH.get(parts[1], parts[1])
+    ctx.notes.info(where, "the platform became a node selector on kubernetes.io/os and arch")
+
+
+def _shm_size(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`shm_size` -> a memory-backed emptyDir at /dev/shm."""
+    memory_quantity(value, where)  # validates the size
+    draft.mount("/dev/shm", where, "/dev/shm", ctx.notes)
+    ctx.notes.info(where, "shared memory became a memory-backed emptyDir at /dev/shm")
+
+
+def _list_handler(each: Callable[[object, str, Draft, ImportContext], None], example: str) -> Handler:
+    """A handler that applies `each` to every item of a list value."""
+
+    def handler(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+        for i, item in enumerate(expect_list(value, where, example)):
+            each(item, f"{where}[{i}]", draft, ctx)
+
+    return handler
+
+
+def _ignore(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """For keys whose Compose meaning is already the chart's default (`read_only`)."""
+
+
+_EXPLICIT = {"image", "build", "environment", "env_file", "ports", "expose", "deploy", "extends"}
+
+HANDLERS: dict[str, Handler] = {
+    "command": _command,
+    "entrypoint": _entrypoint,
+    "working_dir": _working_dir,
+    "healthcheck": _healthcheck,
+    "user": _user,
+    "cap_add": _cap_add,
+    "privileged": _privileged,
+    "network_mode": _network_mode,
+    "security_opt": _security_opt,
+    "pid": _namespace,
+    "ipc": _namespace,
+    "uts": _namespace,
+    "userns_mode": _namespace,
+    "labels": add_annotations,
+    "annotations": add_annotations,
+    "depends_on": _depends_on,
+    "scale": _scale,
+    "cpus": _cpus,
+    "mem_limit": _mem_limit,
+    "mem_reservation": _mem_reservation,
+    "gpus": map_gpus,
+    "platform": _platform,
+    "shm_size": _shm_size,
+    "read_only": _ignore,
+    "tmpfs": map_tmpfs,
+    "volumes": _list_handler(map_volume, '["data:/var/lib/data"]'),
+    "configs": _list_handler(map_config, "[my-config]"),
+    "secrets": _list_handler(map_secret, "[db-password]"),
+}
+
+INFO_KEYS = {
+    "restart": "Kubernetes restarts failed containers itself; the restart policy is not needed",
+    "container_name": "pods get generated names; siblings reach this one by its Service name",
+    "hostname": "the pod's hostname is its pod name; siblings reach it by its Service name",
+    "domainname": "the cluster DNS domain applies; the domain name was not imported",
+    "networks": "pods share one cluster network; the chart's NetworkPolicies limit access",
+    "links": "links are not needed: siblings reach each other by Service name",
+    "external_links": "external links are not needed: reach other apps by their Service name",
+    "logging": "container logs go to the cluster's log collection; the driver was not imported",
+    "profiles": "the service was imported whatever its profiles; disable it in the values",
+    "pull_policy": "the chart sets imagePullPolicy itself (IfNotPresent)",
+    "pull_refresh_after": "the chart sets imagePullPolicy itself (IfNotPresent)",
+    "stdin_open": "pods run without an attached stdin; it was not imported",
+    "tty": "pods run without a TTY; it was not imported (logs may be buffered differently)",
+    "cap_drop": "the chart already drops ALL capabilities",
+    "develop": "the development watch settings do not apply to a cluster",
+    "attach": "log attachment is a Compose CLI setting",
+}
+
+WARNING_KEYS = {
+    "stop_grace_period": "the grace period was not imported; Kubernetes waits 30s by default",
+    "stop_signal": "Kubernetes stops containers with SIGTERM; a custom stop signal is not supported",
+    "extra_hosts": "extra host entries were not imported; use Service names or the cluster DNS",
+    "dns": "custom DNS servers were not imported; pods use the cluster DNS",
+    "dns_opt": "DNS options were not imported; pods use the cluster DNS",
+    "dns_search": "DNS search domains were not imported; pods use the cluster DNS",
+    "ulimits": "ulimits have no Kubernetes equivalent; they come from the node's runtime",
+    "sysctls": "sysctls were not imported; set safe ones in the pod securityContext by hand",
+    "init": "there is no init process option; use an image with tini if it reaps children",
+    "devices": "host devices cannot be mounted by the chart; use a device plugin",
+    "device_cgroup_rules": "device cgroup rules have no equivalent; dropped",
+    "blkio_config": "block IO limits have no equivalent; dropped",
+    "cpu_count": "use deploy.resources for CPU; this setting has no equivalent",
+    "cpu_percent": "use deploy.resources for CPU; this setting has no equivalent",
+    "cpu_shares": "CPU shares follow from the CPU request; this setting was dropped",
+    "cpu_period": "CFS tuning has no equivalent; use deploy.resources",
+    "cpu_quota": "CFS tuning has no equivalent; use deploy.resources",
+    "cpu_rt_period": "realtime CPU settings have no equivalent; dropped",
+    "cpu_rt_runtime": "realtime CPU settings have no equivalent; dropped",
+    "cpuset": "CPU pinning needs the CPU manager on the node; dropped",
+    "mem_swappiness": "swap settings have no equivalent; dropped",
+    "memswap_limit": "swap settings have no equivalent; dropped",
+    "oom_kill_disable": "the OOM killer cannot be disabled per pod; dropped",
+    "oom_score_adj": "the OOM score follows the pod's QoS class; dropped",
+    "pids_limit": "PID limits are set per node by the kubelet; dropped",
+    "storage_opt": "storage driver options have no equivalent; dropped",
+    "mac_address": "pods cannot choose a MAC address; dropped",
+    "credential_spec": "Windows credential specs are not supported; dropped",
+    "group_add": "supplementary groups were not imported; set fsGroup in the values if needed",
+    "volumes_from": "volumes of other containers cannot be shared across pods; dropped",
+    "post_start": "lifecycle hooks were not imported; add them to the chart by hand",
+    "pre_stop": "lifecycle hooks were not imported; add them to the chart by hand",
+    "runtime": "the runtime maps to a RuntimeClass; it was not imported",
+    "isolation": "isolation technology is a Windows setting; dropped",
+    "cgroup": "cgroup namespace settings have no equivalent; dropped",
+    "cgroup_parent": "cgroup parents are managed by the kubelet; dropped",
+    "label_file": "label files were not read; copy the labels under `labels:`",
+    "provider": "provider services are not containers; nothing was imported for it",
+    "models": "AI model bindings have no chart equivalent; dropped",
+    "use_api_socket": "the Docker API socket is not available in a cluster; dropped",
+}
