@@ -80,6 +80,8 @@ def validate_chart(
 ) -> ValidationReport:
     """Run every validation step over a chart directory and report what each found."""
     chart_dir = Path(chart_dir)
+    if isinstance(kube_versions, str):
+        kube_versions = [kube_versions]  # a lone "1.30" is one version, not four characters
     sets, file_findings = helm.load_values_sets(chart_dir)
 
     lint = _Step("lint")
@@ -132,7 +134,7 @@ def _validate_loaded(
     values_schema = _Step("values-schema")
     with _timed(values_schema):
         merged = {vs.label: _merged(chart, vs) for vs in sets}
-        values_schema.findings = _check_values_schema(chart, sets)
+        values_schema.findings = _check_values_schema(chart, merged)
 
     schema = _Step("schema")
     with _timed(schema):
@@ -186,7 +188,9 @@ def _merged(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:
         return chart.values
 
 
-def _check_values_schema(chart: helm_python.Chart, sets: list[ValuesSet]) -> list[Finding]:
+def _check_values_schema(
+    chart: helm_python.Chart, merged: dict[str, dict[str, Any]]
+) -> list[Finding]:
     """Defaults and each ci values file (over defaults) against values.schema.json."""
     if chart.schema is None:
         return [
@@ -200,17 +204,17 @@ def _check_values_schema(chart: helm_python.Chart, sets: list[ValuesSet]) -> lis
             )
         ]
     findings = []
-    for vs in sets:
+    for label, values in merged.items():
         try:
-            chart.validate_schema(_merged(chart, vs) if vs.values is not None else None)
+            chart.validate_schema(values)
         except helm_python.HelmError as exc:
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
                     tool="values-schema",
                     check="values-schema",
-                    object=vs.label,
-                    message=f"{vs.label} violates values.schema.json: {exc}",
+                    object=label,
+                    message=f"{label} violates values.schema.json: {exc}",
                     hint="fix the value, or the schema if the value is legitimate",
                 )
             )

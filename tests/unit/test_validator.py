@@ -230,6 +230,14 @@ def test_values_violating_schema_fail_values_schema(tmp_path: Path) -> None:
     assert "pullPolicy" in step.findings[0].message
 
 
+def test_defaults_violating_schema_fail_values_schema(tmp_path: Path) -> None:
+    chart = _copy(tmp_path)
+    _patch(chart, "values.yaml", "greeting: hello", "greeting: 42")
+    step = _step(validate_chart(chart), "values-schema")
+    assert not step.passed
+    assert {f.object for f in step.findings} == {"values.yaml", "ci/ha-values.yaml"}
+
+
 def test_missing_values_schema_is_a_warning(tmp_path: Path) -> None:
     chart = _copy(tmp_path)
     (chart / "values.schema.json").unlink()
@@ -267,6 +275,11 @@ def test_helm_create_scaffold_matches_reference_pass_rate(tmp_path: Path) -> Non
     assert report.security.passRate == pytest.approx(0.785, abs=0.005)
     assert (report.security.passed, report.security.failed) == (139, 38)
     assert not _step(report, "checkov").passed
+    lint = _step(report, "lint")
+    assert lint.passed
+    assert [(f.severity, f.message) for f in lint.findings] == [
+        (Severity.INFO, "icon is recommended")
+    ]
     # everything else about the scaffold is sound
     assert _failed_steps(report) == {"checkov"}
 
