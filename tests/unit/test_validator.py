@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +373,34 @@ def test_checkov_runs_offline_and_leaves_logging_alone() -> None:
 
     assert os.environ["BC_SKIP_MAPPING"] == "TRUE"
     assert "BC_API_KEY" not in os.environ
+
+
+_NO_NETWORK_PROBE = """
+import socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(args)
+    raise OSError("network disabled by test")
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+from services.validator import security
+from services.validator.engine import render_objects
+report = security.scan(render_objects(sys.argv[1]))
+assert report.passed > 0, report
+print(len(attempts))
+"""
+
+
+def test_checkov_import_and_scan_never_touch_the_network() -> None:
+    # a fresh interpreter, so checkov's import-time code is covered too
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK_PROBE, str(HARDENED)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.stdout.strip() == "0", out.stderr[-2000:]
 
 
 # --- own checks on hand-made objects ------------------------------------------------------
