@@ -12,6 +12,7 @@ running as root (PostgreSQL refuses root, so it runs as a dedicated system user)
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib.util
 import json
@@ -25,9 +26,12 @@ import sysconfig
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from shared.config import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -462,3 +466,62 @@ class EmbeddedPostgres:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- both
+
+
+@dataclass
+class Servers:
+    """The URLs a process should use, and the embedded servers it owns (None when external)."""
+
+    nats_url: str
+    database_url: str
+    nats: EmbeddedNats | None = None
+    postgres: EmbeddedPostgres | None = None
+
+    def stop(self) -> None:
+        """Stop the embedded servers this process started; external ones are left alone."""
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    async def aclose(self) -> None:
+        """`stop()` off the event loop (pg_ctl stop waits for a checkpoint)."""
+        await asyncio.to_thread(self.stop)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def ensure_servers(settings: Settings) -> Servers:
+    """URLs from settings, or embedded servers under `settings.data_dir` for what is unset."""
+    nats = None if settings.nats_url else EmbeddedNats(settings.data_dir / "nats")
+    postgres = None if settings.database_url else EmbeddedPostgres(settings.data_dir / "postgres")
+    if (nats or postgres) and not settings.local_mode:
+        # Settings already refuses this; kept for settings built with model_construct.
+        raise EmbeddedServerError("embedded servers are for local mode only")
+    starts = [asyncio.to_thread(server.start) for server in (nats, postgres) if server]
+    results = await asyncio.gather(*starts, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        # Do not leave one server running because the other failed.
+        for server in (nats, postgres):
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+        raise errors[0]
+    return Servers(
+        nats_url=settings.nats_url or (nats.url if nats else ""),
+        database_url=settings.database_url or (postgres.url if postgres else ""),
+        nats=nats,
+        postgres=postgres,
+    )
