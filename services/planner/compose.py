@@ -278,7 +278,10 @@ def _host_aliases(services: Mapping[str, Mapping[str, Any]], names: Mapping[str,
 
 
 def _shared_volume_notes(ctx: ImportContext) -> None:
-    """One note per named volume used by several services: each now gets its own claim."""
+    """One note per named volume used by several services (each now gets its own claim) or none."""
+    for volume in ctx.top_volumes:
+        if volume not in ctx.volume_users:
+            ctx.notes.info(f"volumes.{volume}", "no service mounts this volume; it was not imported")
     for volume, users in ctx.volume_users.items():
         distinct = list(dict.fromkeys(users))
         if len(distinct) > 1:

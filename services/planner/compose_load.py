@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import ComposerError
 from yaml.nodes import Node
 
 from services.planner.compose_common import Notes
@@ -24,6 +23,10 @@ MAX_EXPANDED_NODES = 200_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+class _LimitExceeded(yaml.YAMLError):
+    """The document breaks a size limit (nesting or aliases) while being composed."""
+
+
 class _ComposeLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars (as Compose reads them) and limits on depth and aliases."""
 
@@ -32,17 +35,17 @@ class _ComposeLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         """Compose one node, refusing deep nesting and alias floods."""
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise ComposerError(None, None, f"more than {MAX_ALIASES} aliases", None)
+                raise _LimitExceeded(f"it uses more than {MAX_ALIASES} aliases")
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", None)
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+                raise _LimitExceeded(f"it is nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -86,6 +89,12 @@ def parse_yaml(text: str) -> Any:
     loader = _ComposeLoader(text)
     try:
         data = loader.get_single_data()
+    except (_LimitExceeded, RecursionError) as exc:
+        raise InputError(
+            f"the YAML document is too complex: {exc or 'it is nested too deeply'}; real Compose "
+            "files are flat, so write the values out instead of nesting or aliasing them",
+            field="<file>",
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -93,7 +102,7 @@ def parse_yaml(text: str) -> Any:
             f"not valid YAML{where}: {exc.problem or exc.context}; fix the syntax there",
             field="<file>",
         ) from exc
-    except (yaml.YAMLError, RecursionError) as exc:
+    except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}; fix the syntax", field="<file>") from exc
     finally:
         loader.dispose()

@@ -138,6 +138,10 @@ class SecretRegistry:
         """Record that `source` reads secret `name`."""
         self._entries[name].uses.append(source)
 
+    def use_count(self, name: str) -> int:
+        """How many times something has read secret `name` so far."""
+        return len(self._entries[name].uses)
+
     def is_generated(self, name: str) -> bool:
         """Whether the chart generates this secret at install when left empty."""
         entry = self._entries[name]

@@ -236,7 +236,12 @@ def _env_var(var: str, value: str, at: str, draft: Draft, ctx: ImportContext, *,
                 f"which is not generated: supply it at install, like {mask_credentials(rewritten)}",
             )
         else:
-            ctx.notes.info(at, f"{var} looks secret, so it moved to chart secret {secret!r}")
+            shared = " (shared with an equal value elsewhere, so the apps keep agreeing)"
+            ctx.notes.info(
+                at,
+                f"{var} looks secret, so it moved to chart secret {secret!r}"
+                + (shared if ctx.registry.use_count(secret) > 1 else ""),
+            )
         return
     new, changes = ctx.rewriter.rewrite(value, var)
     for old, host in changes:
@@ -455,11 +460,14 @@ def _depends_on(value: object, where: str, draft: Draft, ctx: ImportContext) -> 
     else:
         names = str_list(value, where, "[db]")
     deps = draft.fields.setdefault("dependsOn", [])
+    # Compose matches service names exactly, but samples in the wild mix case (`Backend`).
+    folded = {svc.lower(): comp for svc, comp in ctx.components.items()}
     for dep in names:
-        if dep not in ctx.components:
+        component = ctx.components.get(dep) or folded.get(dep.lower())
+        if component is None:
             ctx.notes.warning(f"{where}.{dep}", f"{dep!r} is not a service in this file; ignored")
-        elif ctx.components[dep] not in deps:
-            deps.append(ctx.components[dep])
+        elif component not in deps:
+            deps.append(component)
 
 
 def _scale(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
@@ -514,6 +522,12 @@ def _list_handler(each: Callable[[object, str, Draft, ImportContext], None], exa
     return handler
 
 
+def _api_socket(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`use_api_socket` would hand the app the Docker daemon: refused."""
+    if value is True:
+        ctx.notes.error(where, "the Docker API socket is not available to pods and was not mounted")
+
+
 def _ignore(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """For keys whose Compose meaning is already the chart's default (`read_only`)."""
 
@@ -545,6 +559,7 @@ HANDLERS: dict[str, Handler] = {
     "platform": _platform,
     "shm_size": _shm_size,
     "read_only": _ignore,
+    "use_api_socket": _api_socket,
     "tmpfs": map_tmpfs,
     "volumes": _list_handler(map_volume, '["data:/var/lib/data"]'),
     "configs": _list_handler(map_config, "[my-config]"),
@@ -610,5 +625,4 @@ WARNING_KEYS = {
     "label_file": "label files were not read; copy the labels under `labels:`",
     "provider": "provider services are not containers; nothing was imported for it",
     "models": "AI model bindings have no chart equivalent; dropped",
-    "use_api_socket": "the Docker API socket is not available in a cluster; dropped",
 }

@@ -316,6 +316,12 @@ def compose_secret(name: str, path: str, ctx: ImportContext) -> str:
         if local is not None and local.is_file():
             text = read_text_file(local, MAX_SECRET_BYTES)
             value = text.rstrip("\r\n") if text is not None else None
+        else:
+            ctx.notes.info(
+                where,
+                f"{source} was not found next to the Compose file; the chart Secret starts "
+                "empty (generated at install for passwords, otherwise supplied by you)",
+            )
     elif "environment" in definition:
         var = scalar_text(definition["environment"], f"{where}.environment", "DB_PASSWORD")
         origin = f"secret {name!r} (variable {var})"
@@ -329,9 +335,8 @@ def compose_secret(name: str, path: str, ctx: ImportContext) -> str:
         )
     else:
         origin = f"secret {name!r}"
+    # The value only serves to match equal env values by hash; the chart never carries it.
     chart_name = ctx.registry.for_compose_secret(name, value, origin)
-    # The value only served to match equal env values; the chart never carries it.
-    del value
     ctx.compose_secrets[name] = chart_name
     return chart_name
 

@@ -103,7 +103,7 @@ class RawPort:
 
 
 _SHORT_PORT = re.compile(
-    r"^(?:(?:\[[0-9a-fA-F:.]*\]|[0-9.]+):)?"  # host ip
+    r"^(?:(?:\[[0-9a-fA-F:.]*\]|\d{1,3}(?:\.\d{1,3}){3}):)?"  # host ip
     r"(?:(?P<host>\d*(?:-\d+)?):)?"  # host port or range (may be empty: "127.0.0.1::80")
     r"(?P<container>\d+(?:-\d+)?)"
     r"(?:/(?P<proto>[a-zA-Z]+))?$"
@@ -160,6 +160,8 @@ def parse_port(item: object, path: str, notes: Notes) -> list[RawPort]:
                 field=path,
             )
         host, container = match.group("host"), match.group("container")
+        for number in filter(None, (host or "").split("-")):
+            _port_number(number, path)
         if host and "-" in host and "-" not in container:
             notes.info(path, f"host port range {host} maps to one container port {container}")
         return _expand(container, _protocol(match.group("proto"), path), path, notes)
