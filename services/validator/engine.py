@@ -158,7 +158,10 @@ def _validate_loaded(
         default = renders[0]
         security_report = security.scan(default.objects) if default.ok else SecurityScanReport()
         scan.findings = list(security_report.failedChecks)
-        scan.passed = default.ok and security_report.passRate >= MIN_CHECKOV_PASS_RATE
+        critical = [f for f in scan.findings if f.severity == Severity.ERROR]
+        scan.passed = (
+            default.ok and not critical and security_report.passRate >= MIN_CHECKOV_PASS_RATE
+        )
 
     own = _Step("checks")
     with _timed(own):

@@ -35,6 +35,12 @@ _OFFLINE_ENV = {
     "BC_ENABLE_PERSIST_GRAPHS": "FALSE",
 }
 
+CRITICAL_CHECKS = frozenset(
+    {"CKV_K8S_16", "CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19", "CKV_K8S_27", "CKV_K8S_39"}
+)
+"""Privileged, host namespaces, Docker socket, SYS_ADMIN: any one of these fails the scan
+whatever the pass rate, because a single such container hands over the node."""
+
 HINTS = {
     "CKV_K8S_8": "add a livenessProbe to the container",
     "CKV_K8S_9": "add a readinessProbe to the container",
@@ -162,9 +168,9 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
 
 
 def _finding(record: _Record) -> Finding:
-    """One failed checkov check as a warning finding with a fix hint."""
+    """One failed checkov check with a fix hint; critical checks are errors."""
     return Finding(
-        severity=Severity.WARNING,
+        severity=Severity.ERROR if record.check_id in CRITICAL_CHECKS else Severity.WARNING,
         tool="checkov",
         check=record.check_id,
         object=_resource_ref(record.resource),

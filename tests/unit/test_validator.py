@@ -265,8 +265,27 @@ def test_privileged_root_container_fails_checkov(tmp_path: Path) -> None:
     assert report.security.passRate < security.MIN_CHECKOV_PASS_RATE
     failed = {f.check for f in report.security.failedChecks}
     assert {"CKV_K8S_16", "CKV_K8S_20", "CKV_K8S_22", "CKV_K8S_37"} <= failed
-    assert all(f.severity is Severity.WARNING and f.hint for f in report.security.failedChecks)
+    assert all(f.hint for f in report.security.failedChecks)
+    assert {f.check for f in report.security.failedChecks if f.severity is Severity.ERROR} == {
+        "CKV_K8S_16"
+    }
     assert _step(report, "checkov").findings == report.security.failedChecks
+
+
+def test_one_privileged_container_fails_checkov_despite_high_rate(tmp_path: Path) -> None:
+    chart = _copy(tmp_path)
+    _patch(
+        chart,
+        "templates/deployment.yaml",
+        '{{- include "hardened.securityContext" . | nindent 12 }}',
+        '{{- include "hardened.securityContext" . | nindent 12 }}\n            privileged: true',
+    )
+    report = validate_chart(chart)
+    assert report.security.passRate >= security.MIN_CHECKOV_PASS_RATE
+    assert "checkov" in _failed_steps(report)
+    assert [f.check for f in _step(report, "checkov").findings if f.severity is Severity.ERROR] == [
+        "CKV_K8S_16"
+    ]
 
 
 def test_helm_create_scaffold_matches_reference_pass_rate(tmp_path: Path) -> None:
