@@ -1,0 +1,261 @@
+"""Chart metadata and documentation: Chart.yaml, README.md, .helmignore, ci values, Argo CD."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from services.generator.naming import values_key
+from services.generator.params import Group, Node, dump_yaml, one_line, table_rows
+from services.generator.values import SCALABLE, exposed_ports, has_service
+from shared.models.plan import ChartPlan, ComponentPlan
+from shared.models.workflow import ArgoCDConfig
+
+ICON = "https://raw.githubusercontent.com/cncf/artwork/main/projects/helm/icon/color/helm-icon-color.png"
+GENERATED_BY = "k8s-autopilot"
+
+HELMIGNORE = """\
+# Patterns to ignore when building packages.
+# Operating system and editor files
+.DS_Store
+.git/
+.gitignore
+*.swp
+*.bak
+*.tmp
+*.orig
+*~
+.idea/
+.vscode/
+# K8s Autopilot bookkeeping: generation manifest, pending updates, the Argo CD Application
+.autopilot/
+*.autopilot-new
+argocd/
+"""
+
+
+def plan_hash(plan: ChartPlan) -> str:
+    """A stable digest of the plan, recorded in Chart.yaml."""
+    data = json.dumps(plan.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(text)
+
+
+def chart_yaml(plan: ChartPlan) -> str:
+    """Chart.yaml in the conventional key order, every free-text field quoted."""
+    description = one_line(plan.description, limit=1024) or f"Helm chart for {plan.name}"
+    keywords = sorted({plan.name, *(cp.kind.value.lower() for cp in plan.components)})
+    lines = [
+        "apiVersion: v2",
+        f"name: {plan.name}",
+        f"description: {_q(description)}",
+        "type: application",
+        f"version: {_q(plan.chartVersion)}",
+        f"appVersion: {_q(plan.appVersion)}",
+        f"kubeVersion: {_q(plan.kubeVersion)}",
+        "keywords:",
+        *(f"  - {_q(k)}" for k in keywords),
+    ]
+    if plan.repoURL and plan.repoURL.startswith("https://"):
+        lines += [f"home: {_q(plan.repoURL)}", "sources:", f"  - {_q(plan.repoURL)}"]
+    lines += [
+        f"icon: {_q(ICON)}",
+        "annotations:",
+        f"  autopilot.dev/generated-by: {_q(GENERATED_BY)}",
+        f"  autopilot.dev/plan-hash: {_q(plan_hash(plan))}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def argocd_config(plan: ChartPlan) -> ArgoCDConfig:
+    """The Argo CD settings for this chart."""
+    extra: dict[str, Any] = {"repoURL": plan.repoURL} if plan.repoURL else {}
+    return ArgoCDConfig(path=plan.name, namespace=plan.namespace or plan.name, **extra)
+
+
+def argocd_application(plan: ChartPlan) -> str:
+    """argocd/application.yaml: an Argo CD Application that syncs the chart."""
+    cfg = argocd_config(plan)
+    sync: dict[str, Any] = {"syncOptions": ["CreateNamespace=true"]}
+    if cfg.automated:
+        sync["automated"] = {"prune": cfg.prune, "selfHeal": cfg.selfHeal}
+    app = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": plan.name,
+            "namespace": "argocd",
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+        },
+        "spec": {
+            "project": cfg.project,
+            "source": {
+                "repoURL": cfg.repoURL,
+                "targetRevision": cfg.targetRevision,
+                "path": cfg.path,
+                "helm": {"releaseName": plan.name, "valueFiles": ["values.yaml"]},
+            },
+            "destination": {"server": cfg.server, "namespace": cfg.namespace},
+            "syncPolicy": sync,
+        },
+    }
+    return "# Argo CD Application for this chart; apply it in the Argo CD namespace.\n" + dump_yaml(app)
+
+
+# --- ci values --------------------------------------------------------------------------
+
+
+def _ci(comment: str, values: dict[str, Any]) -> str:
+    """A ci values file with its purpose as a header comment."""
+    return f"# {one_line(comment)}\n" + dump_yaml(values)
+
+
+def ci_files(plan: ChartPlan) -> dict[str, str]:
+    """ci/*-values.yaml files exercising the optional features the chart has."""
+    files: dict[str, str] = {}
+    served = [cp for cp in plan.components if has_service(cp)]
+    if served and not any(cp.spec.ingress for cp in served):
+        cp = served[0]
+        files["ci/ingress-tls-values.yaml"] = _ci(
+            f"Exercise the Ingress with TLS on {cp.spec.name}.",
+            {values_key(cp.spec.name): {"ingress": {
+                "enabled": True, "hostname": f"{cp.spec.name}.example.com", "tls": True}}})
+    scalable = [cp for cp in plan.components if cp.kind in SCALABLE
+                and not (cp.spec.autoscaling and cp.spec.autoscaling.enabled)]
+    if scalable:
+        files["ci/autoscaling-values.yaml"] = _ci(
+            "Exercise the HorizontalPodAutoscalers.",
+            {values_key(cp.spec.name): {"autoscaling": {"enabled": True, "minReplicas": 2,
+                                                        "maxReplicas": 4}} for cp in scalable})
+    if plan.secrets:
+        files["ci/existing-secret-values.yaml"] = _ci(
+            "Read secrets from an existing Secret instead of creating one.",
+            {"secrets": {"existingSecret": f"{plan.name}-credentials"}})
+    with_volumes = [cp for cp in plan.components if cp.spec.volumes]
+    if with_volumes:
+        files["ci/no-persistence-values.yaml"] = _ci(
+            "Run without PersistentVolumeClaims (emptyDir volumes).",
+            {values_key(cp.spec.name): {"persistence": {
+                v.name: {"enabled": False} for v in cp.spec.volumes}} for cp in with_volumes})
+    return files
+
+
+# --- README -----------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def _component_row(cp: ComponentPlan) -> list[str]:
+    """One row of the 'What it deploys' table."""
+    ports = ", ".join(f"{p['port']}/{p['protocol']}" for p in exposed_ports(cp)) if has_service(cp) else "-"
+    replicas = str(cp.replicas) if cp.kind in SCALABLE else "-"
+    if cp.spec.autoscaling and cp.spec.autoscaling.enabled:
+        replicas = f"{cp.spec.autoscaling.minReplicas}-{cp.spec.autoscaling.maxReplicas} (HPA)"
+    image = "**missing: build and set it**" if cp.imageMissing else f"`{_cell(cp.spec.image)}`"
+    ingress = f"`{cp.spec.ingress.host}`" if cp.spec.ingress and has_service(cp) else "-"
+    volumes = ", ".join(f"{v.name} ({v.size})" for v in cp.spec.volumes) or "-"
+    return [f"`{cp.spec.name}`", cp.kind.value, replicas, image, ports, ingress, volumes]
+
+
+def readme(plan: ChartPlan, tree: list[Node]) -> str:
+    """README.md: what the chart deploys, how to install it, the plan's reasons, the values."""
+    ns = plan.namespace or plan.name
+    out = [f"# {plan.name}", ""]
+    if plan.description:
+        out += [one_line(plan.description, limit=1024), ""]
+    out += [
+        f"Helm chart generated by K8s Autopilot from a reviewed plan (chart {plan.chartVersion}, "
+        f"app {_cell(plan.appVersion)}). Every object is hardened by default; each departure is "
+        "listed under [Security exceptions](#security-exceptions) with its reason.",
+        "",
+        "## What it deploys",
+        "",
+        *_table(["Component", "Kind", "Replicas", "Image", "Service ports", "Ingress", "Volumes"],
+                [_component_row(cp) for cp in plan.components]),
+        "",
+        "Each component also gets a ServiceAccount (no API token unless needed), a NetworkPolicy "
+        "that admits only the listed sources, and, when it runs more than one replica, a "
+        "PodDisruptionBudget.",
+        "",
+        "## Install",
+        "",
+        "```console",
+        f"helm install {plan.name} ./{plan.name} --namespace {ns} --create-namespace",
+        f"helm test {plan.name} --namespace {ns}",
+        "```",
+        "",
+        f"An Argo CD Application is in `argocd/application.yaml` (destination namespace `{ns}`).",
+        "",
+    ]
+    missing = [cp.spec.name for cp in plan.components if cp.imageMissing]
+    if missing:
+        out += ["## Images to build", "", "> **Warning**: these components had no image (only a "
+                "build context). Build and push them, then set `<component>.image.repository` and "
+                "`<component>.image.tag`; their pods cannot start with the `REPLACE-ME` placeholder.", ""]
+        out += [f"- `{name}` (values key `{values_key(name)}.image`)" for name in missing] + [""]
+    if plan.secrets:
+        out += ["## Secrets", "",
+                "Secret values are never stored in values.yaml. Set them at install "
+                "(`--set secrets.values.<key>=...`) or point `secrets.existingSecret` at a Secret "
+                "you manage. Keys marked generated get a random 32-character value that is kept "
+                "across upgrades.", ""]
+        out += _table(["Key", "Description", "Generated"], [
+            [f"`{s.name}`", _cell(s.description) or "-", "yes" if s.generate else "no, must be set"]
+            for s in plan.secrets]) + [""]
+    out += ["## Plan decisions", ""]
+    if plan.decisions:
+        out += _table(["Component", "Topic", "Choice", "Reason"], [
+            [f"`{d.component}`" if d.component else "chart", _cell(d.topic), _cell(d.choice), _cell(d.reason)]
+            for d in plan.decisions]) + [""]
+    else:
+        out += ["The plan recorded no decisions.", ""]
+    out += ["## Security exceptions", ""]
+    exceptions = [(cp.spec.name, e.setting, e.reason) for cp in plan.components
+                  for e in cp.spec.security.exceptions]
+    if exceptions:
+        out += _table(["Component", "Setting", "Reason"], [
+            [f"`{name}`", f"`{setting}`", _cell(reason)] for name, setting, reason in exceptions]) + [""]
+    else:
+        out += ["None: every component runs with the hardened defaults (non-root, read-only root "
+                "filesystem, all capabilities dropped, no privilege escalation, seccomp RuntimeDefault).", ""]
+    out += ["## Notes", ""]
+    if plan.notes:
+        out += [f"- **{n.severity}** `{_cell(n.source).replace('`', '')}`: {_cell(n.message)}" for n in plan.notes]
+        out += [""]
+    else:
+        out += ["Nothing to note.", ""]
+    out += [
+        "## Regenerating",
+        "",
+        "K8s Autopilot records what it generated in `.autopilot/manifest.json`. When the chart is "
+        "regenerated, files you edited are left alone; the new version is written beside them as "
+        "`<file>.autopilot-new` (for templates: under `.autopilot/pending/`) for you to merge.",
+        "",
+        "## Parameters",
+        "",
+    ]
+    common = [node for node in tree if not isinstance(node, Group)]
+    sections: list[tuple[str, str, list[Node]]] = [("Common", "Naming and organisation standards.", common)]
+    sections += [(f"`{node.name}`", node.description, [node]) for node in tree if isinstance(node, Group)]
+    for title, description, nodes in sections:
+        out += [f"### {title}", "", one_line(description), ""]
+        out += _table(["Parameter", "Description", "Default"], [list(r) for r in table_rows(nodes)])
+        out += [""]
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -1,0 +1,6 @@
+{{- $fullname := include "@@CHART@@.componentFullname" (dict "ctx" $ "component" "@@COMPONENT@@") }}
+  - @@COMPONENT@@ (@@KIND@@): kubectl --namespace {{ .Release.Namespace }} get @@RESOURCE@@ {{ $fullname }}
+{{- if hasPrefix "REPLACE-ME/" .Values.@@KEY@@.image.repository }}
+    WARNING: @@COMPONENT@@ has no image yet (the source only had a build context).
+    Build and push it, then set @@KEY@@.image.repository and @@KEY@@.image.tag; until then its pods cannot start.
+{{- end }}

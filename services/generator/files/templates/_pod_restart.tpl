@@ -1,0 +1,1 @@
+  restartPolicy: {{ .Values.@@KEY@@.job.restartPolicy | quote }}

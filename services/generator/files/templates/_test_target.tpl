@@ -1,0 +1,5 @@
+            {{- range .Values.@@KEY@@.service.ports }}
+            {{- if eq (.protocol | default "TCP") "TCP" }}
+            - {{ printf "%s:%d" (include "@@CHART@@.componentFullname" (dict "ctx" $ "component" "@@COMPONENT@@")) (.port | int) | quote }}
+            {{- end }}
+            {{- end }}

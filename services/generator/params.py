@@ -1,0 +1,226 @@
+"""The values metadata tree: one source for values.yaml, values.schema.json and the README table.
+
+Every key of values.yaml is a `Param` (a leaf with a default) or a `Group` (a mapping of
+params). values.yaml comments, the JSON schema and the README table are all derived from
+the same tree, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import yaml
+
+JsonSchema = dict[str, Any]
+
+
+@dataclass
+class Param:
+    """A values key with a default, a one-line description and a JSON schema."""
+
+    name: str
+    description: str
+    default: Any
+    schema: JsonSchema
+    comment: str = ""
+
+
+@dataclass
+class Group:
+    """A mapping of params; `strict` rejects unknown keys in the schema."""
+
+    name: str
+    description: str
+    children: list[Node] = field(default_factory=list)
+    strict: bool = True
+
+
+Node: TypeAlias = Param | Group
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """Text made safe for a single-line comment or table cell: no line breaks, no controls."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+# --- schema fragments -------------------------------------------------------------------
+
+
+def s_str(**extra: Any) -> JsonSchema:
+    """A string schema."""
+    return {"type": "string", **extra}
+
+
+def s_int(minimum: int | None = None, maximum: int | None = None) -> JsonSchema:
+    """An integer schema with optional bounds."""
+    schema: JsonSchema = {"type": "integer"}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def s_bool() -> JsonSchema:
+    """A boolean schema."""
+    return {"type": "boolean"}
+
+
+def s_obj(**extra: Any) -> JsonSchema:
+    """An object schema (free-form unless properties are given)."""
+    return {"type": "object", **extra}
+
+
+def s_arr(items: JsonSchema | None = None) -> JsonSchema:
+    """An array schema."""
+    schema: JsonSchema = {"type": "array"}
+    if items is not None:
+        schema["items"] = items
+    return schema
+
+
+def s_enum(*choices: str) -> JsonSchema:
+    """A string enum schema."""
+    return {"type": "string", "enum": list(choices)}
+
+
+def s_nullable(schema: JsonSchema) -> JsonSchema:
+    """The schema, also accepting null."""
+    kind = schema["type"]
+    return {**schema, "type": [kind, "null"] if isinstance(kind, str) else [*kind, "null"]}
+
+
+# --- values data ------------------------------------------------------------------------
+
+
+def to_data(nodes: list[Node]) -> dict[str, Any]:
+    """The plain values mapping the tree describes."""
+    return {
+        node.name: to_data(node.children) if isinstance(node, Group) else node.default
+        for node in nodes
+    }
+
+
+# --- values.yaml ------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper with indented lists, block scalars for multi-line text and no anchors."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        """Indent sequences under their key, as hand-written charts do."""
+        super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        """Never emit anchors: every value stands alone and is editable alone."""
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    """Multi-line text as a literal block (PyYAML falls back to quoting when unsafe)."""
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of `data`: safe types only, sorted keys, no line folding."""
+    return yaml.dump(
+        data, Dumper=_Dumper, sort_keys=True, width=1 << 30, allow_unicode=True,
+        default_flow_style=False,
+    )
+
+
+def _emit(nodes: list[Node], prefix: str, indent: int, out: list[str]) -> None:
+    """Append the lines of `nodes` (with their `## @param` comments) to `out`."""
+    pad = " " * indent
+    for node in nodes:
+        path = f"{prefix}{node.name}"
+        if indent == 0:
+            out.append("")
+        out.append(f"{pad}## @param {path} {one_line(node.description)}")
+        if isinstance(node, Group):
+            if not node.children:
+                out.append(f"{pad}{dump_yaml({node.name: {}}).rstrip()}")
+                continue
+            out.append(f"{pad}{dump_yaml({node.name: {'_': 0}}).splitlines()[0]}")
+            _emit(node.children, f"{path}.", indent + 2, out)
+            continue
+        text = dump_yaml({node.name: node.default}).rstrip("\n")
+        lines = text.split("\n")
+        comment = one_line(node.comment)
+        if comment and len(lines) == 1:
+            lines[0] += f"  # {comment}"
+        elif comment:
+            out.append(f"{pad}# {comment}")
+        out.extend(f"{pad}{line}" if line else line for line in lines)
+
+
+def emit_values(nodes: list[Node], header: str) -> str:
+    """values.yaml text for the tree, headed by a comment block."""
+    out = [f"## {one_line(line)}" if line else "##" for line in header.splitlines()]
+    _emit(nodes, "", 0, out)
+    return "\n".join(out) + "\n"
+
+
+# --- values.schema.json -----------------------------------------------------------------
+
+
+def _schema_of(node: Node) -> JsonSchema:
+    """JSON schema of one node."""
+    if isinstance(node, Param):
+        return {"description": one_line(node.description), **node.schema}
+    schema: JsonSchema = {
+        "type": "object",
+        "description": one_line(node.description),
+        "properties": {child.name: _schema_of(child) for child in node.children},
+    }
+    if node.strict:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def emit_schema(nodes: list[Node], title: str) -> str:
+    """values.schema.json text (draft-07) for the tree."""
+    schema: JsonSchema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": one_line(title),
+        "type": "object",
+        "properties": {node.name: _schema_of(node) for node in nodes},
+        "additionalProperties": False,
+    }
+    return json.dumps(schema, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+# --- README table -----------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _default_cell(value: Any) -> str:
+    """A compact rendering of a default for the README."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = one_line(text, limit=80).replace("`", "'")
+    return f"`{_cell(text)}`"
+
+
+def table_rows(nodes: list[Node], prefix: str = "") -> list[tuple[str, str, str]]:
+    """(parameter, description, default) rows for every key, in values.yaml order."""
+    rows: list[tuple[str, str, str]] = []
+    for node in nodes:
+        path = f"{prefix}{node.name}"
+        if isinstance(node, Group):
+            rows.append((f"`{path}`", _cell(node.description), ""))
+            rows.extend(table_rows(node.children, f"{path}."))
+        else:
+            rows.append((f"`{path}`", _cell(node.description), _default_cell(node.default)))
+    return rows
