@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from services.planner import knowledge
 from shared.errors import PlanningError
 from shared.models.plan import (
     ChartPlan,
@@ -33,7 +34,6 @@ from shared.models.requirements import (
     WorkloadKind,
     split_image,
 )
-from services.planner import knowledge
 
 HTTP_PORT_NAMES = {"http", "https", "web", "http-alt", "ui"}
 HTTP_PORTS = {80, 443, 3000, 5000, 5601, 8000, 8080, 8081, 8443, 8888, 9000, 9090}
@@ -53,7 +53,7 @@ class _Recorder:
         )
 
     def note(self, source: str, message: str, severity: str = "warning") -> None:
-        self.notes.append(ImportNote(source=source, message=message, severity=severity))  # type: ignore[arg-type]
+        self.notes.append(ImportNote.model_validate({"source": source, "message": message, "severity": severity}))
 
 
 def merge_standards(spec: Standards, org: Standards | None) -> Standards:
@@ -423,8 +423,8 @@ def _plan_data_dir(spec: Component, profile: knowledge.ImageProfile | None, rec:
         return
     data = next((v for v in spec.volumes if v.mountPath.rstrip("/") == profile.data_path), None)
     if data and "PGDATA" not in spec.env:
-        spec.env["PGDATA"] = f"{profile.data_path}/pgdata"
-        rec.decide(spec.name, "PGDATA", spec.env["PGDATA"], "The volume root is owned by fsGroup; initdb needs a directory it creates itself.")
+        spec.env["PGDATA"] = pgdata = f"{profile.data_path}/pgdata"
+        rec.decide(spec.name, "PGDATA", pgdata, "The volume root is owned by fsGroup; initdb needs a directory it creates itself.")
 
 
 def secret_names_used(req: ChartRequirements) -> set[str]:

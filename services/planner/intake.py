@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from shared.models.requirements import ChartRequirements, Standards
 MAX_INPUT_BYTES = 5 * 1024 * 1024
 
 
-class InputKind(str, Enum):
+class InputKind(StrEnum):
     """What the user handed us."""
 
     REQUIREMENTS = "requirements"

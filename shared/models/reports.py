@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import Field, computed_field
 
 from shared.models.requirements import SpecModel
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a finding is. Errors fail validation; warnings fail strict lint only."""
 
     ERROR = "error"

@@ -7,7 +7,7 @@ keys so a typo is an error that names the field, never a silently ignored settin
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -46,7 +46,7 @@ Name = Annotated[
 Quantity = Annotated[str, Field(pattern=QUANTITY, examples=["250m", "512Mi"])]
 
 
-class WorkloadKind(str, Enum):
+class WorkloadKind(StrEnum):
     """Kubernetes workload kinds a component can run as."""
 
     DEPLOYMENT = "Deployment"
@@ -56,7 +56,7 @@ class WorkloadKind(str, Enum):
     CRONJOB = "CronJob"
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     """Transport protocol of a port."""
 
     TCP = "TCP"
@@ -170,15 +170,20 @@ class Ingress(SpecModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"]
+
+
+def _rwo() -> list[AccessMode]:
+    return ["ReadWriteOnce"]
+
+
 class Volume(SpecModel):
     """Persistent storage mounted into the component."""
 
     name: Name
     mountPath: str = Field(pattern=r"^/", examples=["/var/lib/postgresql/data"])
     size: Quantity = Field(default="8Gi")
-    accessModes: list[Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"]] = (
-        Field(default_factory=lambda: ["ReadWriteOnce"])
-    )
+    accessModes: list[AccessMode] = Field(default_factory=_rwo)
     storageClass: str | None = None
     subPath: str | None = None
     readOnly: bool = False

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field
@@ -13,7 +13,7 @@ from shared.models.requirements import SpecModel
 
 def utcnow() -> datetime:
     """Timezone-aware now, for defaults."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ArgoCDConfig(SpecModel):
@@ -30,7 +30,7 @@ class ArgoCDConfig(SpecModel):
     prune: bool = True
 
 
-class ApprovalStatus(str, Enum):
+class ApprovalStatus(StrEnum):
     """State of one human gate."""
 
     PENDING = "pending"
@@ -39,7 +39,7 @@ class ApprovalStatus(str, Enum):
     REJECTED = "rejected"
 
 
-class GateName(str, Enum):
+class GateName(StrEnum):
     """The three human gates."""
 
     PLANNING_REVIEW = "planning_review"
@@ -57,7 +57,7 @@ class WorkflowMetadata(SpecModel):
     approvals: dict[GateName, ApprovalStatus] = Field(default_factory=dict)
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Error classes that travel in failure events and decide what happens next."""
 
     INVALID_INPUT = "invalid_input"

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.errors import InputError, PlanningError
-from shared.models import ChartRequirements, Standards, WorkloadKind
 from services.planner.engine import plan_chart
 from services.planner.intake import intake, parse_requirements, parse_standards
+from shared.errors import InputError, PlanningError
+from shared.models import ChartRequirements, Standards, WorkloadKind
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
