@@ -36,7 +36,15 @@ from shared.models.requirements import ChartRequirements, Component, ConfigFile,
 __all__ = ["ImportResult", "import_compose", "looks_like_compose"]
 
 TOP_LEVEL_KEYS = {
-    "version", "name", "include", "services", "models", "networks", "volumes", "secrets", "configs",
+    "version",
+    "name",
+    "include",
+    "services",
+    "models",
+    "networks",
+    "volumes",
+    "secrets",
+    "configs",
 }
 
 
@@ -185,7 +193,9 @@ def _top_level_notes(doc: Mapping[str, Any], notes: Notes) -> None:
             notes.info(key, "extension fields are for Compose itself and were not imported")
 
 
-def _chart_name(name: str | None, doc: Mapping[str, Any], base_dir: Path | None, notes: Notes) -> str:
+def _chart_name(
+    name: str | None, doc: Mapping[str, Any], base_dir: Path | None, notes: Notes
+) -> str:
     """The chart name: the caller's, the Compose project `name:`, the folder name, or 'app'."""
     if name:
         wanted, source = name, "name"
@@ -201,7 +211,9 @@ def _chart_name(name: str | None, doc: Mapping[str, Any], base_dir: Path | None,
     return chart
 
 
-def _resolve_extends(services: dict[str, dict[str, Any]], notes: Notes) -> dict[str, dict[str, Any]]:
+def _resolve_extends(
+    services: dict[str, dict[str, Any]], notes: Notes
+) -> dict[str, dict[str, Any]]:
     """Merge `extends: {service: x}` from the same file (keys of the service win)."""
     resolved: dict[str, dict[str, Any]] = {}
 
@@ -214,15 +226,24 @@ def _resolve_extends(services: dict[str, dict[str, Any]], notes: Notes) -> dict[
         if ext is None:
             resolved[svc] = spec
             return spec
-        base_name = ext if isinstance(ext, str) else expect_mapping(ext, where, "service: base").get("service")
+        base_name = (
+            ext
+            if isinstance(ext, str)
+            else expect_mapping(ext, where, "service: base").get("service")
+        )
         if isinstance(ext, Mapping) and ext.get("file"):
-            notes.warning(where, "extending a service from another file is not supported; "
-                          "merge that service into this file")
+            notes.warning(
+                where,
+                "extending a service from another file is not supported; "
+                "merge that service into this file",
+            )
             resolved[svc] = {k: v for k, v in spec.items() if k != "extends"}
             return resolved[svc]
         if not isinstance(base_name, str) or base_name not in services:
-            raise InputError(f"extends names unknown service {base_name!r}; name a service "
-                             "defined in this file", field=where)
+            raise InputError(
+                f"extends names unknown service {base_name!r}; name a service defined in this file",
+                field=where,
+            )
         if base_name in chain:
             raise InputError(f"extends loops back to {base_name!r}; break the cycle", field=where)
         merged = dict(resolve(base_name, (*chain, svc)))
@@ -257,7 +278,9 @@ def _component_names(services: Mapping[str, Any], notes: Notes) -> dict[str, str
     return names
 
 
-def _host_aliases(services: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], chart: str) -> dict[str, str]:
+def _host_aliases(
+    services: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], chart: str
+) -> dict[str, str]:
     """Every name a sibling can be reached by in Compose -> the Service name in the chart."""
     hosts: dict[str, str] = {}
     for svc, spec in services.items():
@@ -281,7 +304,9 @@ def _shared_volume_notes(ctx: ImportContext) -> None:
     """One note per named volume used by several services (each now gets its own claim) or none."""
     for volume in ctx.top_volumes:
         if volume not in ctx.volume_users:
-            ctx.notes.info(f"volumes.{volume}", "no service mounts this volume; it was not imported")
+            ctx.notes.info(
+                f"volumes.{volume}", "no service mounts this volume; it was not imported"
+            )
     for volume, users in ctx.volume_users.items():
         distinct = list(dict.fromkeys(users))
         if len(distinct) > 1:
@@ -305,11 +330,24 @@ def _secret_notes(ctx: ImportContext) -> None:
 
 
 _FIELD_SOURCES = {
-    "image": "image", "command": "entrypoint", "args": "command", "workingDir": "working_dir",
-    "ports": "ports", "env": "environment", "envFiles": "env_file", "configFiles": "volumes",
-    "secretFiles": "secrets", "volumes": "volumes", "tmpfs": "tmpfs", "resources": "deploy.resources",
-    "replicas": "deploy.replicas", "probes": "healthcheck", "security": "user",
-    "scheduling": "deploy.placement", "annotations": "labels", "dependsOn": "depends_on",
+    "image": "image",
+    "command": "entrypoint",
+    "args": "command",
+    "workingDir": "working_dir",
+    "ports": "ports",
+    "env": "environment",
+    "envFiles": "env_file",
+    "configFiles": "volumes",
+    "secretFiles": "secrets",
+    "volumes": "volumes",
+    "tmpfs": "tmpfs",
+    "resources": "deploy.resources",
+    "replicas": "deploy.replicas",
+    "probes": "healthcheck",
+    "security": "user",
+    "scheduling": "deploy.placement",
+    "annotations": "labels",
+    "dependsOn": "depends_on",
 }
 
 
@@ -341,4 +379,3 @@ def _input_error(exc: ValidationError, field: str) -> InputError:
         f"the imported value is not valid: {'; '.join(problems)}; fix this field in the Compose file",
         field=field,
     )
-

@@ -66,9 +66,13 @@ def map_deploy(value: object, where: str, draft: Draft, ctx: ImportContext) -> N
         elif key == "labels":
             add_annotations(item, at, draft, ctx)
         elif key == "endpoint_mode":
-            ctx.notes.info(at, "the chart's Service load-balances (a headless Service is for dnsrr)")
+            ctx.notes.info(
+                at, "the chart's Service load-balances (a headless Service is for dnsrr)"
+            )
         elif key == "rollback_config":
-            ctx.notes.warning(at, "rollbacks are done with `helm rollback`; the settings were dropped")
+            ctx.notes.warning(
+                at, "rollbacks are done with `helm rollback`; the settings were dropped"
+            )
         else:
             ctx.notes.warning(at, f"unknown deploy key {key!r} was not imported")
 
@@ -162,7 +166,9 @@ def map_gpus(value: object, where: str, draft: Draft, ctx: ImportContext) -> Non
     else:
         count = 0
         for i, item in enumerate(expect_list(value, where, "[{count: 1}]")):
-            count += _gpu_count(expect_mapping(item, f"{where}[{i}]", "{count: 1}"), f"{where}[{i}]", ctx)
+            count += _gpu_count(
+                expect_mapping(item, f"{where}[{i}]", "{count: 1}"), f"{where}[{i}]", ctx
+            )
     if count:
         resources(draft)["limits"]["gpu"] = count
 
@@ -201,7 +207,11 @@ def _placement(value: object, where: str, draft: Draft, ctx: ImportContext) -> N
         at = f"{where}.constraints[{i}]"
         match = _CONSTRAINT.match(text)
         field = match.group(1) if match else ""
-        key = field.removeprefix("node.labels.") if field.startswith("node.labels.") else _NODE_KEYS.get(field)
+        key = (
+            field.removeprefix("node.labels.")
+            if field.startswith("node.labels.")
+            else _NODE_KEYS.get(field)
+        )
         if match is None or not key:
             ctx.notes.warning(at, f"constraint {text!r} has no node-label equivalent; dropped")
             continue
@@ -225,7 +235,8 @@ def _placement(value: object, where: str, draft: Draft, ctx: ImportContext) -> N
     for key in spec:
         if key != "constraints":
             ctx.notes.warning(
-                f"{where}.{key}", f"placement {key!r} was not imported; use topology spread in values"
+                f"{where}.{key}",
+                f"placement {key!r} was not imported; use topology spread in values",
             )
 
 

@@ -52,7 +52,11 @@ class _ComposeLoader(yaml.SafeLoader):
 
 # Compose parses YAML 1.2: `on`/`yes` are strings and `22:22` is not base-60 arithmetic.
 _ComposeLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _ComposeLoader.add_implicit_resolver(
@@ -80,8 +84,9 @@ def check_text(text: str) -> None:
             field="<file>",
         )
     if not text.strip():
-        raise InputError("the Compose file is empty; it needs at least a `services:` mapping",
-                         field="<file>")
+        raise InputError(
+            "the Compose file is empty; it needs at least a `services:` mapping", field="<file>"
+        )
 
 
 def parse_yaml(text: str) -> Any:

@@ -20,17 +20,54 @@ _EXACT_WORDS = {"PASS", "PWD", "KEY", "APIKEY", "SECRETS", "TOKENS"}
 _PASSWORD_WORDS = {"PASSWORD", "PASSWD", "PASS", "PWD"}
 # Tokens that make the variable a setting *about* a secret (or a pointer to one), not one.
 _NOT_SECRET_WORDS = {
-    "FILE", "PATH", "DIR", "PUBLIC", "ALLOW", "EMPTY", "RANDOM", "ENABLE", "ENABLED",
-    "DISABLE", "DISABLED", "REQUIRE", "REQUIRED", "LENGTH", "MIN", "MAX", "POLICY", "EXPIRY",
-    "TTL", "TIMEOUT", "ALGORITHM", "TYPE", "ID", "NAME",
+    "FILE",
+    "PATH",
+    "DIR",
+    "PUBLIC",
+    "ALLOW",
+    "EMPTY",
+    "RANDOM",
+    "ENABLE",
+    "ENABLED",
+    "DISABLE",
+    "DISABLED",
+    "REQUIRE",
+    "REQUIRED",
+    "LENGTH",
+    "MIN",
+    "MAX",
+    "POLICY",
+    "EXPIRY",
+    "TTL",
+    "TIMEOUT",
+    "ALGORITHM",
+    "TYPE",
+    "ID",
+    "NAME",
 }
 _FLAG_VALUES = {"yes", "no", "true", "false", "on", "off", "0", "1", ""}
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@"
 )
 _HOSTISH_WORDS = {
-    "HOST", "HOSTS", "HOSTNAME", "SERVER", "SERVERS", "ADDR", "ADDRESS", "URL", "URLS",
-    "URI", "ENDPOINT", "DSN", "BROKER", "BROKERS", "SEED", "NODES", "PEERS", "UPSTREAM",
+    "HOST",
+    "HOSTS",
+    "HOSTNAME",
+    "SERVER",
+    "SERVERS",
+    "ADDR",
+    "ADDRESS",
+    "URL",
+    "URLS",
+    "URI",
+    "ENDPOINT",
+    "DSN",
+    "BROKER",
+    "BROKERS",
+    "SEED",
+    "NODES",
+    "PEERS",
+    "UPSTREAM",
 }
 
 
@@ -62,7 +99,9 @@ def is_secret_name(name: str, value: str | None = None) -> bool:
 
 def is_password_name(name: str) -> bool:
     """Whether a name suggests a password, which the chart may generate at random."""
-    return any(t in _PASSWORD_WORDS or t.endswith(("PASSWORD", "PASSWD")) for t in name_tokens(name))
+    return any(
+        t in _PASSWORD_WORDS or t.endswith(("PASSWORD", "PASSWD")) for t in name_tokens(name)
+    )
 
 
 def has_url_credentials(value: str) -> bool:

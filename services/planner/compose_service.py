@@ -19,8 +19,18 @@ from services.planner.compose_common import (
     wrong_type,
 )
 from services.planner.compose_deploy import map_deploy, map_gpus, resources, scheduling
+from services.planner.compose_health import map_healthcheck
 from services.planner.compose_load import parse_dotenv, read_text_file
 from services.planner.compose_secrets import has_url_credentials, is_secret_name, mask_credentials
+from services.planner.compose_security import (
+    api_socket,
+    cap_add,
+    namespace,
+    network_mode,
+    privileged,
+    security_opt,
+    user,
+)
 from services.planner.compose_storage import (
     local_path,
     map_config,
@@ -30,12 +40,10 @@ from services.planner.compose_storage import (
 )
 from services.planner.compose_units import (
     cpu_quantity,
-    duration_seconds,
     memory_quantity,
     name_ports,
     parse_expose,
     parse_port,
-    whole_seconds,
 )
 from shared.errors import InputError
 from shared.models.requirements import ENV_NAME, SecretRef
@@ -87,9 +95,11 @@ def _image(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> None:
                 field=f"{draft.path}.image",
             )
         return
-    context = build if isinstance(build, str) else expect_mapping(
-        build, f"{draft.path}.build", "build: ./app"
-    ).get("context", ".")
+    context = (
+        build
+        if isinstance(build, str)
+        else expect_mapping(build, f"{draft.path}.build", "build: ./app").get("context", ".")
+    )
     if draft.fields.get("image"):
         ctx.notes.info(
             f"{draft.path}.build",
@@ -111,7 +121,9 @@ def _argv(value: object, where: str, draft: Draft, ctx: ImportContext) -> list[s
         try:
             argv = shlex.split(value)
         except ValueError as exc:
-            raise InputError(f"cannot split the command: {exc}; balance the quotes", field=where) from exc
+            raise InputError(
+                f"cannot split the command: {exc}; balance the quotes", field=where
+            ) from exc
     else:
         argv = str_list(value, where, '["nginx", "-g", "daemon off;"]')
     result = []
@@ -159,7 +171,9 @@ def _env_file_entries(value: object, where: str) -> list[tuple[str, bool, bool, 
             if "path" not in spec:
                 raise InputError("a long-form env_file needs `path:`", field=at)
             path = scalar_text(spec["path"], f"{at}.path", "./app.env")
-            entries.append((path, spec.get("required", True) is not False, spec.get("format") == "raw", at))
+            entries.append(
+                (path, spec.get("required", True) is not False, spec.get("format") == "raw", at)
+            )
         else:
             entries.append((scalar_text(item, at, "./app.env"), True, False, at))
     return entries
@@ -222,7 +236,9 @@ def _environment(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> N
         _env_var(var, value, at, draft, ctx, from_file=False)
 
 
-def _env_var(var: str, value: str, at: str, draft: Draft, ctx: ImportContext, *, from_file: bool) -> None:
+def _env_var(
+    var: str, value: str, at: str, draft: Draft, ctx: ImportContext, *, from_file: bool
+) -> None:
     """One variable: a secret reference, or its value with sibling hosts rewritten."""
     url = has_url_credentials(value)
     if url or is_secret_name(var, value):
@@ -275,174 +291,6 @@ def _ports(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> None:
         draft.fields["ports"] = name_ports(raw)
 
 
-# --- health --------------------------------------------------------------------------------
-
-
-def _probe_command(test: object, where: str) -> list[str] | None:
-    """A healthcheck `test` as an exec command; None for NONE."""
-    if isinstance(test, str):
-        if not test.strip():
-            raise InputError("the healthcheck test is empty; give a command", field=where)
-        return ["sh", "-c", test]
-    items = str_list(test, where, '["CMD", "curl", "-f", "http://localhost/"]')
-    if not items:
-        raise InputError("the healthcheck test is empty; give a command", field=where)
-    kind, rest = items[0], items[1:]
-    if kind == "NONE":
-        return None
-    if kind == "CMD" and rest:
-        return rest
-    if kind == "CMD-SHELL" and rest:
-        return ["sh", "-c", " ".join(rest)]
-    raise InputError(
-        'a healthcheck test list starts with "CMD", "CMD-SHELL" or "NONE" followed by the '
-        'command, like ["CMD", "pg_isready"]',
-        field=where,
-    )
-
-
-def _healthcheck(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`healthcheck` -> liveness and readiness (same handler), plus startup for start_period."""
-    spec = expect_mapping(value, where, '{test: ["CMD", "pg_isready"], interval: 10s}')
-    if spec.get("disable") is True:
-        ctx.notes.info(where, "the healthcheck is disabled; the planner chooses probes")
-        return
-    if spec.get("test") is None:
-        ctx.notes.warning(
-            where,
-            "no `test:` here, so the image's own HEALTHCHECK applies in Compose; the importer "
-            "cannot see it, so the planner chooses probes",
-        )
-        return
-    command = _probe_command(spec["test"], f"{where}.test")
-    if command is None:
-        ctx.notes.info(where, "the healthcheck is NONE; the planner chooses probes")
-        return
-    period = whole_seconds(spec.get("interval", "30s"), f"{where}.interval")
-    retries = spec.get("retries", 3)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
-        raise wrong_type(f"{where}.retries", retries, "a whole number >= 1", "retries: 3")
-    probe = {
-        "exec": command,
-        "periodSeconds": period,
-        "timeoutSeconds": whole_seconds(spec.get("timeout", "30s"), f"{where}.timeout"),
-        "failureThreshold": retries,
-    }
-    probes: dict[str, Any] = {"liveness": probe, "readiness": dict(probe)}
-    start = duration_seconds(spec.get("start_period", 0), f"{where}.start_period")
-    if start > 0:
-        interval = (
-            whole_seconds(spec["start_interval"], f"{where}.start_interval")
-            if "start_interval" in spec
-            else period
-        )
-        # Compose ignores failures during start_period, then allows `retries` more.
-        threshold = -(-int(start * 1000) // (interval * 1000)) + retries
-        probes["startup"] = {**probe, "periodSeconds": interval, "failureThreshold": threshold}
-    draft.fields["probes"] = probes
-
-
-# --- security ------------------------------------------------------------------------------
-
-
-def _security(draft: Draft) -> dict[str, Any]:
-    """The draft's security settings as a mutable dict."""
-    security: dict[str, Any] = draft.fields.setdefault("security", {})
-    return security
-
-
-def _user(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`user: uid[:gid]` -> runAsUser/runAsGroup; names cannot be resolved without the image."""
-    user, _, group = scalar_text(value, where, '"1000:1000"').partition(":")
-    security = _security(draft)
-    if user == "root" or user == "0":
-        security["runAsUser"] = 0
-        security.setdefault("exceptions", []).append(
-            {"setting": "runAsRoot", "reason": "compose file runs the container as root"}
-        )
-        ctx.notes.warning(where, "the container runs as root as the Compose file asks; review it")
-    elif user.isdigit():
-        security["runAsUser"] = int(user)
-    else:
-        ctx.notes.warning(
-            where,
-            f"user {user!r} is a name; Kubernetes needs a numeric UID, so runAsUser was left "
-            "for the planner (look the UID up in the image's /etc/passwd)",
-        )
-    if group.isdigit():
-        security["runAsGroup"] = int(group)
-    elif group:
-        ctx.notes.warning(where, f"group {group!r} is a name; runAsGroup needs a number")
-
-
-def _cap_add(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`cap_add` -> added capabilities with a security exception a reviewer can read."""
-    caps = []
-    for cap in str_list(value, where, "[NET_BIND_SERVICE]"):
-        name = cap.upper().removeprefix("CAP_")
-        if name == "ALL":
-            ctx.notes.error(where, "cap_add ALL is as good as privileged and was not granted")
-        elif name not in caps:
-            caps.append(name)
-    if caps:
-        security = _security(draft)
-        security.setdefault("capabilities", {"add": []})["add"] = caps
-        security.setdefault("exceptions", []).append(
-            {"setting": "capabilities", "reason": f"compose file adds {', '.join(caps)}"}
-        )
-
-
-def _privileged(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`privileged: true` is not supported: noted as an error, never granted."""
-    if value is True:
-        ctx.notes.error(
-            where,
-            "privileged containers are not supported: the chart runs it unprivileged; grant "
-            "only the capabilities it needs with cap_add",
-        )
-
-
-def _network_mode(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`network_mode`: host networking and shared namespaces are noted, never granted."""
-    mode = scalar_text(value, where, "bridge")
-    if mode == "host":
-        ctx.notes.warning(
-            where,
-            "host networking was not enabled; the pod gets its own network and the Service "
-            "exposes its ports (ask for a hostNetwork exception if it really needs the node's)",
-        )
-    elif mode.startswith(("service:", "container:")):
-        ctx.notes.warning(
-            where,
-            f"sharing the network of {mode.split(':', 1)[1]} needs both containers in one pod; "
-            "they became separate components that talk through Services",
-        )
-    elif mode == "none":
-        ctx.notes.warning(where, "network_mode none has no equivalent; the pod has a network")
-    else:
-        ctx.notes.info(where, "pods share the cluster network; the network mode is not needed")
-
-
-def _security_opt(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`security_opt`: no-new-privileges is the chart's default; others are noted."""
-    for opt in str_list(value, where, '["no-new-privileges:true"]'):
-        if opt.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true"):
-            ctx.notes.info(where, "no-new-privileges is already the chart's default")
-        else:
-            ctx.notes.warning(
-                where, f"security option {opt!r} was not imported; the chart uses RuntimeDefault"
-            )
-
-
-def _namespace(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`pid`, `ipc`, `uts`, `userns_mode`: host namespaces are refused, others noted."""
-    mode = scalar_text(value, where, "private")
-    if mode == "host":
-        ctx.notes.error(where, "host namespaces are not supported; the pod keeps its own")
-    else:
-        ctx.notes.warning(where, f"namespace mode {mode!r} has no equivalent; dropped")
-
-
 # --- metadata, scheduling, resources -------------------------------------------------------
 
 
@@ -451,7 +299,10 @@ def _depends_on(value: object, where: str, draft: Draft, ctx: ImportContext) -> 
     if isinstance(value, Mapping):
         names = list(expect_mapping(value, where, "{db: {condition: service_healthy}}"))
         for dep, cond in value.items():
-            if isinstance(cond, Mapping) and cond.get("condition", "service_started") != "service_started":
+            if (
+                isinstance(cond, Mapping)
+                and cond.get("condition", "service_started") != "service_started"
+            ):
                 ctx.notes.info(
                     f"{where}.{dep}",
                     f"condition {cond['condition']!r} is not enforced by Kubernetes: pods start "
@@ -512,7 +363,9 @@ def _shm_size(value: object, where: str, draft: Draft, ctx: ImportContext) -> No
     ctx.notes.info(where, "shared memory became a memory-backed emptyDir at /dev/shm")
 
 
-def _list_handler(each: Callable[[object, str, Draft, ImportContext], None], example: str) -> Handler:
+def _list_handler(
+    each: Callable[[object, str, Draft, ImportContext], None], example: str
+) -> Handler:
     """A handler that applies `each` to every item of a list value."""
 
     def handler(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
@@ -520,12 +373,6 @@ def _list_handler(each: Callable[[object, str, Draft, ImportContext], None], exa
             each(item, f"{where}[{i}]", draft, ctx)
 
     return handler
-
-
-def _api_socket(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`use_api_socket` would hand the app the Docker daemon: refused."""
-    if value is True:
-        ctx.notes.error(where, "the Docker API socket is not available to pods and was not mounted")
 
 
 def _ignore(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
@@ -538,16 +385,16 @@ HANDLERS: dict[str, Handler] = {
     "command": _command,
     "entrypoint": _entrypoint,
     "working_dir": _working_dir,
-    "healthcheck": _healthcheck,
-    "user": _user,
-    "cap_add": _cap_add,
-    "privileged": _privileged,
-    "network_mode": _network_mode,
-    "security_opt": _security_opt,
-    "pid": _namespace,
-    "ipc": _namespace,
-    "uts": _namespace,
-    "userns_mode": _namespace,
+    "healthcheck": map_healthcheck,
+    "user": user,
+    "cap_add": cap_add,
+    "privileged": privileged,
+    "network_mode": network_mode,
+    "security_opt": security_opt,
+    "pid": namespace,
+    "ipc": namespace,
+    "uts": namespace,
+    "userns_mode": namespace,
     "labels": add_annotations,
     "annotations": add_annotations,
     "depends_on": _depends_on,
@@ -559,7 +406,7 @@ HANDLERS: dict[str, Handler] = {
     "platform": _platform,
     "shm_size": _shm_size,
     "read_only": _ignore,
-    "use_api_socket": _api_socket,
+    "use_api_socket": api_socket,
     "tmpfs": map_tmpfs,
     "volumes": _list_handler(map_volume, '["data:/var/lib/data"]'),
     "configs": _list_handler(map_config, "[my-config]"),

@@ -42,7 +42,9 @@ def local_path(ctx: ImportContext, source: str) -> Path | None:
     return candidate if candidate.is_relative_to(base) else None
 
 
-def read_local(ctx: ImportContext, source: str, where: str, limit: int = MAX_FILE_BYTES) -> str | None:
+def read_local(
+    ctx: ImportContext, source: str, where: str, limit: int = MAX_FILE_BYTES
+) -> str | None:
     """The text of a project file, or None with a note saying why it could not be read."""
     path = local_path(ctx, source)
     if path is None:
@@ -64,6 +66,18 @@ def read_local(ctx: ImportContext, source: str, where: str, limit: int = MAX_FIL
             "bake it into the image or mount it from a volume",
         )
     return text
+
+
+def _note_sibling_hosts(content: str, where: str, ctx: ImportContext) -> None:
+    """Note (never edit) sibling host names a config file uses, like `proxy_pass http://api`."""
+    _, changes = ctx.rewriter.rewrite(content, "")
+    pairs = sorted({f"{old!r} -> {new!r}" for old, new in changes})
+    if pairs:
+        ctx.notes.warning(
+            where,
+            f"the file refers to sibling hosts that have other names in the chart "
+            f"({', '.join(pairs)}); the content was kept as written, so edit it in the values",
+        )
 
 
 # --- volumes -------------------------------------------------------------------------------
@@ -103,9 +117,13 @@ def map_volume(item: object, path: str, draft: Draft, ctx: ImportContext) -> Non
     elif isinstance(item, Mapping):
         spec = expect_mapping(item, path, "{type: volume, source: data, target: /data}")
         kind = scalar_text(spec.get("type", "volume"), f"{path}.type", "volume")
-        source = None if spec.get("source") in (None, "") else scalar_text(spec["source"], path, "data")
+        source = (
+            None if spec.get("source") in (None, "") else scalar_text(spec["source"], path, "data")
+        )
         if "target" not in spec:
-            raise InputError("a long-syntax volume needs `target:` (the container path)", field=path)
+            raise InputError(
+                "a long-syntax volume needs `target:` (the container path)", field=path
+            )
         target = scalar_text(spec["target"], f"{path}.target", "/data")
         read_only = spec.get("read_only") is True
         options = []
@@ -186,7 +204,9 @@ def _looks_like_file(source: str, target: str) -> bool:
     return bool(_FILE_NAME.match(name)) and not name.endswith(".d")
 
 
-def _bind(source: str, target: str, read_only: bool, path: str, draft: Draft, ctx: ImportContext) -> None:
+def _bind(
+    source: str, target: str, read_only: bool, path: str, draft: Draft, ctx: ImportContext
+) -> None:
     """A bind mount -> a ConfigFile (files), a Volume (directories), or an error note (host)."""
     if _is_system_path(source):
         ctx.notes.error(
@@ -219,6 +239,7 @@ def _bind(source: str, target: str, read_only: bool, path: str, draft: Draft, ct
                 "the chart values",
             )
             content = ""
+        _note_sibling_hosts(content, path, ctx)
         draft.mount(target, path, ConfigFile(path=target, content=content), ctx.notes)
         return
     base = dns_label(PurePosixPath(source.rstrip("/")).name or "data", fallback="data")
@@ -285,7 +306,9 @@ def map_config(item: object, path: str, draft: Draft, ctx: ImportContext) -> Non
     if "content" in definition:
         content = scalar_text(definition["content"], f"{where}.content", "key: value")
     elif "file" in definition:
-        content = read_local(ctx, scalar_text(definition["file"], f"{where}.file", "./app.conf"), where)
+        content = read_local(
+            ctx, scalar_text(definition["file"], f"{where}.file", "./app.conf"), where
+        )
     elif "environment" in definition:
         var = scalar_text(definition["environment"], f"{where}.environment", "APP_CONFIG")
         content = ctx.environ.get(var)
@@ -295,7 +318,10 @@ def map_config(item: object, path: str, draft: Draft, ctx: ImportContext) -> Non
         )
     for key in ("uid", "gid"):
         if key in spec:
-            ctx.notes.info(f"{path}.{key}", "file ownership follows the pod's fsGroup in Kubernetes")
+            ctx.notes.info(
+                f"{path}.{key}", "file ownership follows the pod's fsGroup in Kubernetes"
+            )
+    _note_sibling_hosts(content or "", path, ctx)
     config = ConfigFile(
         path=target, content=content or "", mode=mode if isinstance(mode, int) else None
     )

@@ -72,9 +72,13 @@ def cpu_quantity(value: object, path: str) -> str:
     try:
         cpus = Decimal(text.strip())
     except InvalidOperation as exc:
-        raise InputError(f"{text!r} is not a number of CPUs; write it like `0.5`", field=path) from exc
+        raise InputError(
+            f"{text!r} is not a number of CPUs; write it like `0.5`", field=path
+        ) from exc
     if not cpus.is_finite() or cpus <= 0:
-        raise InputError(f"{text!r} is not a positive number of CPUs; write it like `0.5`", field=path)
+        raise InputError(
+            f"{text!r} is not a positive number of CPUs; write it like `0.5`", field=path
+        )
     millis = math.ceil(cpus * 1000)
     return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
 
@@ -82,12 +86,36 @@ def cpu_quantity(value: object, path: str) -> str:
 # --- ports ---------------------------------------------------------------------------------
 
 WELL_KNOWN_TCP = {
-    80: "http", 8080: "http", 8000: "http", 3000: "http", 5000: "http", 8081: "http",
-    8888: "http", 9090: "http", 5601: "http", 9200: "http", 15672: "http", 5050: "http",
-    443: "https", 8443: "https", 5432: "postgresql", 3306: "mysql", 33060: "mysqlx",
-    6379: "redis", 27017: "mongodb", 5672: "amqp", 11211: "memcached", 9092: "kafka",
-    2181: "zookeeper", 4222: "nats", 1883: "mqtt", 22: "ssh", 25: "smtp", 53: "dns",
-    9300: "transport", 25565: "minecraft",
+    80: "http",
+    8080: "http",
+    8000: "http",
+    3000: "http",
+    5000: "http",
+    8081: "http",
+    8888: "http",
+    9090: "http",
+    5601: "http",
+    9200: "http",
+    15672: "http",
+    5050: "http",
+    443: "https",
+    8443: "https",
+    5432: "postgresql",
+    3306: "mysql",
+    33060: "mysqlx",
+    6379: "redis",
+    27017: "mongodb",
+    5672: "amqp",
+    11211: "memcached",
+    9092: "kafka",
+    2181: "zookeeper",
+    4222: "nats",
+    1883: "mqtt",
+    22: "ssh",
+    25: "smtp",
+    53: "dns",
+    9300: "transport",
+    25565: "minecraft",
 }
 WELL_KNOWN_UDP = {53: "dns", 123: "ntp", 514: "syslog", 161: "snmp"}
 MAX_RANGE = 50
@@ -177,7 +205,9 @@ def parse_port(item: object, path: str, notes: Notes) -> list[RawPort]:
             ports[0].name = spec["name"]
         for key in ("app_protocol", "mode"):
             if key in spec and spec[key] != "ingress":
-                notes.info(f"{path}.{key}", f"`{key}: {spec[key]}` has no Kubernetes equivalent here")
+                notes.info(
+                    f"{path}.{key}", f"`{key}: {spec[key]}` has no Kubernetes equivalent here"
+                )
         return ports
     raise wrong_type(path, item, "a port mapping", "8080:80")
 
@@ -218,7 +248,9 @@ def name_ports(raw: list[RawPort]) -> list[Port]:
         name = next((c for c in candidates if c and is_port_name(c) and c not in taken), fallback)
         if name in taken:
             name = next(
-                f"p{n}-{item.port}"[:15] for n in range(2, 1000) if f"p{n}-{item.port}"[:15] not in taken
+                f"p{n}-{item.port}"[:15]
+                for n in range(2, 1000)
+                if f"p{n}-{item.port}"[:15] not in taken
             )
         taken.add(name)
         ports.append(Port(name=name, port=item.port, protocol=item.protocol))

@@ -214,8 +214,13 @@ def test_gitea_host_port_rewrite_and_shared_password() -> None:
 
 
 def test_postgresql_pgadmin_interpolation_from_environ() -> None:
-    env = {"POSTGRES_USER": "admin", "POSTGRES_PW": "s3cr3t-pw", "POSTGRES_DB": "app",
-           "PGADMIN_MAIL": "a@example.com", "PGADMIN_PW": "other-pw"}
+    env = {
+        "POSTGRES_USER": "admin",
+        "POSTGRES_PW": "s3cr3t-pw",
+        "POSTGRES_DB": "app",
+        "PGADMIN_MAIL": "a@example.com",
+        "PGADMIN_PW": "other-pw",
+    }
     result = example("postgresql-pgadmin", environ=env)
     pg, admin = comp(result, "postgres"), comp(result, "pgadmin")
     assert pg.env["POSTGRES_USER"] == "admin" and pg.env["POSTGRES_DB"] == "app"
@@ -403,9 +408,14 @@ def test_duplicate_ports_and_second_http_port_get_unique_names() -> None:
 
 @pytest.mark.parametrize(
     ("ports", "field"),
-    [("5", "services.web.ports"), ("['80:80:80:80']", "services.web.ports[0]"),
-     ("['0']", "services.web.ports[0]"), ("['99999:80']", "services.web.ports[0]"),
-     ("['80/icmp']", "services.web.ports[0]"), ("[{published: 80}]", "services.web.ports[0]")],
+    [
+        ("5", "services.web.ports"),
+        ("['80:80:80:80']", "services.web.ports[0]"),
+        ("['0']", "services.web.ports[0]"),
+        ("['99999:80']", "services.web.ports[0]"),
+        ("['80/icmp']", "services.web.ports[0]"),
+        ("[{published: 80}]", "services.web.ports[0]"),
+    ],
 )
 def test_bad_ports(ports: str, field: str) -> None:
     err = error_for(f"services:\n  web:\n    image: x\n    ports: {ports}\n")
@@ -435,7 +445,10 @@ def test_environment_list_and_map_forms() -> None:
     assert comp(result, "a").env == {"PLAIN": "1", "FROM_ENV": "outside", "EMPTY": ""}
     assert notes(result, "services.a.environment.MISSING", "info")
     assert comp(result, "b").env == {
-        "DEBUG": "true", "WORKERS": "4", "FROM_ENV": "outside", "RATIO": "0.5"
+        "DEBUG": "true",
+        "WORKERS": "4",
+        "FROM_ENV": "outside",
+        "RATIO": "0.5",
     }
 
 
@@ -447,7 +460,7 @@ def test_invalid_env_name_names_the_field() -> None:
 def test_env_files_forms_and_precedence(tmp_path: Path) -> None:
     (tmp_path / "common.env").write_text(
         "# comment\nexport LEVEL=info\nHOST_URL=http://api:8080/v1\nOVERRIDE=file\n"
-        "QUOTED=\"a b # not a comment\"\nINLINE=value # comment\nAPI_TOKEN=tok-123\n"
+        'QUOTED="a b # not a comment"\nINLINE=value # comment\nAPI_TOKEN=tok-123\n'
     )
     (tmp_path / "extra.env").write_text("LEVEL=debug\n")
     result = imp(
@@ -492,7 +505,9 @@ def test_env_file_outside_the_project_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "outside.env").write_text("LEAK=yes\n")
     project = tmp_path / "project"
     project.mkdir()
-    result = imp("services:\n  web:\n    image: x\n    env_file: ../outside.env\n", base_dir=project)
+    result = imp(
+        "services:\n  web:\n    image: x\n    env_file: ../outside.env\n", base_dir=project
+    )
     assert comp(result, "web").envFiles == {}
     assert notes(result, "services.web.env_file", "warning")
 
@@ -800,7 +815,9 @@ def test_healthcheck_cmd_and_timings() -> None:
 
 
 def test_healthcheck_start_period_and_start_interval() -> None:
-    result = _probe_of('{test: ["CMD", "true"], interval: 10s, start_period: 60s, start_interval: 5s}')
+    result = _probe_of(
+        '{test: ["CMD", "true"], interval: 10s, start_period: 60s, start_interval: 5s}'
+    )
     startup = comp(result, "a").probes.startup
     assert startup is not None and startup.periodSeconds == 5
     assert startup.failureThreshold == 12 + 3
@@ -808,8 +825,10 @@ def test_healthcheck_start_period_and_start_interval() -> None:
 
 @pytest.mark.parametrize(
     ("test", "exec_"),
-    [('["CMD-SHELL", "pg_isready -U app"]', ["sh", "-c", "pg_isready -U app"]),
-     ("curl -f localhost || exit 1", ["sh", "-c", "curl -f localhost || exit 1"])],
+    [
+        ('["CMD-SHELL", "pg_isready -U app"]', ["sh", "-c", "pg_isready -U app"]),
+        ("curl -f localhost || exit 1", ["sh", "-c", "curl -f localhost || exit 1"]),
+    ],
 )
 def test_healthcheck_shell_forms(test: str, exec_: list[str]) -> None:
     live = comp(_probe_of(f"{{test: {test}}}"), "a").probes.liveness
@@ -827,9 +846,11 @@ def test_healthcheck_disabled_leaves_probes_to_the_planner(check: str) -> None:
 
 @pytest.mark.parametrize(
     ("check", "field"),
-    [('{test: ["WHAT", "x"]}', "services.a.healthcheck.test"),
-     ('{test: ["CMD", "x"], interval: soon}', "services.a.healthcheck.interval"),
-     ('{test: ["CMD", "x"], retries: many}', "services.a.healthcheck.retries")],
+    [
+        ('{test: ["WHAT", "x"]}', "services.a.healthcheck.test"),
+        ('{test: ["CMD", "x"], interval: soon}', "services.a.healthcheck.interval"),
+        ('{test: ["CMD", "x"], retries: many}', "services.a.healthcheck.retries"),
+    ],
 )
 def test_bad_healthchecks(check: str, field: str) -> None:
     err = error_for(f"services:\n  a:\n    image: x\n    healthcheck: {check}\n")
@@ -898,7 +919,9 @@ def test_deploy_global_is_daemonset_and_gpu_all() -> None:
 
 
 @pytest.mark.parametrize(("ports", "kind"), [("", WorkloadKind.JOB), ("ports: ['80']", None)])
-def test_restart_policy_none_is_a_job_only_without_ports(ports: str, kind: WorkloadKind | None) -> None:
+def test_restart_policy_none_is_a_job_only_without_ports(
+    ports: str, kind: WorkloadKind | None
+) -> None:
     result = imp(f"""
         services:
           migrate:
@@ -915,18 +938,32 @@ def test_restart_policy_none_is_a_job_only_without_ports(ports: str, kind: Workl
 
 
 def test_legacy_resource_keys_and_gpus() -> None:
-    result = imp("services:\n  a:\n    image: x\n    cpus: 1.5\n    mem_limit: 1g\n"
-                 "    mem_reservation: 268435456\n    gpus: all\n")
+    result = imp(
+        "services:\n  a:\n    image: x\n    cpus: 1.5\n    mem_limit: 1g\n"
+        "    mem_reservation: 268435456\n    gpus: all\n"
+    )
     resources = comp(result, "a").resources
     assert resources is not None
-    assert (resources.limits.cpu, resources.limits.memory, resources.limits.gpu) == ("1500m", "1Gi", 1)
+    assert (resources.limits.cpu, resources.limits.memory, resources.limits.gpu) == (
+        "1500m",
+        "1Gi",
+        1,
+    )
     assert resources.requests.memory == "256Mi"
 
 
 @pytest.mark.parametrize(
     ("value", "quantity"),
-    [("1.5G", "1536Mi"), ("512M", "512Mi"), ("1g", "1Gi"), ("100k", "100Ki"), ("2gb", "2Gi"),
-     (1073741824, "1Gi"), (1000, "1000"), ("1.5k", "1536")],
+    [
+        ("1.5G", "1536Mi"),
+        ("512M", "512Mi"),
+        ("1g", "1Gi"),
+        ("100k", "100Ki"),
+        ("2gb", "2Gi"),
+        (1073741824, "1Gi"),
+        (1000, "1000"),
+        ("1.5k", "1536"),
+    ],
 )
 def test_memory_quantities(value: object, quantity: str) -> None:
     assert memory_quantity(value, "x") == quantity
@@ -948,9 +985,11 @@ def test_durations(value: object, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("deploy", "field"),
-    [("{resources: {limits: {memory: lots}}}", "services.a.deploy.resources.limits.memory"),
-     ("{resources: {limits: {cpus: half}}}", "services.a.deploy.resources.limits.cpus"),
-     ("{replicas: two}", "services.a.deploy.replicas")],
+    [
+        ("{resources: {limits: {memory: lots}}}", "services.a.deploy.resources.limits.memory"),
+        ("{resources: {limits: {cpus: half}}}", "services.a.deploy.resources.limits.cpus"),
+        ("{replicas: two}", "services.a.deploy.replicas"),
+    ],
 )
 def test_bad_deploy_values(deploy: str, field: str) -> None:
     assert error_for(f"services:\n  a:\n    image: x\n    deploy: {deploy}\n").field == field
@@ -1074,7 +1113,10 @@ def test_configs(tmp_path: Path) -> None:
         environ={"WHO": "world"},
     )
     files = [(f.path, f.content, f.mode) for f in comp(result, "a").configFiles]
-    assert files == [("/app_ini", "[main]\nx=1\n", None), ("/etc/inline.conf", "hello world", 0o440)]
+    assert files == [
+        ("/app_ini", "[main]\nx=1\n", None),
+        ("/etc/inline.conf", "hello world", 0o440),
+    ]
 
 
 def test_relative_container_path_is_an_error() -> None:
@@ -1087,8 +1129,12 @@ def test_relative_container_path_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("user", "uid", "gid", "severity"),
-    [('"999"', 999, None, None), ('"999:998"', 999, 998, None),
-     ("postgres", None, None, "warning"), ("root", 0, None, "warning")],
+    [
+        ('"999"', 999, None, None),
+        ('"999:998"', 999, 998, None),
+        ("postgres", None, None, "warning"),
+        ("root", 0, None, "warning"),
+    ],
 )
 def test_user(user: str, uid: int | None, gid: int | None, severity: str | None) -> None:
     result = imp(f"services:\n  a:\n    image: x\n    user: {user}\n")
@@ -1172,16 +1218,36 @@ def test_other_keys_are_noted_never_dropped_silently() -> None:
             made_up_key: 1
     """)
     severities = {n.source.removeprefix("services.a."): n.severity for n in result.notes}
-    for key in ("restart", "container_name", "networks", "hostname", "logging", "profiles",
-                "pull_policy", "stdin_open", "tty", "x-custom", "platform"):
+    for key in (
+        "restart",
+        "container_name",
+        "networks",
+        "hostname",
+        "logging",
+        "profiles",
+        "pull_policy",
+        "stdin_open",
+        "tty",
+        "x-custom",
+        "platform",
+    ):
         assert severities[key] == "info", key
-    for key in ("stop_grace_period", "extra_hosts", "dns", "ulimits", "sysctls", "init", "ipc",
-                "made_up_key"):
+    for key in (
+        "stop_grace_period",
+        "extra_hosts",
+        "dns",
+        "ulimits",
+        "sysctls",
+        "init",
+        "ipc",
+        "made_up_key",
+    ):
         assert severities[key] == "warning", key
     assert severities["pid"] == "error"
     assert "made_up_key" in notes(result, "services.a.made_up_key")[0]
     assert comp(result, "a").scheduling.nodeSelector == {
-        "kubernetes.io/os": "linux", "kubernetes.io/arch": "arm64"
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "arm64",
     }
 
 
@@ -1264,7 +1330,11 @@ def test_looks_like_compose() -> None:
         ("services:\n  web: nginx\n", "services.web", "mapping"),
         ("services: {}\n", "services", "at least one"),
         ("services: [\n", "<file>", "line"),
-        ("services:\n  web:\n    image: x\n    environment: 5\n", "services.web.environment", "list"),
+        (
+            "services:\n  web:\n    image: x\n    environment: 5\n",
+            "services.web.environment",
+            "list",
+        ),
     ],
 )
 def test_input_errors_name_the_field(text: str, field: str, words: str) -> None:
@@ -1301,3 +1371,11 @@ def test_fixture_files_import() -> None:
     assert web.envFiles["LOG_LEVEL"] == "info"
     assert isinstance(web.env["SESSION_SECRET"], SecretRef)
     assert "fixture-session-secret" not in result.model_dump_json()
+
+
+def test_config_file_mentioning_a_sibling_host_is_noted_not_edited() -> None:
+    fixture = FIXTURES / "full" / "compose.yaml"
+    result = import_compose(fixture.read_text(), base_dir=fixture.parent, environ={})
+    assert "http://api:8000" in comp(result, "web").configFiles[0].content
+    [message] = notes(result, "services.web.volumes[0]", "warning")
+    assert "'api' -> 'acme-api'" in message
