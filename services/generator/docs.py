@@ -10,6 +10,7 @@ from services.generator.naming import values_key
 from services.generator.params import Group, Node, dump_yaml, one_line, table_rows
 from services.generator.values import SCALABLE, exposed_ports, has_service
 from shared.models.plan import ChartPlan, ComponentPlan
+from shared.models.requirements import WorkloadKind
 from shared.models.workflow import ArgoCDConfig
 
 ICON = "https://raw.githubusercontent.com/cncf/artwork/main/projects/helm/icon/color/helm-icon-color.png"
@@ -127,6 +128,9 @@ def ci_files(plan: ChartPlan) -> dict[str, str]:
                 "enabled": True, "hostname": f"{cp.spec.name}.example.com", "tls": True}}})
     scalable = [cp for cp in plan.components if cp.kind in SCALABLE
                 and not (cp.spec.autoscaling and cp.spec.autoscaling.enabled)]
+    # Prefer stateless components: autoscaling a database is rarely what anyone wants.
+    stateless = [cp for cp in scalable if cp.kind == WorkloadKind.DEPLOYMENT]
+    scalable = stateless or scalable
     if scalable:
         files["ci/autoscaling-values.yaml"] = _ci(
             "Exercise the HorizontalPodAutoscalers.",

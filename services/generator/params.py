@@ -122,7 +122,7 @@ class _Dumper(yaml.SafeDumper):
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     """Multi-line text as a literal block (PyYAML falls back to quoting when unsafe)."""
-    style = "|" if "\n" in data else None
+    style = "|" if "\n" in data else ('"' if data == "" else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 

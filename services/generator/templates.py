@@ -28,11 +28,11 @@ WORKLOAD_FILE = {
     WorkloadKind.CRONJOB: "cronjob.yaml",
 }
 RESOURCE_NAME = {
-    WorkloadKind.DEPLOYMENT: "deployment",
-    WorkloadKind.STATEFULSET: "statefulset",
-    WorkloadKind.DAEMONSET: "daemonset",
-    WorkloadKind.JOB: "job",
-    WorkloadKind.CRONJOB: "cronjob",
+    WorkloadKind.DEPLOYMENT: "deployments",
+    WorkloadKind.STATEFULSET: "statefulsets",
+    WorkloadKind.DAEMONSET: "daemonsets",
+    WorkloadKind.JOB: "jobs",
+    WorkloadKind.CRONJOB: "cronjobs",
 }
 # How deep the pod template sits in each workload file.
 POD_INDENT = {WorkloadKind.CRONJOB: 8}
@@ -143,8 +143,10 @@ def notes(plan: ChartPlan) -> str:
         if has_service(cp):
             part += fill(fragment("_notes_service.tpl"), **slots)
         parts.append(part.rstrip("\n"))
-    secrets = fill(fragment("_notes_secrets.tpl"), CHART=plan.name) if plan.secrets else "\n"
-    return fill(fragment("NOTES.txt"), NOTES_COMPONENTS="\n".join(parts), NOTES_SECRETS=secrets)
+    secrets = fragment("_notes_secrets.tpl").rstrip("\n") if plan.secrets else ""
+    test = fragment("_notes_test.tpl").rstrip("\n") if any(has_service(cp) for cp in plan.components) else ""
+    return fill(fragment("NOTES.txt"), NOTES_COMPONENTS="\n".join(parts), NOTES_SECRETS=secrets,
+                NOTES_TEST=test)
 
 
 def test_files(plan: ChartPlan) -> dict[str, str]:

@@ -191,3 +191,594 @@ def minimal_plan() -> ChartPlan:
     return ChartPlan(name="tiny", chartVersion="1.0.0", appVersion="1.0.0", description="",
                      components=[ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1,
                                                service=ServicePlan())])
+
+
+def injection_plan() -> ChartPlan:
+    """Template syntax everywhere a user can write text."""
+    evil = " ".join(INJECTIONS)
+    spec = Component(
+        name="web",
+        image="ghcr.io/acme/web:1.0.0",
+        command=["/bin/app", evil],
+        args=[INJECTIONS[1]],
+        ports=[Port(name="http", port=8080)],
+        env={"EVIL": evil, "MULTI": f"line one\n{evil}\n  indented: yes\n"},
+        envFiles={"FROM_FILE": evil},
+        configFiles=[ConfigFile(path="/etc/app/app.conf", content=f"a: 1\n{evil}\n"),
+                     ConfigFile(path="/etc/app/empty.conf", content="")],
+        annotations={"note": evil},
+        labels={"tier": "front"},
+        ingress=Ingress(host="evil.example.com", annotations={"x": evil}),
+        resources=_resources(),
+        probes=_http_probes(),
+        security=Security(exceptions=[SecurityException(setting="writableRootFilesystem",
+                                                        reason=f"because\n{evil}\n#: x")]),
+    )
+    cp = ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1, service=ServicePlan())
+    return ChartPlan(
+        name="evil", chartVersion="0.1.0", appVersion="1.0.0", description=f"desc {evil}\nnext: line",
+        components=[cp], secrets=[ChartSecret(name="token", description=evil)],
+        standards=Standards(requiredLabels={"team": "core"}, requiredAnnotations={"why": evil}),
+        decisions=[Decision(topic=evil, choice=evil, reason=evil)],
+        notes=[ImportNote(source=evil, message=evil)],
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def render(chart_dir: Path, values: dict[str, Any] | None = None) -> dict[str, str]:
+    """Render the chart like `helm template rel --namespace apps`."""
+    with helm_python.Chart.load(str(chart_dir)) as chart:
+        return chart.render(values, name=RELEASE, namespace=NAMESPACE)
+
+
+def objects(chart_dir: Path, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every Kubernetes object of a render."""
+    out: list[dict[str, Any]] = []
+    for path, text in sorted(render(chart_dir, values).items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        out += [doc for doc in yaml.safe_load_all(text) if doc]
+    return out
+
+
+def find(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The object of `kind` named `name`."""
+    for obj in objs:
+        if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            return obj
+    raise AssertionError(f"no {kind} {name}: {[(o['kind'], o['metadata']['name']) for o in objs]}")
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a workload."""
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    return obj["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def ci_values(chart_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every ci values file of a chart."""
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted((chart_dir / "ci").glob("*-values.yaml"))}
+
+
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_chart(shop_plan(), tmp_path_factory.mktemp("shop")).chart_dir
+
+
+@pytest.fixture(scope="module")
+def shop_objs(shop: Path) -> list[dict[str, Any]]:
+    return objects(shop)
+
+
+# --- naming -----------------------------------------------------------------------------
+
+
+def test_values_key_is_camel_case() -> None:
+    assert values_key("web") == "web"
+    assert values_key("my-db") == "myDb"
+    assert values_key("a-b-c1") == "aBC1"
+
+
+def test_config_key_sanitises_paths_and_dedupes() -> None:
+    taken: set[str] = set()
+    assert config_key("/etc/nginx/conf.d/default.conf", taken) == "etc-nginx-conf.d-default.conf"
+    assert config_key("/etc/nginx/conf.d/default.conf", taken) == "etc-nginx-conf.d-default.conf-2"
+    assert config_key("/a b/c", set()) == "a-b-c"
+
+
+# --- chart files ------------------------------------------------------------------------
+
+
+def test_chart_layout(shop: Path) -> None:
+    files = {str(p.relative_to(shop)) for p in shop.rglob("*") if p.is_file()}
+    for expected in [
+        "Chart.yaml", "values.yaml", "values.schema.json", "README.md", ".helmignore",
+        "argocd/application.yaml", ".autopilot/manifest.json", "templates/_helpers.tpl",
+        "templates/NOTES.txt", "templates/secret.yaml", "templates/tests/test-connection.yaml",
+        "templates/web/deployment.yaml", "templates/web/service.yaml", "templates/web/ingress.yaml",
+        "templates/web/hpa.yaml", "templates/web/pdb.yaml", "templates/web/configmap.yaml",
+        "templates/web/networkpolicy.yaml", "templates/web/serviceaccount.yaml",
+        "templates/db/statefulset.yaml", "templates/db/service-headless.yaml",
+        "templates/report/cronjob.yaml", "templates/node-agent/daemonset.yaml",
+        "templates/migrate/job.yaml", "ci/autoscaling-values.yaml",
+        "ci/existing-secret-values.yaml", "ci/no-persistence-values.yaml",
+    ]:
+        assert expected in files, expected
+    assert "ci/ingress-tls-values.yaml" not in files  # the plan already enables an ingress
+    ignore = (shop / ".helmignore").read_text()
+    for pattern in (".autopilot/", "*.autopilot-new", "argocd/"):
+        assert pattern in ignore.splitlines()
+
+
+def test_chart_yaml(shop: Path) -> None:
+    meta = yaml.safe_load((shop / "Chart.yaml").read_text())
+    assert meta["apiVersion"] == "v2" and meta["name"] == "shop" and meta["type"] == "application"
+    assert meta["version"] == "0.1.0" and meta["appVersion"] == "1.4.2"
+    assert meta["kubeVersion"] == ">=1.25.0-0" and meta["icon"].startswith("https://")
+    assert meta["annotations"]["autopilot.dev/generated-by"] == "k8s-autopilot"
+    assert len(meta["annotations"]["autopilot.dev/plan-hash"]) == 64
+    assert 'appVersion: "1.4.2"' in (shop / "Chart.yaml").read_text()
+
+
+def test_argocd_application(shop: Path) -> None:
+    app = yaml.safe_load((shop / "argocd/application.yaml").read_text())
+    assert app["kind"] == "Application"
+    assert app["spec"]["destination"]["namespace"] == "shop"
+    assert app["spec"]["source"]["path"] == "shop"
+    assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert "CreateNamespace=true" in app["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_every_values_key_is_documented_and_in_the_readme(shop: Path) -> None:
+    lines = (shop / "values.yaml").read_text().splitlines()
+    params: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("- ") or line.startswith(" " * 200):
+            continue
+        key_line = ":" in stripped and not stripped.startswith(("|", "-"))
+        if key_line and lines[i - 1].strip().startswith(("## @param", "# security exception")):
+            j = i - 1 if lines[i - 1].strip().startswith("## @param") else i - 2
+            params.append(lines[j].split()[2])
+    documented = [ln.split()[2] for ln in lines if ln.strip().startswith("## @param")]
+    assert documented and set(params) <= set(documented)
+    readme = (shop / "README.md").read_text()
+    table = {row.split("|")[1].strip().strip("`") for row in readme.splitlines() if row.startswith("| `")}
+    assert set(documented) <= table
+    assert "| `web.replicaCount` | Number of replicas (ignored when autoscaling is enabled) | `2` |" in readme
+
+
+def test_readme_sections(shop: Path) -> None:
+    readme = (shop / "README.md").read_text()
+    for heading in ("## What it deploys", "## Install", "## Plan decisions", "## Security exceptions",
+                    "## Notes", "## Parameters", "## Images to build"):
+        assert heading in readme
+    assert "Reads /proc of every process on the node." in readme
+    assert "It has a volume \\| and needs stable identity." in readme
+
+
+def test_security_exception_reasons_are_comments_next_to_values(shop: Path) -> None:
+    text = (shop / "values.yaml").read_text()
+    assert "readOnlyRootFilesystem: false  # security exception (writableRootFilesystem): " \
+           "Writes its state to /var/lib/agent. # injected" in text
+    assert "runAsUser: 0  # security exception (runAsRoot)" in text
+
+
+def test_values_yaml_never_holds_secret_values(shop: Path) -> None:
+    values = yaml.safe_load((shop / "values.yaml").read_text())
+    assert values["secrets"]["values"] == {"db-password": "", "api-key": ""}
+    assert values["secrets"]["existingSecret"] == ""
+    assert "DB_PASSWORD" not in values["web"]["env"]
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def test_lint_strict_is_clean_with_defaults_and_every_ci_file(shop: Path) -> None:
+    for values in [None, *ci_values(shop).values()]:
+        report = helm_python.lint(str(shop), values, strict=True, namespace=NAMESPACE)
+        assert not [m for m in report["messages"] if m["severity"] >= 2], report
+        assert not report["errors"], report
+
+
+@pytest.mark.parametrize("version", ["1.25", "1.37"])
+def test_every_object_is_valid_kubernetes(shop: Path, version: str) -> None:
+    for values in [None, *ci_values(shop).values()]:
+        for obj in objects(shop, values):
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_every_object_is_labelled_and_namespaced(shop_objs: list[dict[str, Any]]) -> None:
+    for obj in shop_objs:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["app.kubernetes.io/part-of"] == "shop"
+        assert labels["helm.sh/chart"] == "shop-0.1.0"
+        assert labels["team"] == "payments"
+        assert obj["metadata"]["annotations"]["owner"] == "payments@example.com"
+        assert obj["metadata"]["namespace"] == NAMESPACE
+
+
+def test_selectors_match_pod_labels(shop_objs: list[dict[str, Any]]) -> None:
+    for obj in shop_objs:
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
+            selector = obj["spec"]["selector"]["matchLabels"]
+            assert set(selector) == {"app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                     "app.kubernetes.io/component"}
+            assert selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+    web_svc = find(shop_objs, "Service", "rel-shop-web")
+    web = find(shop_objs, "Deployment", "rel-shop-web")
+    assert web_svc["spec"]["selector"] == web["spec"]["selector"]["matchLabels"]
+    assert web_svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+
+
+def test_hardened_security_contexts(shop_objs: list[dict[str, Any]]) -> None:
+    spec = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+        "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}
+    assert spec["automountServiceAccountToken"] is False
+    container = spec["containers"][0]["securityContext"]
+    assert container == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "privileged": False,
+        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+    mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert {"/tmp", "/var/cache/nginx"} <= mounts
+    db = pod_spec(find(shop_objs, "StatefulSet", "rel-shop-db"))
+    assert db["securityContext"]["runAsUser"] == 10999
+    sa = find(shop_objs, "ServiceAccount", "rel-shop-web")
+    assert sa["automountServiceAccountToken"] is False
+
+
+def test_security_exceptions_relax_only_what_they_name(shop_objs: list[dict[str, Any]]) -> None:
+    spec = pod_spec(find(shop_objs, "DaemonSet", "rel-shop-node-agent"))
+    assert spec["securityContext"]["runAsNonRoot"] is False
+    assert spec["securityContext"]["runAsUser"] == 0
+    assert "sysctls" not in spec["securityContext"]  # root binds low ports anyway
+    ctx = spec["containers"][0]["securityContext"]
+    assert ctx["readOnlyRootFilesystem"] is False
+    assert ctx["allowPrivilegeEscalation"] is True
+    assert ctx["privileged"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN"]}
+
+
+def test_low_port_non_root_gets_unprivileged_port_sysctl(tmp_path: Path) -> None:
+    plan = minimal_plan()
+    plan.components[0].spec.ports = [Port(name="http", port=80)]
+    chart = generate_chart(plan, tmp_path).chart_dir
+    spec = pod_spec(find(objects(chart), "Deployment", "rel-tiny-api"))
+    assert spec["securityContext"]["sysctls"] == [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+
+
+def test_probes_resources_and_image(shop_objs: list[dict[str, Any]]) -> None:
+    container = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))["containers"][0]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["periodSeconds"] == 5
+    assert container["startupProbe"]["tcpSocket"] == {"port": "http"}
+    assert "enabled" not in container["livenessProbe"]
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"cpu": "500m", "memory": "256Mi"}}
+    assert container["image"] == "ghcr.io/acme/web:1.4.2"
+    assert container["imagePullPolicy"] == "Always"
+    db = pod_spec(find(shop_objs, "StatefulSet", "rel-shop-db"))["containers"][0]
+    assert db["image"] == "docker.io/library/postgres@sha256:" + "a" * 64
+    assert db["imagePullPolicy"] == "IfNotPresent"
+    cron = pod_spec(find(shop_objs, "CronJob", "rel-shop-report"))["containers"][0]
+    assert "livenessProbe" not in cron and cron["command"] == ["/app/report", "--since", "24h"]
+
+
+def test_env_is_sorted_quoted_and_secrets_come_from_the_secret(shop_objs: list[dict[str, Any]]) -> None:
+    container = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))["containers"][0]
+    env = container["env"]
+    assert env[0] == {"name": "LOG_LEVEL", "value": "info"}
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+    assert refs == {"API_KEY": {"name": "rel-shop", "key": "api-key"},
+                    "DB_PASSWORD": {"name": "rel-shop", "key": "db-password"}}
+    assert container["envFrom"] == [{"configMapRef": {"name": "rel-shop-web-env"}}]
+    assert find(shop_objs, "ConfigMap", "rel-shop-web-env")["data"] == {"FEATURE_X": "on"}
+
+
+def test_config_files_are_mounted_with_subpath_and_mode(shop_objs: list[dict[str, Any]]) -> None:
+    cm = find(shop_objs, "ConfigMap", "rel-shop-web-files")
+    assert cm["data"] == {"etc-nginx-conf.d-default.conf": "server {\n  listen 8080;\n}\n"}
+    spec = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "config-files")
+    assert mount == {"name": "config-files", "mountPath": "/etc/nginx/conf.d/default.conf",
+                     "subPath": "etc-nginx-conf.d-default.conf", "readOnly": True}
+    volume = next(v for v in spec["volumes"] if v["name"] == "config-files")
+    assert volume["configMap"]["items"] == [
+        {"key": "etc-nginx-conf.d-default.conf", "path": "etc-nginx-conf.d-default.conf", "mode": 0o644}]
+    secret_mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secret-files")
+    assert secret_mount["subPath"] == "api-key" and secret_mount["mountPath"] == "/run/secrets/api-key"
+
+
+def test_config_change_rolls_pods(shop: Path) -> None:
+    def checksum(values: dict[str, Any] | None) -> str:
+        dep = find(objects(shop, values), "Deployment", "rel-shop-web")
+        return str(dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    changed = {"web": {"configFiles": {"etc-nginx-conf.d-default.conf": {
+        "path": "/etc/nginx/conf.d/default.conf", "content": "changed"}}}}
+    assert checksum(None) != checksum(changed)
+
+
+def test_statefulset_claims_and_no_persistence(shop: Path, shop_objs: list[dict[str, Any]]) -> None:
+    sts = find(shop_objs, "StatefulSet", "rel-shop-db")
+    assert sts["spec"]["serviceName"] == "rel-shop-db-headless"
+    claim = sts["spec"]["volumeClaimTemplates"][0]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert find(shop_objs, "Service", "rel-shop-db-headless")["spec"]["clusterIP"] == "None"
+    off = find(objects(shop, ci_values(shop)["no-persistence-values.yaml"]), "StatefulSet", "rel-shop-db")
+    assert "volumeClaimTemplates" not in off["spec"]
+    assert {"name": "data", "emptyDir": {}} in pod_spec(off)["volumes"]
+
+
+def test_pvc_for_deployment_volume_keeps_data(tmp_path: Path) -> None:
+    plan = minimal_plan()
+    plan.components[0].spec.volumes = [Volume(name="uploads", mountPath="/data", size="1Gi", storageClass="fast")]
+    chart = generate_chart(plan, tmp_path).chart_dir
+    objs = objects(chart)
+    pvc = find(objs, "PersistentVolumeClaim", "rel-tiny-api-uploads")
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert pvc["spec"]["storageClassName"] == "fast"
+    volume = next(v for v in pod_spec(find(objs, "Deployment", "rel-tiny-api"))["volumes"] if v["name"] == "uploads")
+    assert volume["persistentVolumeClaim"]["claimName"] == "rel-tiny-api-uploads"
+
+
+def test_hpa_only_when_enabled(shop: Path, shop_objs: list[dict[str, Any]]) -> None:
+    hpas = {o["metadata"]["name"] for o in shop_objs if o["kind"] == "HorizontalPodAutoscaler"}
+    assert hpas == {"rel-shop-web"}
+    assert "replicas" not in find(shop_objs, "Deployment", "rel-shop-web")["spec"]
+    assert find(shop_objs, "Deployment", "rel-shop-worker")["spec"]["replicas"] == 1
+    hpa = find(shop_objs, "HorizontalPodAutoscaler", "rel-shop-web")["spec"]
+    assert hpa["minReplicas"] == 2 and hpa["maxReplicas"] == 6
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "rel-shop-web"}
+    scaled = objects(shop, ci_values(shop)["autoscaling-values.yaml"])
+    assert {o["metadata"]["name"] for o in scaled if o["kind"] == "HorizontalPodAutoscaler"} == {
+        "rel-shop-web", "rel-shop-worker"}
+
+
+def test_pdb_only_where_planned(shop_objs: list[dict[str, Any]]) -> None:
+    pdbs = [o for o in shop_objs if o["kind"] == "PodDisruptionBudget"]
+    assert [p["metadata"]["name"] for p in pdbs] == ["rel-shop-web"]
+    assert pdbs[0]["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in pdbs[0]["spec"]
+
+
+def test_ingress_with_tls(shop_objs: list[dict[str, Any]]) -> None:
+    ing = find(shop_objs, "Ingress", "rel-shop-web")["spec"]
+    assert ing["ingressClassName"] == "nginx"
+    assert ing["tls"] == [{"secretName": "rel-shop-web-tls", "hosts": ["shop.example.com"]}]
+    rule = ing["rules"][0]
+    assert rule["host"] == "shop.example.com"
+    assert rule["http"]["paths"][0]["pathType"] == "Prefix"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "rel-shop-web", "port": {"name": "http"}}
+
+
+def test_ingress_ci_file_when_plan_has_none(tmp_path: Path) -> None:
+    chart = generate_chart(minimal_plan(), tmp_path).chart_dir
+    ci = ci_values(chart)
+    assert "ingress-tls-values.yaml" in ci
+    assert not [o for o in objects(chart) if o["kind"] == "Ingress"]
+    ing = find(objects(chart, ci["ingress-tls-values.yaml"]), "Ingress", "rel-tiny-api")
+    assert ing["spec"]["tls"][0]["secretName"] == "rel-tiny-api-tls"
+
+
+def test_network_policies(shop_objs: list[dict[str, Any]]) -> None:
+    db = find(shop_objs, "NetworkPolicy", "rel-shop-db")["spec"]
+    assert db["policyTypes"] == ["Ingress"]
+    peers = [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in db["ingress"][0]["from"]]
+    assert peers == ["report", "web", "test-connection"]
+    assert db["ingress"][0]["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    web = find(shop_objs, "NetworkPolicy", "rel-shop-web")["spec"]
+    assert {"namespaceSelector": {}, "podSelector": {}} in web["ingress"][0]["from"]
+    worker = find(shop_objs, "NetworkPolicy", "rel-shop-worker")["spec"]
+    assert "ingress" not in worker  # no ports: deny all
+    selected = {tuple(sorted(o["spec"]["podSelector"]["matchLabels"].items()))
+                for o in shop_objs if o["kind"] == "NetworkPolicy"}
+    for obj in shop_objs:
+        if obj["kind"] in WORKLOADS:
+            template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
+            labels = template["metadata"]["labels"]
+            assert any(set(sel) <= set(labels.items()) for sel in selected), obj["metadata"]["name"]
+
+
+def test_wait_for_init_container(shop: Path, shop_objs: list[dict[str, Any]]) -> None:
+    spec = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))
+    init = spec["initContainers"][0]
+    assert init["image"] == "docker.io/library/busybox:1.37.0"
+    assert init["args"] == ["300", "rel-shop-db:5432"]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    assert init["resources"]["limits"]["memory"] == "64Mi"
+    off = pod_spec(find(objects(shop, {"web": {"waitFor": {"enabled": False}}}), "Deployment", "rel-shop-web"))
+    assert "initContainers" not in off
+
+
+def test_missing_image_is_a_loud_placeholder(shop: Path, shop_objs: list[dict[str, Any]]) -> None:
+    container = pod_spec(find(shop_objs, "Deployment", "rel-shop-worker"))["containers"][0]
+    assert container["image"] == "REPLACE-ME/worker:1.4.2"
+    notes = render(shop)["shop/templates/NOTES.txt"]
+    assert "WARNING: worker has no image yet" in notes
+    fixed = render(shop, {"worker": {"image": {"repository": "acme/worker"}}})["shop/templates/NOTES.txt"]
+    assert "worker has no image" not in fixed
+
+
+def test_secret_generation_and_existing_secret(shop: Path, shop_objs: list[dict[str, Any]]) -> None:
+    secret = find(shop_objs, "Secret", "rel-shop")
+    assert secret["type"] == "Opaque"
+    assert secret["data"]["api-key"] == ""
+    generated = base64.b64decode(secret["data"]["db-password"]).decode()
+    assert len(generated) == 32 and generated.isalnum()
+    given = find(objects(shop, {"secrets": {"values": {"api-key": "s3cret"}}}), "Secret", "rel-shop")
+    assert base64.b64decode(given["data"]["api-key"]).decode() == "s3cret"
+    assert "secret key api-key is empty" in render(shop)["shop/templates/NOTES.txt"]
+    existing = objects(shop, ci_values(shop)["existing-secret-values.yaml"])
+    assert not [o for o in existing if o["kind"] == "Secret"]
+    container = pod_spec(find(existing, "Deployment", "rel-shop-web"))["containers"][0]
+    names = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+    assert names == {"shop-credentials"}
+    volume = next(v for v in pod_spec(find(existing, "Deployment", "rel-shop-web"))["volumes"]
+                  if v["name"] == "secret-files")
+    assert volume["secret"]["secretName"] == "shop-credentials"
+
+
+def test_jobs(shop_objs: list[dict[str, Any]]) -> None:
+    cron = find(shop_objs, "CronJob", "rel-shop-report")["spec"]
+    assert cron["schedule"] == "*/15 * * * *" and cron["concurrencyPolicy"] == "Forbid"
+    assert cron["jobTemplate"]["spec"]["backoffLimit"] == 2
+    assert pod_spec(find(shop_objs, "CronJob", "rel-shop-report"))["restartPolicy"] == "OnFailure"
+    job = find(shop_objs, "Job", "rel-shop-migrate-1")
+    assert job["spec"]["ttlSecondsAfterFinished"] == 86400
+
+
+def test_helm_test_hook_is_a_hardened_job(shop_objs: list[dict[str, Any]]) -> None:
+    job = find(shop_objs, "Job", "rel-shop-test-connection")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = pod_spec(job)
+    assert spec["automountServiceAccountToken"] is False and spec["restartPolicy"] == "Never"
+    container = spec["containers"][0]
+    assert container["args"] == ["5", "rel-shop-web:80", "rel-shop-db:5432"]
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert container["resources"]["requests"]
+
+
+def test_release_name_and_overrides(shop: Path) -> None:
+    objs = objects(shop, {"fullnameOverride": "store"})
+    assert find(objs, "Deployment", "store-web")
+    objs = objects(shop, {"global": {"imageRegistry": "mirror.local"}})
+    assert pod_spec(find(objs, "Deployment", "rel-shop-web"))["containers"][0]["image"] == "mirror.local/acme/web:1.4.2"
+
+
+# --- schema -----------------------------------------------------------------------------
+
+
+def test_schema_accepts_defaults_and_ci_files_and_rejects_typos(shop: Path) -> None:
+    with helm_python.Chart.load(str(shop)) as chart:
+        chart.validate_schema(None)
+        for values in ci_values(shop).values():
+            chart.validate_schema(values)
+        for bad in ({"web": {"replicaCount": "two"}}, {"web": {"replicaCuont": 2}},
+                    {"web": {"image": {"pullPolicy": "Sometimes"}}}, {"web": {"service": {"type": "Magic"}}},
+                    {"wbe": {}}, {"db": {"containerPorts": [{"name": "x", "containerPort": 0}]}}):
+            with pytest.raises(helm_python.HelmValuesError):
+                chart.validate_schema(bad)
+
+
+# --- user text is data ------------------------------------------------------------------
+
+
+def test_template_syntax_in_user_text_renders_literally(tmp_path: Path) -> None:
+    chart = generate_chart(injection_plan(), tmp_path).chart_dir
+    evil = " ".join(INJECTIONS)
+    for path in (chart / "templates").rglob("*"):
+        if path.is_file():
+            assert "fail" not in path.read_text() and "x */" not in path.read_text(), path
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    assert values["web"]["env"]["EVIL"] == evil
+    assert values["web"]["env"]["MULTI"] == f"line one\n{evil}\n  indented: yes\n"
+    assert helm_python.lint(str(chart), strict=True, namespace=NAMESPACE)["messages"] == []
+    objs = objects(chart)
+    dep = find(objs, "Deployment", "rel-evil-web")
+    container = pod_spec(dep)["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["EVIL"] == evil and env["MULTI"] == f"line one\n{evil}\n  indented: yes\n"
+    assert container["command"] == ["/bin/app", evil] and container["args"] == [INJECTIONS[1]]
+    assert dep["spec"]["template"]["metadata"]["annotations"]["note"] == evil
+    assert dep["metadata"]["annotations"]["why"] == evil
+    files = find(objs, "ConfigMap", "rel-evil-web-files")["data"]
+    assert files == {"etc-app-app.conf": f"a: 1\n{evil}\n", "etc-app-empty.conf": ""}
+    assert find(objs, "ConfigMap", "rel-evil-web-env")["data"] == {"FROM_FILE": evil}
+    assert find(objs, "Ingress", "rel-evil-web")["metadata"]["annotations"]["x"] == evil
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    assert meta["description"] == f"desc {evil} next: line"
+    for obj in objs:
+        kubernetes_validate.validate(obj, "1.37", strict=True)
+    # Comments stay single-line: the reason's second line must not become YAML.
+    text = (chart / "values.yaml").read_text()
+    assert yaml.safe_load(text) == values
+    assert all("#: x" not in line or line.lstrip().startswith("#") or "  # " in line for line in text.splitlines())
+
+
+# --- security scan ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_checkov_pass_rate(shop_objs: list[dict[str, Any]], tmp_path: Path) -> None:
+    os.environ["BC_SKIP_MAPPING"] = "TRUE"
+    from checkov.kubernetes.runner import Runner
+    from checkov.runner_filter import RunnerFilter
+
+    manifest = tmp_path / "all.yaml"
+    manifest.write_text(yaml.safe_dump_all(shop_objs))
+    report = Runner().run(root_folder=None, files=[str(manifest)],
+                          runner_filter=RunnerFilter(framework=["kubernetes"]))
+    ignored = {"CKV_K8S_43", "CKV_K8S_35"}
+    passed = [c for c in report.passed_checks if c.check_id not in ignored]
+    failed = [c for c in report.failed_checks if c.check_id not in ignored]
+    rate = len(passed) / (len(passed) + len(failed))
+    assert rate >= 0.978, [(c.check_id, c.resource) for c in failed]
+    # Every failure comes from a documented exception of node-agent.
+    assert {c.resource for c in failed} <= {"DaemonSet.apps.rel-shop-node-agent"}
+
+
+# --- regeneration -----------------------------------------------------------------------
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    first = render_files(shop_plan())
+    assert first == render_files(shop_plan())
+    a = generate_chart(shop_plan(), tmp_path / "a").chart_dir
+    b = generate_chart(shop_plan(), tmp_path / "b").chart_dir
+    files_a = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
+    assert files_a == files_b
+
+
+def test_regeneration_keeps_user_edits(tmp_path: Path) -> None:
+    first = generate_chart(shop_plan(), tmp_path)
+    chart = first.chart_dir
+    assert first.preserved == [] and "values.yaml" in first.written
+    manifest = json.loads((chart / ".autopilot/manifest.json").read_text())
+    assert set(manifest["files"]) == set(first.written)
+
+    values = chart / "values.yaml"
+    edited = values.read_text().replace("replicaCount: 2", "replicaCount: 5")
+    values.write_text(edited)
+    deployment = chart / "templates/web/deployment.yaml"
+    deployment.write_text(deployment.read_text() + "# my change\n")
+
+    plan = shop_plan(appVersion="1.5.0")
+    second = generate_chart(plan, tmp_path)
+    assert second.preserved == ["templates/web/deployment.yaml", "values.yaml"]
+    assert values.read_text() == edited
+    assert (chart / "values.yaml.autopilot-new").exists()
+    assert (chart / ".autopilot/pending/templates/web/deployment.yaml").exists()
+    assert not (chart / "templates/web/deployment.yaml.autopilot-new").exists()
+    assert 'appVersion: "1.5.0"' in (chart / "Chart.yaml").read_text()
+    # Pending copies never reach Helm.
+    assert helm_python.lint(str(chart), strict=True, namespace=NAMESPACE)["messages"] == []
+
+    third = generate_chart(plan, tmp_path, force=True)
+    assert third.preserved == []
+    assert "replicaCount: 2" in values.read_text()
+    assert not (chart / "values.yaml.autopilot-new").exists()
+    assert not (chart / ".autopilot/pending").exists()
+
+
+def test_regeneration_removes_files_the_plan_no_longer_makes(tmp_path: Path) -> None:
+    chart = generate_chart(shop_plan(), tmp_path).chart_dir
+    edited = chart / "templates/migrate/configmap.yaml"
+    edited.write_text(edited.read_text() + "# keep me\n")
+    smaller = shop_plan(components=[c for c in shop_plan().components if c.spec.name not in ("report", "migrate")])
+    result = generate_chart(smaller, tmp_path)
+    assert not (chart / "templates/report").exists()
+    assert not (chart / "templates/migrate/job.yaml").exists()
+    assert edited.exists() and "templates/migrate/configmap.yaml" in result.preserved

@@ -1,0 +1,6 @@
+{{- if .Values.tests.enabled }}
+
+Check that every Service answers:
+
+  helm test {{ .Release.Name }} --namespace {{ .Release.Namespace }}
+{{- end }}
