@@ -4,12 +4,13 @@ files and `${VAR}` interpolation."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import Node
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node
 
 from services.planner.compose_common import Notes
 from shared.errors import InputError
@@ -34,6 +35,24 @@ class _ComposeLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, refusing duplicate keys (Compose does; PyYAML keeps the last)."""
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys merged in with `<<` may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"found the key {key!r} twice; keep one",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         """Compose one node, refusing deep nesting and alias floods."""

@@ -13,22 +13,22 @@ def _security(draft: Draft) -> dict[str, Any]:
     return security
 
 
-def user(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_user(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`user: uid[:gid]` -> runAsUser/runAsGroup; names cannot be resolved without the image."""
-    user, _, group = scalar_text(value, where, '"1000:1000"').partition(":")
+    uid, _, group = scalar_text(value, where, '"1000:1000"').partition(":")
     security = _security(draft)
-    if user == "root" or user == "0":
+    if uid in ("root", "0"):
         security["runAsUser"] = 0
         security.setdefault("exceptions", []).append(
             {"setting": "runAsRoot", "reason": "compose file runs the container as root"}
         )
         ctx.notes.warning(where, "the container runs as root as the Compose file asks; review it")
-    elif user.isdigit():
-        security["runAsUser"] = int(user)
+    elif uid.isdigit():
+        security["runAsUser"] = int(uid)
     else:
         ctx.notes.warning(
             where,
-            f"user {user!r} is a name; Kubernetes needs a numeric UID, so runAsUser was left "
+            f"user {uid!r} is a name; Kubernetes needs a numeric UID, so runAsUser was left "
             "for the planner (look the UID up in the image's /etc/passwd)",
         )
     if group.isdigit():
@@ -37,7 +37,7 @@ def user(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
         ctx.notes.warning(where, f"group {group!r} is a name; runAsGroup needs a number")
 
 
-def cap_add(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_cap_add(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`cap_add` -> added capabilities with a security exception a reviewer can read."""
     caps = []
     for cap in str_list(value, where, "[NET_BIND_SERVICE]"):
@@ -54,7 +54,7 @@ def cap_add(value: object, where: str, draft: Draft, ctx: ImportContext) -> None
         )
 
 
-def privileged(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_privileged(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`privileged: true` is not supported: noted as an error, never granted."""
     if value is True:
         ctx.notes.error(
@@ -64,7 +64,7 @@ def privileged(value: object, where: str, draft: Draft, ctx: ImportContext) -> N
         )
 
 
-def network_mode(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_network_mode(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`network_mode`: host networking and shared namespaces are noted, never granted."""
     mode = scalar_text(value, where, "bridge")
     if mode == "host":
@@ -85,7 +85,7 @@ def network_mode(value: object, where: str, draft: Draft, ctx: ImportContext) ->
         ctx.notes.info(where, "pods share the cluster network; the network mode is not needed")
 
 
-def security_opt(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_security_opt(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`security_opt`: no-new-privileges is the chart's default; others are noted."""
     for opt in str_list(value, where, '["no-new-privileges:true"]'):
         if opt.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true"):
@@ -96,7 +96,7 @@ def security_opt(value: object, where: str, draft: Draft, ctx: ImportContext) ->
             )
 
 
-def namespace(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_namespace(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`pid`, `ipc`, `uts`, `userns_mode`: host namespaces are refused, others noted."""
     mode = scalar_text(value, where, "private")
     if mode == "host":
@@ -105,7 +105,7 @@ def namespace(value: object, where: str, draft: Draft, ctx: ImportContext) -> No
         ctx.notes.warning(where, f"namespace mode {mode!r} has no equivalent; dropped")
 
 
-def api_socket(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+def map_api_socket(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`use_api_socket` would hand the app the Docker daemon: refused."""
     if value is True:
         ctx.notes.error(where, "the Docker API socket is not available to pods and was not mounted")

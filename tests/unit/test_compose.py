@@ -1330,6 +1330,7 @@ def test_looks_like_compose() -> None:
         ("services:\n  web: nginx\n", "services.web", "mapping"),
         ("services: {}\n", "services", "at least one"),
         ("services: [\n", "<file>", "line"),
+        ("services:\n  a: {image: x}\n  a: {image: y}\n", "<file>", "twice"),
         (
             "services:\n  web:\n    image: x\n    environment: 5\n",
             "services.web.environment",
@@ -1379,3 +1380,16 @@ def test_config_file_mentioning_a_sibling_host_is_noted_not_edited() -> None:
     assert "http://api:8000" in comp(result, "web").configFiles[0].content
     [message] = notes(result, "services.web.volumes[0]", "warning")
     assert "'api' -> 'acme-api'" in message
+
+
+def test_yaml_merge_keys_may_be_overridden() -> None:
+    result = imp("""
+        x-base: &base
+          image: app:1
+          restart: always
+        services:
+          a:
+            <<: *base
+            image: app:2
+    """)
+    assert comp(result, "a").image == "app:2"
