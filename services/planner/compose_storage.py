@@ -198,7 +198,7 @@ def _is_system_path(source: str) -> bool:
     )
 
 
-def _looks_like_file(source: str, target: str) -> bool:
+def _looks_like_file(target: str) -> bool:
     """Whether a bind mount that cannot be inspected is a single file (by its name)."""
     name = PurePosixPath(target).name
     return bool(_FILE_NAME.match(name)) and not name.endswith(".d")
@@ -227,7 +227,7 @@ def _bind(
     elif local is not None and local.is_file():
         is_file = True
     else:
-        is_file = _looks_like_file(source, target)
+        is_file = _looks_like_file(target)
     if is_file:
         content = read_local(ctx, source, path)
         if content is None:
