@@ -255,7 +255,7 @@ def readme(plan: ChartPlan, tree: list[Node]) -> str:
         "## Parameters",
         "",
     ]
-    common = [node for node in tree if not isinstance(node, Group)]
+    common: list[Node] = [node for node in tree if not isinstance(node, Group)]
     sections: list[tuple[str, str, list[Node]]] = [("Common", "Naming and organisation standards.", common)]
     sections += [(f"`{node.name}`", node.description, [node]) for node in tree if isinstance(node, Group)]
     for title, description, nodes in sections:

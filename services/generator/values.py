@@ -146,8 +146,8 @@ def tests_group() -> Group:
 
 def secrets_group(plan: ChartPlan) -> Group:
     """The chart Secret: values left empty, generated ones, or an existing Secret."""
-    values = [
-        Param(s.name, s.description or f"Value of the {s.name} secret key"
+    values: list[Node] = [
+        Param(s.name, (s.description or f"Value of the {s.name} secret key")
               + (" (random 32 characters when empty)" if s.generate else " (must be set)"),
               "", s_str())
         for s in plan.secrets
