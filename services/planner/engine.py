@@ -302,8 +302,9 @@ def _plan_kind(spec: Component, profile: knowledge.ImageProfile | None, rec: _Re
     if spec.job and spec.job.schedule:
         rec.decide(spec.name, "workload", "CronJob", "It has a schedule.")
         return WorkloadKind.CRONJOB
-    if spec.volumes and profile and profile.stateful:
-        rec.decide(spec.name, "workload", "StatefulSet", "A stateful image with persistent data: stable identity and a volumeClaimTemplate per replica.")
+    if profile and profile.stateful:
+        why = "with persistent data: a volumeClaimTemplate per replica" if spec.volumes else "without a volume in the input: data lives in an emptyDir until you add persistence"
+        rec.decide(spec.name, "workload", "StatefulSet", f"A stateful image {why}; stable identity and ordered start.")
         return WorkloadKind.STATEFULSET
     reason = "Stateless service." if not spec.volumes else "Keeps files on a volume but is not a known database; one replica with Recreate keeps the volume single-writer."
     rec.decide(spec.name, "workload", "Deployment", reason)
@@ -345,7 +346,7 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
             rec.note(f"{spec.name}.image", f"{spec.name}: {profile.note}", "info")
     writable = list(sec.writablePaths)
     if profile:
-        writable += [p for p in profile.writable if p not in writable]
+        writable += [p for p in (*profile.writable, profile.data_path) if p and p not in writable]
     mounted = {v.mountPath for v in spec.volumes} | set(spec.tmpfs)
     sec.writablePaths = sorted({p for p in writable if p not in mounted and p != "/tmp"})
     if sec.writablePaths:

@@ -204,3 +204,10 @@ def test_schema_export_round_trips_examples() -> None:
     assert "components" in schema["required"]
     for path in EXAMPLES.glob("*.yaml"):
         ChartRequirements.model_validate(yaml.safe_load(path.read_text()))
+
+
+def test_stateful_image_without_volume_is_single_statefulset_with_writable_data() -> None:
+    plan = plan_chart(req({"name": "cache", "image": "redis:7.4.2"}))
+    cache = plan.component("cache")
+    assert cache.kind == WorkloadKind.STATEFULSET and cache.replicas == 1
+    assert "/data" in cache.spec.security.writablePaths
