@@ -41,6 +41,9 @@ def _check_plan(plan: ChartPlan) -> None:
     """Refuse plans the chart layout cannot represent unambiguously."""
     keys: dict[str, str] = {}
     for cp in plan.components:
+        if cp.spec.name == "test-connection":
+            raise GenerationError("component name 'test-connection' is reserved for the helm test",
+                                  field=f"components.{cp.spec.name}.name")
         key = values_key(cp.spec.name)
         if key in keys or key in {"global", "utility", "tests", "secrets", "nameOverride",
                                   "fullnameOverride", "commonLabels", "commonAnnotations"}:

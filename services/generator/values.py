@@ -423,9 +423,11 @@ def workload_nodes(cp: ComponentPlan) -> list[Node]:
         nodes.append(Param("replicaCount", "Number of replicas (ignored when autoscaling is enabled)",
                            cp.replicas, s_int(0)))
     if cp.kind == WorkloadKind.DEPLOYMENT:
-        nodes.append(Param("strategy", "Deployment strategy", strategy_dict(cp), s_obj()))
+        nodes.append(Param("strategy", "Deployment strategy", strategy_dict(cp), s_obj(
+            required=["type"], properties={"type": s_enum("RollingUpdate", "Recreate")})))
     elif cp.kind in (WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET):
-        nodes.append(Param("updateStrategy", "Update strategy", strategy_dict(cp), s_obj()))
+        nodes.append(Param("updateStrategy", "Update strategy", strategy_dict(cp), s_obj(
+            required=["type"], properties={"type": s_enum("RollingUpdate", "OnDelete")})))
     if is_batch(cp):
         job = cp.spec.job
         children: list[Node] = []
