@@ -787,3 +787,33 @@ def test_regeneration_removes_files_the_plan_no_longer_makes(tmp_path: Path) -> 
     assert not (chart / "templates/report").exists()
     assert not (chart / "templates/migrate/job.yaml").exists()
     assert edited.exists() and "templates/migrate/configmap.yaml" in result.preserved
+
+
+def test_tmpfs_gpu_and_daemonset_budget(tmp_path: Path) -> None:
+    plan = minimal_plan()
+    spec = plan.components[0].spec
+    spec.tmpfs = ["/run/cache"]
+    spec.resources = Resources(requests=ResourceAmounts(cpu="1", memory="1Gi", gpu=1),
+                               limits=ResourceAmounts(cpu="2", memory="2Gi"))
+    plan.components[0].kind = WorkloadKind.DAEMONSET
+    plan.components[0].pdb = True
+    chart = generate_chart(plan, tmp_path).chart_dir
+    objs = objects(chart)
+    spec_out = pod_spec(find(objs, "DaemonSet", "rel-tiny-api"))
+    volume = next(v for v in spec_out["volumes"] if v["name"] == "tmpfs-0")
+    assert volume["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Mi"}
+    assert {"name": "tmpfs-0", "mountPath": "/run/cache"} in spec_out["containers"][0]["volumeMounts"]
+    assert spec_out["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    pdb = find(objs, "PodDisruptionBudget", "rel-tiny-api")["spec"]
+    assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
+    for obj in objs:
+        kubernetes_validate.validate(obj, "1.25", strict=True)
+
+
+def test_reserved_names_are_refused(tmp_path: Path) -> None:
+    from shared.errors import GenerationError
+
+    plan = minimal_plan()
+    plan.components[0].spec.volumes = [Volume(name="config-files", mountPath="/data")]
+    with pytest.raises(GenerationError):
+        generate_chart(plan, tmp_path)
