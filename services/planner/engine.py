@@ -367,7 +367,7 @@ def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImagePr
     ready: ProbeSpec | None = probes.readiness
     source = "spec"
     if ready is None and profile and profile.readiness:
-        ready = knowledge.probe(profile.readiness, periodSeconds=10, timeoutSeconds=5)
+        ready = _bind_port(knowledge.probe(profile.readiness, periodSeconds=10, timeoutSeconds=5), spec, profile)
         source = "image knowledge"
     if ready is None and probes.liveness is not None:
         ready = probes.liveness
@@ -379,7 +379,7 @@ def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImagePr
         return
     live = probes.liveness
     if live is None and profile and profile.liveness:
-        live = knowledge.probe(profile.liveness, periodSeconds=20, timeoutSeconds=5)
+        live = _bind_port(knowledge.probe(profile.liveness, periodSeconds=20, timeoutSeconds=5), spec, profile)
     if live is None:
         live = ready.model_copy(update={"periodSeconds": max(ready.periodSeconds, 20), "failureThreshold": 6})
     start = probes.startup
@@ -388,6 +388,26 @@ def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImagePr
         start = ready.model_copy(update={"periodSeconds": 5, "failureThreshold": max(1, budget // 5), "initialDelaySeconds": 0})
     spec.probes = Probes(liveness=live, readiness=ready, startup=start)
     rec.decide(spec.name, "probes", source, "Readiness gates traffic, liveness restarts a hung process, the startup probe covers slow first starts.")
+
+
+def _bind_port(probe: ProbeSpec | None, spec: Component, profile: knowledge.ImageProfile) -> ProbeSpec | None:
+    """Point a profile probe's named port at the component's own port with that number.
+
+    The profile names ports its own way ('http'); the input may have named the same
+    container port differently ('tcp-9600'). A probe whose port the component does not
+    have at all is dropped, so the caller falls back to a TCP check.
+    """
+    if probe is None or probe.httpGet is None:
+        return probe
+    names = {p.name for p in spec.ports}
+    wanted = probe.httpGet.port
+    if wanted in names:
+        return probe
+    number = dict(profile.ports).get(str(wanted), wanted)
+    port = next((p for p in spec.ports if p.port == number), None)
+    if port is None:
+        return None
+    return probe.model_copy(update={"httpGet": probe.httpGet.model_copy(update={"port": port.name})})
 
 
 def _plan_resources(spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder) -> None:

@@ -211,3 +211,12 @@ def test_stateful_image_without_volume_is_single_statefulset_with_writable_data(
     cache = plan.component("cache")
     assert cache.kind == WorkloadKind.STATEFULSET and cache.replicas == 1
     assert "/data" in cache.spec.security.writablePaths
+
+
+def test_profile_probe_uses_the_components_own_port_name() -> None:
+    plan = plan_chart(req({"name": "ls", "image": "logstash:7.16.1", "ports": [{"name": "tcp-9600", "port": 9600}]}))
+    ready = plan.component("ls").spec.probes.readiness
+    assert ready is not None and ready.httpGet is not None and ready.httpGet.port == "tcp-9600"
+    plan = plan_chart(req({"name": "ls", "image": "logstash:7.16.1", "ports": [{"name": "beats", "port": 5044}]}))
+    ready = plan.component("ls").spec.probes.readiness
+    assert ready is not None and ready.tcpSocket == "beats"
