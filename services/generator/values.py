@@ -85,7 +85,8 @@ def image_group(name: str, what: str, registry: str, repository: str, tag: str,
     return Group(name, f"{what} image", [
         Param("registry", f"{what} image registry (empty: the repository's default)", registry, s_str()),
         Param("repository", f"{what} image repository", repository, s_str(minLength=1)),
-        Param("tag", f"{what} image tag (ignored when a digest is set)", tag, s_str()),
+        # Numbers too: `--set image.tag=1.5` arrives as a number.
+        Param("tag", f"{what} image tag (ignored when a digest is set)", tag, {"type": ["string", "number"]}),
         Param("digest", f"{what} image digest, e.g. sha256:...; wins over the tag", digest, s_str()),
         Param("pullPolicy", f"{what} image pull policy", pull_policy, s_enum(*PULL_POLICIES)),
     ])

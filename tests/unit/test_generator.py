@@ -658,6 +658,10 @@ def test_helm_test_hook_is_a_hardened_job(shop_objs: list[dict[str, Any]]) -> No
 def test_release_name_and_overrides(shop: Path) -> None:
     objs = objects(shop, {"fullnameOverride": "store"})
     assert find(objs, "Deployment", "store-web")
+    with helm_python.Chart.load(str(shop)) as chart:
+        chart.validate_schema({"web": {"image": {"tag": 1.5}}})
+    assert pod_spec(find(objects(shop, {"web": {"image": {"tag": 1.5}}}), "Deployment", "rel-shop-web"))[
+        "containers"][0]["image"] == "ghcr.io/acme/web:1.5"
     objs = objects(shop, {"global": {"imageRegistry": "mirror.local"}})
     assert pod_spec(find(objs, "Deployment", "rel-shop-web"))["containers"][0]["image"] == "mirror.local/acme/web:1.4.2"
 
