@@ -821,3 +821,18 @@ def test_reserved_names_are_refused(tmp_path: Path) -> None:
     plan.components[0].spec.volumes = [Volume(name="config-files", mountPath="/data")]
     with pytest.raises(GenerationError):
         generate_chart(plan, tmp_path)
+
+
+def test_long_chart_and_component_names_stay_within_dns_label_limits(tmp_path: Path) -> None:
+    db = db_plan()
+    db.spec.name = "a-very-long-database-component-name-xyz"
+    plan = shop_plan(name="a-rather-long-chart-name-for-a-product-x", components=[db], decisions=[], notes=[])
+    chart = generate_chart(plan, tmp_path).chart_dir
+    report = helm_python.lint(str(chart), None, strict=True, namespace=NAMESPACE)
+    assert not [m for m in report["messages"] if m["severity"] >= 2], report
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects(chart)}
+    assert any(kind == "StatefulSet" for kind, _ in names)
+    for kind, name in names:
+        if kind in ("Service", "StatefulSet"):
+            # a StatefulSet's controller-revision-hash label adds 11 characters to its name
+            assert len(name) <= (52 if kind == "StatefulSet" else 63), (kind, name)

@@ -27,9 +27,13 @@ Every value a user can set is data: it is printed with quote, toYaml or toJson o
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Name of a component's objects. Call with (dict "ctx" $ "component" "<name>"). */}}
+{{/*
+Name of a component's objects. Call with (dict "ctx" $ "component" "<name>").
+At most 52 characters: a StatefulSet's controller-revision-hash label appends 11, and
+the headless Service appends "-headless", and both must stay within 63.
+*/}}
 {{- define "@@CHART@@.componentFullname" -}}
-{{- $fullname := include "@@CHART@@.fullname" .ctx | trunc (int (sub 62 (len .component))) | trimSuffix "-" -}}
+{{- $fullname := include "@@CHART@@.fullname" .ctx | trunc (int (sub 51 (len .component))) | trimSuffix "-" -}}
 {{- printf "%s-%s" $fullname .component -}}
 {{- end -}}
 
