@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import helm_python  # noqa: E402
+
 from services.generator.engine import generate_chart  # noqa: E402
 from services.planner.engine import plan_chart  # noqa: E402
 from services.planner.intake import intake  # noqa: E402
@@ -66,14 +68,18 @@ def main() -> None:
         mean_total = statistics.mean(r[0] for r in runs)
         other = max(0.0, mean_total - helm - schema - checkov - checks)
 
-        def share(x: float) -> str:
-            return f"{x / mean_total:6.1%}"
+        def share(x: float, total: float = mean_total) -> str:
+            return f"{x / total:6.1%}"
 
         print(
             f"{source.stem:<34} {median * 1000:9.1f} {share(helm)} {share(schema)} "
             f"{share(checkov)}  {share(checks)} {share(other)} {runs[0][2]:6.1%}"
         )
     print(f"{'median over examples':<34} {statistics.median(totals) * 1000:9.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        helm_python.Chart.create("scaffold", tmp).close()
+        anchor = validate_chart(Path(tmp) / "scaffold", namespace="apps").security
+    print(f"anchor: `helm create` scaffold checkov pass rate {anchor.passRate:.1%} ({anchor.passed}/{anchor.passed + anchor.failed})")
 
 
 if __name__ == "__main__":
