@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     sources = sorted((ROOT / "examples").glob("*.yaml"))
-    sources += sorted((ROOT.parent / "shared" / "examples" / "compose").glob("*.yaml"))
+    sources += sorted((ROOT / "examples" / "compose").glob("*.yaml"))
     print(f"{'example':<34} {'median ms':>9} {'helm':>6} {'schema':>6} {'checkov':>7} {'checks':>6} {'other':>6} {'pass%':>6}")
     totals: list[float] = []
     for source in sources:

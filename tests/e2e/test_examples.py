@@ -1,7 +1,7 @@
 """Done-means for the chart engine: every example in, a chart that passes every check out.
 
 Runs the real CLI entry point over every native spec in examples/ and every Compose file
-in ../shared/examples/compose, then re-checks the written chart independently of the
+in examples/compose (real-world files), then re-checks the written chart independently of the
 validator's verdict: strict lint with no warnings, renders with every ci values file,
 zero schema errors, checkov pass rate at least 95%.
 """
@@ -18,7 +18,7 @@ from services.validator.engine import validate_chart
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "examples").glob("*.yaml"))
-COMPOSE_DIR = ROOT.parent / "shared" / "examples" / "compose"
+COMPOSE_DIR = ROOT / "examples" / "compose"
 COMPOSE = sorted(COMPOSE_DIR.glob("*.yaml"))
 INPUTS = SPECS + COMPOSE
 

@@ -18,8 +18,9 @@ from services.planner.compose_units import cpu_quantity, duration_seconds, memor
 from shared.errors import InputError
 from shared.models.requirements import Component, Protocol, SecretRef, WorkloadKind
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "examples" / "compose"
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "compose-spec.json"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "compose"
+SPEC = ROOT / "tests" / "fixtures" / "compose-spec.json"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compose"
 IANA = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
