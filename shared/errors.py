@@ -28,7 +28,9 @@ class AutopilotError(Exception):
         self.details = details
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
+        if self.field and not self.message.startswith(self.field):
+            return f"{self.field}: {self.message}"
+        return self.message
 
     def context(self, swarm: str | None = None, attempt: int = 1) -> ErrorContext:
         """The error as the contract that travels in failure events."""
@@ -58,9 +60,6 @@ class InputError(AutopilotError):
             lines.append(f"{loc or '<root>'}: {err['msg']}")
         first = ".".join(str(p) for p in (prefix, *errors[0]["loc"]) if p != "") if errors else None
         return cls("; ".join(lines), field=first or None, errors=lines)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class PlanningError(AutopilotError):
