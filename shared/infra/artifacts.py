@@ -22,6 +22,7 @@ from typing import TypeVar
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
+from Crypto.Random import get_random_bytes
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -93,10 +94,12 @@ class _Codec:
         """Content as stored: nonce + tag + ciphertext, or the plaintext without a key."""
         if self._enc is None:
             return plaintext
-        cipher = AES.new(self._enc, AES.MODE_GCM, mac_len=_TAG)
+        # An explicit 96-bit nonce: pycryptodome's GCM default is 128 bits, GCM's native size is 96.
+        nonce = get_random_bytes(_NONCE)
+        cipher = AES.new(self._enc, AES.MODE_GCM, nonce=nonce, mac_len=_TAG)
         cipher.update(self._aad(workflow_id, kind, name))
         ciphertext, tag = cipher.encrypt_and_digest(plaintext)
-        return bytes(cipher.nonce) + tag + ciphertext
+        return nonce + tag + ciphertext
 
     def open(self, workflow_id: str, kind: str, name: str, stored: bytes, cipher: str) -> bytes:
         """The plaintext of a stored row, verified."""

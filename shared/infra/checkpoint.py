@@ -2,7 +2,10 @@
 
 Checkpoint blobs are encrypted with AES (`LANGGRAPH_AES_KEY`) when a key is set; LangGraph's
 encryption covers serialized values (channel blobs and pending writes), not the metadata
-columns. The long-term `AsyncPostgresStore` keeps values as JSONB and is not encrypted:
+columns. Stock `AsyncPostgresSaver` also keeps str/int/float/bool channel values *inline* in
+the `checkpoints` JSONB, where the serializer never sees them: a secret string in state would sit
+there in plaintext. `EncryptedAsyncPostgresSaver` sends every channel value through the
+serializer instead; `open_checkpointer` uses it whenever the serde encrypts. The long-term `AsyncPostgresStore` keeps values as JSONB and is not encrypted:
 keep secrets out of it.
 
 Schema setup runs under a Postgres advisory lock, so every service may call it at start-up
@@ -12,16 +15,26 @@ collide on the catalog, two migration rows can be inserted).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    get_serializable_checkpoint_metadata,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from shared.config import Settings
@@ -39,6 +52,66 @@ def serializer(settings: Settings) -> SerializerProtocol | None:
     # The key is passed in, not re-read from the environment, so a Settings object built in
     # code (tests, CLI flags) is honoured too. Default mode: EAX, authenticated.
     return EncryptedSerializer.from_pycryptodome_aes(key=key)
+
+
+class EncryptedAsyncPostgresSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` that stores no channel value inline, so the serde encrypts them all."""
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Save a checkpoint with every channel value in `checkpoint_blobs` (serialized, encrypted)."""
+        # Mirrors AsyncPostgresSaver.aput of langgraph-checkpoint-postgres 3.2 except for the
+        # inline-primitives branch; tests/integration/test_infra.py fails if an upgrade leaks.
+        configurable = config["configurable"].copy()
+        thread_id = configurable.pop("thread_id")
+        checkpoint_ns = configurable.pop("checkpoint_ns")
+        checkpoint_id = configurable.pop("checkpoint_id", None)
+
+        copy = checkpoint.copy()
+        copy["channel_values"] = {}
+        blob_values: dict[str, Any] = {}
+        for key, value in checkpoint["channel_values"].items():
+            blob_values[key] = value
+            if isinstance(value, _DeltaSnapshot):
+                copy["channel_values"][key] = True  # the marker readers expect for snapshots
+        blob_versions = {k: v for k, v in new_versions.items() if k in blob_values}
+        # A thread begun by a plaintext saver has its unchanged primitives inline only; give
+        # them a blob now (the insert is ON CONFLICT DO NOTHING, so existing blobs stay).
+        for key in blob_values.keys() - blob_versions.keys():
+            if key in checkpoint["channel_versions"]:
+                blob_versions[key] = checkpoint["channel_versions"][key]
+
+        async with self._cursor(pipeline=True) as cur:
+            if blob_versions:
+                await cur.executemany(
+                    self.UPSERT_CHECKPOINT_BLOBS_SQL,
+                    await asyncio.to_thread(
+                        self._dump_blobs, thread_id, checkpoint_ns, blob_values, blob_versions
+                    ),
+                )
+            await cur.execute(
+                self.UPSERT_CHECKPOINTS_SQL,
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    checkpoint_id,
+                    Jsonb(copy),
+                    Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+                ),
+            )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
 
 
 def _pool(database_url: str, max_size: int) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
@@ -69,7 +142,12 @@ async def open_checkpointer(
 ) -> AsyncIterator[AsyncPostgresSaver]:
     """An `AsyncPostgresSaver` on a connection pool, its schema migrated (safe concurrently)."""
     async with _pool(database_url, max_connections) as pool:
-        saver = AsyncPostgresSaver(conn=pool, serde=serde)
+        saver_class = (
+            EncryptedAsyncPostgresSaver
+            if isinstance(serde, EncryptedSerializer)
+            else AsyncPostgresSaver
+        )
+        saver = saver_class(conn=pool, serde=serde)
         if setup:
             async with advisory_lock(database_url, CHECKPOINT_SETUP_LOCK):
                 await saver.setup()

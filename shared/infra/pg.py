@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -17,16 +20,29 @@ def lock_key(name: str) -> int:
 
 
 @asynccontextmanager
-async def advisory_lock(database_url: str, name: str) -> AsyncIterator[None]:
+async def advisory_lock(
+    database_url: str, name: str, *, timeout: float = 120.0
+) -> AsyncIterator[None]:
     """Hold a session-level Postgres advisory lock named `name` for the block."""
-    # A connection of its own: the lock must not depend on pool sizes, and migrations such as
-    # CREATE INDEX CONCURRENTLY cannot run inside a transaction that holds it.
+    # A connection of its own, so the lock does not depend on pool sizes. Waiters poll with
+    # pg_try_advisory_lock instead of blocking in pg_advisory_lock: a blocked waiter sits in an
+    # open transaction, and the holder's CREATE INDEX CONCURRENTLY (LangGraph's migrations) waits
+    # for every open transaction to end - a deadlock Postgres cannot see.
+    key = lock_key(name)
+    deadline = time.monotonic() + timeout
     async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+        while True:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            row = await cur.fetchone()
+            if row is not None and row[0]:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"advisory lock {name!r} still held after {timeout:.0f}s")
+            await asyncio.sleep(0.05 + random.random() * 0.05)
         try:
             yield
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def with_database(database_url: str, database: str) -> str:
