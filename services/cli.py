@@ -1,4 +1,4 @@
-"""The `autopilot` command line: generate, validate, plan, schema.
+"""The `autopilot` command line: generate, validate, plan, schema, up, serve, submit.
 
 Exit codes: 0 success, 1 the chart failed validation (or a gate was rejected),
 2 bad input or usage.
@@ -158,6 +158,35 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """Embedded servers and the four services, until Ctrl-C."""
+    import asyncio
+    import logging
+
+    from services.launcher import run_up
+    from shared.config import default_data_dir
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    return asyncio.run(run_up(data_dir.resolve(), args.port))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """One service in the foreground, for containers and scaling."""
+    import importlib
+
+    module = importlib.import_module(f"services.{args.service}.main")
+    module.main()
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Send an input through a running gateway and download the chart."""
+    from services.submit import main_submit
+
+    return main_submit(args.input, args.gateway, args.output, args.yes, args.name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="autopilot", description=__doc__.splitlines()[0])
@@ -188,6 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schema", help="print the JSON Schema of the native spec (or another contract)")
     sch.add_argument("which", nargs="?", default="requirements", choices=sorted(SCHEMAS))
     sch.set_defaults(func=cmd_schema)
+
+    up = sub.add_parser("up", help="run the whole system locally (embedded NATS and PostgreSQL)")
+    up.add_argument("--port", type=int, help="gateway port (default: a free one)")
+    up.add_argument("--data-dir", help="where embedded servers, pids and logs live")
+    up.set_defaults(func=cmd_up)
+
+    srv = sub.add_parser("serve", help="run one service in the foreground")
+    srv.add_argument("service", choices=["planner", "generator", "validator", "gateway"])
+    srv.set_defaults(func=cmd_serve)
+
+    smt = sub.add_parser("submit", help="send an input through a running gateway")
+    smt.add_argument("input", help="spec or compose file; '-' reads stdin")
+    smt.add_argument("--gateway", default="http://127.0.0.1:8080", help="gateway URL")
+    smt.add_argument("-o", "--output", required=True, help="directory to unpack the chart under")
+    smt.add_argument("--yes", action="store_true", help="approve every human gate")
+    smt.add_argument("--name", help="chart name for a Compose file")
+    smt.set_defaults(func=cmd_submit)
     return parser
 
 

@@ -1,0 +1,172 @@
+"""`autopilot up`: embedded servers plus the four services as OS processes, kept alive.
+
+Each service runs as `python -m services.cli serve <name>` with the servers' URLs and the
+checkpoint key in its environment. A service that dies is restarted with a capped
+backoff; Ctrl-C (or SIGTERM) stops the services, then the embedded servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config import AES_KEY_ENV, Settings
+from shared.infra.embedded import Servers, ensure_servers, free_port
+
+log = logging.getLogger("autopilot.up")
+
+SERVICES = ("planner", "generator", "validator", "gateway")
+RESTART_BACKOFF_MAX = 10.0
+
+
+@dataclass
+class Child:
+    """One supervised service process."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    log_path: Path = field(default_factory=Path)
+
+
+def aes_key(data_dir: Path) -> str:
+    """LANGGRAPH_AES_KEY from the environment, else a key generated once and kept in data_dir."""
+    if key := os.environ.get(AES_KEY_ENV):
+        return key
+    path = data_dir / "aes.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # 32 URL-safe characters = 32 bytes of UTF-8, what LangGraph's AES reader expects.
+    key = secrets.token_urlsafe(24)[:32]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def service_env(servers: Servers, key: str, child: Child, data_dir: Path) -> dict[str, str]:
+    """The environment one service process runs with."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "AUTOPILOT_NATS_URL": servers.nats_url,
+            "AUTOPILOT_DATABASE_URL": servers.database_url,
+            "AUTOPILOT_DATA_DIR": str(data_dir),
+            "AUTOPILOT_HTTP_PORT": str(child.port),
+            AES_KEY_ENV: key,
+        }
+    )
+    return env
+
+
+class Launcher:
+    """Starts, watches and stops the service processes."""
+
+    def __init__(self, servers: Servers, data_dir: Path, gateway_port: int, key: str) -> None:
+        self.servers = servers
+        self.data_dir = data_dir
+        self.key = key
+        self.pid_dir = data_dir / "pids"
+        self.log_dir = data_dir / "logs"
+        self.children = [
+            Child(name, gateway_port if name == "gateway" else free_port()) for name in SERVICES
+        ]
+        self.stopping = False
+
+    def start(self, child: Child) -> None:
+        """Start (or restart) one service and record its pid."""
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        child.log_path = self.log_dir / f"{child.name}.log"
+        with child.log_path.open("ab") as out:
+            child.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", child.name],
+                env=service_env(self.servers, self.key, child, self.data_dir),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child.started_at = time.monotonic()
+        (self.pid_dir / f"{child.name}.pid").write_text(f"{child.process.pid}\n")
+        log.info("started %s (pid %s, port %s)", child.name, child.process.pid, child.port)
+
+    async def watch(self) -> None:
+        """Restart any service that exits, with a backoff that grows while it keeps dying."""
+        for child in self.children:
+            self.start(child)
+        while not self.stopping:
+            for child in self.children:
+                if child.process is None or child.process.poll() is None:
+                    continue
+                code = child.process.returncode
+                quick = time.monotonic() - child.started_at < 5
+                child.restarts = child.restarts + 1 if quick else 1
+                delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** (child.restarts - 1))
+                log.warning("%s exited with %s; restarting in %.1fs", child.name, code, delay)
+                child.process = None
+                asyncio.get_running_loop().call_later(delay, self._restart_later, child)
+            await asyncio.sleep(0.2)
+
+    def _restart_later(self, child: Child) -> None:
+        if not self.stopping and child.process is None:
+            self.start(child)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM every service, SIGKILL what is still alive after the timeout."""
+        self.stopping = True
+        alive = [c.process for c in self.children if c.process and c.process.poll() is None]
+        for proc in alive:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in alive:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for child in self.children:
+            (self.pid_dir / f"{child.name}.pid").unlink(missing_ok=True)
+
+
+def _urls(launcher: Launcher) -> list[str]:
+    lines = []
+    for child in launcher.children:
+        lines.append(f"  {child.name:<10} http://127.0.0.1:{child.port}/metrics")
+    return lines
+
+
+async def run_up(data_dir: Path, gateway_port: int | None) -> int:
+    """Run the whole system until interrupted."""
+    os.environ["AUTOPILOT_DATA_DIR"] = str(data_dir)
+    settings = Settings(data_dir=data_dir)
+    servers = await ensure_servers(settings)
+    key = aes_key(data_dir)
+    launcher = Launcher(servers, data_dir, gateway_port or free_port(), key)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(launcher.watch())
+    gateway = next(c for c in launcher.children if c.name == "gateway")
+    print(f"gateway: http://127.0.0.1:{gateway.port}", flush=True)  # noqa: T201 - CLI output
+    print("metrics:\n" + "\n".join(_urls(launcher)), flush=True)  # noqa: T201
+    print(f"data: {data_dir} (logs in {launcher.log_dir}); Ctrl-C stops everything", flush=True)  # noqa: T201
+    try:
+        await stop.wait()
+    finally:
+        launcher.stopping = True
+        watcher.cancel()
+        await asyncio.to_thread(launcher.stop)
+        await servers.aclose()
+    return 0
