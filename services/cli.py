@@ -180,6 +180,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade every Postgres table once (a pre-install Job, not every replica)."""
+    import asyncio
+
+    from services.migrate import migrate
+    from shared.config import Settings
+
+    settings = Settings()
+    if not settings.database_url:
+        raise AutopilotError("AUTOPILOT_DATABASE_URL is not set", field="AUTOPILOT_DATABASE_URL")
+    for line in asyncio.run(migrate(settings.database_url)):
+        print(line)
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     """Send an input through a running gateway and download the chart."""
     from services.submit import main_submit
@@ -226,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="run one service in the foreground")
     srv.add_argument("service", choices=["planner", "generator", "validator", "gateway"])
     srv.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="create the Postgres tables (run once per release)")
+    mig.set_defaults(func=cmd_migrate)
 
     smt = sub.add_parser("submit", help="send an input through a running gateway")
     smt.add_argument("input", help="spec or compose file; '-' reads stdin")
