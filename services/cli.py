@@ -62,19 +62,13 @@ def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
     """The planning-review gate on a terminal; --yes approves every gate."""
     if assume_yes:
         return True
-    try:
-        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise AutopilotError("no terminal to ask for approval; pass --yes", field="--yes") from exc
-    with tty:
-        tty.write(f"Plan for {plan.name}:\n")
-        for d in plan.decisions:
-            tty.write(f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})\n")
-        for n in plan.notes:
-            tty.write(f"  note [{n.severity}] {n.message}\n")
-        tty.write("Approve this plan? [y/N] ")
-        tty.flush()
-        return tty.readline().strip().lower() in ("y", "yes")
+    from services.terminal import ask
+
+    lines = [f"Plan for {plan.name}:"]
+    lines += [f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})" for d in plan.decisions]
+    lines += [f"  note [{n.severity}] {n.message}" for n in plan.notes]
+    (answer,) = ask("\n".join(lines), "Approve this plan? [y/N] ")
+    return answer.lower() in ("y", "yes")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

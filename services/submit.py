@@ -70,22 +70,15 @@ def sse_events(client: httpx.Client, url: str, last_id: str | None) -> Iterator[
 
 def ask_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
     """Show the pending gate on the terminal and read the reviewer's decision."""
+    from services.terminal import ask
+
     gate = workflow["pending_gate"]
-    try:
-        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise AutopilotError("a gate is waiting and there is no terminal; pass --yes", field="--yes") from exc
-    with tty:
-        tty.write(f"\n== gate {gate.get('gate')} ==\n")
-        tty.write(json.dumps(gate, indent=2, default=str)[:20000] + "\n")
-        tty.write("approve (a) / reject (r)? ")
-        tty.flush()
-        answer = tty.readline().strip().lower()
-        if answer.startswith("a") or answer in ("y", "yes"):
-            return {"gate": gate["gate"], "decision": "approve"}
-        tty.write("comment: ")
-        tty.flush()
-        return {"gate": gate["gate"], "decision": "reject", "comment": tty.readline().strip()}
+    text = f"== gate {gate.get('gate')} ==\n" + json.dumps(gate, indent=2, default=str)[:20000]
+    (answer,) = ask(text, "approve (a) / reject (r)? ")
+    if answer.lower().startswith("a") or answer.lower() in ("y", "yes"):
+        return {"gate": gate["gate"], "decision": "approve"}
+    (comment,) = ask("", "comment: ")
+    return {"gate": gate["gate"], "decision": "reject", "comment": comment}
 
 
 def submit(
