@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,17 +71,32 @@ def service_env(servers: Servers, key: str, child: Child, data_dir: Path) -> dic
     return env
 
 
+def serve_command(name: str) -> list[str]:
+    """The command line of one service process."""
+    return [sys.executable, "-m", "services.cli", "serve", name]
+
+
 class Launcher:
     """Starts, watches and stops the service processes."""
 
-    def __init__(self, servers: Servers, data_dir: Path, gateway_port: int, key: str) -> None:
+    def __init__(
+        self,
+        servers: Servers,
+        data_dir: Path,
+        gateway_port: int,
+        key: str,
+        *,
+        services: Sequence[str] = SERVICES,
+        command: Callable[[str], list[str]] = serve_command,
+    ) -> None:
         self.servers = servers
+        self.command = command
         self.data_dir = data_dir
         self.key = key
         self.pid_dir = data_dir / "pids"
         self.log_dir = data_dir / "logs"
         self.children = [
-            Child(name, gateway_port if name == "gateway" else free_port()) for name in SERVICES
+            Child(name, gateway_port if name == "gateway" else free_port()) for name in services
         ]
         self.stopping = False
 
@@ -91,7 +107,7 @@ class Launcher:
         child.log_path = self.log_dir / f"{child.name}.log"
         with child.log_path.open("ab") as out:
             child.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", child.name],
+                self.command(child.name),
                 env=service_env(self.servers, self.key, child, self.data_dir),
                 stdout=out,
                 stderr=subprocess.STDOUT,
