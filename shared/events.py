@@ -211,7 +211,8 @@ class ArtifactRef(BaseModel):
     workflow_id: str
     kind: str = Field(examples=["requirements", "plan", "chart", "report"])
     files: dict[str, str] = Field(
-        default_factory=dict, description="File name -> sha256 hex of its plaintext."
+        default_factory=dict,
+        description="File name -> SHA-256 hex of its plaintext (an HMAC when stored encrypted).",
     )
 
 
