@@ -28,6 +28,7 @@ from shared.models.workflow import ErrorCode
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import RunnableConfig
 
 log = logging.getLogger(__name__)
 
@@ -279,12 +280,12 @@ def run_config(
     gate: str | None = None,
     recursion_limit: int = 100,
     **metadata: Any,
-) -> dict[str, Any]:
+) -> RunnableConfig:
     """LangGraph run config with tracing metadata and tags (workflow id, swarm, gate)."""
     meta = {k: v for k, v in {"workflow_id": workflow_id, "swarm": swarm, "gate": gate}.items() if v}
     meta |= metadata
     tags = [f"{k}:{v}" for k, v in meta.items() if k in ("workflow_id", "swarm", "gate")]
-    config: dict[str, Any] = {
+    config: RunnableConfig = {
         "recursion_limit": recursion_limit,
         "metadata": meta,
         "tags": ["autopilot", *tags],
