@@ -1,0 +1,66 @@
+"""Authentication and authorization: one dependency every route goes through.
+
+Local mode is open: every caller is the principal `local` with every role. The principal's id
+is what workflows record as `submitted_by`; API keys, roles and tenants plug in here later
+without touching a route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from fastapi import HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+
+class Role(StrEnum):
+    """What a principal may do."""
+
+    SUBMITTER = "submitter"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class Principal(BaseModel):
+    """Who is calling."""
+
+    id: str
+    roles: frozenset[Role] = Field(default_factory=frozenset)
+    tenant: str | None = None
+
+    def has(self, role: Role | None) -> bool:
+        """Whether the principal holds the role (admins hold every role)."""
+        return role is None or role in self.roles or Role.ADMIN in self.roles
+
+
+LOCAL = Principal(id="local", roles=frozenset(Role))
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller; local mode needs no credentials, other modes have no key store yet."""
+    settings = request.app.state.settings
+    if settings.local_mode:
+        return LOCAL
+    # Deliberately closed until API keys exist: never run open by accident outside local mode.
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "authentication required (no API keys are configured outside local mode)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def authorize(role: Role | None) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency resolving the principal and checking it holds `role` (None: any caller)."""
+
+    async def dependency(request: Request) -> Principal:
+        if role is None and request.url.path in ("/healthz", "/readyz"):
+            # Probes come from the orchestrator, which holds no credentials.
+            return Principal(id="anonymous")
+        principal = await authenticate(request)
+        if not principal.has(role):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires the {role} role")
+        return principal
+
+    dependency.__name__ = f"authorize_{role.value if role else 'any'}"
+    return dependency

@@ -1,0 +1,59 @@
+"""Gateway settings: where to listen, which subjects and stream, limits and deadlines.
+
+Environment variables carry the shared `AUTOPILOT_` prefix (`AUTOPILOT_GATEWAY_PORT`,
+`AUTOPILOT_SUBJECT_PREFIX`, `AUTOPILOT_SWARM_DEADLINE_SECONDS`, ...).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.config import Settings
+from shared.events import STREAM_NAME, SUBJECT_PREFIX
+
+OFFLINE_MODEL = "offline"
+
+
+class GatewaySettings(Settings):
+    """Settings of the gateway service (one object per process)."""
+
+    gateway_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    gateway_port: int = Field(default=8080, ge=0, le=65535, description="API port (0 = any).")
+    subject_prefix: str = Field(default=SUBJECT_PREFIX, description="Subject prefix of every event.")
+    stream_name: str = Field(default=STREAM_NAME, description="JetStream stream holding the events.")
+    model: str = Field(
+        default=OFFLINE_MODEL,
+        description="Chat model ('provider:model'); 'offline' plans from structured input only.",
+    )
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    swarm_deadline_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a swarm step may take before the reconciler re-dispatches it.",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the reconciler looks for overdue steps."
+    )
+    max_fix_attempts: int = Field(
+        default=2, ge=0, description="Validation-to-generation fix loop bound per workflow."
+    )
+    max_swarm_retries: int = Field(
+        default=2, ge=0, description="Re-dispatches of a step whose swarm reported a transient error."
+    )
+    node_retry_attempts: int = Field(
+        default=4, ge=1, description="Attempts of a gateway node's I/O (RetryPolicy) before giving up."
+    )
+    node_retry_initial_seconds: float = Field(
+        default=0.2, gt=0, description="First back-off of a gateway node's I/O retries."
+    )
+    service_name: str = Field(default="gateway", description="Source name in event envelopes.")
+    consumer_name: str = Field(
+        default="gateway", description="Durable JetStream consumer name prefix for swarm results."
+    )
+
+    @property
+    def source(self) -> str:
+        """CloudEvents source of every event this gateway publishes."""
+        return f"/autopilot/{self.service_name}"

@@ -1,0 +1,188 @@
+"""The gateway's HTTP payloads and its notification event; the OpenAPI document is built from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.gateway.state import Status
+from shared.models.workflow import ErrorContext, GateName
+
+GateId = Literal["planning_review", "security_review", "deployment_approval", "error_review"]
+InputKindName = Literal["requirements", "compose", "prompt"]
+
+
+class SubmitOptions(BaseModel):
+    """How a workflow should run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_approve: list[GateName] = Field(
+        default_factory=list, description="Gates to approve without a reviewer."
+    )
+    name: str | None = Field(
+        default=None, max_length=40, description="Chart name for a Compose file (default: 'app')."
+    )
+
+
+class SubmitRequest(BaseModel):
+    """One input, exactly one of requirements, compose or prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requirements: dict[str, Any] | None = Field(default=None, description="A native spec.")
+    compose: str | None = Field(default=None, description="A Docker Compose file, as YAML text.")
+    prompt: str | None = Field(default=None, description="Plain language (needs a model).")
+    name: str | None = Field(default=None, max_length=40, description="Chart name for compose.")
+    options: SubmitOptions = Field(default_factory=SubmitOptions)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> SubmitRequest:
+        """Exactly one input, so there is never a doubt about what was planned."""
+        given = [k for k in ("requirements", "compose", "prompt") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'requirements', 'compose' or 'prompt'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class SubmitResponse(BaseModel):
+    """A workflow was accepted."""
+
+    id: str
+    status: Status
+
+
+class PendingGate(BaseModel):
+    """A human gate waiting for a decision, with what the reviewer needs to see."""
+
+    gate: GateId
+    since: datetime | None = None
+    plan: dict[str, Any] | None = Field(
+        default=None, description="planning_review: the ChartPlan (decisions and notes inside)."
+    )
+    security: dict[str, Any] | None = Field(
+        default=None, description="security_review: checkov summary and findings."
+    )
+    validation: dict[str, Any] | None = None
+    diff: str | None = Field(
+        default=None,
+        description="deployment_approval: unified diff of the rendered default manifests "
+        "against the previously published chart of the same name.",
+    )
+    previous: str | None = Field(default=None, description="Workflow that published that chart.")
+    error: ErrorContext | None = Field(default=None, description="error_review: the error.")
+    step: str | None = Field(default=None, description="error_review: the step approve re-runs.")
+
+
+class PublishedChart(BaseModel):
+    """The packaged chart."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    version: str
+    archive: str
+    chart_kind: str = Field(alias="chartKind")
+    sha256: str = ""
+
+
+class WorkflowView(BaseModel):
+    """A workflow as a client sees it."""
+
+    id: str
+    status: Status
+    phase: str
+    input_kind: InputKindName
+    submitted_by: str
+    name: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    pending_gate: PendingGate | None = None
+    validation: dict[str, Any] | None = Field(
+        default=None, description="passed, passRate, errors, warnings of the latest validation."
+    )
+    error: ErrorContext | None = None
+    comment: str | None = Field(default=None, description="The reviewer's last comment.")
+    chart: PublishedChart | None = None
+
+
+class WorkflowList(BaseModel):
+    """One page of workflows, newest first."""
+
+    items: list[WorkflowView]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
+
+
+class DecisionRequest(BaseModel):
+    """A reviewer's decision at a gate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gate: GateId
+    decision: Literal["approve", "edit", "reject"]
+    changes: dict[str, Any] | None = Field(
+        default=None, description="edit at planning_review: a JSON merge patch (RFC 7386) of the plan."
+    )
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+class HistoryEntry(BaseModel):
+    """One supervisor checkpoint (time travel)."""
+
+    checkpoint_id: str
+    parent_id: str | None = None
+    step: int | None = None
+    source: str | None = None
+    node: list[str] = Field(default_factory=list, description="Node(s) that wrote it.")
+    next: list[str] = Field(default_factory=list, description="Node(s) that run from it.")
+    phase: str | None = None
+    created_at: str | None = None
+
+
+class History(BaseModel):
+    """A workflow's checkpoints, newest first."""
+
+    id: str
+    checkpoints: list[HistoryEntry]
+
+
+class ReplayRequest(BaseModel):
+    """Re-run a workflow from one of its checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint_id: str
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """Whether the dependencies answer."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]
+
+
+class Problem(BaseModel):
+    """An error response."""
+
+    detail: str
+
+
+class Notice(BaseModel):
+    """A progress notification, stored for SSE and published on workflow.* / gate.*."""
+
+    workflow_id: str
+    event_id: int
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)

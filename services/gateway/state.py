@@ -1,0 +1,84 @@
+"""The supervisor graph's state: one workflow, checkpointed under thread id = workflow id.
+
+Values are plain JSON data (no pydantic objects) so any checkpoint serializer, encrypted or
+not, round-trips them, and an old checkpoint stays readable after a model changes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, TypedDict
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: later keys win, earlier keys stay."""
+    return {**(left or {}), **(right or {})}
+
+
+class Status(StrEnum):
+    """What a client sees of a workflow."""
+
+    RUNNING = "running"
+    WAITING_FOR_APPROVAL = "waiting_for_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.REJECTED})
+
+ERROR_REVIEW = "error_review"
+"""The gate an escalated error waits at (approve = retry the step once more, reject = fail)."""
+
+
+class SupervisorState(TypedDict, total=False):
+    """One workflow as the supervisor graph sees it."""
+
+    workflow_id: str
+    """Also the LangGraph thread id."""
+    input_kind: str
+    """requirements | compose | prompt."""
+    submitted_by: str
+    """Principal id of the submitter."""
+    options: dict[str, Any]
+    """Submit options (auto_approve, name)."""
+    name: str
+    """Chart name, known after intake."""
+    phase: str
+    """The step the workflow is in, for clients."""
+    status: str
+    """Set only when the workflow ends: completed | failed | rejected."""
+    refs: Annotated[dict[str, Any], merge_dicts]
+    """Artifact references by kind (input, plan.approved, chart.N, ...)."""
+    attempts: Annotated[dict[str, int], merge_dicts]
+    """Last attempt dispatched per swarm."""
+    waiting: dict[str, Any] | None
+    """The swarm call in flight: swarm, attempt, deadline, request (for re-dispatch)."""
+    result: dict[str, Any] | None
+    """The last swarm answer the await node received."""
+    plan_kind: str | None
+    """Artifact kind of the planner's plan."""
+    chart_kind: str | None
+    """Artifact kind of the latest chart."""
+    report_kind: str | None
+    """Artifact kind of the latest validation report."""
+    validation: dict[str, Any] | None
+    """Summary of the latest validation (passed, passRate, errors, warnings)."""
+    feedback: list[dict[str, Any]]
+    """Findings fed back to the generator on a fix-loop attempt."""
+    fix_attempts: int
+    """Generation re-runs spent on findings so far."""
+    retries: Annotated[dict[str, int], merge_dicts]
+    """Transient-failure re-dispatches spent per step."""
+    approvals: Annotated[dict[str, str], merge_dicts]
+    """Gate -> approved | edited | rejected."""
+    comments: Annotated[dict[str, str], merge_dicts]
+    """Gate -> the reviewer's comment."""
+    error: dict[str, Any] | None
+    """An ErrorContext not yet handled; routes to error_handler."""
+    failed_step: str | None
+    """The node to re-run when an error is retried."""
+    last_error: dict[str, Any] | None
+    """The ErrorContext that failed the workflow, kept for clients."""
+    published: dict[str, Any] | None
+    """The packaged chart: name, version, archive file name."""

@@ -1,0 +1,415 @@
+"""Runs the supervisor graph: one run at a time per workflow, progress events, the projection.
+
+Every entry point (submit, a swarm's answer, a decision, the reconciler, a replay) takes the
+workflow's lock, runs the graph until it interrupts or ends, then rewrites the workflow's row
+from the checkpoint and logs what changed as events (Postgres, then `workflow.*` / `gate.*`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, StateSnapshot
+from pydantic import ValidationError
+
+from services.gateway.graph import INPUT_KIND, Deps, load_plan
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.models import DecisionRequest, HistoryEntry, Notice
+from services.gateway.state import ERROR_REVIEW, TERMINAL, Status, SupervisorState
+from services.gateway.store import WorkflowRecord
+from shared.errors import InputError
+from shared.events import (
+    Event,
+    Phase,
+    SwarmFailure,
+    SwarmRequest,
+    SwarmResult,
+    msg_id,
+    swarm_event,
+    swarm_subject,
+    utcnow,
+)
+from shared.models.plan import ChartPlan
+from shared.models.workflow import GateName
+
+_log = logging.getLogger(__name__)
+
+Graph = CompiledStateGraph[SupervisorState, Deps, SupervisorState, SupervisorState]
+
+
+class WorkflowNotFound(LookupError):
+    """No workflow with that id."""
+
+
+class GateNotPending(Exception):
+    """A decision for a gate the workflow is not waiting at."""
+
+
+class NothingToReplay(Exception):
+    """The checkpoint has nothing left to run."""
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
+    """The pending interrupt values of the latest checkpoint."""
+    return [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """An ISO time from state, or None."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+class Supervisor:
+    """The gateway's workflow engine around the compiled supervisor graph."""
+
+    def __init__(self, graph: Graph, deps: Deps, metrics: GatewayMetrics) -> None:
+        self.graph = graph
+        self.deps = deps
+        self.metrics = metrics
+        self.settings = deps.settings
+        self.store = deps.store
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ----------------------------------------------------------------- plumbing
+
+    @staticmethod
+    def config(workflow_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
+        """The graph config of a workflow's thread (optionally at one checkpoint)."""
+        configurable: dict[str, Any] = {"thread_id": workflow_id}
+        if checkpoint_id:
+            configurable["checkpoint_id"] = checkpoint_id
+        return {"configurable": configurable}
+
+    @contextlib.asynccontextmanager
+    async def locked(self, workflow_id: str) -> AsyncIterator[None]:
+        """Exclusive access to one workflow: in this process, then across replicas."""
+        lock = self._locks.setdefault(workflow_id, asyncio.Lock())
+        async with lock, self.store.lock(workflow_id):
+            yield
+
+    async def emit(self, workflow_id: str, type_: str, data: dict[str, Any]) -> None:
+        """Log an event (SSE reads it back by id), then publish it for taps; best effort on NATS."""
+        stored = await self.store.add_event(workflow_id, type_, data)
+        notice = Notice(workflow_id=workflow_id, event_id=stored.id, type=type_, data=data)
+        subject = f"{self.settings.subject_prefix}.{type_}"
+        event = Event[Notice](
+            id=msg_id(type_, workflow_id, stored.id),
+            type=subject,
+            source=self.settings.source,
+            subject=workflow_id,
+            data=notice,
+        )
+        try:
+            await self.deps.publisher.publish(subject, event)
+        except Exception as exc:  # noqa: BLE001 - the Postgres log is the record; NATS is a tap
+            _log.warning("could not publish %s for %s: %s", type_, workflow_id, exc)
+
+    def initial_state(self, record: WorkflowRecord) -> SupervisorState:
+        """The graph input of a new workflow."""
+        return {
+            "workflow_id": record.id,
+            "input_kind": record.input_kind,
+            "submitted_by": record.submitted_by,
+            "options": record.options,
+            "phase": "intake",
+            "fix_attempts": 0,
+        }
+
+    async def _run(self, workflow_id: str, payload: Any, config: RunnableConfig | None = None) -> None:
+        """Run the graph until it interrupts or ends; a crash is left for the reconciler."""
+        try:
+            async for chunk in self.graph.astream(
+                payload, config or self.config(workflow_id), context=self.deps, stream_mode="updates"
+            ):
+                for node, update in chunk.items():
+                    if node.startswith("__"):
+                        continue
+                    phase = update.get("phase") if isinstance(update, dict) else None
+                    await self.emit(workflow_id, "workflow.step", {"node": node, "phase": phase})
+        except Exception:
+            _log.exception("workflow %s: graph run failed; the reconciler will resume it", workflow_id)
+            record = await self.store.get(workflow_id)
+            if record is not None:
+                retry = timedelta(seconds=self.settings.reconcile_interval_seconds)
+                record.deadline = utcnow() + retry
+                await self.store.save(record)
+            return
+        await self.sync(workflow_id)
+
+    async def sync(self, workflow_id: str) -> WorkflowRecord | None:
+        """Rewrite the workflow's row from its latest checkpoint and log what changed."""
+        record = await self.store.get(workflow_id)
+        if record is None:
+            return None
+        snapshot = await self.graph.aget_state(self.config(workflow_id))
+        values: SupervisorState = snapshot.values or {}  # type: ignore[assignment]
+        pending = _interrupts(snapshot)
+        gate = next((v for v in pending if "gate" in v), None)
+        awaiting = next((v for v in pending if "await" in v), None)
+        before = record.model_copy()
+
+        status = values.get("status") or (
+            Status.WAITING_FOR_APPROVAL if gate else Status.RUNNING
+        )
+        record.status = Status(status).value
+        record.phase = gate["gate"] if gate else values.get("phase") or record.phase
+        record.name = values.get("name") or record.name
+        record.validation = values.get("validation")
+        record.chart_kind = values.get("chart_kind")
+        record.published = values.get("published")
+        comments = values.get("comments") or {}
+        record.comment = comments.get(record.phase) or (list(comments.values())[-1] if comments else None)
+        record.error = values.get("last_error") if record.status == Status.FAILED else (
+            gate.get("error") if gate and gate["gate"] == ERROR_REVIEW else None
+        )
+        old_gate = (before.pending_gate or {}).get("gate")
+        if gate:
+            since = before.gate_since if old_gate == gate["gate"] and before.gate_since else utcnow()
+            record.gate_since = since
+            record.pending_gate = {**gate, "since": since.isoformat()}
+        else:
+            record.gate_since, record.pending_gate = None, None
+        record.deadline = self._deadline(before, values, awaiting)
+        if record.status in TERMINAL and before.status not in TERMINAL:
+            record.finished_at = utcnow()
+        await self.store.save(record)
+        await self._log_changes(before, record)
+        return record
+
+    def _deadline(
+        self, before: WorkflowRecord, values: SupervisorState, awaiting: dict[str, Any] | None
+    ) -> datetime | None:
+        """When the reconciler should look again: only while a swarm step is in flight."""
+        if awaiting is None:
+            return None
+        waiting = values.get("waiting") or {}
+        fresh = _parse_time(waiting.get("deadline")) or utcnow() + timedelta(
+            seconds=self.settings.swarm_deadline_seconds
+        )
+        # Keep a deadline the reconciler pushed back, unless a newer step started since.
+        if before.deadline is not None and before.deadline > fresh:
+            return before.deadline
+        return fresh
+
+    async def _log_changes(self, before: WorkflowRecord, after: WorkflowRecord) -> None:
+        """Events and metrics for a gate that opened or a workflow that ended."""
+        gate = (after.pending_gate or {}).get("gate")
+        if gate and gate != (before.pending_gate or {}).get("gate"):
+            await self.emit(after.id, f"gate.{gate}.pending", {"gate": gate, "phase": after.phase})
+        if after.status in TERMINAL and before.status not in TERMINAL:
+            seconds = (utcnow() - after.created_at).total_seconds()
+            self.metrics.finished(after.status, after.input_kind, seconds)
+            data: dict[str, Any] = {"status": after.status, "phase": after.phase}
+            if after.comment:
+                data["comment"] = after.comment
+            if after.error:
+                data["error"] = after.error
+            if after.published:
+                data["chart"] = after.published
+            await self.emit(after.id, f"workflow.{after.status}", data)
+
+    # ----------------------------------------------------------------- entry points
+
+    async def submit(
+        self, *, input_kind: str, files: dict[str, bytes], options: dict[str, Any], submitted_by: str
+    ) -> WorkflowRecord:
+        """Store a validated input, record the workflow and run it to its first wait."""
+        workflow_id = uuid.uuid4().hex
+        await self.deps.artifacts.put_files(workflow_id, INPUT_KIND, files)
+        deadline = utcnow() + timedelta(seconds=self.settings.swarm_deadline_seconds)
+        record = await self.store.create(
+            WorkflowRecord(
+                id=workflow_id, status=Status.RUNNING.value, phase="intake", input_kind=input_kind,
+                submitted_by=submitted_by, options=options, deadline=deadline,
+            )
+        )  # fmt: skip
+        self.metrics.started.labels(input_kind).inc()
+        await self.emit(workflow_id, "workflow.started", {"input_kind": input_kind,
+                                                          "submitted_by": submitted_by})  # fmt: skip
+        async with self.locked(workflow_id):
+            await self._run(workflow_id, self.initial_state(record))
+        return await self.store.get(workflow_id) or record
+
+    async def on_swarm_event(self, phase: Phase, payload: SwarmResult | SwarmFailure) -> bool:
+        """Resume the workflow with a swarm's answer if it waits for exactly that attempt."""
+        workflow_id = payload.workflow_id
+        async with self.locked(workflow_id):
+            snapshot = await self.graph.aget_state(self.config(workflow_id))
+            expected = {"await": payload.swarm.value, "attempt": payload.attempt}
+            if not any(
+                {k: v.get(k) for k in expected} == expected for v in _interrupts(snapshot)
+            ):
+                # A duplicate, a stale attempt, or another gateway's workflow already moved on.
+                self.metrics.duplicates.labels(payload.swarm.value).inc()
+                return False
+            resume = {"phase": phase.value, **payload.model_dump(mode="json")}
+            await self._run(workflow_id, Command(resume=resume))
+        return True
+
+    async def decide(self, workflow_id: str, request: DecisionRequest, principal: str) -> WorkflowRecord:
+        """Apply a reviewer's decision to the pending gate and run on."""
+        async with self.locked(workflow_id):
+            record = await self.store.get(workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            snapshot = await self.graph.aget_state(self.config(workflow_id))
+            gates = [v for v in _interrupts(snapshot) if "gate" in v]
+            if not gates or gates[0]["gate"] != request.gate:
+                pending = gates[0]["gate"] if gates else None
+                raise GateNotPending(
+                    f"gate {request.gate} is not pending"
+                    + (f" (pending: {pending})" if pending else " (no gate is pending)")
+                )
+            resume: dict[str, Any] = {"decision": request.decision, "comment": request.comment,
+                                      "by": principal}  # fmt: skip
+            if request.decision == "edit":
+                values: SupervisorState = snapshot.values
+                resume["plan"] = (await self._edited_plan(values, request)).dump()
+            self.metrics.decisions.labels(request.gate, request.decision).inc()
+            if record.gate_since is not None:
+                waited = (utcnow() - record.gate_since).total_seconds()
+                self.metrics.gate_wait.labels(request.gate).observe(max(waited, 0.0))
+            await self.emit(
+                workflow_id,
+                f"gate.{request.gate}.{request.decision}",
+                {"gate": request.gate, "decision": request.decision, "comment": request.comment,
+                 "by": principal},
+            )  # fmt: skip
+            await self._run(workflow_id, Command(resume=resume))
+        return await self.store.get(workflow_id) or record
+
+    async def _edited_plan(self, values: SupervisorState, request: DecisionRequest) -> ChartPlan:
+        """The plan with the reviewer's merge patch applied, validated; state is not touched."""
+        if request.gate != GateName.PLANNING_REVIEW.value:
+            raise InputError("only planning_review accepts an edit", field="decision")
+        if not request.changes:
+            raise InputError("an edit needs 'changes' (a JSON merge patch of the plan)", field="changes")
+        plan = await load_plan(self.deps, values)
+        patched = merge_patch(plan.dump(), request.changes)
+        try:
+            return ChartPlan.model_validate(patched)
+        except ValidationError as exc:
+            raise InputError.from_validation(exc, prefix="changes") from exc
+
+    async def reconcile_once(self, limit: int = 100) -> int:
+        """Re-dispatch or resume every workflow past its deadline; returns how many were touched."""
+        touched = 0
+        for workflow_id in await self.store.due(utcnow(), limit):
+            try:
+                async with self.locked(workflow_id):
+                    touched += await self._reconcile(workflow_id)
+            except Exception:
+                _log.exception("reconciling workflow %s failed; next round retries", workflow_id)
+        return touched
+
+    async def _reconcile(self, workflow_id: str) -> int:
+        """One overdue workflow (caller holds its lock)."""
+        record = await self.store.get(workflow_id)
+        if record is None or record.deadline is None or record.deadline > utcnow():
+            return 0  # another replica or a fresh answer got there first
+        snapshot = await self.graph.aget_state(self.config(workflow_id))
+        if not snapshot.values:
+            # Accepted but the first run never checkpointed (crash right after submit).
+            self.metrics.resumes.inc()
+            await self._run(workflow_id, self.initial_state(record))
+            return 1
+        awaiting = next((v for v in _interrupts(snapshot) if "await" in v), None)
+        if awaiting is not None:
+            await self._redispatch(record, snapshot.values.get("waiting") or {}, awaiting)
+            return 1
+        if snapshot.next:
+            self.metrics.resumes.inc()
+            await self._run(workflow_id, None)
+            return 1
+        record.deadline = None  # at a gate or finished: nothing to chase
+        await self.store.save(record)
+        return 0
+
+    async def _redispatch(
+        self, record: WorkflowRecord, waiting: dict[str, Any], awaiting: dict[str, Any]
+    ) -> None:
+        """Publish the overdue request again, under a fresh message id so JetStream keeps it."""
+        request = SwarmRequest.model_validate(waiting["request"])
+        if request.attempt != awaiting.get("attempt"):
+            raise RuntimeError(f"workflow {record.id}: waiting state and interrupt disagree")
+        deadline = utcnow() + timedelta(seconds=self.settings.swarm_deadline_seconds)
+        request = request.model_copy(update={"deadline": deadline})
+        event = swarm_event(request, source=self.settings.source, prefix=self.settings.subject_prefix)
+        # The same attempt (the swarm resumes or re-publishes its thread), a new dedupe id.
+        event.id = msg_id(
+            swarm_subject(request.swarm, Phase.REQUESTED), record.id, request.swarm.value,
+            request.attempt, "redispatch", record.redispatches + 1,
+        )  # fmt: skip
+        await self.deps.publisher.publish(event.type, event)
+        record.redispatches += 1
+        record.deadline = deadline
+        await self.store.save(record)
+        self.metrics.redispatches.labels(request.swarm.value).inc()
+        await self.emit(record.id, "workflow.redispatched",
+                        {"swarm": request.swarm.value, "attempt": request.attempt})  # fmt: skip
+
+    async def history(self, workflow_id: str) -> list[HistoryEntry]:
+        """The workflow's checkpoints, newest first."""
+        snaps = [s async for s in self.graph.aget_state_history(self.config(workflow_id))]
+        entries = []
+        for i, snap in enumerate(snaps):
+            parent = snaps[i + 1] if i + 1 < len(snaps) else None
+            meta = snap.metadata or {}
+            values = snap.values if isinstance(snap.values, dict) else {}
+            entries.append(
+                HistoryEntry(
+                    checkpoint_id=snap.config["configurable"]["checkpoint_id"],
+                    parent_id=(parent.config["configurable"]["checkpoint_id"] if parent else None),
+                    step=meta.get("step"),
+                    source=meta.get("source"),
+                    node=list(parent.next) if parent else [],
+                    next=list(snap.next),
+                    phase=values.get("phase"),
+                    created_at=snap.created_at,
+                )
+            )
+        return entries
+
+    async def replay(self, workflow_id: str, checkpoint_id: str) -> WorkflowRecord:
+        """Fork the thread at a checkpoint and run from there (LangGraph time travel)."""
+        async with self.locked(workflow_id):
+            record = await self.store.get(workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            snapshot = await self.graph.aget_state(self.config(workflow_id, checkpoint_id))
+            if snapshot.config["configurable"].get("checkpoint_id") != checkpoint_id or not snapshot.values:
+                raise WorkflowNotFound(f"no checkpoint {checkpoint_id} in workflow {workflow_id}")
+            if snapshot.next and all(n.startswith("await_") for n in snapshot.next) and snapshot.parent_config:
+                # The swarm already answered that attempt; re-run its dispatch for a fresh one.
+                snapshot = await self.graph.aget_state(snapshot.parent_config)
+            if not snapshot.next:
+                raise NothingToReplay(f"checkpoint {checkpoint_id} has nothing left to run")
+            # Terminal rows become live again; the fork's end rewrites them.
+            record.status, record.finished_at = Status.RUNNING.value, None
+            record.pending_gate, record.gate_since = None, None
+            await self.store.save(record)
+            await self.emit(workflow_id, "workflow.replayed", {"checkpoint_id": checkpoint_id,
+                                                               "next": list(snapshot.next)})  # fmt: skip
+            await self._run(workflow_id, None, config=snapshot.config)
+        return await self.store.get(workflow_id) or record
