@@ -1,0 +1,90 @@
+"""LLM mode end to end: input -> agent plan -> engine chart -> agent fixes -> report and diff.
+
+    plan, chart_dir, report, diff = generate_with_model(data, Path("out"), model_name="openai:gpt-4.1")
+
+Without a model, `take_input` answers a plain-language prompt with an error that names the
+inputs the offline engine reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langchain_core.language_models import BaseChatModel
+
+from services.planner.intake import InputKind, Intake, decode, intake
+from shared.errors import InputError
+from shared.models.plan import ChartPlan
+from shared.models.reports import ValidationReport
+from shared.models.requirements import Standards
+
+OFFLINE_INPUTS = (
+    "a plain-language prompt needs a model: set AUTOPILOT_MODEL=provider:model "
+    "(e.g. openai:gpt-4.1, anthropic:claude-sonnet-4-5, ollama:llama3.1) or pass --model. "
+    "Offline, give a requirements spec (YAML/JSON with 'components') or a Docker Compose file "
+    "(with 'services')."
+)
+
+
+def prompt_of(data: bytes | str) -> str | None:
+    """The prompt if the input is `{"prompt": ...}` or free text, else None."""
+    text = decode(data)
+    try:
+        doc: Any = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text.strip()  # prose with colons and quotes is often not YAML
+    if isinstance(doc, dict) and set(doc) == {"prompt"} and isinstance(doc["prompt"], str):
+        return str(doc["prompt"]).strip()
+    if isinstance(doc, str) and " " in doc.strip():
+        return doc.strip()
+    return None
+
+
+def take_input(
+    data: bytes | str,
+    model: BaseChatModel | None,
+    *,
+    base_dir: Path | None = None,
+    name: str | None = None,
+    workflow_id: str | None = None,
+) -> Intake:
+    """Intake that also reads prompts (with a model) and refuses them clearly without one."""
+    prompt = prompt_of(data)
+    if prompt is None:
+        return intake(data, base_dir=base_dir, name=name)
+    if model is None:
+        raise InputError(OFFLINE_INPUTS, field="input")
+    from services.planner.agent import requirements_from_prompt
+
+    req = requirements_from_prompt(prompt, model, workflow_id=workflow_id)
+    if name:
+        req = req.model_copy(update={"name": name})
+    return Intake(kind=InputKind.REQUIREMENTS, requirements=req)
+
+
+def generate_with_model(
+    data: bytes,
+    out_dir: Path,
+    *,
+    model_name: str,
+    base_dir: Path | None = None,
+    name: str | None = None,
+    standards: Standards | None = None,
+    model: BaseChatModel | None = None,
+    workflow_id: str | None = None,
+) -> tuple[ChartPlan, Path, ValidationReport, str]:
+    """`autopilot generate --model`: the agents' plan and chart, its report, and the agent's diff."""
+    from services.generator.agent import improve_chart
+    from services.generator.engine import generate_chart
+    from services.planner.agent import plan_with_agent
+    from shared.llm import init_model
+
+    chat = model or init_model(model_name, variable="--model")
+    taken = take_input(data, chat, base_dir=base_dir, name=name, workflow_id=workflow_id)
+    plan = plan_with_agent(taken.requirements, chat, standards=standards, notes=taken.notes,
+                           workflow_id=workflow_id)
+    generated = generate_chart(plan, Path(out_dir), force=True)
+    result = improve_chart(generated.chart_dir, plan, chat, workflow_id=workflow_id)
+    return plan, result.chart_dir, result.report, result.diff
