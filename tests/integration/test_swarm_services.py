@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,11 +28,16 @@ import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from services.generator.config import GeneratorSettings
 from services.generator.engine import generate_chart
+from services.generator.graph import build_graph as build_generator_graph
+from services.generator.handlers import build_service as build_generator
 from services.planner.config import PlannerSettings
 from services.planner.engine import plan_chart
 from services.planner.handlers import build_service as build_planner
 from services.planner.intake import parse_requirements
+from services.validator.config import ValidatorSettings
+from services.validator.handlers import build_service as build_validator
 from shared.events import (
     MSG_ID_HEADER,
     ArtifactRef,
@@ -40,9 +49,10 @@ from shared.events import (
     ensure_stream,
     swarm_event,
 )
-from shared.infra import ArtifactStore
+from shared.infra import ArtifactStore, free_port, open_checkpointer, serializer
 from shared.infra.swarm import SwarmService, SwarmSettings, read_tree
 from shared.models.plan import ChartPlan
+from shared.models.reports import ValidationReport
 
 KEY = "0123456789abcdef0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,3 +261,273 @@ def test_planner_plans_and_stores_the_plan_encrypted(env: Env) -> None:
         print(f"planning latency {latency * 1000:.0f} ms")
 
     asyncio.run(run())
+
+
+def test_generator_generates_self_checks_and_stores_the_chart(env: Env) -> None:
+    async def run() -> None:
+        workflow_id = wf()
+        ref = await seed_plan(env, workflow_id)
+        generator = build_generator(env.settings(GeneratorSettings))
+        async with tapped(env) as (tap, js), services(generator):
+            started = time.perf_counter()
+            request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref])
+            await publish_request(js, env, request)
+            (done,) = await tap.wait("generation.completed")
+            print(f"generation latency {(time.perf_counter() - started) * 1000:.0f} ms")
+        result = result_of(done)
+        assert [a.kind for a in result.artifacts] == ["chart.1"]
+        assert result.summary["selfCheck"]["passed"] is True
+        assert result.summary["chart"] == "demo" and result.summary["files"] > 10
+        async with ArtifactStore.open(env.database_url, key=KEY.encode()) as store:
+            files = await store.get_files(workflow_id, "chart.1")
+        assert set(files) == set(result.artifacts[0].files)
+        assert "Chart.yaml" in files and "templates/web/deployment.yaml" in files
+        assert not any(name.startswith(".autopilot/") for name in files)
+
+    asyncio.run(run())
+
+
+def test_validator_validates_and_stores_the_report(env: Env, scratch_dir: Path) -> None:
+    async def run() -> None:
+        workflow_id = wf()
+        ref = await seed_chart(env, workflow_id, scratch_dir / "chart")
+        validator = build_validator(env.settings(ValidatorSettings))
+        async with tapped(env) as (tap, js), services(validator):
+            started = time.perf_counter()
+            request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.VALIDATION, input_refs=[ref])
+            await publish_request(js, env, request)
+            (done,) = await tap.wait("validation.completed")
+            print(f"validation latency {(time.perf_counter() - started) * 1000:.0f} ms")
+        result = result_of(done)
+        assert [a.kind for a in result.artifacts] == ["report.1"]
+        assert result.summary == {"passed": True, "passRate": 1.0, "errors": 0, "warnings": 0}
+        async with ArtifactStore.open(env.database_url, key=KEY.encode()) as store:
+            report = await store.get_json(workflow_id, "report.1", ValidationReport, name="result.json")
+        assert report.passed and report.chart.endswith("demo")
+
+    asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- scaling, dedupe
+
+
+def test_two_replicas_split_the_work_and_none_runs_twice(env: Env) -> None:
+    async def run() -> None:
+        ids = [wf() for _ in range(20)]
+        refs = [await seed_plan(env, workflow_id) for workflow_id in ids]
+        replicas = [build_generator(env.settings(GeneratorSettings)) for _ in range(2)]
+        async with tapped(env) as (tap, js), services(*replicas):
+            started = time.perf_counter()
+            for workflow_id, ref in zip(ids, refs, strict=True):
+                request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref])
+                await publish_request(js, env, request)
+            done = await tap.wait("generation.completed", 20, timeout=120)
+            elapsed = time.perf_counter() - started
+        assert sorted(result_of(m).workflow_id for m in done) == sorted(ids)
+        per_replica = [
+            r.metrics.value("autopilot_swarm_requests_total", swarm="generation", outcome="completed")
+            for r in replicas
+        ]
+        generated = [
+            r.metrics.value("autopilot_swarm_node_runs_total", swarm="generation", node="generate")
+            for r in replicas
+        ]
+        print(f"20 generations on 2 replicas in {elapsed:.1f}s, split {per_replica}")
+        assert sum(per_replica) == 20 and min(per_replica) >= 1
+        assert generated == per_replica  # every request generated once, by one replica
+        for replica in replicas:
+            for outcome in ("replayed", "resumed", "retried", "failed", "dead_lettered"):
+                assert replica.metrics.value(
+                    "autopilot_swarm_requests_total", swarm="generation", outcome=outcome
+                ) == 0
+
+    asyncio.run(run())
+
+
+def test_duplicate_requests_give_one_result(env: Env) -> None:
+    async def run() -> None:
+        workflow_id = wf()
+        ref = await seed_input(env, workflow_id)
+        planner = build_planner(env.settings(PlannerSettings))
+        request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.PLANNING, input_refs=[ref])
+
+        def count(outcome: str) -> float:
+            return planner.metrics.value(
+                "autopilot_swarm_requests_total", swarm="planning", outcome=outcome
+            )
+
+        def runs(node: str) -> float:
+            return planner.metrics.value(
+                "autopilot_swarm_node_runs_total", swarm="planning", node=node
+            )
+
+        async with tapped(env) as (tap, js), services(planner):
+            # Same Nats-Msg-Id twice: JetStream stores the request once.
+            await publish_request(js, env, request)
+            await publish_request(js, env, request)
+            await tap.wait("planning.completed")
+            await until(lambda: count("completed") == 1)
+            nodes = {n: runs(n) for n in ("load_input", "validate", "plan", "store")}
+            assert nodes == dict.fromkeys(nodes, 1.0)
+            # Different ids (a reconciler re-send): both delivered, answered from the thread.
+            await publish_request(js, env, request, msg_id="resend-1")
+            await publish_request(js, env, request, msg_id="resend-2")
+            await until(lambda: count("replayed") == 2)
+            assert {n: runs(n) for n in nodes} == nodes  # nothing recomputed
+            assert len(tap.on("planning.requested")) == 3
+            await asyncio.sleep(0.3)
+        # The re-published completions carry the same Nats-Msg-Id: the stream keeps one.
+        assert len(tap.on("planning.completed")) == 1
+        assert count("completed") == 1
+
+    asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- poison
+
+
+def test_poison_goes_to_dead_letter_and_fails_the_workflow(env: Env) -> None:
+    async def run() -> None:
+        planner = build_planner(env.settings(PlannerSettings))
+        subject = f"{env.prefix}.planning.requested"
+        good, bad_shape, no_input = wf(), wf(), wf()
+        ref = await seed_input(env, good)
+        async with tapped(env) as (tap, js), services(planner):
+            await js.publish(subject, b"{not json", headers={MSG_ID_HEADER: "poison-1"})
+            invalid = {"type": subject, "source": "/test", "subject": bad_shape,
+                       "data": {"workflow_id": bad_shape, "swarm": "planning"}}  # fmt: skip
+            await js.publish(subject, json.dumps(invalid).encode(), headers={MSG_ID_HEADER: "poison-2"})
+            missing = ArtifactRef(workflow_id=no_input, kind="input")
+            await publish_request(
+                js, env, SwarmRequest(workflow_id=no_input, swarm=Swarm.PLANNING, input_refs=[missing])
+            )
+            await publish_request(
+                js, env, SwarmRequest(workflow_id=good, swarm=Swarm.PLANNING, input_refs=[ref])
+            )
+            (done,) = await tap.wait("planning.completed")
+            dead = await tap.wait("deadletter.planning", 3)
+            failed = await tap.wait("planning.failed", 2)
+        assert result_of(done).workflow_id == good
+        assert [m.data for m in dead][0] == b"{not json"
+        assert all(m.headers and m.headers["autopilot-error-code"] == "invalid_input" for m in dead)
+        assert "Invalid JSON" in (dead[0].headers or {})["autopilot-error"]
+        errors = {failure_of(m).workflow_id: failure_of(m).error for m in failed}
+        assert set(errors) == {bad_shape, no_input}
+        assert errors[bad_shape].code == "invalid_input"
+        assert "input or input_refs" in errors[bad_shape].message
+        assert errors[no_input].field == "input_refs"
+        assert f"no artifact 'input' stored for workflow {no_input}" in errors[no_input].message
+        assert planner.metrics.value("autopilot_dead_letters_total", swarm="planning") == 3
+
+    asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- crash
+
+
+def _get(url: str) -> tuple[int, str]:
+    """GET a URL: (status, body); (0, '') when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+async def _ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
+    """Wait until the subprocess answers /readyz with 200."""
+    deadline = time.monotonic() + timeout
+    while _get(f"http://127.0.0.1:{port}/readyz")[0] != 200:
+        if proc.poll() is not None:
+            raise AssertionError(f"service exited with {proc.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise AssertionError("service not ready in time")
+        await asyncio.sleep(0.1)
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """One sample from Prometheus text output (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{"):
+            sample, value = line.rsplit(" ", 1)
+            got = ",".join(sorted(sample[len(name) + 1 : -1].split(",")))
+            if got == want:
+                return float(value)
+    return 0.0
+
+
+def test_crash_after_generate_resumes_at_self_check(env: Env) -> None:
+    procs: list[subprocess.Popen[bytes]] = []
+    log = env.data_dir / "generator.log"
+
+    def start(port: int, **extra: str) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.generator.main"],
+                cwd=ROOT,
+                env=env.process_env(
+                    AUTOPILOT_HTTP_PORT=str(port), AUTOPILOT_ACK_WAIT_SECONDS="2", **extra
+                ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        return proc
+
+    async def run() -> None:
+        workflow_id = wf()
+        ref = await seed_plan(env, workflow_id)
+        async with tapped(env) as (tap, js):
+            first_port = free_port()
+            first = start(first_port, AUTOPILOT_FAULT="generator:generate")
+            await _ready(first, first_port)
+            request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref])
+            await publish_request(js, env, request)
+            await asyncio.to_thread(first.wait, 60)
+            assert first.returncode == -signal.SIGKILL
+            assert (env.data_dir / "fault-fired").exists()
+            assert not tap.on("generation.completed")
+
+            second_port = free_port()
+            restarted = time.perf_counter()
+            second = start(second_port)
+            (done,) = await tap.wait("generation.completed", timeout=90)
+            resumed = time.perf_counter() - restarted
+            assert result_of(done).workflow_id == workflow_id
+            _, metrics = _get(f"http://127.0.0.1:{second_port}/metrics")
+            second.send_signal(signal.SIGTERM)
+            # uvicorn shuts down gracefully, then re-raises the signal it caught.
+            assert await asyncio.to_thread(second.wait, 30) in (0, -signal.SIGTERM)
+        print(f"completion {resumed:.1f}s after the restart (ack wait 2s)")
+        assert "Application shutdown complete" in log.read_text()
+
+        # The restarted process never ran load_plan or generate; it resumed at self_check.
+        name = "autopilot_swarm_node_runs_total"
+        assert _metric(metrics, name, swarm="generation", node="generate") == 0
+        assert _metric(metrics, name, swarm="generation", node="load_plan") == 0
+        assert _metric(metrics, name, swarm="generation", node="self_check") == 1
+        assert _metric(metrics, "autopilot_swarm_requests_total", swarm="generation", outcome="resumed") == 1
+        # The checkpoint (stored in Postgres, encrypted) records which process ran each node.
+        settings = env.settings(GeneratorSettings)
+        async with open_checkpointer(env.database_url, serde=serializer(settings)) as saver:
+            graph = build_generator_graph().compile(checkpointer=saver)
+            config: Any = {"configurable": {"thread_id": request.thread_id}}
+            state = await graph.aget_state(config)
+            history = [s async for s in graph.aget_state_history(config)]
+        runs = state.values["node_runs"]
+        assert [r.split("@")[0] for r in runs] == ["load_plan", "generate", "self_check", "store"]
+        pids = [int(r.split("@")[1]) for r in runs]
+        assert pids == [first.pid, first.pid, second.pid, second.pid]
+        scheduled = [task.name for snap in history for task in snap.tasks]
+        assert scheduled.count("generate") == 1
+
+    try:
+        asyncio.run(run())
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
