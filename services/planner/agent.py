@@ -318,9 +318,11 @@ def _guard(
         spec.probes = asked.probes.model_copy(deep=True)
     for field in _FIXED:
         mine, theirs = getattr(asked, field), getattr(proposed, field)
+        if theirs in (mine, getattr(engine, field)):
+            continue  # as asked, or as the engine resolved it (pinned tag, image env defaults)
         if field == "image" and theirs and mine and split_image(theirs)[0] == split_image(mine)[0]:
-            continue  # the engine pins floating tags of the same repository itself
-        if theirs != mine and not (field == "image" and not theirs):
+            continue  # another tag of the same repository: the requirements' tag still wins
+        if not (field == "image" and not theirs):
             refuse(f"a different {field} ({str(theirs)[:120]})", "it decides what runs or who can reach it")
     added = {e.setting: e.reason for e in proposed.security.exceptions
              if not asked.security.has_exception(e.setting)}
