@@ -19,8 +19,12 @@ class GatewaySettings(Settings):
 
     gateway_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
     gateway_port: int = Field(default=8080, ge=0, le=65535, description="API port (0 = any).")
-    subject_prefix: str = Field(default=SUBJECT_PREFIX, description="Subject prefix of every event.")
-    stream_name: str = Field(default=STREAM_NAME, description="JetStream stream holding the events.")
+    subject_prefix: str = Field(
+        default=SUBJECT_PREFIX, description="Subject prefix of every event."
+    )
+    stream_name: str = Field(
+        default=STREAM_NAME, description="JetStream stream holding the events."
+    )
     model: str = Field(
         default=OFFLINE_MODEL,
         description="Chat model ('provider:model'); 'offline' plans from structured input only.",
@@ -40,10 +44,14 @@ class GatewaySettings(Settings):
         default=2, ge=0, description="Validation-to-generation fix loop bound per workflow."
     )
     max_swarm_retries: int = Field(
-        default=2, ge=0, description="Re-dispatches of a step whose swarm reported a transient error."
+        default=2,
+        ge=0,
+        description="Re-dispatches of a step whose swarm reported a transient error.",
     )
     node_retry_attempts: int = Field(
-        default=4, ge=1, description="Attempts of a gateway node's I/O (RetryPolicy) before giving up."
+        default=4,
+        ge=1,
+        description="Attempts of a gateway node's I/O (RetryPolicy) before giving up.",
     )
     node_retry_initial_seconds: float = Field(
         default=0.2, gt=0, description="First back-off of a gateway node's I/O retries."

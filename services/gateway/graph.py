@@ -203,7 +203,7 @@ def parse_report(raw: bytes) -> ValidationReport:
     return ValidationReport.model_validate(data)
 
 
-def _write_chart(files: dict[str, bytes], root: Path, name: str) -> Path:
+def write_chart(files: dict[str, bytes], root: Path, name: str) -> Path:
     """Write chart files under root/name; refuses paths that leave the directory."""
     chart_dir = root / name
     for rel, data in files.items():
@@ -222,7 +222,7 @@ def rendered_manifests(files: dict[str, bytes], name: str) -> str:
     if not files:
         return ""
     with tempfile.TemporaryDirectory(prefix="autopilot-diff-") as tmp:
-        objects = render_objects(_write_chart(files, Path(tmp), name), None)
+        objects = render_objects(write_chart(files, Path(tmp), name), None)
 
     def key(obj: dict[str, Any]) -> tuple[str, str]:
         return str(obj.get("kind", "")), str((obj.get("metadata") or {}).get("name", ""))
@@ -246,7 +246,7 @@ def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
 def package_chart(files: dict[str, bytes], name: str) -> tuple[str, bytes]:
     """`helm package` the chart files; returns the archive's file name and bytes."""
     with tempfile.TemporaryDirectory(prefix="autopilot-package-") as tmp:
-        chart_dir = _write_chart(files, Path(tmp), name)
+        chart_dir = write_chart(files, Path(tmp), name)
         out = Path(tmp) / "out"
         out.mkdir()
         archive = Path(helm_python.package(chart_dir, destination=out))
@@ -433,8 +433,12 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     findings += [f.dump() for f in report.findings if f.severity != Severity.INFO]
     details = {
         "security": {
-            "checkov": {"passed": sec.passed, "failed": sec.failed, "passRate": sec.passRate,
-                        "excluded": sec.excluded},  # fmt: skip
+            "checkov": {
+                "passed": sec.passed,
+                "failed": sec.failed,
+                "passRate": sec.passRate,
+                "excluded": sec.excluded,
+            },  # fmt: skip
             "findings": findings,
         },
         "validation": state.get("validation"),
@@ -466,7 +470,11 @@ async def deployment_approval(state: SupervisorState, runtime: Runtime[Deps]) ->
 async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     """`helm package` the approved chart, store the archive, register it as the name's latest."""
     deps = runtime.context
-    wf, name, chart_kind = state["workflow_id"], state.get("name") or "chart", state.get("chart_kind") or ""
+    wf, name, chart_kind = (
+        state["workflow_id"],
+        state.get("name") or "chart",
+        state.get("chart_kind") or "",
+    )
     files = await deps.artifacts.get_files(wf, chart_kind)
     if "Chart.yaml" not in files:
         raise ArtifactError(f"{chart_kind} of workflow {wf} has no Chart.yaml")
@@ -474,7 +482,7 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     ref = await deps.artifacts.put_files(wf, CHART_TGZ, {archive: data})
     await deps.store.record_published(name, wf, chart_kind)
     version = str((yaml.safe_load(files["Chart.yaml"]) or {}).get("version", ""))
-    published = {"name": name, "version": version, "archive": archive, "chartKind": chart_kind,
+    published = {"name": name, "version": version, "archive": archive, "chart_kind": chart_kind,
                  "sha256": ref.files.get(archive, "")}  # fmt: skip
     return {"status": Status.COMPLETED.value, "phase": "published", "published": published,
             "refs": {CHART_TGZ: ref.model_dump(mode="json")}}  # fmt: skip
@@ -497,7 +505,10 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
     retries = (state.get("retries") or {}).get(step, 0)
     fixes = state.get("fix_attempts", 0)
     clear: Update = {"error": None, "last_error": error.dump()}
-    if error.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT) and retries < settings.max_swarm_retries:
+    if (
+        error.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT)
+        and retries < settings.max_swarm_retries
+    ):
         return Command(goto=step, update={**clear, "retries": {step: retries + 1}})
     if error.code is ErrorCode.INVALID_OUTPUT:
         if step in ("dispatch_generation", "dispatch_validation", "check_validation"):
@@ -535,7 +546,11 @@ def _then(target: str) -> Router:
     def route(state: SupervisorState) -> str:
         if state.get("error"):
             return ROUTE_ERROR
-        if state.get("status") in (Status.REJECTED.value, Status.FAILED.value, Status.COMPLETED.value):
+        if state.get("status") in (
+            Status.REJECTED.value,
+            Status.FAILED.value,
+            Status.COMPLETED.value,
+        ):
             return END
         return target
 
@@ -543,7 +558,9 @@ def _then(target: str) -> Router:
     return route
 
 
-def route_validation(state: SupervisorState) -> Literal["error_handler", "security_review", "dispatch_generation"]:
+def route_validation(
+    state: SupervisorState,
+) -> Literal["error_handler", "security_review", "dispatch_generation"]:
     """After check_validation: gates when it passed, generation again with the findings."""
     if state.get("error"):
         return "error_handler"
@@ -552,7 +569,9 @@ def route_validation(state: SupervisorState) -> Literal["error_handler", "securi
     return "dispatch_generation"
 
 
-def build_graph(settings: GatewaySettings) -> StateGraph[SupervisorState, Deps, SupervisorState, SupervisorState]:
+def build_graph(
+    settings: GatewaySettings,
+) -> StateGraph[SupervisorState, Deps, SupervisorState, SupervisorState]:
     """The supervisor graph, uncompiled (the entry point compiles it with its checkpointer)."""
     retry = retry_policy(settings)
     graph = StateGraph(SupervisorState, context_schema=Deps)
@@ -584,6 +603,8 @@ def build_graph(settings: GatewaySettings) -> StateGraph[SupervisorState, Deps, 
     for source, target in steps:
         graph.add_conditional_edges(source, _then(target), [target, ROUTE_ERROR, END])
     graph.add_conditional_edges(
-        "check_validation", route_validation, ["error_handler", "security_review", "dispatch_generation"]
+        "check_validation",
+        route_validation,
+        ["error_handler", "security_review", "dispatch_generation"],
     )
     return graph

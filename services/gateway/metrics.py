@@ -25,7 +25,10 @@ class GatewayMetrics:
             registry=self.registry,
         )  # fmt: skip
         self.failed = Counter(
-            "autopilot_workflows_failed_total", "Workflows that failed.", kind, registry=self.registry
+            "autopilot_workflows_failed_total",
+            "Workflows that failed.",
+            kind,
+            registry=self.registry,
         )
         self.rejected = Counter(
             "autopilot_workflows_rejected_total", "Workflows a reviewer rejected.", kind,

@@ -82,12 +82,10 @@ class PendingGate(BaseModel):
 class PublishedChart(BaseModel):
     """The packaged chart."""
 
-    model_config = ConfigDict(populate_by_name=True)
-
     name: str
     version: str
     archive: str
-    chart_kind: str = Field(alias="chartKind")
+    chart_kind: str = Field(description="Artifact kind of the chart's files (chart.N).")
     sha256: str = ""
 
 
@@ -127,7 +125,8 @@ class DecisionRequest(BaseModel):
     gate: GateId
     decision: Literal["approve", "edit", "reject"]
     changes: dict[str, Any] | None = Field(
-        default=None, description="edit at planning_review: a JSON merge patch (RFC 7386) of the plan."
+        default=None,
+        description="edit at planning_review: a JSON merge patch (RFC 7386) of the plan.",
     )
     comment: str | None = Field(default=None, max_length=4000)
 

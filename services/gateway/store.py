@@ -305,7 +305,9 @@ class PostgresStore:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, database_url: str, *, max_connections: int = 10) -> AsyncIterator[PostgresStore]:
+    async def open(
+        cls, database_url: str, *, max_connections: int = 10
+    ) -> AsyncIterator[PostgresStore]:
         """A store on its own pool, tables created under an advisory lock."""
         pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             database_url,
@@ -342,7 +344,9 @@ class PostgresStore:
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         """One row, or None."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM gateway_workflows WHERE id = %s", (workflow_id,))
+            cur = await conn.execute(
+                "SELECT * FROM gateway_workflows WHERE id = %s", (workflow_id,)
+            )
             row = await cur.fetchone()
         return None if row is None else _record(row)
 
@@ -414,7 +418,9 @@ class PostgresStore:
                 (workflow_id, after_id, limit),
             )
             rows = await cur.fetchall()
-        return [StoredEvent(r["id"], r["workflow_id"], r["type"], r["data"], r["time"]) for r in rows]
+        return [
+            StoredEvent(r["id"], r["workflow_id"], r["type"], r["data"], r["time"]) for r in rows
+        ]
 
     async def next_attempt(self, workflow_id: str, swarm: str) -> int:
         """Allocate the next attempt number of a swarm step (atomic upsert)."""

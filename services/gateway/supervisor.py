@@ -136,11 +136,16 @@ class Supervisor:
             "fix_attempts": 0,
         }
 
-    async def _run(self, workflow_id: str, payload: Any, config: RunnableConfig | None = None) -> None:
+    async def _run(
+        self, workflow_id: str, payload: Any, config: RunnableConfig | None = None
+    ) -> None:
         """Run the graph until it interrupts or ends; a crash is left for the reconciler."""
         try:
             async for chunk in self.graph.astream(
-                payload, config or self.config(workflow_id), context=self.deps, stream_mode="updates"
+                payload,
+                config or self.config(workflow_id),
+                context=self.deps,
+                stream_mode="updates",
             ):
                 for node, update in chunk.items():
                     if node.startswith("__"):
@@ -148,7 +153,9 @@ class Supervisor:
                     phase = update.get("phase") if isinstance(update, dict) else None
                     await self.emit(workflow_id, "workflow.step", {"node": node, "phase": phase})
         except Exception:
-            _log.exception("workflow %s: graph run failed; the reconciler will resume it", workflow_id)
+            _log.exception(
+                "workflow %s: graph run failed; the reconciler will resume it", workflow_id
+            )
             record = await self.store.get(workflow_id)
             if record is not None:
                 retry = timedelta(seconds=self.settings.reconcile_interval_seconds)
@@ -169,9 +176,7 @@ class Supervisor:
         awaiting = next((v for v in pending if "await" in v), None)
         before = record.model_copy()
 
-        status = values.get("status") or (
-            Status.WAITING_FOR_APPROVAL if gate else Status.RUNNING
-        )
+        status = values.get("status") or (Status.WAITING_FOR_APPROVAL if gate else Status.RUNNING)
         record.status = Status(status).value
         record.phase = gate["gate"] if gate else values.get("phase") or record.phase
         record.name = values.get("name") or record.name
@@ -179,13 +184,19 @@ class Supervisor:
         record.chart_kind = values.get("chart_kind")
         record.published = values.get("published")
         comments = values.get("comments") or {}
-        record.comment = comments.get(record.phase) or (list(comments.values())[-1] if comments else None)
-        record.error = values.get("last_error") if record.status == Status.FAILED else (
-            gate.get("error") if gate and gate["gate"] == ERROR_REVIEW else None
+        record.comment = comments.get(record.phase) or (
+            list(comments.values())[-1] if comments else None
+        )
+        record.error = (
+            values.get("last_error")
+            if record.status == Status.FAILED
+            else (gate.get("error") if gate and gate["gate"] == ERROR_REVIEW else None)
         )
         old_gate = (before.pending_gate or {}).get("gate")
         if gate:
-            since = before.gate_since if old_gate == gate["gate"] and before.gate_since else utcnow()
+            since = (
+                before.gate_since if old_gate == gate["gate"] and before.gate_since else utcnow()
+            )
             record.gate_since = since
             record.pending_gate = {**gate, "since": since.isoformat()}
         else:
@@ -232,7 +243,12 @@ class Supervisor:
     # ----------------------------------------------------------------- entry points
 
     async def submit(
-        self, *, input_kind: str, files: dict[str, bytes], options: dict[str, Any], submitted_by: str
+        self,
+        *,
+        input_kind: str,
+        files: dict[str, bytes],
+        options: dict[str, Any],
+        submitted_by: str,
     ) -> WorkflowRecord:
         """Store a validated input, record the workflow and run it to its first wait."""
         workflow_id = uuid.uuid4().hex
@@ -257,9 +273,7 @@ class Supervisor:
         async with self.locked(workflow_id):
             snapshot = await self.graph.aget_state(self.config(workflow_id))
             expected = {"await": payload.swarm.value, "attempt": payload.attempt}
-            if not any(
-                {k: v.get(k) for k in expected} == expected for v in _interrupts(snapshot)
-            ):
+            if not any({k: v.get(k) for k in expected} == expected for v in _interrupts(snapshot)):
                 # A duplicate, a stale attempt, or another gateway's workflow already moved on.
                 self.metrics.duplicates.labels(payload.swarm.value).inc()
                 return False
@@ -267,7 +281,9 @@ class Supervisor:
             await self._run(workflow_id, Command(resume=resume))
         return True
 
-    async def decide(self, workflow_id: str, request: DecisionRequest, principal: str) -> WorkflowRecord:
+    async def decide(
+        self, workflow_id: str, request: DecisionRequest, principal: str
+    ) -> WorkflowRecord:
         """Apply a reviewer's decision to the pending gate and run on."""
         async with self.locked(workflow_id):
             record = await self.store.get(workflow_id)
@@ -304,7 +320,9 @@ class Supervisor:
         if request.gate != GateName.PLANNING_REVIEW.value:
             raise InputError("only planning_review accepts an edit", field="decision")
         if not request.changes:
-            raise InputError("an edit needs 'changes' (a JSON merge patch of the plan)", field="changes")
+            raise InputError(
+                "an edit needs 'changes' (a JSON merge patch of the plan)", field="changes"
+            )
         plan = await load_plan(self.deps, values)
         patched = merge_patch(plan.dump(), request.changes)
         try:
@@ -355,7 +373,9 @@ class Supervisor:
             raise RuntimeError(f"workflow {record.id}: waiting state and interrupt disagree")
         deadline = utcnow() + timedelta(seconds=self.settings.swarm_deadline_seconds)
         request = request.model_copy(update={"deadline": deadline})
-        event = swarm_event(request, source=self.settings.source, prefix=self.settings.subject_prefix)
+        event = swarm_event(
+            request, source=self.settings.source, prefix=self.settings.subject_prefix
+        )
         # The same attempt (the swarm resumes or re-publishes its thread), a new dedupe id.
         event.id = msg_id(
             swarm_subject(request.swarm, Phase.REQUESTED), record.id, request.swarm.value,
@@ -398,9 +418,16 @@ class Supervisor:
             if record is None:
                 raise WorkflowNotFound(workflow_id)
             snapshot = await self.graph.aget_state(self.config(workflow_id, checkpoint_id))
-            if snapshot.config["configurable"].get("checkpoint_id") != checkpoint_id or not snapshot.values:
+            if (
+                snapshot.config["configurable"].get("checkpoint_id") != checkpoint_id
+                or not snapshot.values
+            ):
                 raise WorkflowNotFound(f"no checkpoint {checkpoint_id} in workflow {workflow_id}")
-            if snapshot.next and all(n.startswith("await_") for n in snapshot.next) and snapshot.parent_config:
+            if (
+                snapshot.next
+                and all(n.startswith("await_") for n in snapshot.next)
+                and snapshot.parent_config
+            ):
                 # The swarm already answered that attempt; re-run its dispatch for a fresh one.
                 snapshot = await self.graph.aget_state(snapshot.parent_config)
             if not snapshot.next:

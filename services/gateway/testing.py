@@ -11,18 +11,24 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.gateway.graph import RESULT_JSON, _write_chart
-from services.gateway.store import Artifacts
+from services.gateway.config import GatewaySettings
+from services.gateway.graph import RESULT_JSON, write_chart
+from services.gateway.resources import Resources
+from services.gateway.store import Artifacts, MemoryArtifacts, MemoryStore
 from shared.errors import AutopilotError
 from shared.events import Event, Phase, Swarm, SwarmFailure, SwarmRequest, SwarmResult
 from shared.models.plan import ChartPlan, ImportNote
 from shared.models.reports import Severity
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
+
+if TYPE_CHECKING:
+    from services.gateway.supervisor import Supervisor
 
 Deliver = Callable[[Phase, SwarmResult | SwarmFailure], Awaitable[Any]]
 # A hook deciding a request's fate: None answers it, "drop" never does, an ErrorContext fails it.
@@ -50,7 +56,7 @@ def _validate(files: dict[str, bytes], name: str) -> Any:
     from services.validator.engine import validate_chart
 
     with tempfile.TemporaryDirectory(prefix="autopilot-validate-") as tmp:
-        return validate_chart(_write_chart(files, Path(tmp), name))
+        return validate_chart(write_chart(files, Path(tmp), name))
 
 
 async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | SwarmFailure:
@@ -61,8 +67,12 @@ async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | S
         files = await artifacts.get_files(wf, ref.kind)
         if request.swarm is Swarm.PLANNING:
             plan = await asyncio.to_thread(_plan, files)
-            out = await artifacts.put_files(wf, f"plan.{attempt}", {RESULT_JSON: plan.model_dump_json(by_alias=True).encode()})
-            return SwarmResult(workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out])
+            out = await artifacts.put_files(
+                wf, f"plan.{attempt}", {RESULT_JSON: plan.model_dump_json(by_alias=True).encode()}
+            )
+            return SwarmResult(
+                workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out]
+            )
         if request.swarm is Swarm.GENERATION:
             plan = ChartPlan.model_validate_json(files[RESULT_JSON])
             chart = await asyncio.to_thread(_chart, plan)
@@ -75,14 +85,18 @@ async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | S
 
             name = str(yaml.safe_load(files["Chart.yaml"])["name"])
         report = await asyncio.to_thread(_validate, files, name)
-        out = await artifacts.put_files(wf, f"report.{attempt}", {RESULT_JSON: report.model_dump_json(by_alias=True).encode()})
+        out = await artifacts.put_files(
+            wf, f"report.{attempt}", {RESULT_JSON: report.model_dump_json(by_alias=True).encode()}
+        )
         summary = {
             "passed": report.passed,
             "passRate": report.security.passRate,
             "errors": sum(f.severity == Severity.ERROR for f in report.findings),
             "warnings": sum(f.severity == Severity.WARNING for f in report.findings),
         }
-        return SwarmResult(workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out], summary=summary)
+        return SwarmResult(
+            workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out], summary=summary
+        )
     except AutopilotError as exc:
         return SwarmFailure(workflow_id=wf, attempt=attempt, swarm=request.swarm,
                             error=exc.context(swarm=request.swarm.value, attempt=attempt))  # fmt: skip
@@ -119,7 +133,10 @@ class InProcessSwarms:
             return
         if isinstance(verdict, ErrorContext):
             payload: SwarmResult | SwarmFailure = SwarmFailure(
-                workflow_id=request.workflow_id, attempt=request.attempt, swarm=request.swarm, error=verdict
+                workflow_id=request.workflow_id,
+                attempt=request.attempt,
+                swarm=request.swarm,
+                error=verdict,
             )
         else:
             payload = await answer(request, self.artifacts)
@@ -132,3 +149,36 @@ class InProcessSwarms:
         async with asyncio.timeout(timeout):
             while self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class MemoryWorld:
+    """In-memory resources for `create_app(settings, resources=world)`: saver, stores, swarms."""
+
+    def __init__(self, intercept: Intercept | None = None) -> None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        self.artifacts = MemoryArtifacts()
+        self.store = MemoryStore()
+        self.swarms = InProcessSwarms(self.artifacts, intercept)
+        self.saver = InMemorySaver()
+        self.nats_down = False
+
+    @asynccontextmanager
+    async def __call__(self, settings: GatewaySettings) -> AsyncIterator[Resources]:
+        """The Resources a gateway app opens, all in this process."""
+
+        async def start(supervisor: Supervisor) -> None:
+            self.swarms.deliver = supervisor.on_swarm_event
+
+        async def nats_probe() -> None:
+            if self.nats_down:
+                raise ConnectionError("NATS marked down")
+
+        yield Resources(
+            checkpointer=self.saver,
+            store=self.store,
+            artifacts=self.artifacts,
+            publisher=self.swarms,
+            start=start,
+            probes={"nats": nats_probe, "postgres": self.store.ping},
+        )

@@ -1,0 +1,416 @@
+"""The HTTP API: workflows, decisions, progress (SSE), charts, time travel, probes, metrics.
+
+Every route depends on `authorize(...)`; handlers stay thin and leave the work to the
+Supervisor. Input is validated synchronously (intake) so a bad spec is refused with a 422 that
+names the field before anything is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from services.gateway.auth import Principal, Role, authorize
+from services.gateway.config import OFFLINE_MODEL, GatewaySettings
+from services.gateway.graph import CHART_TGZ
+from services.gateway.models import (
+    DecisionRequest,
+    Health,
+    History,
+    PendingGate,
+    Problem,
+    PublishedChart,
+    Readiness,
+    ReplayRequest,
+    SubmitRequest,
+    SubmitResponse,
+    WorkflowList,
+    WorkflowView,
+)
+from services.gateway.state import TERMINAL, Status
+from services.gateway.store import WorkflowRecord
+from services.gateway.supervisor import (
+    GateNotPending,
+    NothingToReplay,
+    Supervisor,
+    WorkflowNotFound,
+)
+from shared.errors import InputError
+from shared.models.plan import ImportNote
+
+SSE_POLL_SECONDS = 0.25
+TERMINAL_EVENTS = {f"workflow.{s.value}" for s in TERMINAL}
+NOT_FOUND = {404: {"model": Problem, "description": "No such workflow."}}
+
+router = APIRouter()
+probes = APIRouter()
+
+Submitter = Annotated[Principal, Depends(authorize(Role.SUBMITTER))]
+Approver = Annotated[Principal, Depends(authorize(Role.APPROVER))]
+Admin = Annotated[Principal, Depends(authorize(Role.ADMIN))]
+Reader = Annotated[Principal, Depends(authorize(None))]
+
+
+def get_supervisor(request: Request) -> Supervisor:
+    """The app's supervisor (set by the lifespan)."""
+    supervisor: Supervisor = request.app.state.supervisor
+    return supervisor
+
+
+def get_settings(request: Request) -> GatewaySettings:
+    """The app's settings."""
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
+
+
+def visible(record: WorkflowRecord, principal: Principal) -> bool:
+    """Whether the principal may see a workflow (the hook tenant isolation will fill)."""
+    return principal.tenant is None or record.submitted_by == principal.id
+
+
+async def existing(
+    workflow_id: str, supervisor: SupervisorDep, principal: Reader
+) -> WorkflowRecord:
+    """The workflow's row, or 404 (also for workflows the principal may not see)."""
+    record = await supervisor.store.get(workflow_id)
+    if record is None or not visible(record, principal):
+        raise HTTPException(404, f"no workflow {workflow_id}")
+    return record
+
+
+Existing = Annotated[WorkflowRecord, Depends(existing)]
+
+
+def invalid(source: str, exc: InputError) -> RequestValidationError:
+    """An intake error as FastAPI's 422, its location naming the field."""
+    loc: list[str | int] = ["body", source]
+    if exc.field and exc.field != "input":
+        loc += exc.field.split(".")
+    return RequestValidationError(
+        [{"type": "value_error", "loc": tuple(loc), "msg": exc.message, "input": None}]
+    )
+
+
+def view(record: WorkflowRecord) -> WorkflowView:
+    """A row as the API shows it."""
+    gate = record.pending_gate
+    return WorkflowView(
+        id=record.id,
+        status=Status(record.status),
+        phase=record.phase,
+        input_kind=record.input_kind,  # type: ignore[arg-type]
+        submitted_by=record.submitted_by,
+        name=record.name,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        finished_at=record.finished_at,
+        pending_gate=PendingGate.model_validate(gate) if gate else None,
+        validation=record.validation,
+        error=record.error,  # type: ignore[arg-type]
+        comment=record.comment,
+        chart=PublishedChart.model_validate(record.published) if record.published else None,
+    )
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, dict[str, bytes]]:
+    """Run intake on the submitted input: its kind and the files of the `input` artifact."""
+    from services.planner.intake import intake, parse_requirements
+
+    if body.prompt is not None:
+        if settings.model == OFFLINE_MODEL:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("body", "prompt"), "input": None,
+                  "msg": "plain-language prompts need a model (set AUTOPILOT_MODEL); offline, "
+                         "send 'requirements' (a native spec) or 'compose' (a Docker Compose file)"}]
+            )  # fmt: skip
+        return "prompt", {"prompt.txt": body.prompt.encode()}
+    notes: list[ImportNote] = []
+    if body.requirements is not None:
+        try:
+            requirements = parse_requirements(body.requirements)
+        except InputError as exc:
+            raise invalid("requirements", exc) from exc
+        kind = "requirements"
+    else:
+        try:
+            taken = intake(body.compose or "", name=body.name or body.options.name)
+        except InputError as exc:
+            raise invalid("compose", exc) from exc
+        requirements, notes, kind = taken.requirements, taken.notes, "compose"
+    notes_json = "[" + ",".join(n.model_dump_json(by_alias=True) for n in notes) + "]"
+    return kind, {
+        "requirements.json": requirements.model_dump_json(by_alias=True).encode(),
+        "notes.json": notes_json.encode(),
+    }
+
+
+@router.post(
+    "/v1/workflows",
+    status_code=202,
+    response_model=SubmitResponse,
+    responses={413: {"model": Problem, "description": "Body too large."}},
+    summary="Submit a spec, a Compose file or a prompt",
+)
+async def submit(
+    body: SubmitRequest, principal: Submitter, supervisor: SupervisorDep, request: Request
+) -> SubmitResponse:
+    """Validate the input, store it and start the workflow; it runs on after the 202."""
+    settings = get_settings(request)
+    # Intake parses untrusted YAML; off the event loop so a big file never stalls other calls.
+    kind, files = await asyncio.to_thread(_input_files, body, settings)
+    options = body.options.model_dump(mode="json")
+    if body.name and not options.get("name"):
+        options["name"] = body.name
+    record = await supervisor.submit(
+        input_kind=kind, files=files, options=options, submitted_by=principal.id
+    )
+    return SubmitResponse(id=record.id, status=Status(record.status))
+
+
+@router.get("/v1/workflows", response_model=WorkflowList, summary="List workflows")
+async def list_workflows(
+    principal: Reader,
+    supervisor: SupervisorDep,
+    status: Annotated[Status | None, Query()] = None,
+    input_kind: Annotated[str | None, Query(pattern="^(requirements|compose|prompt)$")] = None,
+    submitted_by: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+) -> WorkflowList:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    if principal.tenant is not None:
+        submitted_by = principal.id
+    rows = await supervisor.store.list(
+        status=status.value if status else None,
+        input_kind=input_kind,
+        submitted_by=submitted_by,
+        limit=limit + 1,
+        before_seq=int(cursor) if cursor else None,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return WorkflowList(
+        items=[view(r) for r in page], next_cursor=str(page[-1].seq) if more and page else None
+    )
+
+
+@router.get(
+    "/v1/workflows/{workflow_id}",
+    response_model=WorkflowView,
+    responses=NOT_FOUND,
+    summary="A workflow's status",
+)
+async def get_workflow(record: Existing) -> WorkflowView:
+    """Status, phase, the pending gate with what the reviewer needs, validation, error."""
+    return view(record)
+
+
+@router.post(
+    "/v1/workflows/{workflow_id}/decisions",
+    response_model=WorkflowView,
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "That gate is not pending."}},
+    summary="Decide at the pending gate",
+)
+async def decide(
+    record: Existing, body: DecisionRequest, principal: Approver, supervisor: SupervisorDep
+) -> WorkflowView:
+    """approve, edit (planning_review: a JSON merge patch of the plan) or reject."""
+    try:
+        updated = await supervisor.decide(record.id, body, principal.id)
+    except GateNotPending as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except InputError as exc:
+        raise invalid(exc.field.split(".")[0] if exc.field else "changes", _strip(exc)) from exc
+    return view(updated)
+
+
+def _strip(exc: InputError) -> InputError:
+    """The error with its first field segment removed (it becomes the location's source)."""
+    rest = exc.field.split(".", 1)[1] if exc.field and "." in exc.field else None
+    return InputError(exc.message, field=rest)
+
+
+@router.get(
+    "/v1/workflows/{workflow_id}/events",
+    response_class=EventSourceResponse,
+    responses=NOT_FOUND,
+    summary="Progress as Server-Sent Events",
+)
+async def events(
+    record: Existing,
+    supervisor: SupervisorDep,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d*$")] = None,
+    follow: Annotated[bool, Query(description="Keep streaming until the workflow ends.")] = True,
+) -> AsyncIterable[ServerSentEvent]:
+    """Every event after `Last-Event-ID`, then live ones until the workflow ends."""
+    last = int(last_event_id or 0)
+    last_type = ""
+    while True:
+        rows = await supervisor.store.events_after(record.id, last)
+        for row in rows:
+            last, last_type = row.id, row.type
+            yield ServerSentEvent(id=str(row.id), event=row.type, data=row.data)
+        if rows:
+            continue
+        if not follow:
+            return
+        current = await supervisor.store.get(record.id)
+        if current is None or (current.status in TERMINAL and last_type in TERMINAL_EVENTS):
+            return
+        await asyncio.sleep(SSE_POLL_SECONDS)
+
+
+@router.get(
+    "/v1/workflows/{workflow_id}/chart.tgz",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"application/gzip": {}},
+                                  "description": "The `helm package` archive."}},
+    summary="The packaged chart",
+)  # fmt: skip
+async def chart_archive(record: Existing, supervisor: SupervisorDep, principal: Reader) -> Response:
+    """The archive `helm package` made at publish (404 until then)."""
+    files = await supervisor.deps.artifacts.get_files(record.id, CHART_TGZ)
+    if not files:
+        raise HTTPException(404, f"workflow {record.id} has not published a chart")
+    name, data = next(iter(files.items()))
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def safe_path(path: str) -> str:
+    """A chart-relative path, or 400 for absolute paths and `..` segments."""
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or not path.strip("/"):
+        raise HTTPException(400, "the path must be relative to the chart and stay inside it")
+    return "/".join(p for p in parts if p not in ("", "."))
+
+
+@router.get(
+    "/v1/workflows/{workflow_id}/files/{path:path}",
+    response_class=Response,
+    responses={**NOT_FOUND, 400: {"model": Problem, "description": "Path leaves the chart."},
+               200: {"content": {"text/plain": {}, "application/octet-stream": {}},
+                     "description": "One file of the latest chart."}},
+    summary="A file of the latest chart",
+)  # fmt: skip
+async def chart_file(
+    record: Existing, path: str, supervisor: SupervisorDep, principal: Reader
+) -> Response:
+    """One file of the latest generated chart, by its path inside the chart."""
+    rel = safe_path(path)
+    if not record.chart_kind:
+        raise HTTPException(404, f"workflow {record.id} has no chart yet")
+    files = await supervisor.deps.artifacts.get_files(record.id, record.chart_kind)
+    if rel not in files:
+        raise HTTPException(404, f"no file {rel} in the chart")
+    media = mimetypes.guess_type(rel)[0] or "text/plain"
+    if rel.endswith((".yaml", ".yml", ".tpl", ".txt", ".md", ".helmignore")):
+        media = "text/plain; charset=utf-8"
+    return Response(files[rel], media_type=media)
+
+
+@router.get(
+    "/v1/workflows/{workflow_id}/history",
+    response_model=History,
+    responses=NOT_FOUND,
+    summary="The supervisor's checkpoints",
+)
+async def history(record: Existing, supervisor: SupervisorDep) -> History:
+    """Checkpoints newest first: id, the node that wrote it, what runs next, time."""
+    return History(id=record.id, checkpoints=await supervisor.history(record.id))
+
+
+@router.post(
+    "/v1/workflows/{workflow_id}/replay",
+    status_code=202,
+    response_model=WorkflowView,
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "Nothing to re-run there."}},
+    summary="Re-run from a checkpoint (time travel)",
+)
+async def replay(
+    record: Existing, body: ReplayRequest, principal: Admin, supervisor: SupervisorDep
+) -> WorkflowView:
+    """Fork the workflow at a checkpoint and run from there."""
+    try:
+        updated = await supervisor.replay(record.id, body.checkpoint_id)
+    except WorkflowNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except NothingToReplay as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return view(updated)
+
+
+# --------------------------------------------------------------------------- probes
+
+
+@probes.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz(principal: Reader) -> Health:
+    """The process answers."""
+    return Health()
+
+
+@probes.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is down."}},
+    summary="Readiness: NATS and Postgres reachable",
+)
+async def readyz(principal: Reader, request: Request) -> Response:
+    """200 when every dependency answers, 503 naming the ones that do not."""
+    checks: dict[str, str] = {}
+    for name, probe in request.app.state.probes.items():
+        try:
+            await asyncio.wait_for(probe(), timeout=3.0)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks[name] = f"down: {type(exc).__name__}: {exc}"[:300]
+    ready = all(v == "ok" for v in checks.values())
+    body = Readiness(status="ready" if ready else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@probes.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+    summary="Prometheus metrics",
+)
+async def metrics(principal: Reader, supervisor: SupervisorDep) -> Response:
+    """Workflow, gate, reconciler and HTTP metrics."""
+    return Response(
+        supervisor.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+def install_timing(app: FastAPI) -> None:
+    """Observe every request's latency by route template (never by raw path)."""
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        supervisor = getattr(request.app.state, "supervisor", None)
+        if supervisor is not None and template != "/v1/workflows/{workflow_id}/events":
+            supervisor.metrics.http.labels(
+                request.method, template, str(response.status_code)
+            ).observe(time.perf_counter() - started)
+        return response

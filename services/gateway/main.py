@@ -1,0 +1,68 @@
+"""The gateway service: FastAPI app, supervisor graph, swarm-answer subscribers, reconciler.
+
+`create_app(settings)` builds the ASGI app (uvicorn serves it; tests mount it). Its lifespan
+opens the servers, the checkpointer, the stores and the broker (`resources.open_resources`),
+compiles the supervisor graph with the checkpointer and starts the subscribers and the
+reconciler. `main()` is `autopilot serve gateway`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.gateway.api import install_timing, probes, router
+from services.gateway.config import GatewaySettings
+from services.gateway.graph import Deps, build_graph
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.reconciler import running
+from services.gateway.resources import ResourceFactory, open_resources
+from services.gateway.supervisor import Supervisor
+
+
+def create_app(settings: GatewaySettings, resources: ResourceFactory | None = None) -> FastAPI:
+    """The gateway ASGI app; `resources` swaps the infrastructure (unit tests use memory)."""
+    factory = resources or open_resources
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with factory(settings) as res:
+            graph = build_graph(settings).compile(checkpointer=res.checkpointer)
+            deps = Deps(settings, res.publisher, res.artifacts, res.store)
+            supervisor = Supervisor(graph, deps, GatewayMetrics())
+            app.state.supervisor = supervisor
+            app.state.probes = res.probes
+            await res.start(supervisor)
+            async with running(supervisor, settings.reconcile_interval_seconds):
+                yield
+
+    app = FastAPI(
+        title="K8s Autopilot gateway",
+        version="1.0.0",
+        description="Submit an application, review the plan, the security findings and the "
+        "deployment diff, get a Helm chart.",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    install_timing(app)
+    app.include_router(router)
+    app.include_router(probes)
+    return app
+
+
+def main() -> None:
+    """Serve the gateway with uvicorn on the configured host and port."""
+    import logging
+
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = GatewaySettings()
+    uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""What the gateway stands on, opened for the app's lifetime: servers, checkpointer, stores, broker.
+
+`open_resources` is the real thing (Postgres + NATS JetStream, embedded ones in local mode when
+their URLs are unset); `services.gateway.testing.memory_resources` is the in-memory twin unit
+tests pass to `create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from services.gateway.config import GatewaySettings
+from services.gateway.graph import Publisher
+from services.gateway.handlers import NatsPublisher, build_broker, subscribe
+from services.gateway.store import Artifacts, PostgresStore, Store
+from shared.events import ensure_stream
+from shared.infra.artifacts import ArtifactStore
+from shared.infra.checkpoint import open_checkpointer, serializer
+from shared.infra.embedded import ensure_servers
+
+if TYPE_CHECKING:
+    from services.gateway.supervisor import Supervisor
+
+Probe = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Resources:
+    """Everything the supervisor needs, plus how to start delivering swarm answers to it."""
+
+    checkpointer: BaseCheckpointSaver[str]
+    store: Store
+    artifacts: Artifacts
+    publisher: Publisher
+    start: Callable[[Supervisor], Awaitable[None]]
+    probes: dict[str, Probe] = field(default_factory=dict)
+
+
+ResourceFactory = Callable[[GatewaySettings], AbstractAsyncContextManager[Resources]]
+
+
+@asynccontextmanager
+async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
+    """Postgres and NATS (embedded when unset in local mode), opened until the app stops."""
+    async with AsyncExitStack() as stack:
+        servers = await ensure_servers(settings)
+        stack.push_async_callback(servers.aclose)
+        database_url, nats_url = servers.database_url, servers.nats_url
+        checkpointer = await stack.enter_async_context(
+            open_checkpointer(database_url, serde=serializer(settings))
+        )
+        artifacts = await stack.enter_async_context(
+            ArtifactStore.open(database_url, key=settings.aes_key_bytes())
+        )
+        store = await stack.enter_async_context(PostgresStore.open(database_url))
+        broker = build_broker(settings, nats_url)
+        connection = await broker.connect()
+        stack.push_async_callback(broker.stop)
+        await ensure_stream(connection.jetstream(), settings.stream_name, settings.subject_prefix)
+
+        async def start(supervisor: Supervisor) -> None:
+            subscribe(broker, settings, supervisor)
+            await broker.start()
+
+        async def nats_probe() -> None:
+            if not connection.is_connected:
+                raise ConnectionError("NATS is not connected")
+            await asyncio.wait_for(connection.flush(), timeout=2.0)
+
+        yield Resources(
+            checkpointer=checkpointer,
+            store=store,
+            artifacts=artifacts,
+            publisher=NatsPublisher(broker, settings.stream_name),
+            start=start,
+            probes={"nats": nats_probe, "postgres": store.ping},
+        )
