@@ -64,7 +64,9 @@ def service_env(servers: Servers, key: str, child: Child, data_dir: Path) -> dic
             "AUTOPILOT_NATS_URL": servers.nats_url,
             "AUTOPILOT_DATABASE_URL": servers.database_url,
             "AUTOPILOT_DATA_DIR": str(data_dir),
+            # Swarms read HTTP_PORT (their /metrics side), the gateway GATEWAY_PORT (its API).
             "AUTOPILOT_HTTP_PORT": str(child.port),
+            "AUTOPILOT_GATEWAY_PORT": str(child.port),
             AES_KEY_ENV: key,
         }
     )
