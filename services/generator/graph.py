@@ -34,7 +34,7 @@ PRIVATE_DIR = ".autopilot/"
 
 
 @swarm_node("load_plan")
-async def load_plan(state: GeneratorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def load_plan(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Read the approved plan the request points at (or carries inline as `plan`)."""
     request = state.swarm_request()
     if request.input is not None and not request.input_refs:
@@ -63,7 +63,7 @@ def _render(plan: ChartPlan) -> dict[str, str]:
 
 
 @swarm_node("generate")
-async def generate(state: GeneratorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def generate(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Render the chart files from the plan."""
     plan = ChartPlan.model_validate(state.plan)
     # Rendering is CPU work; off the event loop so heartbeats and NATS pings keep going.
@@ -71,7 +71,7 @@ async def generate(state: GeneratorState, runtime: Runtime[SwarmContext]) -> dic
 
 
 @swarm_node("self_check")
-async def self_check(state: GeneratorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def self_check(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Validate the files once and record the summary; findings do not fail generation."""
     name = ChartPlan.model_validate(state.plan).name
     report = await asyncio.to_thread(validate_files, name, state.files)
@@ -79,7 +79,7 @@ async def self_check(state: GeneratorState, runtime: Runtime[SwarmContext]) -> d
 
 
 @swarm_node("store")
-async def store(state: GeneratorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def store(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Store the files as `chart.{attempt}` and summarise them for the completion event."""
     request = state.swarm_request()
     plan = ChartPlan.model_validate(state.plan)

@@ -39,7 +39,7 @@ def _json(name: str, data: bytes) -> Any:
 
 
 @swarm_node("load_input")
-async def load_input(state: PlannerState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def load_input(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Read the requirements, notes and standards the request points at (or carries)."""
     request = state.swarm_request()
     if request.input is not None and not request.input_refs:
@@ -60,7 +60,7 @@ async def load_input(state: PlannerState, runtime: Runtime[SwarmContext]) -> dic
 
 
 @swarm_node("validate")
-async def validate(state: PlannerState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def validate(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Check the input against its models, naming the first bad field."""
     requirements = parse_requirements(state.raw_requirements)
     try:
@@ -80,7 +80,7 @@ async def validate(state: PlannerState, runtime: Runtime[SwarmContext]) -> dict[
 
 
 @swarm_node("plan")
-async def plan(state: PlannerState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def plan(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Plan the chart with the offline engine."""
     requirements = parse_requirements(state.requirements)
     chart_plan = plan_chart(
@@ -92,7 +92,7 @@ async def plan(state: PlannerState, runtime: Runtime[SwarmContext]) -> dict[str,
 
 
 @swarm_node("store")
-async def store(state: PlannerState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def store(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Store the plan as `plan.{attempt}` and summarise it for the completion event."""
     request = state.swarm_request()
     chart_plan = ChartPlan.model_validate(state.plan)

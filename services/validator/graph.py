@@ -43,10 +43,12 @@ def chart_name(chart_yaml: str) -> str:
 
 
 @swarm_node("load_chart")
-async def load_chart(state: ValidatorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def load_chart(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Read the chart files the request points at."""
     request = state.swarm_request()
-    stored = await load_files(runtime.context.artifacts, first_ref(request), field_name="input_refs")
+    stored = await load_files(
+        runtime.context.artifacts, first_ref(request), field_name="input_refs"
+    )
     try:
         files = {name: data.decode("utf-8") for name, data in stored.items()}
     except UnicodeDecodeError as exc:
@@ -76,7 +78,7 @@ def report_summary(report: ValidationReport) -> dict[str, Any]:
 
 
 @swarm_node("validate")
-async def validate(state: ValidatorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def validate(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Lint, render, schema-check and security-scan the chart."""
     # CPU work off the event loop, so heartbeats and NATS pings keep going.
     report = await asyncio.to_thread(validate_files, state.chart, state.files)
@@ -84,7 +86,7 @@ async def validate(state: ValidatorState, runtime: Runtime[SwarmContext]) -> dic
 
 
 @swarm_node("store")
-async def store(state: ValidatorState, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+async def store(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Store the report as `report.{attempt}` and summarise it for the completion event."""
     request = state.swarm_request()
     report = ValidationReport.model_validate(state.report)

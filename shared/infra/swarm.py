@@ -79,6 +79,7 @@ _log = logging.getLogger("autopilot.swarm")
 
 M = TypeVar("M", bound=BaseModel)
 S = TypeVar("S")
+S_contra = TypeVar("S_contra", contravariant=True)
 
 Outcome = Literal["completed", "resumed", "replayed", "failed", "dead_lettered", "retried"]
 
@@ -127,7 +128,9 @@ class SwarmSettings(Settings):
     retry_delay_max_seconds: float = Field(default=30.0, ge=0, description="Cap of the nak delay.")
     max_workers: int = Field(default=1, ge=1, description="Requests one process runs at once.")
     pull_timeout_seconds: float = Field(default=5.0, gt=0, description="One pull's long poll.")
-    http_host: str = Field(default="127.0.0.1", description="Where /health, /readyz, /metrics listen.")
+    http_host: str = Field(
+        default="127.0.0.1", description="Where /health, /readyz, /metrics listen."
+    )
     http_port: int = Field(default=8100, ge=0, le=65535, description="Port of the HTTP side.")
     db_pool_size: int = Field(default=5, ge=1, description="Postgres connections per pool.")
     fault: str | None = Field(
@@ -232,7 +235,12 @@ class SwarmState:
         return SwarmRequest.model_validate(self.request)
 
 
-Node = Callable[[S, Runtime[SwarmContext]], Awaitable[dict[str, Any]]]
+class Node(Protocol[S_contra]):
+    """A swarm graph node: state in, update out, the run context as LangGraph injects it."""
+
+    def __call__(
+        self, state: S_contra, *, runtime: Runtime[SwarmContext]
+    ) -> Awaitable[dict[str, Any]]: ...
 
 
 def swarm_node(name: str) -> Callable[[Node[S]], Node[S]]:
@@ -240,12 +248,12 @@ def swarm_node(name: str) -> Callable[[Node[S]], Node[S]]:
 
     def decorate(fn: Node[S]) -> Node[S]:
         @functools.wraps(fn)
-        async def run(state: S, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        async def run(state: S, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
             context = runtime.context
             # Counted before running, so a node that crashed still shows it started.
             if context.metrics is not None:
                 context.metrics.node_runs.labels(context.swarm.value, name).inc()
-            update = await fn(state, runtime)
+            update = await fn(state, runtime=runtime)
             return {**update, "node_runs": [f"{name}@{os.getpid()}"]}
 
         return run
@@ -270,7 +278,9 @@ async def load_json(
         raise InputError.from_validation(exc, prefix=f"{ref.kind}/{name}") from exc
 
 
-async def load_files(artifacts: Artifacts, ref: ArtifactRef, *, field_name: str) -> dict[str, bytes]:
+async def load_files(
+    artifacts: Artifacts, ref: ArtifactRef, *, field_name: str
+) -> dict[str, bytes]:
     """Every file of a referenced artifact; InputError when nothing is stored there."""
     try:
         files = await artifacts.get_files(ref.workflow_id, ref.kind)
@@ -533,7 +543,9 @@ class SwarmService:
         try:
             async with self._keep_alive(message):
                 result, outcome = await self.run(request)
-                await self._publish_event(swarm_event(result, source=self.source, prefix=self.settings.subject_prefix))
+                await self._publish_event(
+                    swarm_event(result, source=self.source, prefix=self.settings.subject_prefix)
+                )
             await message.ack()
             _log.info("%s %s: %s", self.service, request.thread_id, outcome)
             return outcome
@@ -585,7 +597,9 @@ class SwarmService:
         _log.error("%s %s: giving up: %s", self.service, request.thread_id, error.message)
         # Refusals such as a policy violation are answers, not poison: no dead letter.
         dead_letter = error.code in (ErrorCode.INVALID_INPUT, ErrorCode.TRANSIENT)
-        return await self._give_up(message, body, error, request.workflow_id, dead_letter=dead_letter)
+        return await self._give_up(
+            message, body, error, request.workflow_id, dead_letter=dead_letter
+        )
 
     async def _give_up(
         self,
@@ -759,9 +773,15 @@ class SwarmService:
         async def readyz(scope: Scope) -> AsgiResponse:
             checks = await self.readiness()
             status = 200 if all(checks.values()) else 503
-            return AsgiResponse(json.dumps(checks).encode(), status, {"content-type": "application/json"})
+            return AsgiResponse(
+                json.dumps(checks).encode(), status, {"content-type": "application/json"}
+            )
 
-        return [("/health", health), ("/readyz", readyz), ("/metrics", make_asgi_app(self.metrics.registry))]
+        return [
+            ("/health", health),
+            ("/readyz", readyz),
+            ("/metrics", make_asgi_app(self.metrics.registry)),
+        ]
 
     def asgi_app(self) -> AsgiFastStream:
         """The ASGI app: the broker runs in its lifespan, HTTP serves the probes and metrics."""

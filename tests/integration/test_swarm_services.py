@@ -151,7 +151,9 @@ async def tapped(env: Env) -> AsyncIterator[tuple[Tap, JetStreamContext]]:
     async def collect(msg: Msg) -> None:
         tap.seen.append(msg)
 
-    sub = await js.subscribe(f"{env.prefix}.>", stream=env.stream, cb=collect, ordered_consumer=True)
+    sub = await js.subscribe(
+        f"{env.prefix}.>", stream=env.stream, cb=collect, ordered_consumer=True
+    )
     try:
         yield tap, js
     finally:
@@ -211,7 +213,9 @@ async def seed_plan(env: Env, workflow_id: str) -> ArtifactRef:
 async def seed_chart(env: Env, workflow_id: str, tmp: Path) -> ArtifactRef:
     """A generated chart for a workflow, as the generator stores it."""
     generated = generate_chart(plan_chart(parse_requirements(REQUIREMENTS)), tmp, force=True)
-    files = {k: v.encode() for k, v in read_tree(generated.chart_dir, skip=(".autopilot/",)).items()}
+    files = {
+        k: v.encode() for k, v in read_tree(generated.chart_dir, skip=(".autopilot/",)).items()
+    }
     async with ArtifactStore.open(env.database_url, key=KEY.encode()) as store:
         return await store.put_files(workflow_id, "chart.1", files)
 
@@ -241,12 +245,17 @@ def test_planner_plans_and_stores_the_plan_encrypted(env: Env) -> None:
         async with tapped(env) as (tap, js), services(planner):
             started = time.perf_counter()
             await publish_request(
-                js, env, SwarmRequest(workflow_id=workflow_id, swarm=Swarm.PLANNING, input_refs=[ref])
+                js,
+                env,
+                SwarmRequest(workflow_id=workflow_id, swarm=Swarm.PLANNING, input_refs=[ref]),
             )
             (done,) = await tap.wait("planning.completed")
             latency = time.perf_counter() - started
         result = result_of(done)
-        assert done.headers and done.headers[MSG_ID_HEADER] == Event[Any].model_validate_json(done.data).id
+        assert (
+            done.headers
+            and done.headers[MSG_ID_HEADER] == Event[Any].model_validate_json(done.data).id
+        )
         assert [a.kind for a in result.artifacts] == ["plan.1"]
         assert result.summary["components"] == 1 and result.summary["chart"] == "demo"
         async with ArtifactStore.open(env.database_url, key=KEY.encode()) as store:
@@ -254,8 +263,10 @@ def test_planner_plans_and_stores_the_plan_encrypted(env: Env) -> None:
         assert plan.name == "demo" and plan.components[0].spec.image.startswith("nginx")
         # The checkpoint blobs are encrypted: the image name is nowhere in plaintext.
         async with await psycopg.AsyncConnection.connect(env.database_url) as conn:
-            cur = await conn.execute("SELECT blob FROM checkpoint_blobs WHERE thread_id = %s",
-                                     (f"{workflow_id}:planning:1",))
+            cur = await conn.execute(
+                "SELECT blob FROM checkpoint_blobs WHERE thread_id = %s",
+                (f"{workflow_id}:planning:1",),
+            )
             blobs = [bytes(row[0]) for row in await cur.fetchall() if row[0] is not None]
         assert blobs and not any(b"nginx" in blob for blob in blobs)
         print(f"planning latency {latency * 1000:.0f} ms")
@@ -270,7 +281,9 @@ def test_generator_generates_self_checks_and_stores_the_chart(env: Env) -> None:
         generator = build_generator(env.settings(GeneratorSettings))
         async with tapped(env) as (tap, js), services(generator):
             started = time.perf_counter()
-            request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref])
+            request = SwarmRequest(
+                workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref]
+            )
             await publish_request(js, env, request)
             (done,) = await tap.wait("generation.completed")
             print(f"generation latency {(time.perf_counter() - started) * 1000:.0f} ms")
@@ -294,7 +307,9 @@ def test_validator_validates_and_stores_the_report(env: Env, scratch_dir: Path) 
         validator = build_validator(env.settings(ValidatorSettings))
         async with tapped(env) as (tap, js), services(validator):
             started = time.perf_counter()
-            request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.VALIDATION, input_refs=[ref])
+            request = SwarmRequest(
+                workflow_id=workflow_id, swarm=Swarm.VALIDATION, input_refs=[ref]
+            )
             await publish_request(js, env, request)
             (done,) = await tap.wait("validation.completed")
             print(f"validation latency {(time.perf_counter() - started) * 1000:.0f} ms")
@@ -302,7 +317,9 @@ def test_validator_validates_and_stores_the_report(env: Env, scratch_dir: Path) 
         assert [a.kind for a in result.artifacts] == ["report.1"]
         assert result.summary == {"passed": True, "passRate": 1.0, "errors": 0, "warnings": 0}
         async with ArtifactStore.open(env.database_url, key=KEY.encode()) as store:
-            report = await store.get_json(workflow_id, "report.1", ValidationReport, name="result.json")
+            report = await store.get_json(
+                workflow_id, "report.1", ValidationReport, name="result.json"
+            )
         assert report.passed and report.chart.endswith("demo")
 
     asyncio.run(run())
@@ -319,13 +336,17 @@ def test_two_replicas_split_the_work_and_none_runs_twice(env: Env) -> None:
         async with tapped(env) as (tap, js), services(*replicas):
             started = time.perf_counter()
             for workflow_id, ref in zip(ids, refs, strict=True):
-                request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref])
+                request = SwarmRequest(
+                    workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref]
+                )
                 await publish_request(js, env, request)
             done = await tap.wait("generation.completed", 20, timeout=120)
             elapsed = time.perf_counter() - started
         assert sorted(result_of(m).workflow_id for m in done) == sorted(ids)
         per_replica = [
-            r.metrics.value("autopilot_swarm_requests_total", swarm="generation", outcome="completed")
+            r.metrics.value(
+                "autopilot_swarm_requests_total", swarm="generation", outcome="completed"
+            )
             for r in replicas
         ]
         generated = [
@@ -337,9 +358,12 @@ def test_two_replicas_split_the_work_and_none_runs_twice(env: Env) -> None:
         assert generated == per_replica  # every request generated once, by one replica
         for replica in replicas:
             for outcome in ("replayed", "resumed", "retried", "failed", "dead_lettered"):
-                assert replica.metrics.value(
-                    "autopilot_swarm_requests_total", swarm="generation", outcome=outcome
-                ) == 0
+                assert (
+                    replica.metrics.value(
+                        "autopilot_swarm_requests_total", swarm="generation", outcome=outcome
+                    )
+                    == 0
+                )
 
     asyncio.run(run())
 
@@ -396,10 +420,14 @@ def test_poison_goes_to_dead_letter_and_fails_the_workflow(env: Env) -> None:
             await js.publish(subject, b"{not json", headers={MSG_ID_HEADER: "poison-1"})
             invalid = {"type": subject, "source": "/test", "subject": bad_shape,
                        "data": {"workflow_id": bad_shape, "swarm": "planning"}}  # fmt: skip
-            await js.publish(subject, json.dumps(invalid).encode(), headers={MSG_ID_HEADER: "poison-2"})
+            await js.publish(
+                subject, json.dumps(invalid).encode(), headers={MSG_ID_HEADER: "poison-2"}
+            )
             missing = ArtifactRef(workflow_id=no_input, kind="input")
             await publish_request(
-                js, env, SwarmRequest(workflow_id=no_input, swarm=Swarm.PLANNING, input_refs=[missing])
+                js,
+                env,
+                SwarmRequest(workflow_id=no_input, swarm=Swarm.PLANNING, input_refs=[missing]),
             )
             await publish_request(
                 js, env, SwarmRequest(workflow_id=good, swarm=Swarm.PLANNING, input_refs=[ref])
@@ -484,7 +512,9 @@ def test_crash_after_generate_resumes_at_self_check(env: Env) -> None:
             first_port = free_port()
             first = start(first_port, AUTOPILOT_FAULT="generator:generate")
             await _ready(first, first_port)
-            request = SwarmRequest(workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref])
+            request = SwarmRequest(
+                workflow_id=workflow_id, swarm=Swarm.GENERATION, input_refs=[ref]
+            )
             await publish_request(js, env, request)
             await asyncio.to_thread(first.wait, 60)
             assert first.returncode == -signal.SIGKILL
@@ -509,7 +539,12 @@ def test_crash_after_generate_resumes_at_self_check(env: Env) -> None:
         assert _metric(metrics, name, swarm="generation", node="generate") == 0
         assert _metric(metrics, name, swarm="generation", node="load_plan") == 0
         assert _metric(metrics, name, swarm="generation", node="self_check") == 1
-        assert _metric(metrics, "autopilot_swarm_requests_total", swarm="generation", outcome="resumed") == 1
+        assert (
+            _metric(
+                metrics, "autopilot_swarm_requests_total", swarm="generation", outcome="resumed"
+            )
+            == 1
+        )
         # The checkpoint (stored in Postgres, encrypted) records which process ran each node.
         settings = env.settings(GeneratorSettings)
         async with open_checkpointer(env.database_url, serde=serializer(settings)) as saver:
