@@ -8,11 +8,14 @@ tests pass to `create_app`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from faststream.nats import NatsBroker
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from services.gateway.config import GatewaySettings
@@ -26,6 +29,8 @@ from shared.infra.embedded import ensure_servers
 
 if TYPE_CHECKING:
     from services.gateway.supervisor import Supervisor
+
+_log = logging.getLogger(__name__)
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -45,6 +50,18 @@ class Resources:
 ResourceFactory = Callable[[GatewaySettings], AbstractAsyncContextManager[Resources]]
 
 
+async def stop_broker(broker: NatsBroker) -> None:
+    """Stop the broker; with NATS gone, draining fails, and shutdown must go on regardless."""
+    try:
+        await broker.stop()
+    except Exception as exc:  # noqa: BLE001 - nothing left to deliver to a server that is down
+        _log.warning("NATS did not drain on shutdown: %s", exc)
+        connection = broker._connection  # noqa: SLF001 - close what drain could not
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
 @asynccontextmanager
 async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
     """Postgres and NATS (embedded when unset in local mode), opened until the app stops."""
@@ -61,7 +78,7 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
         store = await stack.enter_async_context(PostgresStore.open(database_url))
         broker = build_broker(settings, nats_url)
         connection = await broker.connect()
-        stack.push_async_callback(broker.stop)
+        stack.push_async_callback(stop_broker, broker)
         await ensure_stream(connection.jetstream(), settings.stream_name, settings.subject_prefix)
 
         async def start(supervisor: Supervisor) -> None:
