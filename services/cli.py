@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,45 +73,64 @@ def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Input -> validated chart directory."""
+    """Input -> validated chart directory (offline engine, or the agents with --model)."""
+    from services.agentic import take_input
     from services.generator.engine import generate_chart
     from services.planner.engine import plan_chart
-    from services.planner.intake import intake
     from services.validator.engine import validate_chart
+    from shared.llm import LLMSettings
 
     data, base_dir = _read(args.input)
-    taken = intake(data, base_dir=base_dir, name=args.name)
+    model = args.model or LLMSettings().model_for("generator")
+    if model != "offline":
+        return _generate_with_model(args, data, base_dir, model)
+    taken = take_input(data, None, base_dir=base_dir, name=args.name)
     plan = plan_chart(taken.requirements, standards=_standards(args.standards), notes=taken.notes)
     if not _approve(plan, args.yes):
         print("plan rejected; nothing written", file=sys.stderr)
         return 1
-    out = Path(args.output)
-    generated = generate_chart(plan, out, force=args.force)
+    generated = generate_chart(plan, Path(args.output), force=args.force)
     report = validate_chart(generated.chart_dir)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "chart": str(generated.chart_dir),
-                    "inputKind": taken.kind.value,
-                    "written": generated.written,
-                    "preserved": generated.preserved,
-                    "notes": [n.dump() for n in plan.notes],
-                    "report": report.model_dump(mode="json", by_alias=True),
-                },
-                indent=2,
-            )
-        )
-    else:
-        print(f"chart written to {generated.chart_dir} ({taken.kind.value} input)")
-        for note in plan.notes:
-            if note.severity != "info":
-                print(f"  note [{note.severity}] {note.source}: {note.message}")
-        for path in generated.preserved:
-            print(f"  kept your edit of {path} (new version beside it)")
-        _print_report(report)
-        print("validation passed" if report.passed else "validation FAILED")
+    extra = {"inputKind": taken.kind.value, "written": generated.written, "preserved": generated.preserved}
+    _print_generated(args, plan, generated.chart_dir, report, extra)
+    for path in generated.preserved:
+        print(f"  kept your edit of {path} (new version beside it)")
     return 0 if report.passed else 1
+
+
+def _generate_with_model(args: argparse.Namespace, data: bytes, base_dir: Path | None, model: str) -> int:
+    """The agentic path: the planning agent's plan, the engine's chart, the generation agent's edits."""
+    from services.agentic import generate_with_model
+
+    plan, chart_dir, report, diff = generate_with_model(
+        data, Path(args.output), model_name=model, base_dir=base_dir, name=args.name,
+        standards=_standards(args.standards),
+    )
+    _print_generated(args, plan, chart_dir, report, {"model": model, "agentDiff": diff})
+    if not args.json and diff:
+        print(f"  the generation agent changed the engine's chart ({diff.count(chr(10))} diff lines)")
+    if not _approve(plan, args.yes):
+        shutil.rmtree(chart_dir, ignore_errors=True)
+        print("plan rejected; chart removed", file=sys.stderr)
+        return 1
+    return 0 if report.passed else 1
+
+
+def _print_generated(
+    args: argparse.Namespace, plan: ChartPlan, chart_dir: Path, report: ValidationReport, extra: dict[str, Any]
+) -> None:
+    """The generate command's output, human or JSON."""
+    if args.json:
+        body = {"chart": str(chart_dir), **extra, "notes": [n.dump() for n in plan.notes],
+                "report": report.model_dump(mode="json", by_alias=True)}
+        print(json.dumps(body, indent=2))
+        return
+    print(f"chart written to {chart_dir}")
+    for note in plan.notes:
+        if note.severity != "info":
+            print(f"  note [{note.severity}] {note.source}: {note.message}")
+    _print_report(report)
+    print("validation passed" if report.passed else "validation FAILED")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -209,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--standards", help="organisation standards file (YAML)")
     gen.add_argument("--name", help="chart name for a Compose file (default: its folder)")
     gen.add_argument("--force", action="store_true", help="overwrite files you edited")
+    gen.add_argument(
+        "--model",
+        help="'offline' (default, or AUTOPILOT_MODEL) or provider:model, e.g. openai:gpt-4.1",
+    )
     gen.set_defaults(func=cmd_generate)
 
     val = sub.add_parser("validate", help="validate a chart directory")

@@ -408,3 +408,30 @@ def test_generate_with_model_end_to_end(fake: FakeOpenAI, model: BaseChatModel, 
     assert plan.name == "web" and chart_dir == (tmp_path / "web").resolve()
     assert report.passed and diff == ""
     assert (chart_dir / "Chart.yaml").is_file()
+
+
+@pytest.mark.timeout(60)
+def test_cli_generate_model_flag_drives_the_agents(
+    fake: FakeOpenAI, model: BaseChatModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import main
+
+    spec = {"name": "web", "components": [{"name": "web", "image": "ghcr.io/acme/web:1.2", "ports": [{"port": 8080}]}]}
+
+    def script(request: dict[str, Any], index: int) -> Reply:
+        names = {t["function"]["name"] for t in request.get("tools", [])}
+        if "ChartRequirements" in names:
+            return tool_call("ChartRequirements", spec)
+        if "ChartPlan" in names:
+            return tool_call("ChartPlan", plan_json(ChartRequirements.model_validate(spec)))
+        return text("clean")
+
+    fake.script = script
+    source = tmp_path / "prompt.txt"
+    source.write_text(PROMPT)
+    out = tmp_path / "out"
+    assert main(["generate", str(source), "-o", str(out), "--yes", "--json", "--model", "openai:gpt-fake"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "openai:gpt-fake" and result["report"]["passed"]
+    assert (out / "web" / "Chart.yaml").is_file()
+    assert fake.stats.calls >= 2, "the planning agent called the model"
