@@ -48,7 +48,9 @@ from shared.models.plan import ImportNote
 
 SSE_POLL_SECONDS = 0.25
 TERMINAL_EVENTS = {f"workflow.{s.value}" for s in TERMINAL}
-NOT_FOUND = {404: {"model": Problem, "description": "No such workflow."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such workflow."}
+}
 
 router = APIRouter()
 probes = APIRouter()
@@ -109,7 +111,7 @@ def view(record: WorkflowRecord) -> WorkflowView:
         id=record.id,
         status=Status(record.status),
         phase=record.phase,
-        input_kind=record.input_kind,  # type: ignore[arg-type]
+        input_kind=record.input_kind,
         submitted_by=record.submitted_by,
         name=record.name,
         created_at=record.created_at,
@@ -117,7 +119,7 @@ def view(record: WorkflowRecord) -> WorkflowView:
         finished_at=record.finished_at,
         pending_gate=PendingGate.model_validate(gate) if gate else None,
         validation=record.validation,
-        error=record.error,  # type: ignore[arg-type]
+        error=record.error,
         comment=record.comment,
         chart=PublishedChart.model_validate(record.published) if record.published else None,
     )
@@ -194,7 +196,7 @@ async def list_workflows(
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     if principal.tenant is not None:
         submitted_by = principal.id
-    rows = await supervisor.store.list(
+    rows = await supervisor.store.search(
         status=status.value if status else None,
         input_kind=input_kind,
         submitted_by=submitted_by,

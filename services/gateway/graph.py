@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -137,7 +137,8 @@ def retry_policy(settings: GatewaySettings) -> RetryPolicy:
     )
 
 
-NodeFn = Callable[[SupervisorState, Runtime[Deps]], Awaitable[Any]]
+# Any: LangGraph's node protocols do not accept a plain (state, runtime) coroutine function.
+NodeFn = Any
 
 
 def guarded(name: str) -> Callable[[NodeFn], NodeFn]:

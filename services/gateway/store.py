@@ -130,7 +130,7 @@ class Store(Protocol):
 
     async def save(self, record: WorkflowRecord) -> None: ...  # noqa: D102
 
-    async def list(  # noqa: D102
+    async def search(  # noqa: D102
         self,
         *,
         status: str | None,
@@ -214,7 +214,7 @@ class MemoryStore:
         """Overwrite a row."""
         self.records[record.id] = record.model_copy(update={"updated_at": utcnow()})
 
-    async def list(
+    async def search(
         self,
         *,
         status: str | None,
@@ -363,7 +363,7 @@ class PostgresStore:
                 ),
             )  # fmt: skip
 
-    async def list(
+    async def search(
         self,
         *,
         status: str | None,

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -300,7 +300,7 @@ class Supervisor:
             resume: dict[str, Any] = {"decision": request.decision, "comment": request.comment,
                                       "by": principal}  # fmt: skip
             if request.decision == "edit":
-                values: SupervisorState = snapshot.values
+                values = cast(SupervisorState, snapshot.values)
                 resume["plan"] = (await self._edited_plan(values, request)).dump()
             self.metrics.decisions.labels(request.gate, request.decision).inc()
             if record.gate_since is not None:
