@@ -833,4 +833,12 @@ def run_service(service_factory: Callable[[SettingsT], SwarmService], settings: 
         level=os.environ.get("AUTOPILOT_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # uvicorn handles SIGTERM while it serves, then restores this handler and re-raises the
+    # signal; as SystemExit it unwinds `serve`, so embedded servers are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     asyncio.run(serve(service_factory, settings))
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM outside uvicorn's graceful shutdown: unwind with cleanup, exit 0."""
+    raise SystemExit(0)
