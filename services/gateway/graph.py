@@ -196,12 +196,8 @@ async def load_report(deps: Deps, state: SupervisorState) -> ValidationReport:
 
 
 def parse_report(raw: bytes) -> ValidationReport:
-    """A stored ValidationReport; tolerates the computed `passRate` its own dump writes."""
-    data = json.loads(raw)
-    # SecurityScanReport forbids extra keys yet dumps its computed passRate: drop it on the way in.
-    if isinstance(data, dict) and isinstance(data.get("security"), dict):
-        data["security"].pop("passRate", None)
-    return ValidationReport.model_validate(data)
+    """A stored ValidationReport."""
+    return ValidationReport.model_validate_json(raw)
 
 
 def write_chart(files: dict[str, bytes], root: Path, name: str) -> Path:

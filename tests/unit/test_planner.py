@@ -220,3 +220,11 @@ def test_profile_probe_uses_the_components_own_port_name() -> None:
     plan = plan_chart(req({"name": "ls", "image": "logstash:7.16.1", "ports": [{"name": "beats", "port": 5044}]}))
     ready = plan.component("ls").spec.probes.readiness
     assert ready is not None and ready.tcpSocket == "beats"
+
+
+def test_validation_report_round_trips_through_json() -> None:
+    from shared.models import SecurityScanReport, ValidationReport
+
+    report = ValidationReport(chart="c", passed=True, security=SecurityScanReport(passed=3, failed=1))
+    again = ValidationReport.model_validate_json(report.model_dump_json(by_alias=True))
+    assert again.security.passRate == 0.75 and again == report
