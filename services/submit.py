@@ -22,6 +22,7 @@ from shared.errors import AutopilotError
 from shared.models.workflow import GateName
 
 FINAL = {"completed", "failed", "rejected"}
+ARGOCD_APP = "argocd/application.yaml"
 Ask = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -53,10 +54,13 @@ def sse_events(client: httpx.Client, url: str, last_id: str | None) -> Iterator[
     with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(10.0, read=30.0)) as resp:
         resp.raise_for_status()
         event_id: str | None = None
+        event_type = "message"
         data: list[str] = []
         for line in resp.iter_lines():
             if line.startswith("id:"):
                 event_id = line[3:].strip()
+            elif line.startswith("event:"):
+                event_type = line[6:].strip()
             elif line.startswith("data:"):
                 data.append(line[5:].strip())
             elif not line and data:
@@ -64,8 +68,9 @@ def sse_events(client: httpx.Client, url: str, last_id: str | None) -> Iterator[
                     payload = json.loads("\n".join(data))
                 except json.JSONDecodeError:
                     payload = {"message": "\n".join(data)}
-                yield event_id, payload if isinstance(payload, dict) else {"data": payload}
-                data = []
+                body = payload if isinstance(payload, dict) else {"data": payload}
+                yield event_id, {"type": event_type, **body}
+                data, event_type = [], "message"
 
 
 def ask_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +111,14 @@ def submit(
             return 1
         archive = client.get(f"/v1/workflows/{wf_id}/chart.tgz")
         archive.raise_for_status()
-        return _unpack(archive.content, out_dir, echo)
+        chart_dir = _unpack(archive.content, out_dir)
+        # helm package leaves out what .helmignore lists; the Argo CD Application belongs beside it.
+        app = client.get(f"/v1/workflows/{wf_id}/files/{ARGOCD_APP}")
+        if app.status_code == 200:
+            (chart_dir / ARGOCD_APP).parent.mkdir(parents=True, exist_ok=True)
+            (chart_dir / ARGOCD_APP).write_bytes(app.content)
+        echo(f"chart written to {chart_dir}")
+        return 0
 
 
 def _follow(client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], None], deadline: float) -> dict[str, Any]:
@@ -126,7 +138,7 @@ def _follow(client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], No
         try:
             for event_id, payload in sse_events(client, f"/v1/workflows/{wf_id}/events", last_id):
                 last_id = event_id or last_id
-                echo(f"  {payload.get('type', 'event')}: {payload.get('message') or payload.get('phase') or ''}".rstrip(": "))
+                echo(_describe(payload))
                 if payload.get("type", "").split(".")[-1] in FINAL | {"pending", "waiting_for_approval"}:
                     break
         except httpx.HTTPError:
@@ -134,8 +146,14 @@ def _follow(client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], No
     raise AutopilotError(f"workflow {wf_id} did not finish in time", field="--timeout")
 
 
-def _unpack(archive: bytes, out_dir: Path, echo: Callable[[str], None]) -> int:
-    """Expand the downloaded chart archive under out_dir."""
+def _describe(event: dict[str, Any]) -> str:
+    """One progress line for an event."""
+    detail = event.get("gate") or event.get("node") or event.get("phase") or event.get("message") or ""
+    return f"  {event['type']:<20} {detail}".rstrip()
+
+
+def _unpack(archive: bytes, out_dir: Path) -> Path:
+    """Expand the downloaded chart archive under out_dir; returns the chart directory."""
     import helm_python
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +163,7 @@ def _unpack(archive: bytes, out_dir: Path, echo: Callable[[str], None]) -> int:
         with helm_python.Chart.load(tgz) as chart:
             name = chart.name
         helm_python.expand(out_dir, tgz)
-    echo(f"chart written to {out_dir / name}")
-    return 0
+    return out_dir / name
 
 
 def _detail(resp: httpx.Response) -> str:
