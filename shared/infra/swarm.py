@@ -118,7 +118,9 @@ class SwarmSettings(Settings):
         default=5, ge=1, description="Deliveries of one request before it is dead-lettered."
     )
     ack_wait_seconds: float = Field(
-        default=30.0,
+        # Short, because it is how long a crashed request waits for another replica; a request
+        # that is still running sends a heartbeat every third of it.
+        default=10.0,
         gt=0,
         description="Redelivery after a crash; a running request is kept alive by heartbeats.",
     )

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import nats
 import psycopg
 import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -50,7 +52,14 @@ from shared.events import (
     swarm_event,
 )
 from shared.infra import ArtifactStore, free_port, open_checkpointer, serializer
-from shared.infra.swarm import SwarmService, SwarmSettings, read_tree
+from shared.infra.swarm import (
+    SwarmContext,
+    SwarmService,
+    SwarmSettings,
+    SwarmState,
+    read_tree,
+    swarm_node,
+)
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 
@@ -403,6 +412,51 @@ def test_duplicate_requests_give_one_result(env: Env) -> None:
         # The re-published completions carry the same Nats-Msg-Id: the stream keeps one.
         assert len(tap.on("planning.completed")) == 1
         assert count("completed") == 1
+
+    asyncio.run(run())
+
+
+def test_heartbeats_keep_a_long_request_from_being_redelivered(env: Env) -> None:
+    @swarm_node("store")
+    async def slow(state: SwarmState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        await asyncio.sleep(3.5)  # more than three ack waits
+        request = state.swarm_request()
+        ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
+        return {"artifacts": [ref.model_dump(mode="json")]}
+
+    def slow_graph() -> StateGraph[SwarmState, SwarmContext, Any, Any]:
+        graph = StateGraph(SwarmState, context_schema=SwarmContext)
+        graph.add_node("store", slow)
+        graph.add_edge(START, "store")
+        graph.add_edge("store", END)
+        return graph
+
+    async def run() -> None:
+        # Two replicas: without heartbeats the idle one would get the redelivery.
+        replicas = [
+            SwarmService(env.settings(PlannerSettings, ack_wait_seconds=1.0), slow_graph)
+            for _ in range(2)
+        ]
+        request = SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": 1})
+        async with tapped(env) as (tap, js), services(*replicas):
+            await publish_request(js, env, request)
+            await tap.wait("planning.completed")
+            await asyncio.sleep(1.5)  # a redelivery would be answered by now
+
+        def total(outcome: str) -> float:
+            return sum(
+                r.metrics.value("autopilot_swarm_requests_total", swarm="planning", outcome=outcome)
+                for r in replicas
+            )
+
+        assert total("completed") == 1 and total("replayed") == 0
+        assert (
+            sum(
+                r.metrics.value("autopilot_swarm_node_runs_total", swarm="planning", node="store")
+                for r in replicas
+            )
+            == 1
+        )
 
     asyncio.run(run())
 

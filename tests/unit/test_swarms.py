@@ -490,7 +490,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.http_port == 9999 and s.fault == "generator:generate"
     assert s.fault_marker_path() == s.data_dir / "fault-fired"
     config = consumer_config(s, "generator")
-    assert (config.durable_name, config.max_deliver, config.ack_wait) == ("generator", 3, 30.0)
+    assert (config.durable_name, config.max_deliver, config.ack_wait) == ("generator", 3, 10.0)
     assert PlannerSettings.SERVICE == "planner" and ValidatorSettings.SWARM is Swarm.VALIDATION
 
 
