@@ -24,9 +24,6 @@ from shared.infra.swarm import SwarmContext, first_ref, load_files, swarm_node, 
 from shared.models.reports import Severity, ValidationReport
 
 RESULT = "result.json"
-# SpecModel forbids unknown keys, and a computed field comes back as one: leave it out so
-# the stored report reads back with ValidationReport.model_validate_json.
-_COMPUTED: Any = {"security": {"passRate"}}
 _CHART_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -82,7 +79,7 @@ async def validate(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> 
     """Lint, render, schema-check and security-scan the chart."""
     # CPU work off the event loop, so heartbeats and NATS pings keep going.
     report = await asyncio.to_thread(validate_files, state.chart, state.files)
-    return {"report": report.model_dump(mode="json", by_alias=True, exclude=_COMPUTED)}
+    return {"report": report.model_dump(mode="json", by_alias=True)}
 
 
 @swarm_node("store")
@@ -93,7 +90,7 @@ async def store(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> dic
     ref = await runtime.context.artifacts.put_files(
         request.workflow_id,
         f"report.{request.attempt}",
-        {RESULT: report.model_dump_json(by_alias=True, exclude=_COMPUTED).encode()},
+        {RESULT: report.model_dump_json(by_alias=True).encode()},
     )
     return {"artifacts": [ref.model_dump(mode="json")], "summary": report_summary(report)}
 
