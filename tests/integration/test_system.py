@@ -1,0 +1,161 @@
+"""The whole system as a user runs it: `autopilot up` (embedded NATS and PostgreSQL, four
+service processes) and workflows submitted over HTTP.
+
+Each test starts its own `autopilot up` in a fresh data dir on free ports, so nothing is
+shared with other tests or with servers already on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.generator.engine import generate_chart
+from services.planner.engine import plan_chart
+from services.planner.intake import intake
+from services.submit import submit
+from shared.infra.embedded import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOP = ROOT / "examples" / "shop.yaml"
+
+
+@dataclass
+class System:
+    """A running `autopilot up`."""
+
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    url: str
+
+    def pid(self, service: str) -> int:
+        return int((self.data_dir / "pids" / f"{service}.pid").read_text())
+
+    def log(self, service: str) -> str:
+        path = self.data_dir / "logs" / f"{service}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_system(data_dir: Path, **env: str) -> System:
+    """`autopilot up` in a subprocess; returns once the gateway is ready."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k not in ("AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL")}
+    environ.update(env)
+    out = (data_dir / "up.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (data_dir / "up.log").read_text()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return System(proc, data_dir, url)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("autopilot up did not become ready:\n" + (data_dir / "up.log").read_text())
+
+
+def stop_system(system: System) -> None:
+    """Ctrl-C, as a user would; everything must be gone afterwards."""
+    system.process.send_signal(signal.SIGINT)
+    system.process.wait(timeout=60)
+    assert not list((system.data_dir / "pids").glob("*.pid"))
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not pytest's tmp tree: embedded Postgres runs as another user who must reach the folder.
+    path = Path(tempfile.mkdtemp(prefix="autopilot-up-"))
+    os.chmod(path, 0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def offline_files(tmp: Path) -> dict[str, bytes]:
+    """The chart `autopilot generate` writes for the shop example (templates and values)."""
+    plan = plan_chart(intake(SHOP.read_bytes()).requirements)
+    chart = generate_chart(plan, tmp).chart_dir
+    return {str(p.relative_to(chart)): p.read_bytes() for p in chart.rglob("*") if p.is_file() and _compared(p.relative_to(chart))}
+
+
+def _compared(rel: Path) -> bool:
+    # helm package rewrites Chart.yaml and drops .helmignore'd files; compare what it keeps verbatim.
+    return rel.parts[0] in ("templates", "ci") or rel.name in ("values.yaml", "values.schema.json", "README.md")
+
+
+def chart_files(chart: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(chart)): p.read_bytes() for p in chart.rglob("*") if p.is_file() and _compared(p.relative_to(chart))}
+
+
+def test_up_submit_through_three_gates_gives_the_offline_chart(data_dir: Path, tmp_path: Path) -> None:
+    system = start_system(data_dir)
+    try:
+        asked: list[str] = []
+
+        def reviewer(workflow: dict[str, Any]) -> dict[str, Any]:
+            gate = workflow["pending_gate"]["gate"]
+            asked.append(gate)
+            return {"gate": gate, "decision": "approve", "comment": "looks right"}
+
+        lines: list[str] = []
+        code = submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=False, ask=reviewer, echo=lines.append)
+        assert code == 0, "\n".join(lines)
+        assert asked == ["planning_review", "security_review", "deployment_approval"]
+        assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
+        assert (tmp_path / "out" / "shop" / "argocd" / "application.yaml").is_file()
+        metrics = httpx.get(f"{system.url}/metrics").text
+        assert "autopilot_" in metrics
+    finally:
+        stop_system(system)
+
+
+def test_rejected_plan_ends_the_workflow(data_dir: Path, tmp_path: Path) -> None:
+    system = start_system(data_dir)
+    try:
+        def reviewer(workflow: dict[str, Any]) -> dict[str, Any]:
+            return {"gate": workflow["pending_gate"]["gate"], "decision": "reject", "comment": "needs a cache"}
+
+        lines: list[str] = []
+        assert submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=False, ask=reviewer, echo=lines.append) == 1
+        wf = httpx.get(f"{system.url}/v1/workflows").json()["items"][0]
+        assert wf["status"] == "rejected" and wf["comment"] == "needs a cache"
+        assert not (tmp_path / "out").exists()
+    finally:
+        stop_system(system)
+
+
+@pytest.mark.parametrize(("service", "node"), [("planner", "plan"), ("generator", "generate"), ("validator", "validate")])
+def test_a_swarm_killed_mid_subgraph_is_restarted_and_resumes(
+    data_dir: Path, tmp_path: Path, service: str, node: str
+) -> None:
+    system = start_system(data_dir, AUTOPILOT_FAULT=f"{service}:{node}")
+    try:
+        first_pid = system.pid(service)
+        lines: list[str] = []
+        code = submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=True, echo=lines.append, timeout=180)
+        assert code == 0, "\n".join(lines) + system.log(service)
+        assert system.pid(service) != first_pid, "the fault hook killed the service and up restarted it"
+        assert (data_dir / "fault-fired").exists()
+        workflows = httpx.get(f"{system.url}/v1/workflows").json()["items"]
+        assert len(workflows) == 1 and workflows[0]["status"] == "completed"
+        assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
+    finally:
+        stop_system(system)
