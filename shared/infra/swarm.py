@@ -130,8 +130,10 @@ class SwarmSettings(Settings):
     retry_delay_max_seconds: float = Field(default=30.0, ge=0, description="Cap of the nak delay.")
     max_workers: int = Field(default=1, ge=1, description="Requests one process runs at once.")
     pull_timeout_seconds: float = Field(default=5.0, gt=0, description="One pull's long poll.")
-    http_host: str = Field(
-        default="127.0.0.1", description="Where /health, /readyz, /metrics listen."
+    http_host: str | None = Field(
+        default=None,
+        description="Where /health, /readyz, /metrics listen; default 127.0.0.1 in local mode, "
+        "0.0.0.0 otherwise (containers are probed from outside).",
     )
     http_port: int = Field(default=8100, ge=0, le=65535, description="Port of the HTTP side.")
     db_pool_size: int = Field(default=5, ge=1, description="Postgres connections per pool.")
@@ -146,6 +148,12 @@ class SwarmSettings(Settings):
     def requested_subject(self) -> str:
         """The subject this service consumes."""
         return swarm_subject(self.SWARM, Phase.REQUESTED, self.subject_prefix)
+
+    def bind_host(self) -> str:
+        """The interface the HTTP side listens on."""
+        if self.http_host:
+            return self.http_host
+        return "127.0.0.1" if self.local_mode else "0.0.0.0"  # noqa: S104 - containers
 
     def fault_marker_path(self) -> Path:
         """Where the fired fault is remembered, so a restarted process does not fire again."""
@@ -823,7 +831,7 @@ async def serve(service_factory: Callable[[SettingsT], SwarmService], settings: 
         )
         service = service_factory(settings)
         await service.asgi_app().run(
-            run_extra_options={"host": settings.http_host, "port": settings.http_port}
+            run_extra_options={"host": settings.bind_host(), "port": settings.http_port}
         )
     finally:
         await servers.aclose()

@@ -494,6 +494,13 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert PlannerSettings.SERVICE == "planner" and ValidatorSettings.SWARM is Swarm.VALIDATION
 
 
+def test_http_side_binds_loopback_locally_and_all_interfaces_in_containers() -> None:
+    assert PlannerSettings().bind_host() == "127.0.0.1"
+    prod = {"local_mode": False, "nats_url": "nats://n:4222", "database_url": "postgresql://p/d"}
+    assert PlannerSettings(**prod, aes_key="k" * 32).bind_host() == "0.0.0.0"
+    assert PlannerSettings(http_host="10.0.0.5").bind_host() == "10.0.0.5"
+
+
 def test_each_service_has_its_own_default_port() -> None:
     ports = {cls().http_port for cls in (PlannerSettings, GeneratorSettings, ValidatorSettings)}
     assert len(ports) == 3
