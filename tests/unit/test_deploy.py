@@ -538,3 +538,28 @@ def test_network_policies_allow_only_the_flow() -> None:
     )
     pg = next(r for r in flow["spec"]["egress"] if r["ports"][0]["port"] == 5432)
     assert pg["to"] == [{"ipBlock": {"cidr": "10.30.0.10/32"}}]
+
+
+def _chart_files(chart: Path) -> dict[str, bytes]:
+    """The chart as Helm sees it: no generator bookkeeping, no pending new versions."""
+    return {
+        str(p.relative_to(chart)): p.read_bytes()
+        for p in chart.rglob("*")
+        if p.is_file() and ".autopilot" not in p.parts and not p.name.endswith(".autopilot-new")
+    }
+
+
+def test_regenerating_from_the_spec_keeps_the_hand_edits(tmp_path: Path) -> None:
+    shutil.copytree(CHART, tmp_path / "autopilot")
+    before = _chart_files(tmp_path / "autopilot")
+    autopilot = Path(sys.executable).parent / "autopilot"
+    run = subprocess.run(
+        [str(autopilot), "generate", str(ROOT / "k8s" / "autopilot.yaml"), "-o", str(tmp_path)]
+        + ["--yes"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _chart_files(tmp_path / "autopilot") == before
+    for edited in ("values.yaml", "values.schema.json", "templates/planner/hpa.yaml"):
+        assert f"kept your edit of {edited}" in run.stdout
