@@ -239,6 +239,7 @@ def test_compose_services_start_in_order_and_swarms_scale() -> None:
         }
         env = svc["environment"]
         assert env["AUTOPILOT_LOCAL_MODE"] == "false"
+        assert env.get("AUTOPILOT_GATEWAY_HOST", "0.0.0.0") == "0.0.0.0"
         assert {"AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL", "LANGGRAPH_AES_KEY"} <= set(env)
     for name in SWARMS:
         assert "replicas" in services[name]["deploy"], name
@@ -462,6 +463,8 @@ def test_defaults_render_the_migration_hook_but_no_operator_objects() -> None:
         env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env["AUTOPILOT_LOCAL_MODE"]["value"] == "false"
         assert "secretKeyRef" in env["LANGGRAPH_AES_KEY"]["valueFrom"]
+        if name == "gateway":  # its listen address defaults to loopback
+            assert env["AUTOPILOT_GATEWAY_HOST"]["value"] == "0.0.0.0"
 
 
 def test_migration_hook_uses_an_existing_secret_directly() -> None:
