@@ -7,6 +7,7 @@ shared with other tests or with servers already on the machine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -157,5 +158,34 @@ def test_a_swarm_killed_mid_subgraph_is_restarted_and_resumes(
         workflows = httpx.get(f"{system.url}/v1/workflows").json()["items"]
         assert len(workflows) == 1 and workflows[0]["status"] == "completed"
         assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
+        runs = asyncio.run(node_runs(system, service, workflows[0]["id"]))
+        names = [r.split("@")[0] for r in runs]
+        assert names.count(node) == 1, runs
+        after = runs[names.index(node) + 1]
+        assert runs[names.index(node)].split("@")[1] != after.split("@")[1], (
+            f"the node after {node} ran in the restarted process: {runs}"
+        )
     finally:
         stop_system(system)
+
+
+async def node_runs(system: System, service: str, workflow_id: str) -> list[str]:
+    """The checkpointed `<node>@<pid>` record of the swarm's first attempt, read from Postgres."""
+    import importlib
+    import re
+
+    from shared.config import Settings
+    from shared.events import Swarm, thread_id
+    from shared.infra.checkpoint import open_checkpointer, serializer
+
+    url = re.search(r"embedded PostgreSQL ready at (\S+)", (system.data_dir / "up.log").read_text())
+    assert url, "up.log names the embedded PostgreSQL"
+    key = (system.data_dir / "aes.key").read_text().strip()
+    serde = serializer(Settings(LANGGRAPH_AES_KEY=key))
+    swarm = {"planner": Swarm.PLANNING, "generator": Swarm.GENERATION, "validator": Swarm.VALIDATION}[service]
+    graph_module = importlib.import_module(f"services.{service}.graph")
+    async with open_checkpointer(url.group(1), serde=serde, setup=False) as saver:
+        graph = graph_module.build_graph().compile(checkpointer=saver)
+        state = await graph.aget_state({"configurable": {"thread_id": thread_id(workflow_id, swarm, 1)}})
+    runs: list[str] = state.values["node_runs"]
+    return runs
