@@ -189,3 +189,65 @@ async def node_runs(system: System, service: str, workflow_id: str) -> list[str]
         state = await graph.aget_state({"configurable": {"thread_id": thread_id(workflow_id, swarm, 1)}})
     runs: list[str] = state.values["node_runs"]
     return runs
+
+
+def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_path: Path) -> None:
+    import threading
+
+    from shared.infra.embedded import EmbeddedNats, EmbeddedPostgres
+
+    nats = EmbeddedNats(data_dir / "ext-nats").start()
+    postgres = EmbeddedPostgres(data_dir / "ext-pg").start()
+    (data_dir / "up").mkdir()
+    system = start_system(
+        data_dir / "up",
+        AUTOPILOT_NATS_URL=nats.url,
+        AUTOPILOT_DATABASE_URL=postgres.url,
+        AUTOPILOT_RECONCILE_INTERVAL_SECONDS="1",
+    )
+    try:
+        restarted: list[str] = []
+        timers: list[threading.Timer] = []
+
+        def restart_soon(name: str, server: EmbeddedNats | EmbeddedPostgres) -> None:
+            # Fires while the swarm after this gate is working, not while everything is idle.
+            def go() -> None:
+                server.restart()
+                restarted.append(name)
+
+            timers.append(threading.Timer(0.3, go))
+            timers[-1].start()
+
+        def reviewer(workflow: dict[str, Any]) -> dict[str, Any]:
+            gate = workflow["pending_gate"]["gate"]
+            for timer in timers:
+                timer.join()
+            wait_ready(system.url)
+            if gate == "planning_review":
+                restart_soon("nats", nats)
+            elif gate == "security_review":
+                restart_soon("postgres", postgres)
+            return {"gate": gate, "decision": "approve"}
+
+        lines: list[str] = []
+        code = submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=False, ask=reviewer, echo=lines.append, timeout=240)
+        assert code == 0, "\n".join(lines)
+        assert restarted == ["nats", "postgres"]
+        assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
+    finally:
+        stop_system(system)
+        nats.stop()
+        postgres.stop()
+
+
+def wait_ready(url: str, seconds: float = 60) -> None:
+    """Until /readyz says both dependencies are back."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("gateway not ready again after a server restart")
