@@ -529,7 +529,7 @@ def network_policy_group(cp: ComponentPlan) -> Group:
         Param("enabled", "Create the NetworkPolicy", True, s_bool()),
         Param("allowExternal", "Allow any source to reach the ports", np.allowExternal, s_bool()),
         Param("allowFrom", "Components of this chart allowed to connect", sorted(np.allowFrom), s_arr(s_str())),
-        Param("allowIngressController", "Allow the ingress controller's pods to connect",
+        Param("allowIngressController", "Always allow the ingress controller's pods (they are allowed anyway while this component's ingress is enabled)",
               np.allowIngressController, s_bool()),
         Param("ingressControllerNamespaceSelector",
               "Namespaces of the ingress controller ({}: every namespace; restrict it, "

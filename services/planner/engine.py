@@ -219,13 +219,11 @@ def _plan_component(
     if pdb:
         rec.decide(name, "pdb", "maxUnavailable 1", "More than one replica: a drain must not take them all at once.")
 
-    netpol = NetworkPolicyPlan(
-        allowFrom=[c for c in consumers if c != name],
-        allowIngressController=bool(spec.ingress) or (service is not None and _http_port(spec) is not None),
-    )
+    # The chart admits the ingress controller exactly while the component's Ingress is enabled.
+    netpol = NetworkPolicyPlan(allowFrom=[c for c in consumers if c != name])
     if service:
         who = ", ".join(netpol.allowFrom) or "no sibling"
-        extra = " and the ingress controller" if netpol.allowIngressController else ""
+        extra = " and the ingress controller while its Ingress is on" if _http_port(spec) or spec.ingress else ""
         rec.decide(name, "networkPolicy", f"from {who}{extra}", "Default deny; only components that use it (declared or found in their env) may connect.")
     else:
         rec.decide(name, "networkPolicy", "deny all ingress", "Nothing listens, so nothing needs to reach it.")

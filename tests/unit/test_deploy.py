@@ -563,6 +563,14 @@ def test_regenerating_from_the_spec_keeps_the_hand_edits(tmp_path: Path) -> None
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert _chart_files(tmp_path / "autopilot") == before
+    after = _chart_files(tmp_path / "autopilot")
     for edited in ("values.yaml", "values.schema.json", "templates/planner/hpa.yaml"):
         assert f"kept your edit of {edited}" in run.stdout
+        assert after[edited] == before[edited]
+    # Files written by hand (not generated at all) are never touched or removed.
+    manifest = json.loads((CHART / ".autopilot" / "manifest.json").read_text())
+    generated = set(manifest.get("files", manifest))
+    hand_written = [name for name in before if name not in generated and not name.startswith(".autopilot")]
+    assert hand_written, "the chart has hand-written files (migration Job, ServiceMonitor, ScaledObjects)"
+    for name in hand_written:
+        assert after.get(name) == before[name], name

@@ -836,3 +836,14 @@ def test_long_chart_and_component_names_stay_within_dns_label_limits(tmp_path: P
         if kind in ("Service", "StatefulSet"):
             # a StatefulSet's controller-revision-hash label adds 11 characters to its name
             assert len(name) <= (52 if kind == "StatefulSet" else 63), (kind, name)
+
+
+def test_ingress_controller_is_admitted_exactly_while_ingress_is_on(shop: Path) -> None:
+    controller = {"namespaceSelector": {}, "podSelector": {}}
+
+    def db_sources(values: dict[str, Any] | None) -> list[Any]:
+        policy = find(objects(shop, values), "NetworkPolicy", "rel-shop-db")["spec"]
+        return list(policy["ingress"][0]["from"])
+
+    assert controller not in db_sources(None)
+    assert controller in db_sources({"db": {"ingress": {"enabled": True, "hostname": "db.example.com"}}})

@@ -101,7 +101,7 @@ def test_network_policy_allows_declared_and_discovered_consumers() -> None:
     assert plan.component("api").networkPolicy.allowFrom == ["web"]
     assert plan.component("cache").networkPolicy.allowFrom == ["api"]
     assert plan.component("web").networkPolicy.allowFrom == []
-    assert plan.component("web").networkPolicy.allowIngressController
+    assert not plan.component("web").networkPolicy.allowIngressController
     assert plan.component("web").waitFor == ["api"]
 
 
