@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -199,12 +200,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncio
 
     from services.migrate import migrate
-    from shared.config import Settings
 
-    settings = Settings()
-    if not settings.database_url:
+    # Only the database matters here: no NATS URL or AES key is needed to create tables.
+    database_url = os.environ.get("AUTOPILOT_DATABASE_URL")
+    if not database_url:
         raise AutopilotError("AUTOPILOT_DATABASE_URL is not set", field="AUTOPILOT_DATABASE_URL")
-    for line in asyncio.run(migrate(settings.database_url)):
+    for line in asyncio.run(migrate(database_url)):
         print(line)
     return 0
 

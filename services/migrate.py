@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.gateway.store import PostgresStore
 from shared.infra.artifacts import ArtifactStore
 from shared.infra.checkpoint import open_checkpointer, open_store
 
@@ -15,4 +16,6 @@ async def migrate(database_url: str) -> list[str]:
         done.append("long-term store: up to date")
     async with ArtifactStore.open(database_url, max_connections=2):
         done.append("artifacts: up to date")
+    async with PostgresStore.open(database_url, max_connections=2):
+        done.append("gateway workflows and events: up to date")
     return done

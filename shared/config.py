@@ -93,6 +93,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    def listen_host(self, explicit: str | None) -> str:
+        """The interface to serve HTTP on: the explicit one, else loopback only in local mode."""
+        if explicit:
+            return explicit
+        # Outside local mode a container is probed and scraped from outside its own loopback.
+        return "127.0.0.1" if self.local_mode else "0.0.0.0"  # noqa: S104
+
     def aes_key_bytes(self) -> bytes | None:
         """The key as LangGraph's `from_pycryptodome_aes` reads it: the raw string, UTF-8 encoded."""
         return None if self.aes_key is None else self.aes_key.get_secret_value().encode()

@@ -54,8 +54,9 @@ def authorize(role: Role | None) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency resolving the principal and checking it holds `role` (None: any caller)."""
 
     async def dependency(request: Request) -> Principal:
-        if role is None and request.url.path in ("/healthz", "/readyz"):
-            # Probes come from the orchestrator, which holds no credentials.
+        if role is None and request.url.path in ("/healthz", "/readyz", "/metrics"):
+            # Probes and scrapes come from the orchestrator and Prometheus, which hold no
+            # credentials; metrics carry no workflow data (no ids in labels).
             return Principal(id="anonymous")
         principal = await authenticate(request)
         if not principal.has(role):

@@ -17,7 +17,10 @@ OFFLINE_MODEL = "offline"
 class GatewaySettings(Settings):
     """Settings of the gateway service (one object per process)."""
 
-    gateway_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    gateway_host: str | None = Field(
+        default=None,
+        description="Interface the API listens on; default 127.0.0.1 in local mode, else 0.0.0.0.",
+    )
     gateway_port: int = Field(default=8080, ge=0, le=65535, description="API port (0 = any).")
     subject_prefix: str = Field(
         default=SUBJECT_PREFIX, description="Subject prefix of every event."

@@ -61,7 +61,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = GatewaySettings()
-    uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port)
+    uvicorn.run(create_app(settings), host=settings.listen_host(settings.gateway_host), port=settings.gateway_port)
 
 
 if __name__ == "__main__":

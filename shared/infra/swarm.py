@@ -151,9 +151,7 @@ class SwarmSettings(Settings):
 
     def bind_host(self) -> str:
         """The interface the HTTP side listens on."""
-        if self.http_host:
-            return self.http_host
-        return "127.0.0.1" if self.local_mode else "0.0.0.0"  # noqa: S104 - containers
+        return self.listen_host(self.http_host)
 
     def fault_marker_path(self) -> Path:
         """Where the fired fault is remembered, so a restarted process does not fire again."""
