@@ -43,7 +43,7 @@ class GatewayMetrics:
             ["gate", "decision"], registry=self.registry,
         )  # fmt: skip
         self.gate_wait = Histogram(
-            "autopilot_gate_waiting_seconds", "How long a gate waited for its decision.",
+            "autopilot_gate_wait_seconds", "How long a gate waited for its decision.",
             ["gate"], buckets=DURATION_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.redispatches = Counter(

@@ -532,7 +532,7 @@ def test_metrics_names_and_labels(client: TestClient) -> None:
         'autopilot_workflows_completed_total{input_kind="requirements"} 1.0',
         'autopilot_gate_decisions_total{decision="approve",gate="planning_review"} 1.0',
         "autopilot_workflow_duration_seconds_bucket",
-        "autopilot_gate_waiting_seconds_bucket",
+        "autopilot_gate_wait_seconds_bucket",
         "autopilot_http_request_duration_seconds_bucket",
     ):
         assert name in text, name
