@@ -22,8 +22,7 @@ lock: | $(BIN)/uv
 
 demo: install
 	rm -rf out/demo
-	$(BIN)/autopilot generate examples/shop.yaml -o out/demo --yes
-	$(BIN)/autopilot generate examples/compose/wordpress-mysql.yaml -o out/demo --yes --name wordpress
+	$(BIN)/python -m services.demo
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -8,25 +8,18 @@ shared with other tests or with servers already on the machine.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from services.demo import System, scratch_dir, start_system, stop_system, wait_ready
 from services.generator.engine import generate_chart
 from services.planner.engine import plan_chart
 from services.planner.intake import intake
 from services.submit import submit
-from shared.infra.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,60 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop.yaml"
 
 
-@dataclass
-class System:
-    """A running `autopilot up`."""
-
-    process: subprocess.Popen[bytes]
-    data_dir: Path
-    url: str
-
-    def pid(self, service: str) -> int:
-        return int((self.data_dir / "pids" / f"{service}.pid").read_text())
-
-    def log(self, service: str) -> str:
-        path = self.data_dir / "logs" / f"{service}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-def start_system(data_dir: Path, **env: str) -> System:
-    """`autopilot up` in a subprocess; returns once the gateway is ready."""
-    port = free_port()
-    environ = {k: v for k, v in os.environ.items() if k not in ("AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL")}
-    environ.update(env)
-    out = (data_dir / "up.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
-        env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (data_dir / "up.log").read_text()
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return System(proc, data_dir, url)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise AssertionError("autopilot up did not become ready:\n" + (data_dir / "up.log").read_text())
-
-
-def stop_system(system: System) -> None:
-    """Ctrl-C, as a user would; everything must be gone afterwards."""
-    system.process.send_signal(signal.SIGINT)
-    system.process.wait(timeout=60)
-    assert not list((system.data_dir / "pids").glob("*.pid"))
-
-
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # Not pytest's tmp tree: embedded Postgres runs as another user who must reach the folder.
-    path = Path(tempfile.mkdtemp(prefix="autopilot-up-"))
-    os.chmod(path, 0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with scratch_dir("autopilot-up-") as path:
+        yield path
+
+
+def stop_and_check(system: System) -> None:
+    """Ctrl-C; every service process must be gone afterwards."""
+    stop_system(system)
+    assert not list((system.data_dir / "pids").glob("*.pid"))
 
 
 def offline_files(tmp: Path) -> dict[str, bytes]:
@@ -125,7 +74,7 @@ def test_up_submit_through_three_gates_gives_the_offline_chart(data_dir: Path, t
         metrics = httpx.get(f"{system.url}/metrics").text
         assert "autopilot_" in metrics
     finally:
-        stop_system(system)
+        stop_and_check(system)
 
 
 def test_rejected_plan_ends_the_workflow(data_dir: Path, tmp_path: Path) -> None:
@@ -140,7 +89,7 @@ def test_rejected_plan_ends_the_workflow(data_dir: Path, tmp_path: Path) -> None
         assert wf["status"] == "rejected" and wf["comment"] == "needs a cache"
         assert not (tmp_path / "out").exists()
     finally:
-        stop_system(system)
+        stop_and_check(system)
 
 
 @pytest.mark.parametrize(("service", "node"), [("planner", "plan"), ("generator", "generate"), ("validator", "validate")])
@@ -166,7 +115,7 @@ def test_a_swarm_killed_mid_subgraph_is_restarted_and_resumes(
             f"the node after {node} ran in the restarted process: {runs}"
         )
     finally:
-        stop_system(system)
+        stop_and_check(system)
 
 
 async def node_runs(system: System, service: str, workflow_id: str) -> list[str]:
@@ -198,7 +147,6 @@ def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_pat
 
     nats = EmbeddedNats(data_dir / "ext-nats").start()
     postgres = EmbeddedPostgres(data_dir / "ext-pg").start()
-    (data_dir / "up").mkdir()
     system = start_system(
         data_dir / "up",
         AUTOPILOT_NATS_URL=nats.url,
@@ -235,19 +183,6 @@ def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_pat
         assert restarted == ["nats", "postgres"]
         assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
     finally:
-        stop_system(system)
+        stop_and_check(system)
         nats.stop()
         postgres.stop()
-
-
-def wait_ready(url: str, seconds: float = 60) -> None:
-    """Until /readyz says both dependencies are back."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("gateway not ready again after a server restart")
