@@ -8,6 +8,7 @@ made durable (Postgres away), so JetStream delivers it again.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from services.gateway.config import GatewaySettings
 from services.gateway.supervisor import Supervisor
 from shared.events import Event, Phase, Swarm, SwarmFailure, SwarmResult, jstream, swarm_subject
+from shared.models.workflow import ErrorCode, ErrorContext
 
 _log = logging.getLogger(__name__)
 
@@ -80,20 +82,48 @@ def subscribe(broker: NatsBroker, settings: GatewaySettings, supervisor: Supervi
                 max_workers=8,
                 title=f"gateway: {swarm.value}.{phase.value}",
             )
-            subscriber(_handler(supervisor, phase))
+            subscriber(_handler(broker, settings, supervisor, phase))
 
 
-def _handler(supervisor: Supervisor, phase: Phase) -> Any:
+def poison_failure(body: bytes, subject: str, error: str) -> SwarmFailure | None:
+    """A failure standing in for an unreadable swarm answer, when it says whose answer it was."""
+    try:
+        doc = json.loads(body)
+        data = doc.get("data") or {}
+        return SwarmFailure(
+            workflow_id=str(data.get("workflow_id") or doc["subject"]),
+            swarm=Swarm(data.get("swarm") or subject.split(".")[-2]),
+            attempt=int(data.get("attempt") or 1),
+            error=ErrorContext(
+                code=ErrorCode.INVALID_INPUT,
+                message=f"unreadable answer on {subject}: {error}"[:2000],
+                details={"dead_letter": True},
+            ),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+        return None
+
+
+def _handler(broker: NatsBroker, settings: GatewaySettings, supervisor: Supervisor, phase: Phase) -> Any:
     """The message handler for one phase's subjects."""
+    dead_letter = f"{settings.subject_prefix}.deadletter.gateway"
 
     async def on_answer(message: NatsMessage) -> None:
         try:
             payload = parse(phase, message.body)
         except ValidationError as exc:
-            # Nothing to resume with; redelivering would not make it readable.
-            _log.error(
-                "unreadable %s event on %s: %s", phase.value, message.raw_message.subject, exc
+            # Nothing to resume with and redelivery would not make it readable: park the bytes on
+            # the dead-letter subject and fail the workflow it names, if it names one.
+            subject = message.raw_message.subject
+            _log.error("unreadable %s event on %s: %s", phase.value, subject, exc)
+            reason = str(exc).splitlines()[0]
+            await broker.publish(
+                message.body, dead_letter, stream=settings.stream_name, timeout=PUBLISH_TIMEOUT,
+                headers={"Autopilot-Original-Subject": subject, "Autopilot-Error": reason[:500]},
             )
+            failure = poison_failure(message.body, subject, reason)
+            if failure is not None:
+                await supervisor.on_swarm_event(Phase.FAILED, failure)
             await message.ack()
             return
         try:

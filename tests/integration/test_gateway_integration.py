@@ -48,6 +48,7 @@ class Responder(threading.Thread):
         self.intercept = intercept
         self.requests: list[SwarmRequest] = []
         self.published: list[Event[Any]] = []
+        self.deleted: list[int] = []
         self.ready = threading.Event()
         self._halt = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -71,7 +72,11 @@ class Responder(threading.Thread):
                 request = Event[SwarmRequest].model_validate_json(msg.data).data
                 self.requests.append(request)
                 verdict = self.intercept(request) if self.intercept else None
-                if verdict == "drop":
+                if verdict in ("drop", "hold"):
+                    if verdict == "drop":
+                        # Lost for good: the request is deleted from the stream, not just unanswered.
+                        await js.delete_msg(s.stream_name, msg.metadata.sequence.stream)
+                        self.deleted.append(msg.metadata.sequence.stream)
                     await msg.ack()
                     return
                 if isinstance(verdict, ErrorContext):
@@ -252,6 +257,7 @@ def test_dropped_request_is_recovered_by_the_reconciler(running: Callable[..., t
     body = wait_for(client, wf, at_gate("security_review"))
     generation = [r for r in responder.requests if r.swarm is Swarm.GENERATION]
     assert dropped == [1] and [r.attempt for r in generation] == [1, 1]
+    assert len(responder.deleted) == 1
     assert body["status"] == "waiting_for_approval"
     assert 'autopilot_reconciler_redispatches_total{swarm="generation"} 1.0' in client.get("/metrics").text
 
@@ -314,3 +320,39 @@ def test_readyz_reflects_nats_going_down(pg_database: str, scratch_dir: Path, tm
             assert down.json()["checks"]["nats"].startswith("down")
             assert down.json()["checks"]["postgres"] == "ok"
             assert json.loads(client.get("/healthz").text) == {"status": "ok"}
+
+
+def test_poison_answer_is_dead_lettered_and_fails_only_its_workflow(
+    running: Callable[..., tuple[TestClient, Responder]], gateway_settings: GatewaySettings
+) -> None:
+    held: list[str] = []
+
+    def hold_first_generation(request: SwarmRequest) -> str | None:
+        if request.swarm is Swarm.GENERATION and not held:
+            held.append(request.workflow_id)
+            return "hold"
+        return None
+
+    client, responder = running(hold_first_generation)
+    victim = submit(client, requirements=SPEC, options={"auto_approve": ["planning_review"]})
+    wait_for(client, victim, lambda b: b["phase"] == "generation" and bool(held))
+    other = submit(client, requirements=SPEC, options={"auto_approve": ["planning_review"]})
+    poison = {"subject": victim, "type": "x", "source": "/evil",
+              "data": {"workflow_id": victim, "swarm": "generation", "attempt": 1, "artifacts": "not-a-list"}}
+
+    async def publish_and_read_dead_letter() -> bytes:
+        nc = await nats.connect(gateway_settings.nats_url)
+        js = nc.jetstream()
+        dead = await js.subscribe(f"{gateway_settings.subject_prefix}.deadletter.gateway",
+                                  stream=gateway_settings.stream_name)  # fmt: skip
+        await js.publish(f"{gateway_settings.subject_prefix}.generation.completed", json.dumps(poison).encode(),
+                         stream=gateway_settings.stream_name)  # fmt: skip
+        msg = await dead.next_msg(timeout=20)
+        await nc.close()
+        return bytes(msg.data)
+
+    assert json.loads(asyncio.run(publish_and_read_dead_letter())) == poison
+    failed = wait_for(client, victim, ended)
+    assert failed["status"] == "failed"
+    assert "unreadable answer" in json.dumps(failed["error"])
+    assert wait_for(client, other, at_gate("security_review"))["status"] == "waiting_for_approval"
