@@ -73,6 +73,10 @@ class EscalationNeeded(AutopilotError):
 
     code = ErrorCode.INVALID_OUTPUT
 
+    def __init__(self, message: str, **details: Any) -> None:
+        # `escalate` tells the gateway to open the error_review gate instead of retrying.
+        super().__init__(message, **{"escalate": "invalid_output", **details})
+
 
 class ClarificationNeeded(AutopilotError):
     """A required fact is missing from a plain-language request; ask instead of guessing."""
@@ -80,7 +84,11 @@ class ClarificationNeeded(AutopilotError):
     code = ErrorCode.INVALID_INPUT
 
     def __init__(self, questions: list[str], **details: Any) -> None:
-        super().__init__("clarification needed: " + " ".join(questions), field="prompt", **details)
+        super().__init__(
+            "clarification needed: " + " ".join(questions),
+            field="prompt",
+            **{"escalate": "clarification", "questions": questions, **details},
+        )
         self.questions = questions
 
 

@@ -53,6 +53,9 @@ RESULT_JSON = "result.json"
 INPUT_KIND = "input"
 APPROVED_PLAN = "plan.approved"
 CHART_TGZ = "chart.tgz"
+# Written by the generator in LLM mode beside `chart.{n}` (services/generator/graph.py).
+AGENT_DIFF = "agent-diff"
+AGENT_DIFF_FILE = "agent.diff"
 
 NodeName = Literal[
     "intake",
@@ -193,6 +196,17 @@ async def load_report(deps: Deps, state: SupervisorState) -> ValidationReport:
     """The latest validation report."""
     kind = state.get("report_kind") or ""
     return parse_report(await _load_json(deps, state["workflow_id"], kind))
+
+
+async def load_agent_diff(deps: Deps, state: SupervisorState) -> str | None:
+    """LLM mode: the engine-vs-agent diff stored beside the chart under review, if any."""
+    chart_kind = state.get("chart_kind") or ""
+    attempt = chart_kind.rpartition(".")[2]
+    kind = f"{AGENT_DIFF}.{attempt}"
+    if kind not in (state.get("refs") or {}):
+        return None  # offline: the generator stores no diff
+    files = await deps.artifacts.get_files(state["workflow_id"], kind)
+    return files.get(AGENT_DIFF_FILE, b"").decode("utf-8", errors="replace")
 
 
 def parse_report(raw: bytes) -> ValidationReport:
@@ -428,7 +442,7 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     sec = report.security
     findings = [f.dump() for f in sec.failedChecks]
     findings += [f.dump() for f in report.findings if f.severity != Severity.INFO]
-    details = {
+    details: dict[str, Any] = {
         "security": {
             "checkov": {
                 "passed": sec.passed,
@@ -440,6 +454,9 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
         },
         "validation": state.get("validation"),
     }
+    agent_diff = await load_agent_diff(runtime.context, state)
+    if agent_diff is not None:
+        details["agent_diff"] = agent_diff
     gate = GateName.SECURITY_REVIEW.value
     return {**_gate_outcome(gate, _decide(state, gate, details)), "phase": gate}
 
@@ -502,6 +519,11 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
     retries = (state.get("retries") or {}).get(step, 0)
     fixes = state.get("fix_attempts", 0)
     clear: Update = {"error": None, "last_error": error.dump()}
+    escalate = error.details.get("escalate")
+    if escalate:
+        # The agent already retried within its budget (invalid output) or needs a fact only a
+        # person has (clarification): a human decides at once, nothing is retried silently.
+        return _error_review(error, step, clear, questions=error.details.get("questions"))
     if (
         error.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT)
         and retries < settings.max_swarm_retries
@@ -521,7 +543,17 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
     if error.code in (ErrorCode.INVALID_INPUT, ErrorCode.VALIDATION_FAILED):
         return _fail(error)
     # permission, policy, unknown, or retries used up: a human decides.
-    decision = interrupt({"gate": ERROR_REVIEW, "error": error.dump(), "step": step})
+    return _error_review(error, step, clear)
+
+
+def _error_review(
+    error: ErrorContext, step: str, clear: Update, *, questions: Any = None
+) -> Command[Any]:
+    """The error_review gate: approve re-runs the step, anything else fails the workflow."""
+    payload: dict[str, Any] = {"gate": ERROR_REVIEW, "error": error.dump(), "step": step}
+    if questions:
+        payload["questions"] = [str(q) for q in questions]
+    decision = interrupt(payload)
     choice = decision.get("decision") if isinstance(decision, dict) else decision
     comment = decision.get("comment") if isinstance(decision, dict) else None
     if choice == "approve":

@@ -69,6 +69,11 @@ class PendingGate(BaseModel):
         default=None, description="security_review: checkov summary and findings."
     )
     validation: dict[str, Any] | None = None
+    agent_diff: str | None = Field(
+        default=None,
+        description="security_review in LLM mode: unified diff of the offline engine's chart "
+        "against the generation agent's ('' when the agent changed nothing).",
+    )
     diff: str | None = Field(
         default=None,
         description="deployment_approval: unified diff of the rendered default manifests "
@@ -77,6 +82,9 @@ class PendingGate(BaseModel):
     previous: str | None = Field(default=None, description="Workflow that published that chart.")
     error: ErrorContext | None = Field(default=None, description="error_review: the error.")
     step: str | None = Field(default=None, description="error_review: the step approve re-runs.")
+    questions: list[str] | None = Field(
+        default=None, description="error_review: what the planning agent needs a person to answer."
+    )
 
 
 class PublishedChart(BaseModel):

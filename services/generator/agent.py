@@ -326,6 +326,7 @@ def improve_chart(
     model: BaseChatModel,
     *,
     workflow_id: str | None = None,
+    gate: str | None = None,
     max_model_calls: int = DEFAULT_MAX_MODEL_CALLS,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
 ) -> ChartResult:
@@ -335,7 +336,8 @@ def improve_chart(
     engine_report = validate_chart(chart_dir)
     rollback = RollbackMiddleware(chart_dir, engine_report)
     agent = build_generation_agent(model, chart_dir, rollback, max_model_calls=max_model_calls)
-    config = run_config(workflow_id=workflow_id, swarm="generator", recursion_limit=4 * max_model_calls + 10)
+    config = run_config(workflow_id=workflow_id, swarm="generator", gate=gate,
+                        recursion_limit=4 * max_model_calls + 10)
     messages: list[AnyMessage] = [HumanMessage(_task_message(plan, engine_report))]
     try:
         for _ in range(max_rounds):

@@ -1,8 +1,11 @@
-"""The generation subgraph: load_plan -> generate -> self_check -> store, one step per node.
+"""The generation subgraph: load_plan -> generate -> improve -> self_check -> store.
 
 `generate` renders the chart into a temporary directory and reads the files back into the
-state, so a resumed thread needs no disk; `self_check` validates them and records a summary
-without failing on findings (the validator swarm judges). The files go to `chart.{attempt}`.
+state, so a resumed thread needs no disk; with a chat model (`build_graph(model)`), `improve`
+lets the generation Deep Agent edit those files and keeps the engine-vs-agent diff (offline it
+does nothing); `self_check` validates them and records a summary without failing on findings
+(the validator swarm judges). The files go to `chart.{attempt}`, the diff to
+`agent-diff.{attempt}/agent.diff` (beside the chart, so it is never packaged or validated).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -25,12 +28,20 @@ from shared.infra.swarm import (
     load_json,
     read_tree,
     swarm_node,
+    write_tree,
 )
 from shared.models.plan import ChartPlan
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 PLAN_FILE = "result.json"
 # Generator bookkeeping (edit detection), not part of the chart.
 PRIVATE_DIR = ".autopilot/"
+AGENT_DIFF_KIND = "agent-diff"
+AGENT_DIFF_FILE = "agent.diff"
+# The gate whose reviewer sees the agent's diff (tracing metadata of the agent's runs).
+NEXT_GATE = "security_review"
 
 
 @swarm_node("load_plan")
@@ -70,6 +81,41 @@ async def generate(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> 
     return {"files": await asyncio.to_thread(_render, plan)}
 
 
+def _improve(plan: ChartPlan, files: dict[str, str], model: BaseChatModel,
+             workflow_id: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Let the agent edit a copy of the engine's files; its files and what it did."""
+    from services.generator.agent import improve_chart
+
+    with tempfile.TemporaryDirectory(prefix="autopilot-improve-") as tmp:
+        chart_dir = Path(tmp) / plan.name
+        write_tree(chart_dir, files)
+        result = improve_chart(chart_dir, plan, model, workflow_id=workflow_id, gate=NEXT_GATE)
+        try:
+            improved = read_tree(result.chart_dir, skip=(PRIVATE_DIR,))
+        except UnicodeDecodeError as exc:
+            raise GenerationError(f"the agent left a non-UTF-8 file: {exc}") from exc
+    agent = {"diff": result.diff, "accepted": list(result.accepted),
+             "rolledBack": list(result.rolled_back)}  # fmt: skip
+    return improved, agent
+
+
+def make_improve(model: BaseChatModel | None) -> Any:
+    """The `improve` node: the generation Deep Agent edits the engine's chart (LLM mode only)."""
+
+    @swarm_node("improve")
+    async def improve(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        """Run the agent on the engine's files; offline, keep them as they are."""
+        if model is None:
+            return {}
+        plan = ChartPlan.model_validate(state.plan)
+        workflow_id = state.swarm_request().workflow_id
+        # The agent is sync and slow; a worker thread keeps heartbeats and NATS pings going.
+        files, agent = await asyncio.to_thread(_improve, plan, state.files, model, workflow_id)
+        return {"files": files, "agent": agent}
+
+    return improve
+
+
 @swarm_node("self_check")
 async def self_check(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Validate the files once and record the summary; findings do not fail generation."""
@@ -88,28 +134,44 @@ async def store(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dic
         f"chart.{request.attempt}",
         {name: text.encode() for name, text in state.files.items()},
     )
+    refs = [ref.model_dump(mode="json")]  # the chart first: the gateway reads refs[0] as it
+    if state.agent:
+        diff_ref = await runtime.context.artifacts.put_files(
+            request.workflow_id,
+            f"{AGENT_DIFF_KIND}.{request.attempt}",
+            {AGENT_DIFF_FILE: str(state.agent.get("diff", "")).encode()},
+        )
+        refs.append(diff_ref.model_dump(mode="json"))
+    agent_summary = (
+        {"agent": {"accepted": len(state.agent.get("accepted", [])),
+                   "rolledBack": len(state.agent.get("rolledBack", []))}}
+        if state.agent else {}
+    )  # fmt: skip
     return {
-        "artifacts": [ref.model_dump(mode="json")],
+        "artifacts": refs,
         "summary": {
             "chart": plan.name,
             "version": plan.chartVersion,
             "files": len(state.files),
             "feedback": len(state.feedback),
             "selfCheck": state.self_check,
+            **agent_summary,
         },
     }
 
 
-def build_graph() -> StateGraph[GeneratorState, SwarmContext, Any, Any]:
+def build_graph(model: BaseChatModel | None = None) -> StateGraph[GeneratorState, SwarmContext, Any, Any]:
     """The generation subgraph, uncompiled (the entry point compiles it with the checkpointer)."""
     graph = StateGraph(GeneratorState, context_schema=SwarmContext)
     graph.add_node("load_plan", load_plan)
     graph.add_node("generate", generate)
+    graph.add_node("improve", make_improve(model))
     graph.add_node("self_check", self_check)
     graph.add_node("store", store)
     graph.add_edge(START, "load_plan")
     graph.add_edge("load_plan", "generate")
-    graph.add_edge("generate", "self_check")
+    graph.add_edge("generate", "improve")
+    graph.add_edge("improve", "self_check")
     graph.add_edge("self_check", "store")
     graph.add_edge("store", END)
     return graph

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from services.generator.config import GeneratorSettings
 from services.generator.graph import build_graph
 from services.validator.engine import warm_up
 from shared.infra.swarm import SwarmService
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
-def build_service(settings: GeneratorSettings | None = None) -> SwarmService:
+
+def build_service(
+    settings: GeneratorSettings | None = None, model: BaseChatModel | None = None
+) -> SwarmService:
     """The generator service; warms the validator up for its self-check at start."""
-    return SwarmService(settings or GeneratorSettings(), build_graph, warm_up=warm_up)
+    # The model is loaded once at process start (main), never per request.
+    graph = functools.partial(build_graph, model)
+    return SwarmService(settings or GeneratorSettings(), graph, warm_up=warm_up)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 from services.generator.config import GeneratorSettings
 from services.generator.handlers import build_service
 from shared.infra.swarm import run_service
+from shared.llm import ModelConfigError, load_model
 
 
 def main() -> None:
     """Serve generation requests until SIGTERM."""
-    run_service(build_service, GeneratorSettings())
+    try:
+        # Before any server starts: a misconfigured model is one clear line naming the variable.
+        model = load_model("generator")
+    except ModelConfigError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    run_service(functools.partial(build_service, model=model), GeneratorSettings())
 
 
 if __name__ == "__main__":

@@ -18,5 +18,7 @@ class GeneratorState(SwarmState):
     """Findings of the last validation (fix-loop attempts), as JSON."""
     files: dict[str, str] = field(default_factory=dict)
     """The chart's files by relative path (no `.autopilot/`)."""
+    agent: dict[str, Any] = field(default_factory=dict)
+    """LLM mode: the engine-vs-agent diff and the edits kept and rolled back; {} offline."""
     self_check: dict[str, Any] = field(default_factory=dict)
     """What our own validation run found; informational, the validator swarm judges."""

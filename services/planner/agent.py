@@ -256,6 +256,7 @@ def plan_with_agent(
     notes: Iterable[ImportNote] = (),
     store: BaseStore | None = None,
     workflow_id: str | None = None,
+    gate: str | None = None,
     max_invalid: int = DEFAULT_MAX_INVALID,
     max_model_calls: int = DEFAULT_MAX_MODEL_CALLS,
 ) -> ChartPlan:
@@ -265,7 +266,8 @@ def plan_with_agent(
     base = plan_chart(requirements, standards=std, notes=notes)  # policy errors fail before any call
     budget = _Budget(max_invalid, "plan")
     agent = build_planning_agent(model, store=store, budget=budget, max_model_calls=max_model_calls)
-    config = run_config(workflow_id=workflow_id, swarm="planner", recursion_limit=4 * max_model_calls + 10)
+    config = run_config(workflow_id=workflow_id, swarm="planner", gate=gate,
+                        recursion_limit=4 * max_model_calls + 10)
     messages: list[AnyMessage] = [HumanMessage(_task_message(requirements, base, std))]
     while True:
         try:
@@ -432,12 +434,13 @@ def requirements_from_prompt(
     *,
     max_invalid: int = DEFAULT_MAX_INVALID,
     workflow_id: str | None = None,
+    gate: str | None = None,
 ) -> ChartRequirements:
     """ChartRequirements from plain language; ClarificationNeeded when a required fact is missing."""
     if not prompt.strip():
         raise InputError("empty prompt; describe the application", field="prompt")
     bound = model.bind_tools([ChartRequirements, AskForClarification])
-    config = run_config(workflow_id=workflow_id, swarm="planner", step="prompt")
+    config = run_config(workflow_id=workflow_id, swarm="planner", gate=gate, step="prompt")
     messages: list[AnyMessage] = [
         SystemMessage(PROMPT_SYSTEM),
         HumanMessage(f"<untrusted>\n{prompt}\n</untrusted>"),

@@ -1,30 +1,40 @@
-"""The planning subgraph: load_input -> validate -> plan -> store, one step per node.
+"""The planning subgraph: load_input -> [read_prompt] -> validate -> plan -> store.
 
 Each node does one thing, so after a crash the checkpoint history shows exactly which step
-re-ran. Input comes from the `input` artifact (requirements.json, notes.json, standards.json)
-or inline in the request; the plan goes to `plan.{attempt}/result.json`.
+re-ran. Input comes from the `input` artifact (requirements.json, notes.json, standards.json,
+or prompt.txt in LLM mode) or inline in the request; the plan goes to `plan.{attempt}/result.json`.
+With a chat model (`build_graph(model)`), `read_prompt` turns a prompt into requirements and
+`plan` asks the planning Deep Agent; without one, a prompt is refused and the engine plans.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import TypeAdapter, ValidationError
 
+from services.agentic import OFFLINE_INPUTS
 from services.planner.engine import plan_chart
 from services.planner.intake import parse_requirements
 from services.planner.state import PlannerState
 from shared.errors import InputError
 from shared.infra.swarm import SwarmContext, first_ref, load_files, swarm_node
 from shared.models.plan import ChartPlan, ImportNote
-from shared.models.requirements import Standards
+from shared.models.requirements import ChartRequirements, Standards
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 REQUIREMENTS = "requirements.json"
 NOTES = "notes.json"
 STANDARDS = "standards.json"
+PROMPT = "prompt.txt"
+# The gate that reviews what this swarm produces (tracing metadata of the agent's runs).
+NEXT_GATE = "planning_review"
 RESULT = "result.json"
 
 _notes = TypeAdapter(list[ImportNote])
@@ -50,6 +60,8 @@ async def load_input(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> 
             "raw_standards": inline.get("standards"),
         }
     files = await load_files(runtime.context.artifacts, first_ref(request), field_name="input_refs")
+    if PROMPT in files and REQUIREMENTS not in files:
+        return {"prompt": files[PROMPT].decode("utf-8", errors="replace")}
     if REQUIREMENTS not in files:
         raise InputError(f"the input artifact has no {REQUIREMENTS}", field="input_refs")
     return {
@@ -79,16 +91,53 @@ async def validate(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> di
     }
 
 
-@swarm_node("plan")
-async def plan(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
-    """Plan the chart with the offline engine."""
-    requirements = parse_requirements(state.requirements)
-    chart_plan = plan_chart(
-        requirements,
-        standards=Standards.model_validate(state.standards) if state.standards else None,
-        notes=_notes.validate_python(state.notes),
-    )
-    return {"plan": chart_plan.model_dump(mode="json", by_alias=True)}
+def make_read_prompt(model: BaseChatModel | None) -> Any:
+    """The `read_prompt` node: plain language to ChartRequirements through the model."""
+
+    @swarm_node("read_prompt")
+    async def read_prompt(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        """Ask the model for requirements; ClarificationNeeded when a required fact is missing."""
+        if model is None:
+            raise InputError(OFFLINE_INPUTS, field="input")
+        from services.planner.agent import requirements_from_prompt
+
+        workflow_id = state.swarm_request().workflow_id
+        # The agent is sync and slow; a worker thread keeps heartbeats and NATS pings going.
+        requirements: ChartRequirements = await asyncio.to_thread(
+            requirements_from_prompt, state.prompt or "", model,
+            workflow_id=workflow_id, gate=NEXT_GATE,
+        )  # fmt: skip
+        return {"raw_requirements": requirements.model_dump(mode="json", by_alias=True)}
+
+    return read_prompt
+
+
+def make_plan(model: BaseChatModel | None) -> Any:
+    """The `plan` node: the offline engine, or the planning Deep Agent when there is a model."""
+
+    @swarm_node("plan")
+    async def plan(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        """Plan the chart (engine, or agent checked by the engine)."""
+        requirements = parse_requirements(state.requirements)
+        standards = Standards.model_validate(state.standards) if state.standards else None
+        notes = _notes.validate_python(state.notes)
+        if model is None:
+            chart_plan = plan_chart(requirements, standards=standards, notes=notes)
+        else:
+            from services.planner.agent import plan_with_agent
+
+            chart_plan = await asyncio.to_thread(
+                plan_with_agent, requirements, model, standards=standards, notes=notes,
+                workflow_id=state.swarm_request().workflow_id, gate=NEXT_GATE,
+            )  # fmt: skip
+        return {"plan": chart_plan.model_dump(mode="json", by_alias=True)}
+
+    return plan
+
+
+def route_input(state: PlannerState) -> str:
+    """A prompt goes through `read_prompt` first; structured input straight to `validate`."""
+    return "read_prompt" if state.prompt is not None else "validate"
 
 
 @swarm_node("store")
@@ -112,15 +161,17 @@ async def store(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[
     }
 
 
-def build_graph() -> StateGraph[PlannerState, SwarmContext, Any, Any]:
+def build_graph(model: BaseChatModel | None = None) -> StateGraph[PlannerState, SwarmContext, Any, Any]:
     """The planning subgraph, uncompiled (the entry point compiles it with the checkpointer)."""
     graph = StateGraph(PlannerState, context_schema=SwarmContext)
     graph.add_node("load_input", load_input)
+    graph.add_node("read_prompt", make_read_prompt(model))
     graph.add_node("validate", validate)
-    graph.add_node("plan", plan)
+    graph.add_node("plan", make_plan(model))
     graph.add_node("store", store)
     graph.add_edge(START, "load_input")
-    graph.add_edge("load_input", "validate")
+    graph.add_conditional_edges("load_input", route_input, ["read_prompt", "validate"])
+    graph.add_edge("read_prompt", "validate")
     graph.add_edge("validate", "plan")
     graph.add_edge("plan", "store")
     graph.add_edge("store", END)

@@ -12,6 +12,8 @@ from shared.infra.swarm import SwarmState
 class PlannerState(SwarmState):
     """One planning attempt: raw input, checked requirements, the plan."""
 
+    prompt: str | None = None
+    """prompt.txt: a plain-language request (LLM mode), before it becomes requirements."""
     raw_requirements: dict[str, Any] = field(default_factory=dict)
     """requirements.json as stored at intake, not yet validated."""
     raw_notes: list[Any] = field(default_factory=list)
