@@ -115,8 +115,8 @@ def parse_yaml(text: str) -> Any:
         data = loader.get_single_data()
     except (_LimitExceeded, RecursionError) as exc:
         raise InputError(
-            f"the YAML document is too complex: {exc or 'it is nested too deeply'}; real Compose "
-            "files are flat, so write the values out instead of nesting or aliasing them",
+            f"the YAML document is too complex: {exc or 'it is nested too deeply'}; real specs "
+            "and Compose files are flat, so write the values out instead of nesting or aliasing them",
             field="<file>",
         ) from exc
     except yaml.MarkedYAMLError as exc:

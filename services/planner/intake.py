@@ -6,14 +6,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from services.planner.compose_load import MAX_COMPOSE_BYTES, parse_yaml
 from shared.errors import InputError
 from shared.models.plan import ImportNote
 from shared.models.requirements import ChartRequirements, Standards
 
-MAX_INPUT_BYTES = 5 * 1024 * 1024
+MAX_INPUT_BYTES = MAX_COMPOSE_BYTES
 
 
 class InputKind(StrEnum):
@@ -51,13 +51,8 @@ def decode(data: bytes | str, *, source: str = "input") -> str:
 
 
 def load_yaml(text: str, *, source: str = "input") -> Any:
-    """Parse one YAML (or JSON) document safely."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", field=source) from exc
+    """Parse one YAML (or JSON) document with the hardened loader (no alias bombs, no dup keys)."""
+    return parse_yaml(text)
 
 
 def parse_requirements(data: Any, *, source: str = "requirements") -> ChartRequirements:

@@ -228,3 +228,16 @@ def test_validation_report_round_trips_through_json() -> None:
     report = ValidationReport(chart="c", passed=True, security=SecurityScanReport(passed=3, failed=1))
     again = ValidationReport.model_validate_json(report.model_dump_json(by_alias=True))
     assert again.security.passRate == 0.75 and again == report
+
+
+def test_native_spec_yaml_bomb_and_duplicate_keys_are_refused() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    ) + "components: []\nname: x\n"
+    with pytest.raises(InputError) as err:
+        intake(bomb.encode())
+    assert "too complex" in str(err.value) or "expands" in str(err.value)
+    with pytest.raises(InputError) as err:
+        intake(b"name: a\nname: b\ncomponents: [{name: c, image: 'x:1'}]\n")
+    assert "name" in str(err.value)
