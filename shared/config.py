@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         default=True,
         description="A single-user machine: embedded servers allowed, encryption optional.",
     )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Prometheus metrics; false makes every metric a no-op (/metrics stays, empty).",
+    )
 
     @field_validator("aes_key")
     @classmethod

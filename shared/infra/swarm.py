@@ -46,7 +46,7 @@ from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from nats.js.api import AckPolicy, ConsumerConfig
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
+from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.config import Settings
@@ -70,8 +70,10 @@ from shared.events import (
     swarm_subject,
 )
 from shared.infra.artifacts import ArtifactError, ArtifactStore
-from shared.infra.checkpoint import open_checkpointer, serializer
+from shared.infra.checkpoint import open_checkpointer, serializer, time_writes
 from shared.infra.embedded import ensure_servers
+from shared.infra.metrics import MetricSet, checkpoint_histogram
+from shared.infra.model_metrics import ModelMetrics
 from shared.infra.pg import advisory_lock
 from shared.models.workflow import ErrorCode, ErrorContext
 
@@ -164,39 +166,38 @@ class SwarmSettings(Settings):
 class SwarmMetrics:
     """Prometheus metrics on a registry of their own (one per service object, not global)."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "autopilot_swarm_requests",
-            "Swarm requests handled, by outcome.",
-            ["swarm", "outcome"],
-            registry=self.registry,
+    def __init__(self, enabled: bool = True) -> None:
+        metrics = MetricSet(enabled)
+        self.registry = metrics.registry
+        self.requests = metrics.counter(
+            "autopilot_swarm_requests", "Swarm requests handled, by outcome.", ["swarm", "outcome"]
         )
-        self.duration = Histogram(
+        self.duration = metrics.histogram(
             "autopilot_swarm_duration_seconds",
             "Time from receiving a request to its ack or nak.",
             ["swarm"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-            registry=self.registry,
         )
-        self.failures = Counter(
+        self.failures = metrics.counter(
             "autopilot_swarm_failures",
             "Exceptions while handling a request, by error class (retries included).",
             ["swarm", "error_class"],
-            registry=self.registry,
         )
-        self.dead_letters = Counter(
-            "autopilot_dead_letters",
-            "Messages published to the dead-letter subject.",
-            ["swarm"],
-            registry=self.registry,
+        self.retries = metrics.counter(
+            "autopilot_swarm_retries",
+            "Deliveries handed back to JetStream for a later retry, by error class.",
+            ["swarm", "error_class"],
         )
-        self.node_runs = Counter(
+        self.dead_letters = metrics.counter(
+            "autopilot_dead_letters", "Messages published to the dead-letter subject.", ["swarm"]
+        )
+        self.node_runs = metrics.counter(
             "autopilot_swarm_node_runs",
             "Graph node executions (a resumed node that did not re-run is not counted).",
             ["swarm", "node"],
-            registry=self.registry,
         )
+        self.checkpoint_write = checkpoint_histogram(metrics)
+        self.models = ModelMetrics(metrics)
 
     def value(self, name: str, **labels: str) -> float:
         """One sample's current value (0 when never set); for tests and diagnostics."""
@@ -444,7 +445,7 @@ class SwarmService:
         self.source = f"/autopilot/{self.service}"
         self.build_graph = build_graph
         self.warm_up = warm_up
-        self.metrics = SwarmMetrics()
+        self.metrics = SwarmMetrics(settings.metrics_enabled)
         self.broker = build_broker(settings)
         self.subscriber = self.broker.subscriber(
             settings.requested_subject(),
@@ -461,6 +462,7 @@ class SwarmService:
         self._context: SwarmContext | None = None
         self._lock: ThreadLock = memory_lock()
         self._ready = False
+        self._model_metrics = self.metrics.models.handler(self.swarm.value)
 
     # ----------------------------------------------------------------- wiring
 
@@ -496,6 +498,7 @@ class SwarmService:
                     max_connections=self.settings.db_pool_size,
                 )
             )
+            time_writes(saver, self.metrics.checkpoint_write)
             self.attach(
                 self.build_graph().compile(checkpointer=saver),
                 store,
@@ -592,6 +595,7 @@ class SwarmService:
                 error.message,
                 exc_info=error.code is ErrorCode.UNKNOWN,
             )
+            self.metrics.retries.labels(self.swarm.value, error.code.value).inc()
             return await self._nak(message, deliveries)
         if not deliberate and error.code is not ErrorCode.TRANSIENT:
             # ARCHITECTURE.md: what fails on every delivery is poison, reported as invalid input.
@@ -703,7 +707,11 @@ class SwarmService:
         """Finished thread -> its result; unfinished -> resume; none -> start."""
         if self._graph is None or self._context is None:
             raise RuntimeError("the service has no graph yet: use resources() or attach()")
-        config: Any = {"configurable": {"thread_id": request.thread_id}}
+        config: Any = {
+            "configurable": {"thread_id": request.thread_id},
+            # Children inherit run callbacks: a model called inside a node is counted here.
+            "callbacks": [self._model_metrics],
+        }
         async with self._lock(request.thread_id):
             snapshot = await self._graph.aget_state(config)
             if snapshot.values and not snapshot.next:
