@@ -8,6 +8,7 @@ names the field before anything is stored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import mimetypes
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
@@ -59,6 +60,8 @@ Submitter = Annotated[Principal, Depends(authorize(Role.SUBMITTER))]
 Approver = Annotated[Principal, Depends(authorize(Role.APPROVER))]
 Admin = Annotated[Principal, Depends(authorize(Role.ADMIN))]
 Reader = Annotated[Principal, Depends(authorize(None))]
+
+_log = logging.getLogger(__name__)
 
 
 def get_supervisor(request: Request) -> Supervisor:
@@ -395,7 +398,11 @@ async def readyz(principal: Reader, request: Request) -> Response:
     summary="Prometheus metrics",
 )
 async def metrics(principal: Reader, supervisor: SupervisorDep) -> Response:
-    """Workflow, gate, reconciler and HTTP metrics."""
+    """Workflow, gate, reconciler, JetStream and HTTP metrics."""
+    try:
+        await supervisor.refresh_gauges()
+    except Exception as exc:  # noqa: BLE001 - a scrape still gets the counters
+        _log.warning("could not refresh the gate and backlog gauges: %s", exc)
     return Response(
         supervisor.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )

@@ -20,6 +20,7 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.reconciler import running
 from services.gateway.resources import ResourceFactory, open_resources
 from services.gateway.supervisor import Supervisor
+from shared.infra.checkpoint import time_writes
 
 
 def create_app(settings: GatewaySettings, resources: ResourceFactory | None = None) -> FastAPI:
@@ -31,7 +32,10 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
         async with factory(settings) as res:
             graph = build_graph(settings).compile(checkpointer=res.checkpointer)
             deps = Deps(settings, res.publisher, res.artifacts, res.store)
-            supervisor = Supervisor(graph, deps, GatewayMetrics())
+            metrics = GatewayMetrics(settings.metrics_enabled)
+            time_writes(res.checkpointer, metrics.checkpoint_write)
+            metrics.consumer_lag = res.consumer_lag
+            supervisor = Supervisor(graph, deps, metrics)
             app.state.supervisor = supervisor
             app.state.probes = res.probes
             await res.start(supervisor)

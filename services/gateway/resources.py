@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from services.gateway.config import GatewaySettings
 from services.gateway.graph import Publisher
 from services.gateway.handlers import NatsPublisher, build_broker, subscribe
+from services.gateway.metrics import ConsumerLag
 from services.gateway.store import Artifacts, PostgresStore, Store
 from shared.events import ensure_stream
 from shared.infra.artifacts import ArtifactStore
@@ -45,6 +46,8 @@ class Resources:
     publisher: Publisher
     start: Callable[[Supervisor], Awaitable[None]]
     probes: dict[str, Probe] = field(default_factory=dict)
+    consumer_lag: ConsumerLag | None = None
+    """Reads a swarm consumer's backlog for the JetStream gauges (None: not on NATS)."""
 
 
 ResourceFactory = Callable[[GatewaySettings], AbstractAsyncContextManager[Resources]]
@@ -90,6 +93,12 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
                 raise ConnectionError("NATS is not connected")
             await asyncio.wait_for(connection.flush(), timeout=2.0)
 
+        js = connection.jetstream()
+
+        async def consumer_lag(durable: str) -> tuple[int, int]:
+            info = await js.consumer_info(settings.stream_name, durable, timeout=1.0)
+            return info.num_pending or 0, info.num_ack_pending or 0
+
         yield Resources(
             checkpointer=checkpointer,
             store=store,
@@ -97,4 +106,5 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
             publisher=NatsPublisher(broker, settings.stream_name),
             start=start,
             probes={"nats": nats_probe, "postgres": store.ping},
+            consumer_lag=consumer_lag,
         )

@@ -20,7 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 from pydantic import ValidationError
 
-from services.gateway.graph import INPUT_KIND, Deps, load_plan
+from services.gateway.graph import INPUT_KIND, Deps, load_plan, load_report
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.models import DecisionRequest, HistoryEntry, Notice
 from services.gateway.state import ERROR_REVIEW, TERMINAL, Status, SupervisorState
@@ -150,6 +150,8 @@ class Supervisor:
                 for node, update in chunk.items():
                     if node.startswith("__"):
                         continue
+                    if isinstance(update, dict):
+                        self._count_update(update)
                     phase = update.get("phase") if isinstance(update, dict) else None
                     await self.emit(workflow_id, "workflow.step", {"node": node, "phase": phase})
         except Exception:
@@ -206,7 +208,51 @@ class Supervisor:
             record.finished_at = utcnow()
         await self.store.save(record)
         await self._log_changes(before, record)
+        await self._observe_end(before, record, values)
         return record
+
+    def _count_update(self, update: dict[str, Any]) -> None:
+        """Metrics a node's update shows: gate decisions (auto-approvals too), step retries."""
+        # Counted from the graph's own updates, so a decision is counted once, when applied,
+        # whether a reviewer sent it or the submitter's auto_approve option made it.
+        if isinstance(update.get("approvals"), dict):
+            self.metrics.gate_decided(update["approvals"])
+        if isinstance(update.get("retries"), dict):
+            for step in update["retries"]:
+                self.metrics.step_retries.labels(step).inc()
+
+    async def _observe_end(
+        self, before: WorkflowRecord, after: WorkflowRecord, values: SupervisorState
+    ) -> None:
+        """Fix-loop iterations of a finished workflow; pass rate and findings of its chart."""
+        if after.status not in TERMINAL or before.status in TERMINAL:
+            return
+        if values.get("report_kind"):
+            self.metrics.fix_iterations.observe(values.get("fix_attempts", 0))
+        if after.status != Status.COMPLETED or not values.get("report_kind"):
+            return
+        try:
+            report = await load_report(self.deps, values)
+        except Exception as exc:  # noqa: BLE001 - metrics never fail a workflow
+            _log.warning("workflow %s: no report for chart metrics: %s", after.id, exc)
+            return
+        self.metrics.chart_published(
+            report.security.passRate, (f.severity.value for f in report.findings)
+        )
+
+    async def refresh_gauges(self) -> None:
+        """Gate and JetStream gauges as of now; the /metrics endpoint calls this per scrape."""
+        if not self.metrics.enabled:
+            return
+        waiting = await self.store.search(
+            status=Status.WAITING_FOR_APPROVAL.value, input_kind=None, submitted_by=None,
+            limit=10_000, before_seq=None,
+        )  # fmt: skip
+        self.metrics.set_gates(
+            (((w.pending_gate or {}).get("gate") or w.phase, w.gate_since) for w in waiting),
+            utcnow(),
+        )
+        await self.metrics.refresh_lag()
 
     def _deadline(
         self, before: WorkflowRecord, values: SupervisorState, awaiting: dict[str, Any] | None
@@ -302,7 +348,6 @@ class Supervisor:
             if request.decision == "edit":
                 values = cast(SupervisorState, snapshot.values)
                 resume["plan"] = (await self._edited_plan(values, request)).dump()
-            self.metrics.decisions.labels(request.gate, request.decision).inc()
             if record.gate_since is not None:
                 waited = (utcnow() - record.gate_since).total_seconds()
                 self.metrics.gate_wait.labels(request.gate).observe(max(waited, 0.0))
