@@ -103,8 +103,24 @@ def test_metrics_catalogue_holds_the_planned_names() -> None:
     }
     listed = {m["name"] for m in _catalogue()}
     assert planned <= listed
-    # The two gauges added for the stuck-at-gate alert, and nothing else unannounced.
-    assert listed - planned == {"autopilot_gate_pending", "autopilot_gate_oldest_pending_seconds"}
+    # The two gauges added for the stuck-at-gate alert, the rest of the list (retries,
+    # fix-loop iterations, model calls and tokens, checkpoint latency), and what the services
+    # exposed before the catalogue existed; nothing else unannounced.
+    assert listed - planned == {
+        "autopilot_gate_pending",
+        "autopilot_gate_oldest_pending_seconds",
+        "autopilot_swarm_retries_total",
+        "autopilot_workflow_retries_total",
+        "autopilot_validation_fix_iterations",
+        "autopilot_model_calls_total",
+        "autopilot_model_tokens_total",
+        "autopilot_model_errors_total",
+        "autopilot_checkpoint_write_seconds",
+        "autopilot_swarm_node_runs_total",
+        "autopilot_reconciler_resumes_total",
+        "autopilot_duplicate_swarm_events_total",
+        "autopilot_http_request_duration_seconds",
+    }
 
 
 # --- Dockerfile ------------------------------------------------------------------------------------
