@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lock bench clean
+.PHONY: install demo test lint lock bench check-alerts clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: install
 	rm -rf out/demo
 	$(BIN)/python -m services.demo
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -33,6 +33,10 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/generate.py
+
+# Prometheus' own rule tester on the alert rules (needs promtool: apt-get install prometheus).
+check-alerts:
+	cd deploy/prometheus && promtool check rules alerts.yml && promtool test rules alerts.test.yml
 
 clean:
 	rm -rf $(VENV) out

@@ -2,7 +2,7 @@
 
 Docker does not run on this machine, so the image and the compose file are checked statically
 (schema, hardening, secrets); the NATS config is checked by the real nats-server binary, the
-alert rules by promtool when it is installed, and the chart by the project's own validator.
+alert rules' structure here (their behaviour by `make check-alerts`, which needs promtool), and the chart by the project's own validator.
 """
 
 from __future__ import annotations
@@ -336,15 +336,6 @@ def test_alert_rules_use_only_listed_metrics() -> None:
         used = _metrics_in(rule["expr"])
         assert used, rule["alert"]
         assert used <= allowed, (rule["alert"], used - allowed)
-
-
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
-def test_alert_rules_fire_on_synthetic_series() -> None:
-    # PromQL syntax, templates and the key alerts' behaviour, by Prometheus' own rule tester.
-    checked = subprocess.run(
-        ["promtool", "test", "rules", "alerts.test.yml"], cwd=DEPLOY / "prometheus"
-    )
-    assert checked.returncode == 0
 
 
 def test_prometheus_scrapes_every_service_and_loads_the_rules() -> None:
