@@ -1,12 +1,13 @@
 """Authentication and authorization: one dependency every route goes through.
 
-Local mode is open: every caller is the principal `local` with every role. The principal's id
-is what workflows record as `submitted_by`; API keys, roles and tenants plug in here later
-without touching a route.
+Local mode is open: every caller is the principal `local` with every role. Outside local mode
+a caller presents `Authorization: Bearer <key>`; `AUTOPILOT_API_KEYS` maps each key to a
+principal (id, roles, tenant). The principal's id is what workflows record as `submitted_by`.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
@@ -42,10 +43,16 @@ async def authenticate(request: Request) -> Principal:
     settings = request.app.state.settings
     if settings.local_mode:
         return LOCAL
-    # Deliberately closed until API keys exist: never run open by accident outside local mode.
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        for key, principal in settings.api_keys.items():
+            # Constant-time comparison: response timing must not reveal a key's prefix.
+            if hmac.compare_digest(key.encode(), token.encode()):
+                return Principal.model_validate(principal)
+    # Closed by default: with no keys configured, nothing outside local mode gets in.
     raise HTTPException(
         status.HTTP_401_UNAUTHORIZED,
-        "authentication required (no API keys are configured outside local mode)",
+        "authentication required: send Authorization: Bearer <key> (keys: AUTOPILOT_API_KEYS)",
         headers={"WWW-Authenticate": "Bearer"},
     )
 

@@ -6,6 +6,8 @@ Environment variables carry the shared `AUTOPILOT_` prefix (`AUTOPILOT_GATEWAY_P
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from shared.config import Settings
@@ -22,6 +24,12 @@ class GatewaySettings(Settings):
         description="Interface the API listens on; default 127.0.0.1 in local mode, else 0.0.0.0.",
     )
     gateway_port: int = Field(default=8080, ge=0, le=65535, description="API port (0 = any).")
+    api_keys: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        repr=False,
+        description='Outside local mode: JSON {"<key>": {"id": "alice", "roles": ["submitter", '
+        '"approver"], "tenant": null}}; callers send Authorization: Bearer <key>.',
+    )
     subject_prefix: str = Field(
         default=SUBJECT_PREFIX, description="Subject prefix of every event."
     )

@@ -567,3 +567,34 @@ def test_api_latency_and_time_to_first_gate(client: TestClient) -> None:
 
 def test_asyncio_is_not_left_with_pending_answers(world: MemoryWorld) -> None:
     asyncio.run(world.swarms.idle(timeout=1))
+
+
+def test_outside_local_mode_api_keys_decide_who_may_do_what(tmp_path: Path) -> None:
+    keys = {
+        "sub-key-123": {"id": "alice", "roles": ["submitter"]},
+        "appr-key-456": {"id": "bob", "roles": ["approver"]},
+    }
+    prod = GatewaySettings(
+        data_dir=tmp_path, local_mode=False, nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x", LANGGRAPH_AES_KEY="k" * 16, api_keys=keys,
+    )
+    assert "sub-key-123" not in repr(prod)
+    with TestClient(create_app(prod, resources=MemoryWorld())) as client:
+        assert client.post("/v1/workflows", json={"requirements": SPEC}).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.post("/v1/workflows", json={"requirements": SPEC}, headers=wrong).status_code == 401
+        alice = {"Authorization": "Bearer sub-key-123"}
+        bob = {"Authorization": "Bearer appr-key-456"}
+        response = client.post("/v1/workflows", json={"requirements": SPEC}, headers=alice)
+        assert response.status_code == 202, response.text
+        wf = response.json()["id"]
+        assert client.get(f"/v1/workflows/{wf}", headers=alice).json()["submitted_by"] == "alice"
+        decision = {"gate": "planning_review", "decision": "approve"}
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/workflows/{wf}", headers=bob).json().get("pending_gate") is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=alice).status_code == 403
+        assert client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=bob).status_code == 200
+        assert client.get("/metrics").status_code == 200  # scrapers carry no key
+        assert client.get("/healthz").status_code == 200
