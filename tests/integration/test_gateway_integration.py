@@ -28,6 +28,8 @@ from shared.infra.artifacts import ArtifactStore
 from shared.infra.embedded import EmbeddedNats
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
+from tests.gateway_client import approve, at_gate, ended, wait_for
+from tests.gateway_client import submit as submit_to
 
 pytestmark = pytest.mark.integration
 
@@ -161,33 +163,14 @@ def running(gateway_settings: GatewaySettings) -> Iterator[Callable[..., tuple[T
         client.__exit__(None, None, None)
 
 
-def wait_for(client: TestClient, wf: str, check: Callable[[dict[str, Any]], bool], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/v1/workflows/{wf}").json()
-        if check(body):
-            return body
-        assert time.monotonic() < deadline, f"timed out; last state {body}"
-        time.sleep(0.05)
 
 
-def at_gate(gate: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda b: (b.get("pending_gate") or {}).get("gate") == gate
 
 
-def ended(b: dict[str, Any]) -> bool:
-    return b["status"] in ("completed", "failed", "rejected")
 
 
-def submit(client: TestClient, **body: Any) -> str:
-    response = client.post("/v1/workflows", json=body or {"requirements": SPEC})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
-def approve(client: TestClient, wf: str, gate: str) -> None:
-    response = client.post(f"/v1/workflows/{wf}/decisions", json={"gate": gate, "decision": "approve"})
-    assert response.status_code == 200, response.text
 
 
 def checkpoints(database_url: str, wf: str) -> int:
@@ -356,3 +339,7 @@ def test_poison_answer_is_dead_lettered_and_fails_only_its_workflow(
     assert failed["status"] == "failed"
     assert "unreadable answer" in json.dumps(failed["error"])
     assert wait_for(client, other, at_gate("security_review"))["status"] == "waiting_for_approval"
+
+
+def submit(client: TestClient, **body: Any) -> str:
+    return submit_to(client, SPEC, **body)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from shared.events import Phase, Swarm, SwarmRequest, SwarmResult
 from shared.models.plan import ChartPlan
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
+from tests.gateway_client import approve, at_gate, ended, wait_for
+from tests.gateway_client import submit as submit_to
 
 SPEC: dict[str, Any] = {
     "name": "shop",
@@ -52,38 +54,14 @@ def client(tmp_path: Path, world: MemoryWorld) -> Iterator[TestClient]:
         yield c
 
 
-def wait_for(
-    client: TestClient, wf: str, check: Callable[[dict[str, Any]], bool], timeout: float = 60
-) -> dict[str, Any]:
-    """Poll the workflow until `check` holds (swarm answers arrive asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/v1/workflows/{wf}").json()
-        if check(body):
-            return body
-        assert time.monotonic() < deadline, f"timed out; last state {body}"
-        time.sleep(0.02)
 
 
-def at_gate(gate: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda b: (b.get("pending_gate") or {}).get("gate") == gate
 
 
-def ended(b: dict[str, Any]) -> bool:
-    return b["status"] in ("completed", "failed", "rejected")
 
 
-def submit(client: TestClient, **body: Any) -> str:
-    response = client.post("/v1/workflows", json=body or {"requirements": SPEC})
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] in ("running", "waiting_for_approval")
-    return str(response.json()["id"])
 
 
-def approve(client: TestClient, wf: str, gate: str, **extra: Any) -> dict[str, Any]:
-    response = client.post(f"/v1/workflows/{wf}/decisions", json={"gate": gate, "decision": "approve", **extra})
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 def run_through(client: TestClient, wf: str) -> dict[str, Any]:
@@ -598,3 +576,7 @@ def test_outside_local_mode_api_keys_decide_who_may_do_what(tmp_path: Path) -> N
         assert client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=bob).status_code == 200
         assert client.get("/metrics").status_code == 200  # scrapers carry no key
         assert client.get("/healthz").status_code == 200
+
+
+def submit(client: TestClient, **body: Any) -> str:
+    return submit_to(client, SPEC, **body)
