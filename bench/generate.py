@@ -48,7 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     sources = sorted((ROOT / "examples").glob("*.yaml"))
     sources += sorted((ROOT / "examples" / "compose").glob("*.yaml"))
-    print(f"{'example':<34} {'median ms':>9} {'helm':>6} {'schema':>6} {'checkov':>7} {'checks':>6} {'other':>6} {'pass%':>6}")
+    print(
+        f"{'example':<34} {'median ms':>9} {'helm':>6} {'schema':>6} {'checkov':>7} {'checks':>6} {'other':>6} {'pass%':>6}"
+    )
     totals: list[float] = []
     for source in sources:
         with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +81,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         helm_python.Chart.create("scaffold", tmp).close()
         anchor = validate_chart(Path(tmp) / "scaffold", namespace="apps").security
-    print(f"anchor: `helm create` scaffold checkov pass rate {anchor.passRate:.1%} ({anchor.passed}/{anchor.passed + anchor.failed})")
+    print(
+        f"anchor: `helm create` scaffold checkov pass rate {anchor.passRate:.1%} ({anchor.passed}/{anchor.passed + anchor.failed})"
+    )
 
 
 if __name__ == "__main__":

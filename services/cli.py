@@ -49,7 +49,9 @@ def _print_report(report: ValidationReport) -> None:
     """Human-readable findings and a one-line summary per step."""
     for result in report.results:
         mark = "ok  " if result.passed else "FAIL"
-        print(f"  {mark} {result.step:<14} {result.seconds * 1000:7.1f} ms  {len(result.findings)} findings")
+        print(
+            f"  {mark} {result.step:<14} {result.seconds * 1000:7.1f} ms  {len(result.findings)} findings"
+        )
     sec = report.security
     print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%})")
     for finding in report.findings:
@@ -57,7 +59,9 @@ def _print_report(report: ValidationReport) -> None:
             continue
         where = f" [{finding.object}]" if finding.object else ""
         hint = f" -> {finding.hint}" if finding.hint else ""
-        print(f"  {finding.severity.value:<7} {finding.tool}:{finding.check}{where} {finding.message}{hint}")
+        print(
+            f"  {finding.severity.value:<7} {finding.tool}:{finding.check}{where} {finding.message}{hint}"
+        )
 
 
 def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
@@ -67,7 +71,10 @@ def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
     from services.terminal import ask
 
     lines = [f"Plan for {plan.name}:"]
-    lines += [f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})" for d in plan.decisions]
+    lines += [
+        f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})"
+        for d in plan.decisions
+    ]
     lines += [f"  note [{n.severity}] {n.message}" for n in plan.notes]
     (answer,) = ask("\n".join(lines), "Approve this plan? [y/N] ")
     return answer.lower() in ("y", "yes")
@@ -92,24 +99,36 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 1
     generated = generate_chart(plan, Path(args.output), force=args.force)
     report = validate_chart(generated.chart_dir)
-    extra = {"inputKind": taken.kind.value, "written": generated.written, "preserved": generated.preserved}
+    extra = {
+        "inputKind": taken.kind.value,
+        "written": generated.written,
+        "preserved": generated.preserved,
+    }
     _print_generated(args, plan, generated.chart_dir, report, extra)
     for path in generated.preserved:
         print(f"  kept your edit of {path} (new version beside it)")
     return 0 if report.passed else 1
 
 
-def _generate_with_model(args: argparse.Namespace, data: bytes, base_dir: Path | None, model: str) -> int:
+def _generate_with_model(
+    args: argparse.Namespace, data: bytes, base_dir: Path | None, model: str
+) -> int:
     """The agentic path: the planning agent's plan, the engine's chart, the generation agent's edits."""
     from services.agentic import generate_with_model
 
     plan, chart_dir, report, diff = generate_with_model(
-        data, Path(args.output), model_name=model, base_dir=base_dir, name=args.name,
+        data,
+        Path(args.output),
+        model_name=model,
+        base_dir=base_dir,
+        name=args.name,
         standards=_standards(args.standards),
     )
     _print_generated(args, plan, chart_dir, report, {"model": model, "agentDiff": diff})
     if not args.json and diff:
-        print(f"  the generation agent changed the engine's chart ({diff.count(chr(10))} diff lines)")
+        print(
+            f"  the generation agent changed the engine's chart ({diff.count(chr(10))} diff lines)"
+        )
     if not _approve(plan, args.yes):
         shutil.rmtree(chart_dir, ignore_errors=True)
         print("plan rejected; chart removed", file=sys.stderr)
@@ -118,12 +137,20 @@ def _generate_with_model(args: argparse.Namespace, data: bytes, base_dir: Path |
 
 
 def _print_generated(
-    args: argparse.Namespace, plan: ChartPlan, chart_dir: Path, report: ValidationReport, extra: dict[str, Any]
+    args: argparse.Namespace,
+    plan: ChartPlan,
+    chart_dir: Path,
+    report: ValidationReport,
+    extra: dict[str, Any],
 ) -> None:
     """The generate command's output, human or JSON."""
     if args.json:
-        body = {"chart": str(chart_dir), **extra, "notes": [n.dump() for n in plan.notes],
-                "report": report.model_dump(mode="json", by_alias=True)}
+        body = {
+            "chart": str(chart_dir),
+            **extra,
+            "notes": [n.dump() for n in plan.notes],
+            "report": report.model_dump(mode="json", by_alias=True),
+        }
         print(json.dumps(body, indent=2))
         return
     print(f"chart written to {chart_dir}")
@@ -222,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autopilot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser("generate", help="requirements spec or Compose file -> validated Helm chart")
+    gen = sub.add_parser(
+        "generate", help="requirements spec or Compose file -> validated Helm chart"
+    )
     gen.add_argument("input", help="spec or compose file; '-' reads stdin")
     gen.add_argument("-o", "--output", required=True, help="directory to write the chart under")
     gen.add_argument("--yes", action="store_true", help="approve every human gate")
@@ -248,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("--json", action="store_true")
     pln.set_defaults(func=cmd_plan)
 
-    sch = sub.add_parser("schema", help="print the JSON Schema of the native spec (or another contract)")
+    sch = sub.add_parser(
+        "schema", help="print the JSON Schema of the native spec (or another contract)"
+    )
     sch.add_argument("which", nargs="?", default="requirements", choices=sorted(SCHEMAS))
     sch.set_defaults(func=cmd_schema)
 

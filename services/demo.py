@@ -44,7 +44,9 @@ class System:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def wait_ready(url: str, seconds: float = 90, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    url: str, seconds: float = 90, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Until the gateway's /readyz answers 200 (NATS and Postgres reachable)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -66,13 +68,29 @@ def start_system(data_dir: Path, **env: str) -> System:
     servers, whatever the calling environment says.
     """
     port = free_port()
-    environ = {k: v for k, v in os.environ.items() if k not in ("AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL")
+    }
     environ.update(env)
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "up.log").open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
-            env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -111,7 +129,10 @@ def main() -> int:
         print(f"gateway ready at {system.url}", flush=True)  # noqa: T201
         try:
             code = 0
-            for example, name in ((ROOT / "examples" / "shop.yaml", None), (ROOT / "examples" / "compose" / "wordpress-mysql.yaml", "wordpress")):
+            for example, name in (
+                (ROOT / "examples" / "shop.yaml", None),
+                (ROOT / "examples" / "compose" / "wordpress-mysql.yaml", "wordpress"),
+            ):
                 print(f"\nsubmitting {example.relative_to(ROOT)} (every gate approved)", flush=True)  # noqa: T201
                 code |= submit(example.read_bytes(), system.url, out, yes=True, name=name)
         finally:

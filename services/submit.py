@@ -34,7 +34,9 @@ def request_body(data: bytes, *, yes: bool, name: str | None) -> dict[str, Any]:
     except yaml.YAMLError:
         doc = None
     body: dict[str, Any] = (
-        {"requirements": doc} if isinstance(doc, dict) and "components" in doc else {"compose": text}
+        {"requirements": doc}
+        if isinstance(doc, dict) and "components" in doc
+        else {"compose": text}
     )
     options: dict[str, Any] = {}
     if yes:
@@ -46,7 +48,9 @@ def request_body(data: bytes, *, yes: bool, name: str | None) -> dict[str, Any]:
     return body
 
 
-def sse_events(client: httpx.Client, url: str, last_id: str | None) -> Iterator[tuple[str | None, dict[str, Any]]]:
+def sse_events(
+    client: httpx.Client, url: str, last_id: str | None
+) -> Iterator[tuple[str | None, dict[str, Any]]]:
     """(id, data) pairs from one SSE connection."""
     headers = {"Accept": "text/event-stream"}
     if last_id:
@@ -107,7 +111,9 @@ def submit(
         echo(f"workflow {wf_id} submitted")
         status = _follow(client, wf_id, ask, echo, time.monotonic() + timeout)
         if status["status"] != "completed":
-            echo(f"workflow {status['status']}: {json.dumps(status.get('error') or {}, default=str)}")
+            echo(
+                f"workflow {status['status']}: {json.dumps(status.get('error') or {}, default=str)}"
+            )
             return 1
         archive = client.get(f"/v1/workflows/{wf_id}/chart.tgz")
         archive.raise_for_status()
@@ -121,7 +127,9 @@ def submit(
         return 0
 
 
-def _follow(client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], None], deadline: float) -> dict[str, Any]:
+def _follow(
+    client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], None], deadline: float
+) -> dict[str, Any]:
     """Print progress until the workflow ends, answering gates as they come."""
     last_id: str | None = None
     answered: set[str] = set()
@@ -139,7 +147,10 @@ def _follow(client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], No
             for event_id, payload in sse_events(client, f"/v1/workflows/{wf_id}/events", last_id):
                 last_id = event_id or last_id
                 echo(_describe(payload))
-                if payload.get("type", "").split(".")[-1] in FINAL | {"pending", "waiting_for_approval"}:
+                if payload.get("type", "").split(".")[-1] in FINAL | {
+                    "pending",
+                    "waiting_for_approval",
+                }:
                     break
         except httpx.HTTPError:
             time.sleep(0.5)  # the gateway restarted or the stream timed out: resume from last_id
@@ -148,7 +159,9 @@ def _follow(client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], No
 
 def _describe(event: dict[str, Any]) -> str:
     """One progress line for an event."""
-    detail = event.get("gate") or event.get("node") or event.get("phase") or event.get("message") or ""
+    detail = (
+        event.get("gate") or event.get("node") or event.get("phase") or event.get("message") or ""
+    )
     return f"  {event['type']:<20} {detail}".rstrip()
 
 

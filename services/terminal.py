@@ -10,7 +10,9 @@ def ask(text: str, *questions: str) -> list[str]:
     try:
         tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise AutopilotError("a human gate is waiting and there is no terminal; pass --yes", field="--yes") from exc
+        raise AutopilotError(
+            "a human gate is waiting and there is no terminal; pass --yes", field="--yes"
+        ) from exc
     answers = []
     with tty:
         tty.write(text if text.endswith("\n") else text + "\n")

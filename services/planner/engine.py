@@ -53,7 +53,9 @@ class _Recorder:
         )
 
     def note(self, source: str, message: str, severity: str = "warning") -> None:
-        self.notes.append(ImportNote.model_validate({"source": source, "message": message, "severity": severity}))
+        self.notes.append(
+            ImportNote.model_validate({"source": source, "message": message, "severity": severity})
+        )
 
 
 def merge_standards(spec: Standards, org: Standards | None) -> Standards:
@@ -118,9 +120,13 @@ def _check_policy(req: ChartRequirements, std: Standards) -> None:
     """Refuse what the organisation forbids, naming the field and the fix."""
     for i, comp in enumerate(req.components):
         image = comp.image
-        if image and std.allowedRegistries and not any(
-            image.startswith(prefix) or f"docker.io/library/{image}".startswith(prefix)
-            for prefix in std.allowedRegistries
+        if (
+            image
+            and std.allowedRegistries
+            and not any(
+                image.startswith(prefix) or f"docker.io/library/{image}".startswith(prefix)
+                for prefix in std.allowedRegistries
+            )
         ):
             raise PlanningError(
                 f"image {image!r} is not from an allowed registry "
@@ -159,7 +165,9 @@ def _consumers(req: ChartRequirements) -> dict[str, list[str]]:
         for other in req.components:
             if other.name == comp.name:
                 continue
-            pattern = re.compile(rf"(?<![\w.-])({re.escape(req.name)}-)?{re.escape(other.name)}(?![\w-])")
+            pattern = re.compile(
+                rf"(?<![\w.-])({re.escape(req.name)}-)?{re.escape(other.name)}(?![\w-])"
+            )
             if any(pattern.search(t) for t in texts):
                 result[other.name].add(comp.name)
     return {k: sorted(v) for k, v in result.items()}
@@ -178,7 +186,12 @@ def _plan_component(
     spec = comp.model_copy(deep=True)
     profile = knowledge.profile_for(spec.image)
     if profile:
-        rec.decide(name, "knowledge", knowledge.image_family(spec.image), "Well-known image: its ports, writable paths and probes are known.")
+        rec.decide(
+            name,
+            "knowledge",
+            knowledge.image_family(spec.image),
+            "Well-known image: its ports, writable paths and probes are known.",
+        )
     _plan_image(spec, profile, std, rec)
     _plan_ports(spec, profile, rec)
     kind = _plan_kind(spec, profile, rec)
@@ -197,45 +210,108 @@ def _plan_component(
                 *spec.scheduling.tolerations,
                 Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
             ]
-        rec.decide(name, "gpu", f"{spec.resources.limits.gpu} x nvidia.com/gpu", "GPU nodes are usually tainted; the pod tolerates nvidia.com/gpu.")
+        rec.decide(
+            name,
+            "gpu",
+            f"{spec.resources.limits.gpu} x nvidia.com/gpu",
+            "GPU nodes are usually tainted; the pod tolerates nvidia.com/gpu.",
+        )
 
     exposed = [p for p in spec.ports if p.expose]
     service = None
     if exposed and kind not in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
         service = ServicePlan(headless=kind == WorkloadKind.STATEFULSET)
-        rec.decide(name, "service", "ClusterIP", f"Exposes {', '.join(str(p.port) for p in exposed)} inside the cluster; reach it from outside through an Ingress, not a node port.")
+        rec.decide(
+            name,
+            "service",
+            "ClusterIP",
+            f"Exposes {', '.join(str(p.port) for p in exposed)} inside the cluster; reach it from outside through an Ingress, not a node port.",
+        )
     if spec.ingress:
         if std.requireIngressTls and not spec.ingress.tls:
             spec.ingress.tls = True
-            rec.decide(name, "ingress.tls", "on", "Organisation standard: every Ingress terminates TLS.")
+            rec.decide(
+                name, "ingress.tls", "on", "Organisation standard: every Ingress terminates TLS."
+            )
         rec.decide(name, "ingress", spec.ingress.host, "Requested in the spec.")
     elif service and _http_port(spec):
-        rec.decide(name, "ingress", "off (values)", "HTTP port found but no host given; enable it with ingress.enabled and a host.")
+        rec.decide(
+            name,
+            "ingress",
+            "off (values)",
+            "HTTP port found but no host given; enable it with ingress.enabled and a host.",
+        )
 
-    autoscale = bool(spec.autoscaling and spec.autoscaling.enabled)
-    if autoscale:
-        rec.decide(name, "autoscaling", f"{spec.autoscaling.minReplicas}-{spec.autoscaling.maxReplicas}", "Requested; an HPA on CPU replaces the fixed replica count.")  # type: ignore[union-attr]
-    pdb = kind in (WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET) and (replicas > 1 or autoscale)
+    hpa = spec.autoscaling if spec.autoscaling and spec.autoscaling.enabled else None
+    autoscale = hpa is not None
+    if hpa is not None:
+        rec.decide(
+            name,
+            "autoscaling",
+            f"{hpa.minReplicas}-{hpa.maxReplicas}",
+            "Requested; an HPA on CPU replaces the fixed replica count.",
+        )
+    pdb = kind in (WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFULSET) and (
+        replicas > 1 or autoscale
+    )
     if pdb:
-        rec.decide(name, "pdb", "maxUnavailable 1", "More than one replica: a drain must not take them all at once.")
+        rec.decide(
+            name,
+            "pdb",
+            "maxUnavailable 1",
+            "More than one replica: a drain must not take them all at once.",
+        )
 
     # The chart admits the ingress controller exactly while the component's Ingress is enabled.
     netpol = NetworkPolicyPlan(allowFrom=[c for c in consumers if c != name])
     if service:
         who = ", ".join(netpol.allowFrom) or "no sibling"
-        extra = " and the ingress controller while its Ingress is on" if _http_port(spec) or spec.ingress else ""
-        rec.decide(name, "networkPolicy", f"from {who}{extra}", "Default deny; only components that use it (declared or found in their env) may connect.")
+        extra = (
+            " and the ingress controller while its Ingress is on"
+            if _http_port(spec) or spec.ingress
+            else ""
+        )
+        rec.decide(
+            name,
+            "networkPolicy",
+            f"from {who}{extra}",
+            "Default deny; only components that use it (declared or found in their env) may connect.",
+        )
     else:
-        rec.decide(name, "networkPolicy", "deny all ingress", "Nothing listens, so nothing needs to reach it.")
+        rec.decide(
+            name,
+            "networkPolicy",
+            "deny all ingress",
+            "Nothing listens, so nothing needs to reach it.",
+        )
 
     automount = spec.security.has_exception("serviceAccountToken")
-    rec.decide(name, "serviceAccount", "dedicated, token " + ("mounted" if automount else "not mounted"), "Least privilege: the app does not call the Kubernetes API unless an exception says so.")
-    wait_for = [d for d in spec.dependsOn if any(p.expose for p in _component(req, d).ports) or knowledge.profile_for(_component(req, d).image)]
+    rec.decide(
+        name,
+        "serviceAccount",
+        "dedicated, token " + ("mounted" if automount else "not mounted"),
+        "Least privilege: the app does not call the Kubernetes API unless an exception says so.",
+    )
+    wait_for = [
+        d
+        for d in spec.dependsOn
+        if any(p.expose for p in _component(req, d).ports)
+        or knowledge.profile_for(_component(req, d).image)
+    ]
     if wait_for:
-        rec.decide(name, "startup order", "wait for " + ", ".join(wait_for), "depends_on: an init container waits until their Services answer.")
+        rec.decide(
+            name,
+            "startup order",
+            "wait for " + ", ".join(wait_for),
+            "depends_on: an init container waits until their Services answer.",
+        )
     missing = not spec.image
     if missing:
-        rec.note(f"components[{index}].image", f"{name}: no image given (compose build:); build and push it, then set {name}.image in values. A placeholder is rendered.", "warning")
+        rec.note(
+            f"components[{index}].image",
+            f"{name}: no image given (compose build:); build and push it, then set {name}.image in values. A placeholder is rendered.",
+            "warning",
+        )
     return ComponentPlan(
         spec=spec,
         kind=kind,
@@ -257,14 +333,18 @@ def _component(req: ChartRequirements, name: str) -> Component:
 def _http_port(spec: Component) -> Port | None:
     """The first port that speaks HTTP, by name or by a well-known number."""
     for port in spec.ports:
-        if port.expose and port.protocol.value == "TCP" and (
-            (port.name or "").split("-")[0] in HTTP_PORT_NAMES or port.port in HTTP_PORTS
+        if (
+            port.expose
+            and port.protocol.value == "TCP"
+            and ((port.name or "").split("-")[0] in HTTP_PORT_NAMES or port.port in HTTP_PORTS)
         ):
             return port
     return None
 
 
-def _plan_image(spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder) -> None:
+def _plan_image(
+    spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder
+) -> None:
     """Pin floating tags of known images; warn about the rest."""
     if not spec.image:
         return
@@ -273,26 +353,55 @@ def _plan_image(spec: Component, profile: knowledge.ImageProfile | None, std: St
         return
     if profile and profile.pinned_tag:
         spec.image = f"{repo}:{profile.pinned_tag}"
-        rec.decide(spec.name, "image.tag", profile.pinned_tag, f"'{tag or 'no tag'}' floats; pinned to a tested release so every install runs the same code. Change it in values.")
-        rec.note(f"{spec.name}.image", f"{spec.name}: image {repo}:{tag or 'latest'} floats; pinned to {profile.pinned_tag}.", "info")
+        rec.decide(
+            spec.name,
+            "image.tag",
+            profile.pinned_tag,
+            f"'{tag or 'no tag'}' floats; pinned to a tested release so every install runs the same code. Change it in values.",
+        )
+        rec.note(
+            f"{spec.name}.image",
+            f"{spec.name}: image {repo}:{tag or 'latest'} floats; pinned to {profile.pinned_tag}.",
+            "info",
+        )
     elif std.forbidLatestTag:
-        rec.note(f"{spec.name}.image", f"{spec.name}: image {spec.image} has no fixed tag; pin a version (or a digest) in values.", "warning")
+        rec.note(
+            f"{spec.name}.image",
+            f"{spec.name}: image {spec.image} has no fixed tag; pin a version (or a digest) in values.",
+            "warning",
+        )
 
 
 def _plan_ports(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
     """Give well-known images their ports when the input named none; name every port."""
-    if not spec.ports and profile and profile.ports and spec.kind not in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
+    if (
+        not spec.ports
+        and profile
+        and profile.ports
+        and spec.kind not in (WorkloadKind.JOB, WorkloadKind.CRONJOB)
+    ):
         spec.ports = [Port(name=n, port=p) for n, p in profile.ports]
-        rec.decide(spec.name, "ports", ", ".join(f"{n}/{p}" for n, p in profile.ports), "The input named none; these are the image's documented ports, so siblings can reach it.")
+        rec.decide(
+            spec.name,
+            "ports",
+            ", ".join(f"{n}/{p}" for n, p in profile.ports),
+            "The input named none; these are the image's documented ports, so siblings can reach it.",
+        )
     used: set[str] = set()
     for port in spec.ports:
         if not port.name:
-            base = "http" if port.port in HTTP_PORTS and port.protocol.value == "TCP" else f"{port.protocol.value.lower()}-{port.port}"
+            base = (
+                "http"
+                if port.port in HTTP_PORTS and port.protocol.value == "TCP"
+                else f"{port.protocol.value.lower()}-{port.port}"
+            )
             port.name = base if base not in used else f"{base[:9]}-{port.port}"[:15]
         used.add(port.name)
 
 
-def _plan_kind(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> WorkloadKind:
+def _plan_kind(
+    spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder
+) -> WorkloadKind:
     """Choose the workload kind."""
     if spec.kind:
         rec.decide(spec.name, "workload", spec.kind.value, "Set in the spec.")
@@ -301,10 +410,23 @@ def _plan_kind(spec: Component, profile: knowledge.ImageProfile | None, rec: _Re
         rec.decide(spec.name, "workload", "CronJob", "It has a schedule.")
         return WorkloadKind.CRONJOB
     if profile and profile.stateful:
-        why = "with persistent data: a volumeClaimTemplate per replica" if spec.volumes else "without a volume in the input: data lives in an emptyDir until you add persistence"
-        rec.decide(spec.name, "workload", "StatefulSet", f"A stateful image {why}; stable identity and ordered start.")
+        why = (
+            "with persistent data: a volumeClaimTemplate per replica"
+            if spec.volumes
+            else "without a volume in the input: data lives in an emptyDir until you add persistence"
+        )
+        rec.decide(
+            spec.name,
+            "workload",
+            "StatefulSet",
+            f"A stateful image {why}; stable identity and ordered start.",
+        )
         return WorkloadKind.STATEFULSET
-    reason = "Stateless service." if not spec.volumes else "Keeps files on a volume but is not a known database; one replica with Recreate keeps the volume single-writer."
+    reason = (
+        "Stateless service."
+        if not spec.volumes
+        else "Keeps files on a volume but is not a known database; one replica with Recreate keeps the volume single-writer."
+    )
     rec.decide(spec.name, "workload", "Deployment", reason)
     return WorkloadKind.DEPLOYMENT
 
@@ -315,14 +437,31 @@ def _plan_replicas(spec: Component, kind: WorkloadKind, std: Standards, rec: _Re
         return 1
     if spec.replicas is not None:
         if spec.replicas < std.minReplicas and kind == WorkloadKind.DEPLOYMENT:
-            rec.decide(spec.name, "replicas", str(std.minReplicas), f"Organisation standard raises {spec.replicas} to the minimum of {std.minReplicas}.")
+            rec.decide(
+                spec.name,
+                "replicas",
+                str(std.minReplicas),
+                f"Organisation standard raises {spec.replicas} to the minimum of {std.minReplicas}.",
+            )
             return std.minReplicas
         return spec.replicas
     if kind == WorkloadKind.STATEFULSET or spec.volumes:
-        rec.decide(spec.name, "replicas", "1", "State on a volume: more replicas need the app's own replication.")
+        rec.decide(
+            spec.name,
+            "replicas",
+            "1",
+            "State on a volume: more replicas need the app's own replication.",
+        )
         return 1
     replicas = max(2, std.minReplicas) if spec.ports else max(1, std.minReplicas)
-    rec.decide(spec.name, "replicas", str(replicas), "Two replicas and a PDB keep a service up through node drains." if replicas > 1 else "Worker without ports: one replica until load says otherwise.")
+    rec.decide(
+        spec.name,
+        "replicas",
+        str(replicas),
+        "Two replicas and a PDB keep a service up through node drains."
+        if replicas > 1
+        else "Worker without ports: one replica until load says otherwise.",
+    )
     return replicas
 
 
@@ -330,16 +469,32 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
     """Harden: non-root high UID, read-only root with writable emptyDirs where the app writes."""
     sec = spec.security
     if sec.has_exception("runAsRoot"):
-        rec.decide(spec.name, "securityContext", "runs as root", next(e.reason for e in sec.exceptions if e.setting == "runAsRoot"))
+        rec.decide(
+            spec.name,
+            "securityContext",
+            "runs as root",
+            next(e.reason for e in sec.exceptions if e.setting == "runAsRoot"),
+        )
     else:
         if sec.runAsUser is None or (sec.runAsUser <= 10000 and not sec.has_exception("lowUid")):
             if sec.runAsUser is not None:
-                rec.note(f"{spec.name}.security.runAsUser", f"{spec.name}: UID {sec.runAsUser} raised to {DEFAULT_UID}; low UIDs can collide with host users. Add a 'lowUid' exception to keep it.", "info")
+                rec.note(
+                    f"{spec.name}.security.runAsUser",
+                    f"{spec.name}: UID {sec.runAsUser} raised to {DEFAULT_UID}; low UIDs can collide with host users. Add a 'lowUid' exception to keep it.",
+                    "info",
+                )
             sec.runAsUser = DEFAULT_UID
-            sec.runAsGroup = sec.runAsGroup if sec.runAsGroup and sec.runAsGroup > 10000 else DEFAULT_UID
+            sec.runAsGroup = (
+                sec.runAsGroup if sec.runAsGroup and sec.runAsGroup > 10000 else DEFAULT_UID
+            )
         sec.runAsGroup = sec.runAsGroup or sec.runAsUser
         sec.fsGroup = sec.fsGroup or sec.runAsGroup
-        rec.decide(spec.name, "securityContext", f"uid {sec.runAsUser}, read-only root, no capabilities", "Hardened default: non-root high UID, all capabilities dropped, seccomp RuntimeDefault.")
+        rec.decide(
+            spec.name,
+            "securityContext",
+            f"uid {sec.runAsUser}, read-only root, no capabilities",
+            "Hardened default: non-root high UID, all capabilities dropped, seccomp RuntimeDefault.",
+        )
         if profile and profile.note:
             rec.note(f"{spec.name}.image", f"{spec.name}: {profile.note}", "info")
     writable = list(sec.writablePaths)
@@ -348,14 +503,31 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
     mounted = {v.mountPath for v in spec.volumes} | set(spec.tmpfs)
     sec.writablePaths = sorted({p for p in writable if p not in mounted and p != "/tmp"})
     if sec.writablePaths:
-        rec.decide(spec.name, "writable paths", ", ".join(sec.writablePaths), "The image writes there; emptyDirs keep the root filesystem read-only.")
+        rec.decide(
+            spec.name,
+            "writable paths",
+            ", ".join(sec.writablePaths),
+            "The image writes there; emptyDirs keep the root filesystem read-only.",
+        )
     if sec.capabilities.add:
-        rec.decide(spec.name, "capabilities", ", ".join(sec.capabilities.add), "Added on request; everything else stays dropped.")
+        rec.decide(
+            spec.name,
+            "capabilities",
+            ", ".join(sec.capabilities.add),
+            "Added on request; everything else stays dropped.",
+        )
     if any(p.port < 1024 for p in spec.ports) and not sec.has_exception("runAsRoot"):
-        rec.decide(spec.name, "low ports", "net.ipv4.ip_unprivileged_port_start=0", "Lets the non-root process bind ports below 1024 without NET_BIND_SERVICE (a safe, namespaced sysctl).")
+        rec.decide(
+            spec.name,
+            "low ports",
+            "net.ipv4.ip_unprivileged_port_start=0",
+            "Lets the non-root process bind ports below 1024 without NET_BIND_SERVICE (a safe, namespaced sysctl).",
+        )
 
 
-def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
+def _plan_probes(
+    spec: Component, kind: WorkloadKind, profile: knowledge.ImageProfile | None, rec: _Recorder
+) -> None:
     """Fill missing probes from the image profile, else a TCP check on the first port."""
     probes = spec.probes
     if probes.disabled or kind in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
@@ -365,7 +537,9 @@ def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImagePr
     ready: ProbeSpec | None = probes.readiness
     source = "spec"
     if ready is None and profile and profile.readiness:
-        ready = _bind_port(knowledge.probe(profile.readiness, periodSeconds=10, timeoutSeconds=5), spec, profile)
+        ready = _bind_port(
+            knowledge.probe(profile.readiness, periodSeconds=10, timeoutSeconds=5), spec, profile
+        )
         source = "image knowledge"
     if ready is None and probes.liveness is not None:
         ready = probes.liveness
@@ -373,22 +547,43 @@ def _plan_probes(spec: Component, kind: WorkloadKind, profile: knowledge.ImagePr
         ready = ProbeSpec(tcpSocket=first.name, periodSeconds=10, timeoutSeconds=5)
         source = "TCP check on the first port"
     if ready is None:
-        rec.note(f"{spec.name}.probes", f"{spec.name}: no TCP port and no healthcheck, so no probe could be planned; add an exec probe.", "warning")
+        rec.note(
+            f"{spec.name}.probes",
+            f"{spec.name}: no TCP port and no healthcheck, so no probe could be planned; add an exec probe.",
+            "warning",
+        )
         return
     live = probes.liveness
     if live is None and profile and profile.liveness:
-        live = _bind_port(knowledge.probe(profile.liveness, periodSeconds=20, timeoutSeconds=5), spec, profile)
+        live = _bind_port(
+            knowledge.probe(profile.liveness, periodSeconds=20, timeoutSeconds=5), spec, profile
+        )
     if live is None:
-        live = ready.model_copy(update={"periodSeconds": max(ready.periodSeconds, 20), "failureThreshold": 6})
+        live = ready.model_copy(
+            update={"periodSeconds": max(ready.periodSeconds, 20), "failureThreshold": 6}
+        )
     start = probes.startup
     if start is None:
         budget = profile.startup_seconds if profile else 60
-        start = ready.model_copy(update={"periodSeconds": 5, "failureThreshold": max(1, budget // 5), "initialDelaySeconds": 0})
+        start = ready.model_copy(
+            update={
+                "periodSeconds": 5,
+                "failureThreshold": max(1, budget // 5),
+                "initialDelaySeconds": 0,
+            }
+        )
     spec.probes = Probes(liveness=live, readiness=ready, startup=start)
-    rec.decide(spec.name, "probes", source, "Readiness gates traffic, liveness restarts a hung process, the startup probe covers slow first starts.")
+    rec.decide(
+        spec.name,
+        "probes",
+        source,
+        "Readiness gates traffic, liveness restarts a hung process, the startup probe covers slow first starts.",
+    )
 
 
-def _bind_port(probe: ProbeSpec | None, spec: Component, profile: knowledge.ImageProfile) -> ProbeSpec | None:
+def _bind_port(
+    probe: ProbeSpec | None, spec: Component, profile: knowledge.ImageProfile
+) -> ProbeSpec | None:
     """Point a profile probe's named port at the component's own port with that number.
 
     The profile names ports its own way ('http'); the input may have named the same
@@ -405,15 +600,29 @@ def _bind_port(probe: ProbeSpec | None, spec: Component, profile: knowledge.Imag
     port = next((p for p in spec.ports if p.port == number), None)
     if port is None:
         return None
-    return probe.model_copy(update={"httpGet": probe.httpGet.model_copy(update={"port": port.name})})
+    return probe.model_copy(
+        update={"httpGet": probe.httpGet.model_copy(update={"port": port.name})}
+    )
 
 
-def _plan_resources(spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder) -> None:
+def _plan_resources(
+    spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder
+) -> None:
     """Set requests and limits: the spec's, the standards', or a size class."""
-    if spec.resources and spec.resources.requests.memory and spec.resources.limits.memory and spec.resources.requests.cpu and spec.resources.limits.cpu:
+    if (
+        spec.resources
+        and spec.resources.requests.memory
+        and spec.resources.limits.memory
+        and spec.resources.requests.cpu
+        and spec.resources.limits.cpu
+    ):
         return
     base = std.defaultResources or knowledge.sized_resources(profile.size if profile else "small")
-    origin = "organisation default" if std.defaultResources else f"{profile.size if profile else 'small'} size class"
+    origin = (
+        "organisation default"
+        if std.defaultResources
+        else f"{profile.size if profile else 'small'} size class"
+    )
     given = spec.resources or Resources()
     merged = Resources.model_validate(
         {
@@ -422,7 +631,12 @@ def _plan_resources(spec: Component, profile: knowledge.ImageProfile | None, std
         }
     )
     spec.resources = merged
-    rec.decide(spec.name, "resources", f"requests {merged.requests.cpu}/{merged.requests.memory}, limits {merged.limits.cpu}/{merged.limits.memory}", f"None given; {origin}. Tune after watching real usage.")
+    rec.decide(
+        spec.name,
+        "resources",
+        f"requests {merged.requests.cpu}/{merged.requests.memory}, limits {merged.limits.cpu}/{merged.limits.memory}",
+        f"None given; {origin}. Tune after watching real usage.",
+    )
 
 
 def _plan_strategy(spec: Component, kind: WorkloadKind, rec: _Recorder) -> None:
@@ -431,7 +645,12 @@ def _plan_strategy(spec: Component, kind: WorkloadKind, rec: _Recorder) -> None:
         return
     if any("ReadWriteOnce" in v.accessModes for v in spec.volumes):
         spec.strategy = UpdateStrategy(type="Recreate")
-        rec.decide(spec.name, "strategy", "Recreate", "A ReadWriteOnce volume cannot attach to the old and the new pod at once.")
+        rec.decide(
+            spec.name,
+            "strategy",
+            "Recreate",
+            "A ReadWriteOnce volume cannot attach to the old and the new pod at once.",
+        )
     else:
         spec.strategy = UpdateStrategy(type="RollingUpdate", maxSurge="25%", maxUnavailable=0)
 
@@ -443,7 +662,12 @@ def _plan_data_dir(spec: Component, profile: knowledge.ImageProfile | None, rec:
     data = next((v for v in spec.volumes if v.mountPath.rstrip("/") == profile.data_path), None)
     if data and "PGDATA" not in spec.env:
         spec.env["PGDATA"] = pgdata = f"{profile.data_path}/pgdata"
-        rec.decide(spec.name, "PGDATA", pgdata, "The volume root is owned by fsGroup; initdb needs a directory it creates itself.")
+        rec.decide(
+            spec.name,
+            "PGDATA",
+            pgdata,
+            "The volume root is owned by fsGroup; initdb needs a directory it creates itself.",
+        )
 
 
 def secret_names_used(req: ChartRequirements) -> set[str]:

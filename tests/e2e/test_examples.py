@@ -31,8 +31,12 @@ def test_inputs_found() -> None:
 
 
 @pytest.mark.parametrize("source", INPUTS, ids=lambda p: p.stem)
-def test_generate_passes_every_check(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", str(source), "-o", str(tmp_path), "--yes", "--json", "--name", source.stem])
+def test_generate_passes_every_check(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["generate", str(source), "-o", str(tmp_path), "--yes", "--json", "--name", source.stem]
+    )
     out = json.loads(capsys.readouterr().out)
     failing = [f for f in out["report"]["results"] if not f["passed"]]
     assert code == 0, json.dumps(failing, indent=1)[:4000]

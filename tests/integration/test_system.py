@@ -43,19 +43,33 @@ def offline_files(tmp: Path) -> dict[str, bytes]:
     """The chart `autopilot generate` writes for the shop example (templates and values)."""
     plan = plan_chart(intake(SHOP.read_bytes()).requirements)
     chart = generate_chart(plan, tmp).chart_dir
-    return {str(p.relative_to(chart)): p.read_bytes() for p in chart.rglob("*") if p.is_file() and _compared(p.relative_to(chart))}
+    return {
+        str(p.relative_to(chart)): p.read_bytes()
+        for p in chart.rglob("*")
+        if p.is_file() and _compared(p.relative_to(chart))
+    }
 
 
 def _compared(rel: Path) -> bool:
     # helm package rewrites Chart.yaml and drops .helmignore'd files; compare what it keeps verbatim.
-    return rel.parts[0] in ("templates", "ci") or rel.name in ("values.yaml", "values.schema.json", "README.md")
+    return rel.parts[0] in ("templates", "ci") or rel.name in (
+        "values.yaml",
+        "values.schema.json",
+        "README.md",
+    )
 
 
 def chart_files(chart: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(chart)): p.read_bytes() for p in chart.rglob("*") if p.is_file() and _compared(p.relative_to(chart))}
+    return {
+        str(p.relative_to(chart)): p.read_bytes()
+        for p in chart.rglob("*")
+        if p.is_file() and _compared(p.relative_to(chart))
+    }
 
 
-def test_up_submit_through_three_gates_gives_the_offline_chart(data_dir: Path, tmp_path: Path) -> None:
+def test_up_submit_through_three_gates_gives_the_offline_chart(
+    data_dir: Path, tmp_path: Path
+) -> None:
     system = start_system(data_dir)
     try:
         asked: list[str] = []
@@ -66,7 +80,14 @@ def test_up_submit_through_three_gates_gives_the_offline_chart(data_dir: Path, t
             return {"gate": gate, "decision": "approve", "comment": "looks right"}
 
         lines: list[str] = []
-        code = submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=False, ask=reviewer, echo=lines.append)
+        code = submit(
+            SHOP.read_bytes(),
+            system.url,
+            tmp_path / "out",
+            yes=False,
+            ask=reviewer,
+            echo=lines.append,
+        )
         assert code == 0, "\n".join(lines)
         assert asked == ["planning_review", "security_review", "deployment_approval"]
         assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
@@ -80,11 +101,26 @@ def test_up_submit_through_three_gates_gives_the_offline_chart(data_dir: Path, t
 def test_rejected_plan_ends_the_workflow(data_dir: Path, tmp_path: Path) -> None:
     system = start_system(data_dir)
     try:
+
         def reviewer(workflow: dict[str, Any]) -> dict[str, Any]:
-            return {"gate": workflow["pending_gate"]["gate"], "decision": "reject", "comment": "needs a cache"}
+            return {
+                "gate": workflow["pending_gate"]["gate"],
+                "decision": "reject",
+                "comment": "needs a cache",
+            }
 
         lines: list[str] = []
-        assert submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=False, ask=reviewer, echo=lines.append) == 1
+        assert (
+            submit(
+                SHOP.read_bytes(),
+                system.url,
+                tmp_path / "out",
+                yes=False,
+                ask=reviewer,
+                echo=lines.append,
+            )
+            == 1
+        )
         wf = httpx.get(f"{system.url}/v1/workflows").json()["items"][0]
         assert wf["status"] == "rejected" and wf["comment"] == "needs a cache"
         assert not (tmp_path / "out").exists()
@@ -92,7 +128,9 @@ def test_rejected_plan_ends_the_workflow(data_dir: Path, tmp_path: Path) -> None
         stop_and_check(system)
 
 
-@pytest.mark.parametrize(("service", "node"), [("planner", "plan"), ("generator", "generate"), ("validator", "validate")])
+@pytest.mark.parametrize(
+    ("service", "node"), [("planner", "plan"), ("generator", "generate"), ("validator", "validate")]
+)
 def test_a_swarm_killed_mid_subgraph_is_restarted_and_resumes(
     data_dir: Path, tmp_path: Path, service: str, node: str
 ) -> None:
@@ -100,9 +138,18 @@ def test_a_swarm_killed_mid_subgraph_is_restarted_and_resumes(
     try:
         first_pid = system.pid(service)
         lines: list[str] = []
-        code = submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=True, echo=lines.append, timeout=180)
+        code = submit(
+            SHOP.read_bytes(),
+            system.url,
+            tmp_path / "out",
+            yes=True,
+            echo=lines.append,
+            timeout=180,
+        )
         assert code == 0, "\n".join(lines) + system.log(service)
-        assert system.pid(service) != first_pid, "the fault hook killed the service and up restarted it"
+        assert system.pid(service) != first_pid, (
+            "the fault hook killed the service and up restarted it"
+        )
         assert (data_dir / "fault-fired").exists()
         workflows = httpx.get(f"{system.url}/v1/workflows").json()["items"]
         assert len(workflows) == 1 and workflows[0]["status"] == "completed"
@@ -131,11 +178,17 @@ async def node_runs(system: System, service: str, workflow_id: str) -> list[str]
     assert url, "up.log names the embedded PostgreSQL"
     key = (system.data_dir / "aes.key").read_text().strip()
     serde = serializer(Settings(LANGGRAPH_AES_KEY=key))
-    swarm = {"planner": Swarm.PLANNING, "generator": Swarm.GENERATION, "validator": Swarm.VALIDATION}[service]
+    swarm = {
+        "planner": Swarm.PLANNING,
+        "generator": Swarm.GENERATION,
+        "validator": Swarm.VALIDATION,
+    }[service]
     graph_module = importlib.import_module(f"services.{service}.graph")
     async with open_checkpointer(url.group(1), serde=serde, setup=False) as saver:
         graph = graph_module.build_graph().compile(checkpointer=saver)
-        state = await graph.aget_state({"configurable": {"thread_id": thread_id(workflow_id, swarm, 1)}})
+        state = await graph.aget_state(
+            {"configurable": {"thread_id": thread_id(workflow_id, swarm, 1)}}
+        )
     runs: list[str] = state.values["node_runs"]
     return runs
 
@@ -178,7 +231,15 @@ def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_pat
             return {"gate": gate, "decision": "approve"}
 
         lines: list[str] = []
-        code = submit(SHOP.read_bytes(), system.url, tmp_path / "out", yes=False, ask=reviewer, echo=lines.append, timeout=240)
+        code = submit(
+            SHOP.read_bytes(),
+            system.url,
+            tmp_path / "out",
+            yes=False,
+            ask=reviewer,
+            echo=lines.append,
+            timeout=240,
+        )
         assert code == 0, "\n".join(lines)
         assert restarted == ["nats", "postgres"]
         assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")

@@ -28,7 +28,9 @@ def test_generate_from_stdin_writes_one_chart_and_reports_json(
     assert "Chart.yaml" in out["written"]
 
 
-def test_generate_without_yes_and_no_terminal_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generate_without_yes_and_no_terminal_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("builtins.open", _no_tty(open))
     assert main(["generate", str(SPEC), "-o", str(tmp_path)]) == 2
     assert "--yes" in capsys.readouterr().err
@@ -49,7 +51,10 @@ def _no_tty(real_open):  # type: ignore[no-untyped-def]
     [
         (b"", "empty"),
         (b"\x00\x01junk", "binary"),
-        (b"name: x\ncomponents: [{name: a, image: 'x:1', replicas: lots}]\n", "components.0.replicas"),
+        (
+            b"name: x\ncomponents: [{name: a, image: 'x:1', replicas: lots}]\n",
+            "components.0.replicas",
+        ),
         (b"services:\n  web:\n    image: nginx\n    ports: 5\n", "services.web.ports"),
         (b"services: {}\nvolumes: {}\nbogus: 1\n", "bogus"),
     ],
@@ -65,7 +70,9 @@ def test_bad_input_exits_2_naming_the_field(
     assert not out.exists()
 
 
-def test_validate_exits_1_on_a_broken_chart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_exits_1_on_a_broken_chart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["generate", str(SPEC), "-o", str(tmp_path), "--yes"]) == 0
     chart = tmp_path / "thumbnailer"
     assert main(["validate", str(chart)]) == 0

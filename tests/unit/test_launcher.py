@@ -13,7 +13,9 @@ from services.launcher import Launcher, aes_key
 from shared.infra.embedded import Servers
 
 
-def test_aes_key_is_generated_once_and_kept_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aes_key_is_generated_once_and_kept_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("LANGGRAPH_AES_KEY", raising=False)
     key = aes_key(tmp_path)
     assert len(key.encode()) == 32

@@ -17,7 +17,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def req(*components: dict[str, Any], **extra: Any) -> ChartRequirements:
-    return ChartRequirements.model_validate({"name": "app", "components": list(components), **extra})
+    return ChartRequirements.model_validate(
+        {"name": "app", "components": list(components), **extra}
+    )
 
 
 def decisions(plan: Any, component: str) -> dict[str, str]:
@@ -40,7 +42,13 @@ def test_stateless_service_gets_two_replicas_pdb_and_hardening() -> None:
 
 def test_known_database_with_volume_is_statefulset_with_known_port_and_probe() -> None:
     plan = plan_chart(
-        req({"name": "db", "image": "postgres", "volumes": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]})
+        req(
+            {
+                "name": "db",
+                "image": "postgres",
+                "volumes": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+            }
+        )
     )
     db = plan.component("db")
     assert db.kind == WorkloadKind.STATEFULSET and db.replicas == 1 and not db.pdb
@@ -54,7 +62,16 @@ def test_known_database_with_volume_is_statefulset_with_known_port_and_probe() -
 
 
 def test_unknown_image_with_volume_is_single_replica_deployment_with_recreate() -> None:
-    plan = plan_chart(req({"name": "app", "image": "acme/app:1", "ports": [{"port": 80}], "volumes": [{"name": "files", "mountPath": "/srv"}]}))
+    plan = plan_chart(
+        req(
+            {
+                "name": "app",
+                "image": "acme/app:1",
+                "ports": [{"port": 80}],
+                "volumes": [{"name": "files", "mountPath": "/srv"}],
+            }
+        )
+    )
     app = plan.component("app")
     assert app.kind == WorkloadKind.DEPLOYMENT and app.replicas == 1
     assert app.spec.strategy is not None and app.spec.strategy.type == "Recreate"
@@ -69,7 +86,10 @@ def test_user_settings_win_over_defaults() -> None:
                 "image": "acme/api:1",
                 "ports": [{"port": 9000, "name": "api"}],
                 "replicas": 4,
-                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "1Gi"},
+                    "limits": {"cpu": "2", "memory": "2Gi"},
+                },
                 "probes": {"readiness": {"httpGet": {"path": "/ready", "port": "api"}}},
                 "security": {"runAsUser": 20000, "runAsGroup": 20000},
             }
@@ -85,7 +105,10 @@ def test_user_settings_win_over_defaults() -> None:
 def test_low_uid_is_raised_unless_an_exception_says_why() -> None:
     plan = plan_chart(req({"name": "a", "image": "x/a:1", "security": {"runAsUser": 999}}))
     assert plan.component("a").spec.security.runAsUser == 10001
-    keep = {"runAsUser": 999, "exceptions": [{"setting": "lowUid", "reason": "image owns its files as uid 999"}]}
+    keep = {
+        "runAsUser": 999,
+        "exceptions": [{"setting": "lowUid", "reason": "image owns its files as uid 999"}],
+    }
     plan = plan_chart(req({"name": "a", "image": "x/a:1", "security": keep}))
     assert plan.component("a").spec.security.runAsUser == 999
 
@@ -94,7 +117,12 @@ def test_network_policy_allows_declared_and_discovered_consumers() -> None:
     plan = plan_chart(
         req(
             {"name": "web", "image": "x/web:1", "ports": [{"port": 8080}], "dependsOn": ["api"]},
-            {"name": "api", "image": "x/api:1", "ports": [{"port": 9000}], "env": {"CACHE": "app-cache:6379"}},
+            {
+                "name": "api",
+                "image": "x/api:1",
+                "ports": [{"port": 9000}],
+                "env": {"CACHE": "app-cache:6379"},
+            },
             {"name": "cache", "image": "redis:7.4.2"},
         )
     )
@@ -114,7 +142,9 @@ def test_cronjob_and_daemonset() -> None:
     )
     assert plan.component("nightly").kind == WorkloadKind.CRONJOB
     assert plan.component("nightly").service is None
-    assert plan.component("agent").kind == WorkloadKind.DAEMONSET and not plan.component("agent").pdb
+    assert (
+        plan.component("agent").kind == WorkloadKind.DAEMONSET and not plan.component("agent").pdb
+    )
 
 
 def test_gpu_adds_toleration() -> None:
@@ -124,8 +154,12 @@ def test_gpu_adds_toleration() -> None:
 
 
 def test_standards_apply_and_refuse() -> None:
-    org = Standards(requiredLabels={"team": "core"}, allowedRegistries=["ghcr.io/acme/"], minReplicas=3)
-    plan = plan_chart(req({"name": "w", "image": "ghcr.io/acme/w:1", "ports": [{"port": 80}]}), standards=org)
+    org = Standards(
+        requiredLabels={"team": "core"}, allowedRegistries=["ghcr.io/acme/"], minReplicas=3
+    )
+    plan = plan_chart(
+        req({"name": "w", "image": "ghcr.io/acme/w:1", "ports": [{"port": 80}]}), standards=org
+    )
     assert plan.standards.requiredLabels == {"team": "core"}
     assert plan.component("w").replicas == 3
     with pytest.raises(PlanningError) as err:
@@ -137,9 +171,18 @@ def test_standards_apply_and_refuse() -> None:
     ("component", "field"),
     [
         ({"name": "c", "image": "x:1", "kind": "CronJob"}, "components[0].job.schedule"),
-        ({"name": "c", "image": "x:1", "kind": "Deployment", "job": {"schedule": "* * * * *"}}, "components[0].job.schedule"),
-        ({"name": "c", "image": "x:1", "ingress": {"host": "a.example.com"}}, "components[0].ingress"),
-        ({"name": "c", "image": "x:1", "probes": {"disabled": True}}, "components[0].probes.disabled"),
+        (
+            {"name": "c", "image": "x:1", "kind": "Deployment", "job": {"schedule": "* * * * *"}},
+            "components[0].job.schedule",
+        ),
+        (
+            {"name": "c", "image": "x:1", "ingress": {"host": "a.example.com"}},
+            "components[0].ingress",
+        ),
+        (
+            {"name": "c", "image": "x:1", "probes": {"disabled": True}},
+            "components[0].probes.disabled",
+        ),
     ],
 )
 def test_planning_errors_name_the_field(component: dict[str, Any], field: str) -> None:
@@ -153,10 +196,28 @@ def test_planning_errors_name_the_field(component: dict[str, Any], field: str) -
     [
         ({"name": "Bad_Name", "components": [{"name": "a", "image": "x:1"}]}, "name"),
         ({"name": "ok", "components": []}, "components"),
-        ({"name": "ok", "components": [{"name": "a", "image": "x:1", "replicas": -1}]}, "components.0.replicas"),
-        ({"name": "ok", "components": [{"name": "a", "image": "x:1", "prots": []}]}, "components.0.prots"),
-        ({"name": "ok", "components": [{"name": "a", "image": "x:1", "ports": [{"port": 70000}]}]}, "components.0.ports.0.port"),
-        ({"name": "ok", "components": [{"name": "a", "image": "x:1", "env": {"P": {"secret": "nope"}}}]}, "<root>"),
+        (
+            {"name": "ok", "components": [{"name": "a", "image": "x:1", "replicas": -1}]},
+            "components.0.replicas",
+        ),
+        (
+            {"name": "ok", "components": [{"name": "a", "image": "x:1", "prots": []}]},
+            "components.0.prots",
+        ),
+        (
+            {
+                "name": "ok",
+                "components": [{"name": "a", "image": "x:1", "ports": [{"port": 70000}]}],
+            },
+            "components.0.ports.0.port",
+        ),
+        (
+            {
+                "name": "ok",
+                "components": [{"name": "a", "image": "x:1", "env": {"P": {"secret": "nope"}}}],
+            },
+            "<root>",
+        ),
     ],
 )
 def test_invalid_specs_name_the_field(doc: dict[str, Any], field: str) -> None:
@@ -193,7 +254,9 @@ def test_every_example_spec_plans() -> None:
 
 
 def test_standards_file_parses_and_reports_bad_field(tmp_path: Path) -> None:
-    assert parse_standards(b"standards:\n  requiredLabels: {team: a}\n").requiredLabels == {"team": "a"}
+    assert parse_standards(b"standards:\n  requiredLabels: {team: a}\n").requiredLabels == {
+        "team": "a"
+    }
     with pytest.raises(InputError) as err:
         parse_standards(b"minReplicas: zero\n", source="org.yaml")
     assert "org.yaml.minReplicas" in str(err.value)
@@ -214,10 +277,20 @@ def test_stateful_image_without_volume_is_single_statefulset_with_writable_data(
 
 
 def test_profile_probe_uses_the_components_own_port_name() -> None:
-    plan = plan_chart(req({"name": "ls", "image": "logstash:7.16.1", "ports": [{"name": "tcp-9600", "port": 9600}]}))
+    plan = plan_chart(
+        req(
+            {
+                "name": "ls",
+                "image": "logstash:7.16.1",
+                "ports": [{"name": "tcp-9600", "port": 9600}],
+            }
+        )
+    )
     ready = plan.component("ls").spec.probes.readiness
     assert ready is not None and ready.httpGet is not None and ready.httpGet.port == "tcp-9600"
-    plan = plan_chart(req({"name": "ls", "image": "logstash:7.16.1", "ports": [{"name": "beats", "port": 5044}]}))
+    plan = plan_chart(
+        req({"name": "ls", "image": "logstash:7.16.1", "ports": [{"name": "beats", "port": 5044}]})
+    )
     ready = plan.component("ls").spec.probes.readiness
     assert ready is not None and ready.tcpSocket == "beats"
 
@@ -225,16 +298,22 @@ def test_profile_probe_uses_the_components_own_port_name() -> None:
 def test_validation_report_round_trips_through_json() -> None:
     from shared.models import SecurityScanReport, ValidationReport
 
-    report = ValidationReport(chart="c", passed=True, security=SecurityScanReport(passed=3, failed=1))
+    report = ValidationReport(
+        chart="c", passed=True, security=SecurityScanReport(passed=3, failed=1)
+    )
     again = ValidationReport.model_validate_json(report.model_dump_json(by_alias=True))
     assert again.security.passRate == 0.75 and again == report
 
 
 def test_native_spec_yaml_bomb_and_duplicate_keys_are_refused() -> None:
-    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(8)
-    ) + "components: []\nname: x\n"
+    bomb = (
+        "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+            for i in range(8)
+        )
+        + "components: []\nname: x\n"
+    )
     with pytest.raises(InputError) as err:
         intake(bomb.encode())
     assert "too complex" in str(err.value) or "expands" in str(err.value)
