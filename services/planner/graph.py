@@ -28,6 +28,7 @@ from shared.models.requirements import ChartRequirements, Standards
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langgraph.store.base import BaseStore
 
 REQUIREMENTS = "requirements.json"
 NOTES = "notes.json"
@@ -112,8 +113,12 @@ def make_read_prompt(model: BaseChatModel | None) -> Any:
     return read_prompt
 
 
-def make_plan(model: BaseChatModel | None) -> Any:
-    """The `plan` node: the offline engine, or the planning Deep Agent when there is a model."""
+def make_plan(model: BaseChatModel | None, memory: BaseStore | None = None) -> Any:
+    """The `plan` node: the offline engine, or the planning Deep Agent when there is a model.
+
+    `memory` holds /memories/ (the organisation's standards); the service passes its Postgres
+    store, whose sync API works from the worker thread the agent runs in.
+    """
 
     @swarm_node("plan")
     async def plan(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
@@ -127,7 +132,7 @@ def make_plan(model: BaseChatModel | None) -> Any:
             from services.planner.agent import plan_with_agent
 
             chart_plan = await asyncio.to_thread(
-                plan_with_agent, requirements, model, standards=standards, notes=notes,
+                plan_with_agent, requirements, model, standards=standards, notes=notes, store=memory,
                 workflow_id=state.swarm_request().workflow_id, gate=NEXT_GATE,
             )  # fmt: skip
         return {"plan": chart_plan.model_dump(mode="json", by_alias=True)}
@@ -161,13 +166,15 @@ async def store(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[
     }
 
 
-def build_graph(model: BaseChatModel | None = None) -> StateGraph[PlannerState, SwarmContext, Any, Any]:
+def build_graph(
+    model: BaseChatModel | None = None, memory: BaseStore | None = None
+) -> StateGraph[PlannerState, SwarmContext, Any, Any]:
     """The planning subgraph, uncompiled (the entry point compiles it with the checkpointer)."""
     graph = StateGraph(PlannerState, context_schema=SwarmContext)
     graph.add_node("load_input", load_input)
     graph.add_node("read_prompt", make_read_prompt(model))
     graph.add_node("validate", validate)
-    graph.add_node("plan", make_plan(model))
+    graph.add_node("plan", make_plan(model, memory))
     graph.add_node("store", store)
     graph.add_edge(START, "load_input")
     graph.add_conditional_edges("load_input", route_input, ["read_prompt", "validate"])

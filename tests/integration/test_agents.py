@@ -6,6 +6,7 @@ the real ones. Every test that could hang has a wall-clock bound.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from services.planner.agent import (
 )
 from services.planner.engine import plan_chart
 from services.planner.intake import intake
+from shared.infra.checkpoint import open_store
 from shared.llm import (
     ClarificationNeeded,
     EscalationNeeded,
@@ -435,3 +437,29 @@ def test_cli_generate_model_flag_drives_the_agents(
     assert result["model"] == "openai:gpt-fake" and result["report"]["passed"]
     assert (out / "web" / "Chart.yaml").is_file()
     assert fake.stats.calls >= 2, "the planning agent called the model"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_memories_persist_in_postgres_across_store_connections(
+    fake: FakeOpenAI, model: BaseChatModel, shop: ChartRequirements, pg_database: str
+) -> None:
+    """Standards saved once in the Postgres store reach a later run's /memories/ (new pool)."""
+
+    async def save() -> None:
+        async with open_store(pg_database) as store:
+            # The service's agent runs in a worker thread: the store's sync API from there.
+            await asyncio.to_thread(put_standards, store, Standards(requiredLabels={"team": "payments"}))
+
+    async def plan() -> ChartPlan:
+        async with open_store(pg_database) as store:  # a fresh pool: as after a restart
+            return await asyncio.to_thread(plan_with_agent, shop, model, store=store, workflow_id="wf-pg")
+
+    asyncio.run(save())
+    fake.script = [
+        tool_call("read_file", {"file_path": "/memories/standards.json"}),
+        tool_call("ChartPlan", plan_json(shop)),
+    ]
+    result = asyncio.run(plan())
+    assert "payments" in fake.messages_text(1)  # the agent read the standards back from Postgres
+    assert result.standards.requiredLabels["team"] == "payments"
