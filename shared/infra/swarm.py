@@ -12,9 +12,10 @@ checkpointer, and a small ASGI app (`/health`, `/readyz`, `/metrics`). For every
 
 Errors are classified into `ErrorContext`: transient infrastructure errors are naked with a
 delay so JetStream redelivers; deliberate refusals (`AutopilotError`) fail at once, bad input
-also to the dead-letter subject; anything else is retried until the last delivery, then
-dead-lettered as poison. Tests can make a service SIGKILL itself right after one node's
-checkpoint is written (`AUTOPILOT_FAULT=<service>:<node>`, once per marker file).
+also to the dead-letter subject (unless it asks a human: `details.escalate`); anything else
+is retried until the last delivery, then dead-lettered as poison. Tests can make a service
+SIGKILL itself right after one node's checkpoint is written (`AUTOPILOT_FAULT=<service>:<node>`,
+once per marker file).
 """
 
 from __future__ import annotations
@@ -607,8 +608,12 @@ class SwarmService:
                 details={**error.details, "cause": error.code.value, "deliveries": deliveries},
             )
         _log.error("%s %s: giving up: %s", self.service, request.thread_id, error.message)
-        # Refusals such as a policy violation are answers, not poison: no dead letter.
-        dead_letter = error.code in (ErrorCode.INVALID_INPUT, ErrorCode.TRANSIENT)
+        # Refusals such as a policy violation are answers, not poison: no dead letter. Neither
+        # is a question for a human (`details.escalate`, e.g. a clarification): the gateway
+        # opens its error_review gate for it.
+        dead_letter = error.code in (ErrorCode.INVALID_INPUT, ErrorCode.TRANSIENT) and not (
+            error.details.get("escalate")
+        )
         return await self._give_up(
             message, body, error, request.workflow_id, dead_letter=dead_letter
         )

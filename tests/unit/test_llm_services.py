@@ -132,6 +132,8 @@ def test_planner_agent_refusals_become_failures_with_their_codes(
     run_request(h, planning())
     error = failure(h.on("failed")[0]).error
     assert error.code is code and error.details["escalate"] == escalate
+    # A question for a human is an answer, not poison: failed, never dead-lettered.
+    assert not h.on("deadletter") and h.count("failed") == 1
     if isinstance(raised, ClarificationNeeded):
         assert error.details["questions"] == ["Which image runs the web server?"]
 
