@@ -51,6 +51,8 @@ _log = logging.getLogger(__name__)
 
 RESULT_JSON = "result.json"
 INPUT_KIND = "input"
+# The reviewer's answers to the planning agent's clarifying questions, next to prompt.txt.
+ANSWERS = "answers.txt"
 APPROVED_PLAN = "plan.approved"
 CHART_TGZ = "chart.tgz"
 # Written by the generator in LLM mode beside `chart.{n}` (services/generator/graph.py).
@@ -523,7 +525,14 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
     if escalate:
         # The agent already retried within its budget (invalid output) or needs a fact only a
         # person has (clarification): a human decides at once, nothing is retried silently.
-        return _error_review(error, step, clear, questions=error.details.get("questions"))
+        questions = error.details.get("questions")
+        decision = _ask_review(error, step, questions)
+        answers = decision.get("answers") if questions else None
+        if decision.get("decision") == "edit" and isinstance(answers, str) and answers.strip():
+            refs = await _store_answers(runtime.context, state, answers)
+            return Command(goto=step, update={**clear, "refs": refs, "phase": step,
+                                              "approvals": {ERROR_REVIEW: "edited"}})  # fmt: skip
+        return _review_outcome(error, step, clear, decision)
     if (
         error.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT)
         and retries < settings.max_swarm_retries
@@ -546,16 +555,39 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
     return _error_review(error, step, clear)
 
 
-def _error_review(
-    error: ErrorContext, step: str, clear: Update, *, questions: Any = None
-) -> Command[Any]:
+def _error_review(error: ErrorContext, step: str, clear: Update) -> Command[Any]:
     """The error_review gate: approve re-runs the step, anything else fails the workflow."""
+    return _review_outcome(error, step, clear, _ask_review(error, step, None))
+
+
+def _ask_review(error: ErrorContext, step: str, questions: Any) -> dict[str, Any]:
+    """Wait at error_review (with the agent's questions, if any); the reviewer's decision."""
     payload: dict[str, Any] = {"gate": ERROR_REVIEW, "error": error.dump(), "step": step}
     if questions:
         payload["questions"] = [str(q) for q in questions]
     decision = interrupt(payload)
-    choice = decision.get("decision") if isinstance(decision, dict) else decision
-    comment = decision.get("comment") if isinstance(decision, dict) else None
+    return dict(decision) if isinstance(decision, dict) else {"decision": str(decision)}
+
+
+async def _store_answers(deps: Deps, state: SupervisorState, answers: str) -> dict[str, Any]:
+    """Add the reviewer's answers to the input as answers.txt; the new input reference."""
+    workflow_id = state["workflow_id"]
+    files = await deps.artifacts.get_files(workflow_id, INPUT_KIND)
+    before = files.get(ANSWERS, b"").decode("utf-8", errors="replace")
+    answers = answers.strip()
+    # Earlier rounds stay; a re-run of this node after a crash must not add the same answers twice.
+    if not before.endswith(answers):
+        files[ANSWERS] = (f"{before}\n\n{answers}" if before else answers).encode()
+    ref = await deps.artifacts.put_files(workflow_id, INPUT_KIND, files)
+    return {INPUT_KIND: ref.model_dump(mode="json")}
+
+
+def _review_outcome(
+    error: ErrorContext, step: str, clear: Update, decision: dict[str, Any]
+) -> Command[Any]:
+    """approve re-runs the failed step; anything else fails the workflow."""
+    choice = decision.get("decision")
+    comment = decision.get("comment")
     if choice == "approve":
         approvals = {"approvals": {ERROR_REVIEW: "approved"}, "phase": step}
         if comment:

@@ -134,7 +134,10 @@ class DecisionRequest(BaseModel):
     decision: Literal["approve", "edit", "reject"]
     changes: dict[str, Any] | None = Field(
         default=None,
-        description="edit at planning_review: a JSON merge patch (RFC 7386) of the plan.",
+        description="edit at planning_review: a JSON merge patch (RFC 7386) of the plan. "
+        "edit at error_review when the planning agent asked questions (`pending_gate.questions`): "
+        '{"answers": "<text>"}; the answers are stored beside the prompt (answers.txt of the '
+        "input) and planning runs again with a new attempt.",
     )
     comment: str | None = Field(default=None, max_length=4000)
 

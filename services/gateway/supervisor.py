@@ -75,6 +75,20 @@ def _interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
     return [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
 
 
+def _answers(gate: dict[str, Any], request: DecisionRequest) -> str:
+    """The reviewer's answers to the agent's questions (edit at error_review); InputError if not."""
+    if not gate.get("questions"):
+        raise InputError(
+            "error_review accepts an edit only when the agent asked questions", field="decision"
+        )
+    answers = (request.changes or {}).get("answers")
+    if set(request.changes or {}) != {"answers"} or not isinstance(answers, str) or not answers.strip():
+        raise InputError(
+            "an edit at error_review needs 'changes': {\"answers\": \"<text>\"}", field="changes"
+        )
+    return answers
+
+
 def _parse_time(value: Any) -> datetime | None:
     """An ISO time from state, or None."""
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
@@ -345,7 +359,9 @@ class Supervisor:
                 )
             resume: dict[str, Any] = {"decision": request.decision, "comment": request.comment,
                                       "by": principal}  # fmt: skip
-            if request.decision == "edit":
+            if request.decision == "edit" and request.gate == ERROR_REVIEW:
+                resume["answers"] = _answers(gates[0], request)
+            elif request.decision == "edit":
                 values = cast(SupervisorState, snapshot.values)
                 resume["plan"] = (await self._edited_plan(values, request)).dump()
             if record.gate_since is not None:

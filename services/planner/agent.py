@@ -428,22 +428,34 @@ def _unstated_images(req: ChartRequirements, prompt: str) -> list[str]:
     ]
 
 
+def _request_text(prompt: str, answers: str | None) -> str:
+    """The user turn: the request and any answers to earlier questions, both untrusted."""
+    text = f"<untrusted>\n{prompt}\n</untrusted>"
+    if answers and answers.strip():
+        text += f"\nAnswers to your earlier questions:\n<untrusted>\n{answers.strip()}\n</untrusted>"
+    return text
+
+
 def requirements_from_prompt(
     prompt: str,
     model: BaseChatModel,
     *,
+    answers: str | None = None,
     max_invalid: int = DEFAULT_MAX_INVALID,
     workflow_id: str | None = None,
     gate: str | None = None,
 ) -> ChartRequirements:
-    """ChartRequirements from plain language; ClarificationNeeded when a required fact is missing."""
+    """ChartRequirements from plain language; ClarificationNeeded when a required fact is missing.
+
+    `answers` are a person's replies to earlier questions; they count as part of the request.
+    """
     if not prompt.strip():
         raise InputError("empty prompt; describe the application", field="prompt")
     bound = model.bind_tools([ChartRequirements, AskForClarification])
     config = run_config(workflow_id=workflow_id, swarm="planner", gate=gate, step="prompt")
     messages: list[AnyMessage] = [
         SystemMessage(PROMPT_SYSTEM),
-        HumanMessage(f"<untrusted>\n{prompt}\n</untrusted>"),
+        HumanMessage(_request_text(prompt, answers)),
     ]
     budget = _Budget(max_invalid, "requirements")
     while True:
@@ -472,7 +484,7 @@ def requirements_from_prompt(
                               tool_call_id=tc["id"] or "") for tc in reply.tool_calls],
             ]
             continue
-        questions = _unstated_images(req, prompt)
+        questions = _unstated_images(req, f"{prompt}\n{answers or ''}")
         if questions:
             raise ClarificationNeeded(questions, proposed=req.dump())
         return req

@@ -2,7 +2,7 @@
 
 Each node does one thing, so after a crash the checkpoint history shows exactly which step
 re-ran. Input comes from the `input` artifact (requirements.json, notes.json, standards.json,
-or prompt.txt in LLM mode) or inline in the request; the plan goes to `plan.{attempt}/result.json`.
+or prompt.txt (+ answers.txt) in LLM mode) or inline in the request; the plan goes to `plan.{attempt}/result.json`.
 With a chat model (`build_graph(model)`), `read_prompt` turns a prompt into requirements and
 `plan` asks the planning Deep Agent; without one, a prompt is refused and the engine plans.
 """
@@ -34,6 +34,8 @@ REQUIREMENTS = "requirements.json"
 NOTES = "notes.json"
 STANDARDS = "standards.json"
 PROMPT = "prompt.txt"
+# A reviewer's answers to the agent's clarifying questions, stored by the gateway's error_review.
+ANSWERS = "answers.txt"
 # The gate that reviews what this swarm produces (tracing metadata of the agent's runs).
 NEXT_GATE = "planning_review"
 RESULT = "result.json"
@@ -62,7 +64,8 @@ async def load_input(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> 
         }
     files = await load_files(runtime.context.artifacts, first_ref(request), field_name="input_refs")
     if PROMPT in files and REQUIREMENTS not in files:
-        return {"prompt": files[PROMPT].decode("utf-8", errors="replace")}
+        answers = files[ANSWERS].decode("utf-8", errors="replace") if ANSWERS in files else None
+        return {"prompt": files[PROMPT].decode("utf-8", errors="replace"), "answers": answers}
     if REQUIREMENTS not in files:
         raise InputError(f"the input artifact has no {REQUIREMENTS}", field="input_refs")
     return {
@@ -105,7 +108,7 @@ def make_read_prompt(model: BaseChatModel | None) -> Any:
         workflow_id = state.swarm_request().workflow_id
         # The agent is sync and slow; a worker thread keeps heartbeats and NATS pings going.
         requirements: ChartRequirements = await asyncio.to_thread(
-            requirements_from_prompt, state.prompt or "", model,
+            requirements_from_prompt, state.prompt or "", model, answers=state.answers,
             workflow_id=workflow_id, gate=NEXT_GATE,
         )  # fmt: skip
         return {"raw_requirements": requirements.model_dump(mode="json", by_alias=True)}

@@ -14,6 +14,8 @@ class PlannerState(SwarmState):
 
     prompt: str | None = None
     """prompt.txt: a plain-language request (LLM mode), before it becomes requirements."""
+    answers: str | None = None
+    """answers.txt: a reviewer's answers to the agent's clarifying questions (error_review)."""
     raw_requirements: dict[str, Any] = field(default_factory=dict)
     """requirements.json as stored at intake, not yet validated."""
     raw_notes: list[Any] = field(default_factory=list)

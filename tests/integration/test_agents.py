@@ -293,6 +293,17 @@ def test_prompt_guessed_image_becomes_a_question(fake: FakeOpenAI, model: BaseCh
         requirements_from_prompt("an API for my shop", model)
 
 
+@pytest.mark.timeout(60)
+def test_prompt_answers_to_questions_reach_the_model_and_name_the_image(
+    fake: FakeOpenAI, model: BaseChatModel
+) -> None:
+    reqs = {"name": "app", "components": [{"name": "api", "image": "ghcr.io/acme/api:2.0"}]}
+    fake.script = [tool_call("ChartRequirements", reqs)]
+    req = requirements_from_prompt("an API for my shop", model, answers="The API runs ghcr.io/acme/api:2.0")
+    assert req.components[0].image == "ghcr.io/acme/api:2.0"  # named in the answers: no question
+    assert "ghcr.io/acme/api:2.0" in fake.messages_text(0)
+
+
 # --- generation ------------------------------------------------------------------------------
 
 

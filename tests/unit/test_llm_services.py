@@ -265,3 +265,56 @@ def test_security_review_offline_has_no_agent_diff(tmp_path: Path) -> None:
         wf = submit(client, requirements=SPEC, options={"auto_approve": ["planning_review"]})
         body = wait_for(client, wf, at_gate("security_review"))
         assert body["pending_gate"]["agent_diff"] is None
+
+
+def test_answers_to_a_clarification_reach_the_planner_and_planning_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, dict[str, bytes]]] = []
+
+    async def planner(request: SwarmRequest, artifacts: Any) -> Any:
+        files = await artifacts.get_files(request.workflow_id, "input")
+        seen.append((request.attempt, files))
+        plan = plan_chart(parse_requirements(REQUIREMENTS))  # what the planner makes of the answers
+        ref = await artifacts.put_files(request.workflow_id, f"plan.{request.attempt}",
+                                        {"result.json": plan.model_dump_json().encode()})
+        return SwarmResult(workflow_id=request.workflow_id, attempt=request.attempt,
+                           swarm=request.swarm, artifacts=[ref])
+
+    monkeypatch.setattr(gateway_testing, "answer", planner)
+    error = ClarificationNeeded(["Which image runs the web server?"]).context("planning", 1)
+    world = MemoryWorld(fail_planning_once(error))
+    app = create_app(gateway_settings(tmp_path, model="openai:gpt-fake"), resources=world)
+    with TestClient(app) as client:
+        wf = submit(client, prompt="a web server on 8080")
+        wait_for(client, wf, at_gate("error_review"))
+        url = f"/v1/workflows/{wf}/decisions"
+        bad = client.post(url, json={"gate": "error_review", "decision": "edit", "changes": {"plan": {}}})
+        assert bad.status_code == 422 and "answers" in bad.text
+        client.post(url, json={"gate": "error_review", "decision": "edit",
+                               "changes": {"answers": "ghcr.io/acme/web:1.2"}}).raise_for_status()
+        wait_for(client, wf, at_gate("planning_review"))
+    attempts = [r.attempt for r in world.swarms.requests if r.swarm is Swarm.PLANNING]
+    assert attempts == [1, 2], "planning runs again with a new attempt"
+    [(attempt, files)] = seen
+    assert attempt == 2 and files["prompt.txt"] == b"a web server on 8080"
+    assert files["answers.txt"] == b"ghcr.io/acme/web:1.2"
+
+
+def test_planner_passes_the_reviewers_answers_with_the_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got: list[tuple[str, str | None]] = []
+
+    def from_prompt(prompt: str, model: Any, *, answers: str | None = None, **kw: Any) -> Any:
+        got.append((prompt, answers))
+        return parse_requirements(REQUIREMENTS)
+
+    monkeypatch.setattr("services.planner.agent.requirements_from_prompt", from_prompt)
+    monkeypatch.setattr("services.planner.agent.plan_with_agent",
+                        lambda requirements, model, **kw: plan_chart(requirements))
+    h = prompt_planner(tmp_path, MODEL)
+    h.artifacts.files[("wf-1", "input")]["answers.txt"] = b"ghcr.io/acme/web:1.2"
+    run_request(h, planning(attempt=2))
+    assert got == [(PROMPT, "ghcr.io/acme/web:1.2")]
+    assert h.on("completed") and ("wf-1", "plan.2") in h.artifacts.files
