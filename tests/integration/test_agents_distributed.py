@@ -176,3 +176,34 @@ def test_garbage_and_clarification_end_at_error_review(data_dir: Path, fake: Fak
         assert body["status"] == "failed"
     finally:
         stop_system(system)
+
+
+ANSWER = "The web app runs ghcr.io/acme/web:1.2."
+
+
+def questions_until_answered(request: dict[str, Any], index: int) -> Reply:
+    """Asks which image until the answers name it, then plans as `happy` does."""
+    if "ChartRequirements" in tools_of(request) and ANSWER not in str(request.get("messages")):
+        return tool_call("AskForClarification", {"questions": ["Which image runs the web app?"]})
+    return happy(request, index)
+
+
+@pytest.mark.timeout(420)
+def test_answers_at_error_review_reach_the_planner_and_the_workflow_completes(
+    data_dir: Path, fake: FakeOpenAI
+) -> None:
+    fake.script = questions_until_answered
+    system = start_system(data_dir, **model_env(fake))
+    try:
+        wf = submit_prompt(system.url, "a web app on 8080", auto_approve=GATES)
+        body = wait_for(system.url, wf, lambda b: b.get("pending_gate") is not None
+                        or b["status"] in ("completed", "failed", "rejected"))
+        assert body["pending_gate"]["questions"] == ["Which image runs the web app?"], body
+        answer = {"gate": "error_review", "decision": "edit", "changes": {"answers": ANSWER}}
+        response = httpx.post(f"{system.url}/v1/workflows/{wf}/decisions", json=answer, timeout=30)
+        assert response.status_code == 200, response.text
+        body = wait_for(system.url, wf, lambda b: b["status"] in ("completed", "failed", "rejected"))
+        assert body["status"] == "completed", body
+        assert body["validation"]["passed"] is True
+    finally:
+        stop_system(system)
