@@ -150,6 +150,12 @@ def test_prompt_through_the_system_gives_the_cli_chart(
         assert archive.status_code == 200
         assert unpack(archive.content) == expected
         assert fake.stats.calls > cli_calls, "the services called the model"
+        # Model calls and tokens are counted per swarm and model (issue 5's metrics).
+        from tests.integration.test_metrics import metrics_urls, scrape, value
+
+        planner = scrape(metrics_urls(system)["planner"])
+        assert value(planner, "autopilot_model_calls_total", swarm="planning") >= 1
+        assert value(planner, "autopilot_model_tokens_total", swarm="planning") > 0
     finally:
         stop_system(system)
 
