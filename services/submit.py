@@ -48,6 +48,27 @@ def request_body(data: bytes, *, yes: bool, name: str | None) -> dict[str, Any]:
     return body
 
 
+RETRY_STATUSES = {502, 503, 504}
+
+
+def call(
+    client: httpx.Client, method: str, url: str, *, patience: float = 60.0, **kwargs: Any
+) -> httpx.Response:
+    """One API call, retried while the gateway or its database is briefly away (restarts)."""
+    deadline = time.monotonic() + patience
+    delay = 0.2
+    while True:
+        try:
+            resp = client.request(method, url, **kwargs)
+            if resp.status_code not in RETRY_STATUSES or time.monotonic() > deadline:
+                return resp
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
 def sse_events(
     client: httpx.Client, url: str, last_id: str | None
 ) -> Iterator[tuple[str | None, dict[str, Any]]]:
@@ -103,7 +124,7 @@ def submit(
 ) -> int:
     """Run one workflow through the gateway; 0 when a chart was written, 1 otherwise."""
     with httpx.Client(base_url=gateway.rstrip("/"), timeout=30.0) as client:
-        resp = client.post("/v1/workflows", json=request_body(data, yes=yes, name=name))
+        resp = call(client, "POST", "/v1/workflows", json=request_body(data, yes=yes, name=name))
         if resp.status_code == 422:
             raise AutopilotError(_detail(resp), field="INPUT")
         resp.raise_for_status()
@@ -115,11 +136,11 @@ def submit(
                 f"workflow {status['status']}: {json.dumps(status.get('error') or {}, default=str)}"
             )
             return 1
-        archive = client.get(f"/v1/workflows/{wf_id}/chart.tgz")
+        archive = call(client, "GET", f"/v1/workflows/{wf_id}/chart.tgz")
         archive.raise_for_status()
         chart_dir = _unpack(archive.content, out_dir)
         # helm package leaves out what .helmignore lists; the Argo CD Application belongs beside it.
-        app = client.get(f"/v1/workflows/{wf_id}/files/{ARGOCD_APP}")
+        app = call(client, "GET", f"/v1/workflows/{wf_id}/files/{ARGOCD_APP}")
         if app.status_code == 200:
             (chart_dir / ARGOCD_APP).parent.mkdir(parents=True, exist_ok=True)
             (chart_dir / ARGOCD_APP).write_bytes(app.content)
@@ -134,14 +155,16 @@ def _follow(
     last_id: str | None = None
     answered: set[str] = set()
     while time.monotonic() < deadline:
-        status: dict[str, Any] = client.get(f"/v1/workflows/{wf_id}").json()
+        status: dict[str, Any] = call(client, "GET", f"/v1/workflows/{wf_id}").json()
         if status["status"] in FINAL:
             return status
         gate = status.get("pending_gate")
         if status["status"] == "waiting_for_approval" and gate and gate.get("gate") not in answered:
             decision = ask(status)
             answered.add(gate["gate"])
-            client.post(f"/v1/workflows/{wf_id}/decisions", json=decision).raise_for_status()
+            call(
+                client, "POST", f"/v1/workflows/{wf_id}/decisions", json=decision
+            ).raise_for_status()
             continue
         try:
             for event_id, payload in sse_events(client, f"/v1/workflows/{wf_id}/events", last_id):

@@ -14,6 +14,9 @@ import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Annotated, Any
 
+import nats.errors
+import psycopg
+import psycopg_pool
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -423,3 +426,29 @@ def install_timing(app: FastAPI) -> None:
                 request.method, template, str(response.status_code)
             ).observe(time.perf_counter() - started)
         return response
+
+
+# Dependencies that come back by themselves (a Postgres or NATS restart): the caller should
+# retry, not treat the request as broken.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+    nats.errors.TimeoutError,
+)
+
+
+def install_unavailable(app: FastAPI) -> None:
+    """Answer 503 with Retry-After while Postgres or NATS is away, instead of a bare 500."""
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        _log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": f"a dependency is unavailable ({type(exc).__name__}); retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, unavailable)

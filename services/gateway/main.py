@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway.api import install_timing, probes, router
+from services.gateway.api import install_timing, install_unavailable, probes, router
 from services.gateway.config import GatewaySettings
 from services.gateway.graph import Deps, build_graph
 from services.gateway.metrics import GatewayMetrics
@@ -52,6 +52,7 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
     )
     app.state.settings = settings
     install_timing(app)
+    install_unavailable(app)
     app.include_router(router)
     app.include_router(probes)
     return app

@@ -112,3 +112,20 @@ def test_plan_prints_decisions(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     plan = json.loads(capsys.readouterr().out)
     assert plan["name"] == "gitea"
     assert {d["topic"] for d in plan["decisions"]} >= {"workload", "replicas", "networkPolicy"}
+
+
+def test_submit_calls_retry_while_the_gateway_is_briefly_away() -> None:
+    import httpx
+
+    from services.submit import call
+
+    answers = iter([httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"ok": True})])
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return next(answers)
+
+    with httpx.Client(transport=httpx.MockTransport(handler), base_url="http://gw") as client:
+        assert call(client, "GET", "/v1/workflows/x").json() == {"ok": True}
+    assert seen == ["/v1/workflows/x"] * 3

@@ -580,3 +580,15 @@ def test_outside_local_mode_api_keys_decide_who_may_do_what(tmp_path: Path) -> N
 
 def submit(client: TestClient, **body: Any) -> str:
     return submit_to(client, SPEC, **body)
+
+
+def test_database_away_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(Supervisor, "submit", away)
+    response = client.post("/v1/workflows", json={"requirements": SPEC})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
