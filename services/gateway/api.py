@@ -432,6 +432,7 @@ def install_timing(app: FastAPI) -> None:
 # retry, not treat the request as broken.
 UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
+    psycopg.InterfaceError,
     psycopg_pool.PoolTimeout,
     nats.errors.ConnectionClosedError,
     nats.errors.NoServersError,
