@@ -20,6 +20,7 @@ from services.generator.engine import generate_chart
 from services.planner.engine import plan_chart
 from services.planner.intake import intake
 from services.submit import submit
+from shared.infra.embedded import EmbeddedNats, EmbeddedPostgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -194,12 +195,16 @@ async def node_runs(system: System, service: str, workflow_id: str) -> list[str]
 
 
 def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_path: Path) -> None:
+    # The servers belong to the test, not to `up`: the with-block stops them whatever happens.
+    with EmbeddedNats(data_dir / "ext-nats") as nats, EmbeddedPostgres(data_dir / "ext-pg") as postgres:
+        _restart_servers_mid_run(data_dir, tmp_path, nats, postgres)
+
+
+def _restart_servers_mid_run(
+    data_dir: Path, tmp_path: Path, nats: EmbeddedNats, postgres: EmbeddedPostgres
+) -> None:
     import threading
 
-    from shared.infra.embedded import EmbeddedNats, EmbeddedPostgres
-
-    nats = EmbeddedNats(data_dir / "ext-nats").start()
-    postgres = EmbeddedPostgres(data_dir / "ext-pg").start()
     system = start_system(
         data_dir / "up",
         AUTOPILOT_NATS_URL=nats.url,
@@ -245,5 +250,3 @@ def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_pat
         assert chart_files(tmp_path / "out" / "shop") == offline_files(tmp_path / "offline")
     finally:
         stop_and_check(system)
-        nats.stop()
-        postgres.stop()
