@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.events import STREAM_NAME, SUBJECT_PREFIX
+
 AES_KEY_ENV = "LANGGRAPH_AES_KEY"
 AES_KEY_SIZES = (16, 24, 32)
 
@@ -54,6 +56,10 @@ class Settings(BaseSettings):
         validation_alias=AES_KEY_ENV,
         description="AES key for checkpoints and artifacts: 16, 24 or 32 bytes, taken raw (UTF-8).",
     )
+    subject_prefix: str = Field(
+        default=SUBJECT_PREFIX, description="Subject prefix of every event (tests use their own)."
+    )
+    stream_name: str = Field(default=STREAM_NAME, description="The JetStream stream name.")
     local_mode: bool = Field(
         default=True,
         description="A single-user machine: embedded servers allowed, encryption optional.",

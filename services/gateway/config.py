@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import Field
 
 from shared.config import Settings
-from shared.events import STREAM_NAME, SUBJECT_PREFIX
 
 OFFLINE_MODEL = "offline"
 
@@ -29,12 +28,6 @@ class GatewaySettings(Settings):
         repr=False,
         description='Outside local mode: JSON {"<key>": {"id": "alice", "roles": ["submitter", '
         '"approver"], "tenant": null}}; callers send Authorization: Bearer <key>.',
-    )
-    subject_prefix: str = Field(
-        default=SUBJECT_PREFIX, description="Subject prefix of every event."
-    )
-    stream_name: str = Field(
-        default=STREAM_NAME, description="JetStream stream holding the events."
     )
     model: str = Field(
         default=OFFLINE_MODEL,

@@ -54,8 +54,6 @@ from shared.config import Settings
 from shared.errors import AutopilotError, InputError
 from shared.events import (
     MSG_ID_HEADER,
-    STREAM_NAME,
-    SUBJECT_PREFIX,
     ArtifactRef,
     Event,
     Phase,
@@ -113,10 +111,6 @@ class SwarmSettings(Settings):
     SERVICE: ClassVar[str] = "swarm"
     SWARM: ClassVar[Swarm]
 
-    subject_prefix: str = Field(
-        default=SUBJECT_PREFIX, description="Subject prefix of every event (tests use their own)."
-    )
-    stream_name: str = Field(default=STREAM_NAME, description="The JetStream stream name.")
     max_deliver: int = Field(
         default=5, ge=1, description="Deliveries of one request before it is dead-lettered."
     )
