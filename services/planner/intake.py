@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from services.planner.compose_load import MAX_COMPOSE_BYTES, parse_yaml
+from services.planner.compose.load import MAX_COMPOSE_BYTES, parse_yaml
 from shared.errors import InputError
 from shared.models.plan import ImportNote
 from shared.models.requirements import ChartRequirements, Standards
@@ -80,7 +80,7 @@ def intake(data: bytes | str, *, base_dir: Path | None = None, name: str | None 
     doc = load_yaml(text)
     if isinstance(doc, dict) and "components" in doc:
         return Intake(kind=InputKind.REQUIREMENTS, requirements=parse_requirements(doc))
-    from services.planner.compose import import_compose, looks_like_compose
+    from services.planner.compose.importer import import_compose, looks_like_compose
 
     if looks_like_compose(doc):
         result = import_compose(text, name=name, base_dir=base_dir)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from services.planner.compose import ImportResult, import_compose, looks_like_compose
-from services.planner.compose_secrets import is_secret_name
-from services.planner.compose_service import HANDLERS, INFO_KEYS, WARNING_KEYS
-from services.planner.compose_units import cpu_quantity, duration_seconds, memory_quantity
+from services.planner.compose.importer import ImportResult, import_compose, looks_like_compose
+from services.planner.compose.secrets import is_secret_name
+from services.planner.compose.service import HANDLERS, INFO_KEYS, WARNING_KEYS
+from services.planner.compose.units import cpu_quantity, duration_seconds, memory_quantity
 from shared.errors import InputError
 from shared.models.requirements import Component, Protocol, SecretRef, WorkloadKind
 
@@ -1255,11 +1255,11 @@ def test_other_keys_are_noted_never_dropped_silently() -> None:
 def test_every_spec_service_key_is_handled() -> None:
     spec = json.loads(SPEC.read_text())
     service_keys = set(spec["definitions"]["service"]["properties"])
-    from services.planner.compose_service import _EXPLICIT
+    from services.planner.compose.service import _EXPLICIT
 
     known = set(HANDLERS) | set(INFO_KEYS) | set(WARNING_KEYS) | _EXPLICIT
     assert service_keys - known == set()
-    from services.planner.compose import TOP_LEVEL_KEYS
+    from services.planner.compose.importer import TOP_LEVEL_KEYS
 
     assert set(spec["properties"]) == TOP_LEVEL_KEYS
 

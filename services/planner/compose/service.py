@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from services.planner.compose_common import (
+from services.planner.compose.common import (
     Draft,
     ImportContext,
     add_annotations,
@@ -18,11 +18,11 @@ from services.planner.compose_common import (
     str_list,
     wrong_type,
 )
-from services.planner.compose_deploy import map_deploy, map_gpus, resources, scheduling
-from services.planner.compose_health import map_healthcheck
-from services.planner.compose_load import parse_dotenv, read_text_file
-from services.planner.compose_secrets import has_url_credentials, is_secret_name, mask_credentials
-from services.planner.compose_security import (
+from services.planner.compose.deploy import map_deploy, map_gpus, resources, scheduling
+from services.planner.compose.health import map_healthcheck
+from services.planner.compose.load import parse_dotenv, read_text_file
+from services.planner.compose.secrets import has_url_credentials, is_secret_name, mask_credentials
+from services.planner.compose.security import (
     map_api_socket,
     map_cap_add,
     map_namespace,
@@ -31,14 +31,14 @@ from services.planner.compose_security import (
     map_security_opt,
     map_user,
 )
-from services.planner.compose_storage import (
+from services.planner.compose.storage import (
     local_path,
     map_config,
     map_secret,
     map_tmpfs,
     map_volume,
 )
-from services.planner.compose_units import (
+from services.planner.compose.units import (
     cpu_quantity,
     memory_quantity,
     name_ports,

@@ -12,7 +12,7 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node
 
-from services.planner.compose_common import Notes
+from services.planner.compose.common import Notes
 from shared.errors import InputError
 
 MAX_COMPOSE_BYTES = 5 * 1024 * 1024

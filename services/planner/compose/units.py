@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from services.planner.compose_common import Notes, expect_mapping, scalar_text, wrong_type
+from services.planner.compose.common import Notes, expect_mapping, scalar_text, wrong_type
 from shared.errors import InputError
 from shared.models.requirements import Port, Protocol
 

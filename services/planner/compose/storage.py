@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from services.planner.compose_common import (
+from services.planner.compose.common import (
     Draft,
     ImportContext,
     dns_label,
@@ -17,7 +17,7 @@ from services.planner.compose_common import (
     unique_label,
     wrong_type,
 )
-from services.planner.compose_load import read_text_file
+from services.planner.compose.load import read_text_file
 from shared.errors import InputError
 from shared.models.requirements import ConfigFile, SecretFile, Volume
 

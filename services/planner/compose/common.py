@@ -13,7 +13,7 @@ from shared.models.plan import ImportNote
 from shared.models.requirements import ConfigFile, EnvValue, SecretFile, Volume
 
 if TYPE_CHECKING:
-    from services.planner.compose_secrets import HostRewriter, SecretRegistry
+    from services.planner.compose.secrets import HostRewriter, SecretRegistry
 
 Severity = Literal["info", "warning", "error"]
 NAME_MAX = 40

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.planner.compose_common import (
+from services.planner.compose.common import (
     Draft,
     ImportContext,
     expect_mapping,
     str_list,
     wrong_type,
 )
-from services.planner.compose_units import duration_seconds, whole_seconds
+from services.planner.compose.units import duration_seconds, whole_seconds
 from shared.errors import InputError
 
 # --- health --------------------------------------------------------------------------------

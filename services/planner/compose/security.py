@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.planner.compose_common import Draft, ImportContext, scalar_text, str_list
+from services.planner.compose.common import Draft, ImportContext, scalar_text, str_list
 
 
 def _security(draft: Draft) -> dict[str, Any]:

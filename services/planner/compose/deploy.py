@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from services.planner.compose_common import (
+from services.planner.compose.common import (
     Draft,
     ImportContext,
     add_annotations,
@@ -16,7 +16,7 @@ from services.planner.compose_common import (
     str_list,
     wrong_type,
 )
-from services.planner.compose_units import cpu_quantity, memory_quantity
+from services.planner.compose.units import cpu_quantity, memory_quantity
 from shared.models.requirements import WorkloadKind
 
 _CONSTRAINT = re.compile(r"^\s*([\w.\-/]+)\s*(==|!=)\s*(.+?)\s*$")

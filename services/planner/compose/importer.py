@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from services.planner.compose_common import (
+from services.planner.compose.common import (
     Draft,
     ImportContext,
     Notes,
@@ -21,14 +21,14 @@ from services.planner.compose_common import (
     expect_mapping,
     unique_label,
 )
-from services.planner.compose_load import (
+from services.planner.compose.load import (
     Interpolator,
     check_text,
     parse_yaml,
     project_environment,
 )
-from services.planner.compose_secrets import HostRewriter, SecretRegistry
-from services.planner.compose_service import map_service
+from services.planner.compose.secrets import HostRewriter, SecretRegistry
+from services.planner.compose.service import map_service
 from shared.errors import InputError
 from shared.models.plan import ImportNote
 from shared.models.requirements import ChartRequirements, Component, ConfigFile, Volume

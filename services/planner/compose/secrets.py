@@ -12,7 +12,7 @@ import re
 import secrets as _random
 from dataclasses import dataclass, field
 
-from services.planner.compose_common import dns_label, unique_label
+from services.planner.compose.common import dns_label, unique_label
 from shared.models.requirements import ChartSecret
 
 _SECRET_WORDS = {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "PRIVATE"}
