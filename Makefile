@@ -22,7 +22,7 @@ lock: | $(BIN)/uv
 
 demo: install
 	rm -rf out/demo
-	$(BIN)/python -m services.demo
+	$(BIN)/python -m services.cli.demo
 
 test: install lint
 	$(BIN)/python -m pytest -q

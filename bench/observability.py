@@ -32,8 +32,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.demo import System, scratch_dir, start_system, stop_system  # noqa: E402
-from services.submit import submit  # noqa: E402
+from services.cli.commands.submit import submit  # noqa: E402
+from services.cli.demo import System, scratch_dir, start_system, stop_system  # noqa: E402
 
 
 class TraceSink(http.server.ThreadingHTTPServer):

@@ -17,7 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import TypeAdapter, ValidationError
 
-from services.agentic import OFFLINE_INPUTS
+from services.cli.agentic import OFFLINE_INPUTS
 from services.planner.engine import plan_chart
 from services.planner.intake import parse_requirements
 from services.planner.state import PlannerState

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
+from services.cli.main import main
 from services.validator.engine import validate_chart
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langgraph.store.memory import InMemoryStore
 
-from services.agentic import generate_with_model
+from services.cli.agentic import generate_with_model
 from services.generator.agent import Score, improve_chart
 from services.generator.engine import generate_chart
 from services.planner.agent import (
@@ -427,7 +427,7 @@ def test_generate_with_model_end_to_end(fake: FakeOpenAI, model: BaseChatModel, 
 def test_cli_generate_model_flag_drives_the_agents(
     fake: FakeOpenAI, model: BaseChatModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from services.cli import main
+    from services.cli.main import main
 
     spec = {"name": "web", "components": [{"name": "web", "image": "ghcr.io/acme/web:1.2", "ports": [{"port": 8080}]}]}
 

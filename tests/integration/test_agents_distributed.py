@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.demo import scratch_dir, start_system, stop_system
+from services.cli.demo import scratch_dir, start_system, stop_system
 from services.planner.engine import plan_chart
 from shared.models.requirements import ChartRequirements
 from tests.fakes.openai_server import FakeOpenAI, Reply, text, tool_call
@@ -113,7 +113,7 @@ def _compared(rel: Path) -> bool:
 
 def cli_chart(fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     """What `autopilot generate --model` writes for the same prompt and script."""
-    from services.cli import main
+    from services.cli.main import main
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-dummy")
     monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
+from services.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "queue-worker.yaml"
@@ -117,7 +117,7 @@ def test_plan_prints_decisions(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 def test_submit_calls_retry_while_the_gateway_is_briefly_away() -> None:
     import httpx
 
-    from services.submit import call
+    from services.cli.commands.submit import call
 
     answers = iter([httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"ok": True})])
     seen: list[str] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.launcher import Launcher, aes_key
+from services.cli.local import Launcher, aes_key
 from shared.infra.embedded import Servers
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from deepagents.backends import FilesystemBackend
 
-from services.agentic import OFFLINE_INPUTS, prompt_of, take_input
+from services.cli.agentic import OFFLINE_INPUTS, prompt_of, take_input
 from shared.errors import InputError
 from shared.llm import (
     ClarificationNeeded,

@@ -20,7 +20,7 @@ from test_gateway import settings as gateway_settings
 from test_swarms import REQUIREMENTS, failure, harness, planning, result, settings
 
 import services.gateway.testing as gateway_testing
-from services.agentic import OFFLINE_INPUTS
+from services.cli.agentic import OFFLINE_INPUTS
 from services.gateway.main import create_app
 from services.gateway.testing import MemoryWorld
 from services.generator.agent import ChartResult, snapshot, unified_diff

@@ -23,7 +23,7 @@ import httpx
 
 from shared.infra.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -120,7 +120,7 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 def main() -> int:
     """Run the demo: up, submit, approve, write the chart, shut down."""
-    from services.submit import submit
+    from services.cli.commands.submit import submit
 
     out = ROOT / "out" / "demo"
     with scratch_dir("autopilot-demo-") as data_dir:

@@ -7,6 +7,7 @@ is approved up front with --yes. The finished chart is downloaded and unpacked.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -100,7 +101,7 @@ def sse_events(
 
 def ask_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
     """Show the pending gate on the terminal and read the reviewer's decision."""
-    from services.terminal import ask
+    from services.cli.terminal import ask
 
     gate = workflow["pending_gate"]
     text = f"== gate {gate.get('gate')} ==\n" + json.dumps(gate, indent=2, default=str)[:20000]
@@ -209,7 +210,19 @@ def _detail(resp: httpx.Response) -> str:
         return resp.text
 
 
-def main_submit(source: str, gateway: str, out: str, yes: bool, name: str | None) -> int:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the verb."""
+    smt = sub.add_parser("submit", help="send an input through a running gateway")
+    smt.add_argument("input", help="spec or compose file; '-' reads stdin")
+    smt.add_argument("--gateway", default="http://127.0.0.1:8080", help="gateway URL")
+    smt.add_argument("-o", "--output", required=True, help="directory to unpack the chart under")
+    smt.add_argument("--yes", action="store_true", help="approve every human gate")
+    smt.add_argument("--name", help="chart name for a Compose file")
+    smt.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
     """CLI glue: read the input file (or stdin) and submit it."""
+    source = args.input
     data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    return submit(data, gateway, Path(out), yes=yes, name=name)
+    return submit(data, args.gateway, Path(args.output), yes=args.yes, name=args.name)

@@ -1,0 +1,132 @@
+"""`autopilot generate`: input -> validated chart directory (offline engine, or agents)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from services.cli.common import print_report, read_input, read_standards
+from shared.models.plan import ChartPlan
+from shared.models.reports import ValidationReport
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the verb."""
+    gen = sub.add_parser(
+        "generate", help="requirements spec or Compose file -> validated Helm chart"
+    )
+    gen.add_argument("input", help="spec or compose file; '-' reads stdin")
+    gen.add_argument("-o", "--output", required=True, help="directory to write the chart under")
+    gen.add_argument("--yes", action="store_true", help="approve every human gate")
+    gen.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    gen.add_argument("--standards", help="organisation standards file (YAML)")
+    gen.add_argument("--name", help="chart name for a Compose file (default: its folder)")
+    gen.add_argument("--force", action="store_true", help="overwrite files you edited")
+    gen.add_argument(
+        "--model",
+        help="'offline' (default, or AUTOPILOT_MODEL) or provider:model, e.g. openai:gpt-4.1",
+    )
+    gen.set_defaults(func=run)
+
+
+def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
+    """The planning-review gate on a terminal; --yes approves every gate."""
+    if assume_yes:
+        return True
+    from services.cli.terminal import ask
+
+    lines = [f"Plan for {plan.name}:"]
+    lines += [
+        f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})"
+        for d in plan.decisions
+    ]
+    lines += [f"  note [{n.severity}] {n.message}" for n in plan.notes]
+    (answer,) = ask("\n".join(lines), "Approve this plan? [y/N] ")
+    return answer.lower() in ("y", "yes")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Input -> validated chart directory (offline engine, or the agents with --model)."""
+    from services.cli.agentic import take_input
+    from services.generator.engine import generate_chart
+    from services.planner.engine import plan_chart
+    from services.validator.engine import validate_chart
+    from shared.llm import LLMSettings
+
+    data, base_dir = read_input(args.input)
+    model = args.model or LLMSettings().model_for("generator")
+    if model != "offline":
+        return _generate_with_model(args, data, base_dir, model)
+    taken = take_input(data, None, base_dir=base_dir, name=args.name)
+    plan = plan_chart(
+        taken.requirements, standards=read_standards(args.standards), notes=taken.notes
+    )
+    if not _approve(plan, args.yes):
+        print("plan rejected; nothing written", file=sys.stderr)
+        return 1
+    generated = generate_chart(plan, Path(args.output), force=args.force)
+    report = validate_chart(generated.chart_dir)
+    extra = {
+        "inputKind": taken.kind.value,
+        "written": generated.written,
+        "preserved": generated.preserved,
+    }
+    _print_generated(args, plan, generated.chart_dir, report, extra)
+    for path in generated.preserved:
+        print(f"  kept your edit of {path} (new version beside it)")
+    return 0 if report.passed else 1
+
+
+def _generate_with_model(
+    args: argparse.Namespace, data: bytes, base_dir: Path | None, model: str
+) -> int:
+    """The agentic path: the planning agent's plan, the engine's chart, the generation agent's edits."""
+    from services.cli.agentic import generate_with_model
+
+    plan, chart_dir, report, diff = generate_with_model(
+        data,
+        Path(args.output),
+        model_name=model,
+        base_dir=base_dir,
+        name=args.name,
+        standards=read_standards(args.standards),
+    )
+    _print_generated(args, plan, chart_dir, report, {"model": model, "agentDiff": diff})
+    if not args.json and diff:
+        print(
+            f"  the generation agent changed the engine's chart ({diff.count(chr(10))} diff lines)"
+        )
+    if not _approve(plan, args.yes):
+        shutil.rmtree(chart_dir, ignore_errors=True)
+        print("plan rejected; chart removed", file=sys.stderr)
+        return 1
+    return 0 if report.passed else 1
+
+
+def _print_generated(
+    args: argparse.Namespace,
+    plan: ChartPlan,
+    chart_dir: Path,
+    report: ValidationReport,
+    extra: dict[str, Any],
+) -> None:
+    """The generate command's output, human or JSON."""
+    if args.json:
+        body = {
+            "chart": str(chart_dir),
+            **extra,
+            "notes": [n.dump() for n in plan.notes],
+            "report": report.model_dump(mode="json", by_alias=True),
+        }
+        print(json.dumps(body, indent=2))
+        return
+    print(f"chart written to {chart_dir}")
+    for note in plan.notes:
+        if note.severity != "info":
+            print(f"  note [{note.severity}] {note.source}: {note.message}")
+    print_report(report)
+    print("validation passed" if report.passed else "validation FAILED")

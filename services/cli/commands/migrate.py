@@ -1,0 +1,44 @@
+"""`autopilot migrate`: create or upgrade every Postgres table once per release."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from shared.errors import AutopilotError
+
+
+async def migrate(database_url: str) -> list[str]:
+    """Create or upgrade the checkpoint, store and artifact tables; returns what was done."""
+    from services.gateway.store import PostgresStore
+    from shared.infra.artifacts import ArtifactStore
+    from shared.infra.checkpoint import open_checkpointer, open_store
+
+    done = []
+    async with open_checkpointer(database_url, max_connections=2):
+        done.append("checkpoints: up to date")
+    async with open_store(database_url, max_connections=2):
+        done.append("long-term store: up to date")
+    async with ArtifactStore.open(database_url, max_connections=2):
+        done.append("artifacts: up to date")
+    async with PostgresStore.open(database_url, max_connections=2):
+        done.append("gateway workflows and events: up to date")
+    return done
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the verb."""
+    mig = sub.add_parser("migrate", help="create the Postgres tables (run once per release)")
+    mig.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Create or upgrade every Postgres table once (a pre-install Job, not every replica)."""
+    # Only the database matters here: no NATS URL or AES key is needed to create tables.
+    database_url = os.environ.get("AUTOPILOT_DATABASE_URL")
+    if not database_url:
+        raise AutopilotError("AUTOPILOT_DATABASE_URL is not set", field="AUTOPILOT_DATABASE_URL")
+    for line in asyncio.run(migrate(database_url)):
+        print(line)
+    return 0

@@ -1,0 +1,36 @@
+"""`autopilot plan`: print the plan for an input without writing a chart."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from services.cli.common import read_input, read_standards
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the verb."""
+    pln = sub.add_parser("plan", help="print the chart plan with every decision and its reason")
+    pln.add_argument("input")
+    pln.add_argument("--standards")
+    pln.add_argument("--name")
+    pln.add_argument("--json", action="store_true")
+    pln.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plan for an input without writing a chart."""
+    from services.planner.engine import plan_chart
+    from services.planner.intake import intake
+
+    data, base_dir = read_input(args.input)
+    taken = intake(data, base_dir=base_dir, name=args.name)
+    plan = plan_chart(
+        taken.requirements, standards=read_standards(args.standards), notes=taken.notes
+    )
+    if args.json:
+        print(plan.model_dump_json(by_alias=True, indent=2, exclude_none=True))
+    else:
+        print(yaml.safe_dump(plan.dump(), sort_keys=False), end="")
+    return 0

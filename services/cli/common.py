@@ -1,0 +1,46 @@
+"""Helpers every command shares: reading the input, standards, printing a report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from shared.errors import AutopilotError
+from shared.models.reports import Severity, ValidationReport
+from shared.models.requirements import Standards
+
+
+def read_input(source: str) -> tuple[bytes, Path | None]:
+    """Read a file, or stdin for '-'; return the bytes and the folder it came from."""
+    if source == "-":
+        return sys.stdin.buffer.read(), None
+    path = Path(source)
+    if not path.is_file():
+        raise AutopilotError(f"no such file: {source}", field="INPUT")
+    return path.read_bytes(), path.resolve().parent
+
+
+def read_standards(path: str | None) -> Standards | None:
+    """The organisation standards file, when one was given."""
+    from services.planner.intake import parse_standards
+
+    return None if path is None else parse_standards(Path(path).read_bytes(), source=path)
+
+
+def print_report(report: ValidationReport) -> None:
+    """Human-readable findings and a one-line summary per step."""
+    for result in report.results:
+        mark = "ok  " if result.passed else "FAIL"
+        print(
+            f"  {mark} {result.step:<14} {result.seconds * 1000:7.1f} ms  {len(result.findings)} findings"
+        )
+    sec = report.security
+    print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%})")
+    for finding in report.findings:
+        if finding.severity == Severity.INFO:
+            continue
+        where = f" [{finding.object}]" if finding.object else ""
+        hint = f" -> {finding.hint}" if finding.hint else ""
+        print(
+            f"  {finding.severity.value:<7} {finding.tool}:{finding.check}{where} {finding.message}{hint}"
+        )
