@@ -111,14 +111,30 @@ def argocd_application(plan: ChartPlan) -> str:
 # --- ci values --------------------------------------------------------------------------
 
 
-def _ci(comment: str, values: dict[str, Any]) -> str:
+CI_SECRET_PLACEHOLDER = "ci-placeholder-not-a-secret"
+"""The value ci files give secrets the chart cannot generate (they must be set at install)."""
+
+
+def _ci_file(comment: str, values: dict[str, Any]) -> str:
     """A ci values file with its purpose as a header comment."""
     return f"# {one_line(comment)}\n" + dump_yaml(values)
 
 
 def ci_files(plan: ChartPlan) -> dict[str, str]:
-    """ci/*-values.yaml files exercising the optional features the chart has."""
+    """ci/*-values.yaml files exercising the optional features the chart has.
+
+    Secrets the chart cannot generate must be given at install, so every ci file but the
+    existing-Secret one supplies labelled placeholders for them (`ct install` installs them).
+    """
     files: dict[str, str] = {}
+    required = {s.name: CI_SECRET_PLACEHOLDER for s in plan.secrets if not s.generate}
+
+    def _ci(comment: str, values: dict[str, Any], *, secrets: bool = True) -> str:
+        if secrets and required:
+            values = {**values, "secrets": {"values": dict(required)}}
+            comment += " Required secrets get placeholder values (set real ones at install)."
+        return _ci_file(comment, values)
+
     served = [cp for cp in plan.components if has_service(cp)]
     if served and not any(cp.spec.ingress for cp in served):
         cp = served[0]
@@ -139,13 +155,18 @@ def ci_files(plan: ChartPlan) -> dict[str, str]:
     if plan.secrets:
         files["ci/existing-secret-values.yaml"] = _ci(
             "Read secrets from an existing Secret instead of creating one.",
-            {"secrets": {"existingSecret": f"{plan.name}-credentials"}})
+            {"secrets": {"existingSecret": f"{plan.name}-credentials"}}, secrets=False)
     with_volumes = [cp for cp in plan.components if cp.spec.volumes]
     if with_volumes:
         files["ci/no-persistence-values.yaml"] = _ci(
             "Run without PersistentVolumeClaims (emptyDir volumes).",
             {values_key(cp.spec.name): {"persistence": {
                 v.name: {"enabled": False} for v in cp.spec.volumes}} for cp in with_volumes})
+    disabled = [cp for cp in plan.components if not cp.spec.enabled]
+    if disabled:
+        files["ci/all-profiles-values.yaml"] = _ci(
+            "Deploy the components that are off by default (Compose profiles not active).",
+            {values_key(cp.spec.name): {"enabled": True} for cp in disabled})
     return files
 
 
@@ -220,6 +241,17 @@ def readme(plan: ChartPlan, tree: list[Node]) -> str:
                 "(`--set secrets.values.<key>=...`) or point `secrets.existingSecret` at a Secret "
                 "you manage. Keys marked generated get a random 32-character value that is kept "
                 "across upgrades.", ""]
+        required = [s.name for s in plan.secrets if not s.generate]
+        if required:
+            keys = ", ".join(f"`secrets.values.{k}`" for k in required)
+            out += [f"> **Required**: {keys} cannot be generated. An install without "
+                    f"{'it' if len(required) == 1 else 'them'} (and without "
+                    "`secrets.existingSecret`) fails at once with a message naming the values "
+                    "to set. The `ci/*-values.yaml` files (except `ci/existing-secret-values.yaml`) "
+                    f"give {'it' if len(required) == 1 else 'them'} the placeholder "
+                    f"`{CI_SECRET_PLACEHOLDER}`, and K8s Autopilot's validator renders and scans the "
+                    "default values with the same kind of labelled placeholder, since "
+                    "values.yaml never holds a secret.", ""]
         out += _table(["Key", "Description", "Generated"], [
             [f"`{s.name}`", _cell(s.description) or "-", "yes" if s.generate else "no, must be set"]
             for s in plan.secrets]) + [""]

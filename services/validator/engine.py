@@ -130,6 +130,10 @@ def _validate_loaded(
             rendered, findings = helm.render(chart, vs, release=release_name, namespace=namespace)
             renders.append(rendered)
             render.findings += findings
+        if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values:
+            render.findings += _required_secrets_gate(
+                chart, sets[0].values, release=release_name, namespace=namespace
+            )
 
     values_schema = _Step("values-schema")
     with _timed(values_schema):
@@ -181,6 +185,43 @@ def _validate_loaded(
         security=security_report,
         kubeVersions=versions,
     )
+
+
+def _required_secrets_gate(
+    chart: helm_python.Chart, placeholders: dict[str, Any], *, release: str, namespace: str
+) -> list[Finding]:
+    """The defaults were rendered with placeholders: prove an install without them fails."""
+    keys = sorted(placeholders.get("secrets", {}).get("values", {}))
+    names = ", ".join(f"secrets.values.{k}" for k in keys)
+    try:
+        chart.render(None, name=release, namespace=namespace, is_install=True)
+    except helm_python.HelmError as exc:
+        unnamed = [k for k in keys if f"secrets.values.{k}" not in str(exc)]
+        if not unnamed:
+            return [
+                Finding(
+                    severity=Severity.INFO,
+                    tool="helm",
+                    check="required-secrets",
+                    object=helm.DEFAULT_LABEL,
+                    message=f"{names} must be set at install (an install without them fails "
+                    f"and names them); the defaults were rendered and scanned with the "
+                    f"placeholder {helm.PLACEHOLDER!r} for them",
+                )
+            ]
+        message = f"an install without {names} fails without naming {', '.join(unnamed)}"
+    else:
+        message = f"an install without {names} succeeds and leaves them empty"
+    return [
+        Finding(
+            severity=Severity.ERROR,
+            tool="helm",
+            check="required-secrets",
+            object="templates/secret.yaml",
+            message=message,
+            hint="fail the install with a message naming every secret value that must be set",
+        )
+    ]
 
 
 def _merged(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:
@@ -286,8 +327,11 @@ def render_objects(
 ) -> list[dict[str, Any]]:
     """Render a chart offline to parsed Kubernetes objects (NOTES.txt and empty docs skipped).
 
-    Raises ValidationFailed when the chart does not load or render.
+    Secrets the chart needs at install and `values` leaves unset get the validator's labelled
+    placeholder, as in the default render. Raises ValidationFailed when the chart does not
+    load or render.
     """
+    values = helm.with_placeholders(Path(chart_dir), values)
     try:
         chart = helm_python.Chart.load(Path(chart_dir))
     except helm_python.HelmError as exc:

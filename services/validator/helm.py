@@ -38,9 +38,53 @@ class Rendered:
     ok: bool = True
 
 
+PLACEHOLDER = "validator-placeholder-not-a-secret"
+"""What the default render gives chart secrets that must be set at install."""
+
+
+def required_secrets(defaults: object) -> list[str]:
+    """Keys of a K8s Autopilot chart Secret that are empty, not generated, and not external.
+
+    Such a chart refuses to install until they are set (values.yaml never holds a secret), so
+    its defaults can only be rendered with placeholders for them.
+    """
+    secrets = defaults.get("secrets") if isinstance(defaults, dict) else None
+    if not isinstance(secrets, dict) or secrets.get("existingSecret"):
+        return []
+    values, generate = secrets.get("values"), secrets.get("generate") or []
+    if not isinstance(values, dict) or not isinstance(generate, list):
+        return []
+    return sorted(str(k) for k, v in values.items() if not v and k not in generate)
+
+
+def placeholder_values(chart_dir: Path) -> dict[str, Any] | None:
+    """Labelled placeholders for the chart's required secrets, or None when it has none."""
+    try:
+        defaults = yaml.safe_load((chart_dir / "values.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    keys = required_secrets(defaults)
+    return {"secrets": {"values": dict.fromkeys(keys, PLACEHOLDER)}} if keys else None
+
+
+def with_placeholders(chart_dir: Path, values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`values` with placeholders for the required secrets it leaves unset (if the chart has any)."""
+    placeholders = placeholder_values(chart_dir)
+    if not placeholders:
+        return values
+    given = values or {}
+    secrets = given.get("secrets") if isinstance(given.get("secrets"), dict) else {}
+    filled = {**placeholders["secrets"]["values"], **(secrets.get("values") or {})}
+    return {**given, "secrets": {**secrets, "values": filled}}
+
+
 def load_values_sets(chart_dir: Path) -> tuple[list[ValuesSet], list[Finding]]:
-    """The default values set plus one per ci/*-values.yaml, and findings for unreadable files."""
-    sets = [ValuesSet(DEFAULT_LABEL, None)]
+    """The default values set plus one per ci/*-values.yaml, and findings for unreadable files.
+
+    The default set carries placeholders for secrets that must be set at install (see
+    `placeholder_values`); the render step says so in a finding.
+    """
+    sets = [ValuesSet(DEFAULT_LABEL, placeholder_values(chart_dir))]
     findings: list[Finding] = []
     for path in sorted((chart_dir / "ci").glob("*-values.yaml")):
         label = f"ci/{path.name}"

@@ -15,6 +15,7 @@ import yaml
 
 from services.generator.engine import generate_chart, render_files
 from services.generator.naming import config_key, values_key
+from services.validator.helm import PLACEHOLDER, with_placeholders
 from shared.models.plan import (
     ChartPlan,
     ComponentPlan,
@@ -227,8 +228,14 @@ def injection_plan() -> ChartPlan:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def render(chart_dir: Path, values: dict[str, Any] | None = None) -> dict[str, str]:
-    """Render the chart like `helm template rel --namespace apps`."""
+def render(chart_dir: Path, values: dict[str, Any] | None = None, *,
+           placeholders: bool = True) -> dict[str, str]:
+    """Render the chart like `helm template rel --namespace apps`.
+
+    Secrets that must be set at install get the validator's placeholders unless told not to.
+    """
+    if placeholders:
+        values = with_placeholders(chart_dir, values)
     with helm_python.Chart.load(str(chart_dir)) as chart:
         return chart.render(values, name=RELEASE, namespace=NAMESPACE)
 
@@ -619,12 +626,16 @@ def test_missing_image_is_a_loud_placeholder(shop: Path, shop_objs: list[dict[st
 def test_secret_generation_and_existing_secret(shop: Path, shop_objs: list[dict[str, Any]]) -> None:
     secret = find(shop_objs, "Secret", "rel-shop")
     assert secret["type"] == "Opaque"
-    assert secret["data"]["api-key"] == ""
+    assert base64.b64decode(secret["data"]["api-key"]).decode() == PLACEHOLDER
     generated = base64.b64decode(secret["data"]["db-password"]).decode()
     assert len(generated) == 32 and generated.isalnum()
     given = find(objects(shop, {"secrets": {"values": {"api-key": "s3cret"}}}), "Secret", "rel-shop")
     assert base64.b64decode(given["data"]["api-key"]).decode() == "s3cret"
-    assert "secret key api-key is empty" in render(shop)["shop/templates/NOTES.txt"]
+    # A secret the chart cannot generate is required: an install without it fails naming it.
+    with pytest.raises(helm_python.HelmError, match=r"secrets\.values\.api-key is required"):
+        render(shop, placeholders=False)
+    with pytest.raises(helm_python.HelmError, match="or use secrets.existingSecret"):
+        render(shop, {"secrets": {"values": {"api-key": ""}}}, placeholders=False)
     existing = objects(shop, ci_values(shop)["existing-secret-values.yaml"])
     assert not [o for o in existing if o["kind"] == "Secret"]
     container = pod_spec(find(existing, "Deployment", "rel-shop-web"))["containers"][0]
