@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.common import print_report, read_input, read_standards
+from services.cli.progress import Progress
+from services.cli.summaries import changes_section
+from services.cli.terminal import colour_enabled
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 
@@ -23,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gen.add_argument("-o", "--output", required=True, help="directory to write the chart under")
     gen.add_argument("--yes", action="store_true", help="approve every human gate")
     gen.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    gen.add_argument(
+        "-q", "--quiet", action="store_true", help="no changes section, no step progress"
+    )
     gen.add_argument("--standards", help="organisation standards file (YAML)")
     gen.add_argument("--name", help="chart name for a Compose file (default: its folder)")
     gen.add_argument("--force", action="store_true", help="overwrite files you edited")
@@ -33,20 +39,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gen.set_defaults(func=run)
 
 
-def _approve(plan: ChartPlan, assume_yes: bool) -> bool:
-    """The planning-review gate on a terminal; --yes approves every gate."""
+def _approve(plan: ChartPlan, assume_yes: bool) -> ChartPlan | None:
+    """The planning-review gate on the terminal: the plan to generate, or None if rejected."""
     if assume_yes:
-        return True
-    from services.cli.terminal import ask
+        return plan
+    from services.cli.review import plan_yaml, review
+    from services.cli.summaries import plan_summary
 
-    lines = [f"Plan for {plan.name}:"]
-    lines += [
-        f"  {d.component or '(chart)'}: {d.topic} = {d.choice}  ({d.reason})"
-        for d in plan.decisions
-    ]
-    lines += [f"  note [{n.severity}] {n.message}" for n in plan.notes]
-    (answer,) = ask("\n".join(lines), "Approve this plan? [y/N] ")
-    return answer.lower() in ("y", "yes")
+    answer = review(
+        "planning_review",
+        lambda p, colour: plan_summary(p or plan, colour=colour),
+        lambda p: plan_yaml(p or plan),
+        plan=plan,
+    )
+    if answer.decision == "reject":
+        return None
+    return answer.plan or plan
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,15 +69,21 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or LLMSettings().model_for("generator")
     if model != "offline":
         return _generate_with_model(args, data, base_dir, model)
-    taken = take_input(data, None, base_dir=base_dir, name=args.name)
-    plan = plan_chart(
-        taken.requirements, standards=read_standards(args.standards), notes=taken.notes
-    )
-    if not _approve(plan, args.yes):
+    progress = Progress(quiet=args.quiet or args.json)
+    with progress.step("planning"):
+        taken = take_input(data, None, base_dir=base_dir, name=args.name)
+        plan = plan_chart(
+            taken.requirements, standards=read_standards(args.standards), notes=taken.notes
+        )
+    approved = _approve(plan, args.yes)
+    if approved is None:
         print("plan rejected; nothing written", file=sys.stderr)
         return 1
-    generated = generate_chart(plan, Path(args.output), force=args.force)
-    report = validate_chart(generated.chart_dir)
+    plan = approved
+    with progress.step("generating the chart"):
+        generated = generate_chart(plan, Path(args.output), force=args.force)
+    with progress.step("validating (lint, render, schema, checkov)"):
+        report = validate_chart(generated.chart_dir)
     extra = {
         "inputKind": taken.kind.value,
         "written": generated.written,
@@ -100,7 +114,7 @@ def _generate_with_model(
         print(
             f"  the generation agent changed the engine's chart ({diff.count(chr(10))} diff lines)"
         )
-    if not _approve(plan, args.yes):
+    if _approve(plan, args.yes) is None:
         shutil.rmtree(chart_dir, ignore_errors=True)
         print("plan rejected; chart removed", file=sys.stderr)
         return 1
@@ -125,6 +139,9 @@ def _print_generated(
         print(json.dumps(body, indent=2))
         return
     print(f"chart written to {chart_dir}")
+    section = "" if args.quiet else changes_section(plan, colour=colour_enabled(sys.stdout))
+    if section:
+        print(section)
     for note in plan.notes:
         if note.severity != "info":
             print(f"  note [{note.severity}] {note.source}: {note.message}")
