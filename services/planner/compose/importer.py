@@ -76,7 +76,24 @@ def import_compose(
     root = _check_root(parse_yaml(text))
     notes = Notes()
     env = project_environment(base_dir, os.environ if environ is None else environ, notes)
-    doc: dict[str, Any] = Interpolator(env, notes).document(root)
+    interpolator = Interpolator(env, notes)
+    doc: dict[str, Any] = interpolator.document(root)
+    try:
+        return _import_document(doc, notes, env, name=name, base_dir=base_dir)
+    except InputError as exc:
+        # A field an unset variable emptied: the error names the variable to set.
+        raise interpolator.explain(exc) from None
+
+
+def _import_document(
+    doc: dict[str, Any],
+    notes: Notes,
+    env: Mapping[str, str],
+    *,
+    name: str | None,
+    base_dir: Path | None,
+) -> ImportResult:
+    """The interpolated Compose document as requirements and notes."""
     _top_level_notes(doc, notes)
     chart = _chart_name(name, doc, base_dir, notes)
     services = _resolve_extends(_services(doc), notes)

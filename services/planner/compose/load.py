@@ -159,12 +159,34 @@ _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?", re.DOTALL)
 
 
+# Fields Compose reads as numbers or booleans, so `retries: $RETRIES` (a string after
+# interpolation) is cast like compose-go does. Paths are the interpolator's, `[n]` for items.
+_SERVICE = r"services\.[^.\[]+\."
+_INT_FIELDS = re.compile(
+    rf"^{_SERVICE}(?:healthcheck\.retries|scale|deploy\.replicas"
+    r"|deploy\.restart_policy\.max_attempts|deploy\.(?:update|rollback)_config\.parallelism"
+    r"|deploy\.placement\.max_replicas_per_node)$"
+)
+_BOOL_FIELDS = re.compile(
+    rf"^(?:{_SERVICE}(?:read_only|privileged|init|tty|stdin_open|healthcheck\.disable"
+    r"|oom_kill_disable|use_api_socket|volumes\[\d+\]\.read_only)"
+    r"|(?:networks|volumes|secrets|configs)\.[^.\[]+\.external)$"
+)
+_TRUE = {"true", "yes", "on", "y", "1"}
+_FALSE = {"false", "no", "off", "n", "0"}
+
+
 class Interpolator:
-    """Compose's `${VAR}` substitution over an environment, recording unset variables as notes."""
+    """Compose's `${VAR}` substitution over an environment, recording unset variables as notes.
+
+    `unset` remembers which field each unset variable emptied, so an error about that field
+    can say which variable to set.
+    """
 
     def __init__(self, env: Mapping[str, str], notes: Notes) -> None:
         self.env = env
         self.notes = notes
+        self.unset: dict[str, list[str]] = {}
 
     def text(self, value: str, path: str) -> str:
         """Interpolate one string; `$$` is a literal `$`."""
@@ -228,6 +250,7 @@ class Interpolator:
         """A plain `$NAME`: its value, or '' with a note like Compose's warning."""
         value = self.env.get(name)
         if value is None:
+            self.unset.setdefault(path, []).append(name)
             self.notes.warning(
                 path,
                 f"variable {name} is not set; it became an empty string. Set it in the "
@@ -237,9 +260,12 @@ class Interpolator:
         return value
 
     def document(self, data: Any, path: str = "") -> Any:
-        """Interpolate every string value (not keys) of a parsed document."""
+        """Interpolate every string value (not keys) of a parsed document.
+
+        Strings in fields Compose reads as numbers or booleans are cast, as Compose does.
+        """
         if isinstance(data, str):
-            return self.text(data, path or "<file>")
+            return self._cast(self.text(data, path or "<file>"), path)
         if isinstance(data, Mapping):
             return {
                 key: self.document(value, f"{path}.{key}" if path else str(key))
@@ -248,6 +274,50 @@ class Interpolator:
         if isinstance(data, list):
             return [self.document(item, f"{path}[{i}]") for i, item in enumerate(data)]
         return data
+
+    def _cast(self, value: str, path: str) -> Any:
+        """A numeric or boolean field's text as Compose reads it; other fields stay text."""
+        whole, flag = _INT_FIELDS.match(path), _BOOL_FIELDS.match(path)
+        if not (whole or flag):
+            return value
+        text = value.strip()
+        if not text:
+            raise InputError(
+                f"the field is empty{self.why_empty(path)}; "
+                + ("give a whole number" if whole else "give true or false"),
+                field=path,
+            )
+        if whole and re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+        if flag and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        what = "a whole number" if whole else "true or false"
+        raise InputError(f"{text!r} is not {what}{self.why_empty(path)}", field=path)
+
+    def why_empty(self, field: str | None) -> str:
+        """`, because variable X is not set` when an unset variable fed `field` (or a part of it)."""
+        if not field:
+            return ""
+        for path, names in self.unset.items():
+            if (
+                path == field
+                or path.startswith((f"{field}.", f"{field}["))
+                or field.startswith((f"{path}.", f"{path}["))
+            ):
+                listed = ", ".join(dict.fromkeys(names))
+                verb = "is" if len(set(names)) == 1 else "are"
+                return (
+                    f" (variable {listed} {verb} not set, so it became an empty string in "
+                    f"{path}; set it in the environment or the .env file)"
+                )
+        return ""
+
+    def explain(self, exc: InputError) -> InputError:
+        """The error with the unset variable that caused it named, when one did."""
+        why = self.why_empty(exc.field)
+        if not why or why in exc.message:
+            return exc
+        return InputError(exc.message + why, field=exc.field, **exc.details)
 
 
 def _closing_brace(text: str, start: int) -> int:

@@ -131,7 +131,7 @@ class RawPort:
 
 
 _SHORT_PORT = re.compile(
-    r"^(?:(?:\[[0-9a-fA-F:.]*\]|\d{1,3}(?:\.\d{1,3}){3}):)?"  # host ip
+    r"^(?:(?:\[[0-9a-fA-F:.]*\]|\d{1,3}(?:\.\d{1,3}){3})?:)?"  # host ip (may be empty: ":80:80")
     r"(?:(?P<host>\d*(?:-\d+)?):)?"  # host port or range (may be empty: "127.0.0.1::80")
     r"(?P<container>\d+(?:-\d+)?)"
     r"(?:/(?P<proto>[a-zA-Z]+))?$"
