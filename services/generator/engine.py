@@ -45,7 +45,7 @@ def _check_plan(plan: ChartPlan) -> None:
             raise GenerationError("component name 'test-connection' is reserved for the helm test",
                                   field=f"components.{cp.spec.name}.name")
         key = values_key(cp.spec.name)
-        if key in keys or key in {"global", "utility", "tests", "secrets", "nameOverride",
+        if key in keys or key in {"global", "utility", "tests", "secrets", "sharedVolumes", "nameOverride",
                                   "fullnameOverride", "commonLabels", "commonAnnotations"}:
             raise GenerationError(
                 f"component {cp.spec.name!r} maps to values key {key!r}, which is already used"
@@ -54,7 +54,7 @@ def _check_plan(plan: ChartPlan) -> None:
         keys[key] = cp.spec.name
         internal = {"config-files", "secret-files"}
         for volume in cp.spec.volumes:
-            if volume.name in internal or volume.name.startswith(("writable-", "tmpfs-")):
+            if volume.name in internal or volume.name.startswith(("writable-", "tmpfs-", "wait-jobs-")):
                 raise GenerationError(f"volume name {volume.name!r} is reserved by the chart",
                                       field=f"components.{cp.spec.name}.volumes")
 

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from services.generator.naming import values_key
-from services.generator.values import has_service, is_batch
+from services.generator.values import has_service, is_batch, shared_claims
 from shared.models.plan import ChartPlan, ComponentPlan
 from shared.models.requirements import DNS1123_LABEL, WorkloadKind
 
@@ -89,18 +89,36 @@ def pod_template(plan: ChartPlan, cp: ComponentPlan) -> str:
         for name in cp.waitFor
         if has_service(plan.component(name))
     ]
-    init = fill(fragment("_pod_wait.tpl"), **slots, WAIT_TARGETS="".join(targets).rstrip("\n"))
+    jobs = wait_jobs(plan, cp)
+    init = fill(fragment("_pod_wait.tpl"), **slots, WAIT_TARGETS="".join(targets).rstrip("\n"),
+                WAIT_JOBS=jobs)
     claims = "_pod_claims_sts.tpl" if cp.kind == WorkloadKind.STATEFULSET else "_pod_claims.tpl"
     text = fill(
         fragment("_pod.tpl"),
         **slots,
         RESTART_POLICY=fill(fragment("_pod_restart.tpl"), **slots).rstrip("\n") if is_batch(cp) else "",
-        INIT=init.rstrip("\n") if targets else "",
+        INIT=init.rstrip("\n") if targets or jobs else "",
+        WAIT_VOLUMES=fragment("_pod_wait_volumes.tpl").rstrip("\n") if jobs else "",
         PROBES="" if is_batch(cp) else fill(fragment("_pod_probes.tpl"), **slots).rstrip("\n"),
         PERSISTENCE_VOLUMES=fill(fragment(claims), **slots).rstrip("\n") if cp.spec.volumes else "",
     )
     # Empty slots leave blank lines behind; a template reads better without them.
     return "\n".join(line for line in text.split("\n") if line != "")
+
+
+def wait_jobs(plan: ChartPlan, cp: ComponentPlan) -> str:
+    """Template lines collecting the names of the Jobs a component waits for into $waitJobs."""
+    lines = [
+        fill(fragment("_wait_job_target.tpl"), CHART=_check_label(plan.name),
+             TARGET=_check_label(name), TARGET_KEY=values_key(name))
+        for name in cp.waitForJobs
+    ]
+    return "".join(lines).rstrip("\n")
+
+
+def guarded(cp: ComponentPlan, text: str) -> str:
+    """A component's template, rendered only while `<component>.enabled` is true."""
+    return fill(fragment("_enabled.tpl"), KEY=values_key(cp.spec.name), BODY=text.rstrip("\n"))
 
 
 def workload(plan: ChartPlan, cp: ComponentPlan) -> str:
@@ -131,7 +149,10 @@ def component_files(plan: ChartPlan, cp: ComponentPlan) -> dict[str, str]:
         files[f"{base}/hpa.yaml"] = fill(fragment("hpa.yaml"), **slots)
     if not is_batch(cp):
         files[f"{base}/pdb.yaml"] = fill(fragment("pdb.yaml"), **slots)
-    return files
+    if cp.waitForJobs:
+        files[f"{base}/role.yaml"] = fill(fragment("role.yaml"), **slots,
+                                          WAIT_JOBS=wait_jobs(plan, cp))
+    return {path: guarded(cp, text) for path, text in files.items()}
 
 
 def notes(plan: ChartPlan) -> str:
@@ -142,7 +163,7 @@ def notes(plan: ChartPlan) -> str:
         part = fill(fragment("_notes_component.tpl"), **slots, RESOURCE=RESOURCE_NAME[cp.kind])
         if has_service(cp):
             part += fill(fragment("_notes_service.tpl"), **slots)
-        parts.append(part.rstrip("\n"))
+        parts.append(guarded(cp, part))
     secrets = fragment("_notes_secrets.tpl").rstrip("\n") if plan.secrets else ""
     test = fragment("_notes_test.tpl").rstrip("\n") if any(has_service(cp) for cp in plan.components) else ""
     return fill(fragment("NOTES.txt"), NOTES_COMPONENTS="\n".join(parts), NOTES_SECRETS=secrets,
@@ -174,6 +195,8 @@ def chart_templates(plan: ChartPlan) -> dict[str, str]:
         files.update(component_files(plan, cp))
     if plan.secrets:
         files["templates/secret.yaml"] = fill(fragment("secret.yaml"), CHART=plan.name)
+    if shared_claims(plan):
+        files["templates/shared-pvc.yaml"] = fill(fragment("shared-pvc.yaml"), CHART=plan.name)
     files["templates/NOTES.txt"] = notes(plan)
     files.update(test_files(plan))
     return files

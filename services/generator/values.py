@@ -24,12 +24,15 @@ from shared.models.requirements import (
     ProbeSpec,
     ResourceAmounts,
     Resources,
+    Volume,
     WorkloadKind,
     split_image,
 )
 
 DEFAULT_UID = 10001
 UTILITY_IMAGE = ("docker.io", "library/busybox", "1.37.0")
+# The official kubectl image (shell-free); waits for one-shot Jobs with `kubectl wait`.
+KUBECTL_IMAGE = ("registry.k8s.io", "kubectl", "v1.34.1")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -122,17 +125,73 @@ def hardened_container_context() -> dict[str, Any]:
     }
 
 
-def utility_group() -> Group:
+def utility_group(plan: ChartPlan) -> Group:
     """The small helper container used by wait-for init containers and the helm test."""
     registry, repository, tag = UTILITY_IMAGE
-    return Group("utility", "Helper container (busybox) for wait-for init containers and helm test", [
+    children: list[Node] = [
         image_group("image", "Helper", registry, repository, tag, "", "Always"),
         Param("resources", "Helper container resources",
               {"limits": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "16Mi"},
                "requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "8Mi"}}, s_obj()),
         Param("containerSecurityContext", "Helper container securityContext",
               hardened_container_context(), s_obj()),
-    ])
+    ]
+    if any(cp.waitForJobs for cp in plan.components):
+        registry, repository, tag = KUBECTL_IMAGE
+        children.append(Group("kubectl", "kubectl container that waits for one-shot Jobs to complete", [
+            image_group("image", "kubectl", registry, repository, tag, "", "Always"),
+            Param("resources", "kubectl container resources",
+                  {"limits": {"cpu": "200m", "memory": "128Mi", "ephemeral-storage": "32Mi"},
+                   "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "8Mi"}},
+                  s_obj()),
+        ]))
+    return Group("utility", "Helper containers for wait-for init containers and helm test", children)
+
+
+def shared_claims(plan: ChartPlan) -> dict[str, tuple[list[str], list[Volume]]]:
+    """Claims several components share: name -> (values keys of the users, their volumes)."""
+    claims: dict[str, tuple[list[str], list[Volume]]] = {}
+    for cp in plan.components:
+        if cp.kind == WorkloadKind.STATEFULSET:
+            continue  # its claims are per replica (the planner said so)
+        for v in cp.spec.volumes:
+            if v.sharedClaim:
+                users, volumes = claims.setdefault(v.sharedClaim, ([], []))
+                if values_key(cp.spec.name) not in users:
+                    users.append(values_key(cp.spec.name))
+                volumes.append(v)
+    return claims
+
+
+def shared_volumes_group(plan: ChartPlan) -> Group:
+    """Claims mounted by several components (Compose volumes or folders they share)."""
+    groups: list[Node] = []
+    for name, (users, volumes) in shared_claims(plan).items():
+        size = max((v.size for v in volumes), key=_bytes)
+        storage_class = next((v.storageClass for v in volumes if v.storageClass), "")
+        groups.append(Group(name, f"Claim {name}, mounted by {', '.join(users)}", [
+            Param("users", "Components that mount it; the claim exists while one of them is enabled",
+                  users, s_arr(s_str())),
+            Param("size", "Requested size", size, s_str(minLength=1)),
+            Param("storageClass", "StorageClass; it must support ReadWriteMany "
+                  "(empty: the cluster default; '-': none)", storage_class, s_str()),
+            Param("accessModes", "Access modes (several pods mount it at once)",
+                  ["ReadWriteMany"], s_arr(s_enum(*ACCESS_MODES))),
+            Param("resourcePolicy", "helm.sh/resource-policy of the claim "
+                  "(keep: survives uninstall; empty: deleted with the release)",
+                  "keep", s_enum("keep", "")),
+        ]))
+    return Group("sharedVolumes", "Persistent volumes shared by several components", groups)
+
+
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 1}
+
+
+def _bytes(quantity: str) -> float:
+    """A storage quantity in bytes, for comparing sizes."""
+    number = quantity.rstrip("kMGTPEim")
+    return float(number) * _UNITS.get(quantity[len(number):], 1)
 
 
 def tests_group() -> Group:
@@ -315,7 +374,8 @@ def files_nodes(plan: ChartPlan, cp: ComponentPlan) -> list[Node]:
         files[config_key(f.path, taken)] = entry
     file_schema = s_obj(
         required=["path", "content"], additionalProperties=False,
-        properties={"path": s_str(pattern="^/"), "content": s_str(), "mode": s_int(0, 0o777)},
+        properties={"path": s_str(pattern="^/"), "content": s_str(), "mode": s_int(0, 0o777),
+                    "serviceRefs": s_bool()},
     )
     nodes: list[Node] = [Param(
         "configFiles", "Files stored in a ConfigMap and mounted read-only at `path` "
@@ -363,8 +423,8 @@ def scratch_nodes(cp: ComponentPlan) -> list[Node]:
             taken.add(path)
             writable.append(path)
     return [
-        Param("tmpfs", "Memory-backed emptyDir mounts", [
-            {"path": p, "sizeLimit": "64Mi"} for p in cp.spec.tmpfs],
+        Param("tmpfs", "Memory-backed emptyDir mounts (/dev/shm sized like Compose shm_size)", [
+            {"path": p, "sizeLimit": (shm or "64Mi") if p == "/dev/shm" else "64Mi"} for p in paths],
             s_arr(s_obj(required=["path"], properties={"path": s_str(pattern="^/"),
                                                         "sizeLimit": s_str()}))),
         Param("writablePaths", "Writable emptyDir mounts (the root filesystem is read-only)",
@@ -522,19 +582,29 @@ def availability_nodes(cp: ComponentPlan) -> list[Node]:
     return nodes
 
 
+S_PEER = s_obj(
+    properties={"component": s_str(), "ports": s_arr(s_int(1, 65535))},
+    required=["component"],
+    additionalProperties=False,
+)
+
+
 def network_policy_group(cp: ComponentPlan) -> Group:
     """Who may connect to the component."""
     np = cp.networkPolicy
     return Group("networkPolicy", "NetworkPolicy (ingress); without rules it denies all ingress", [
         Param("enabled", "Create the NetworkPolicy", True, s_bool()),
         Param("allowExternal", "Allow any source to reach the ports", np.allowExternal, s_bool()),
-        Param("allowFrom", "Components of this chart allowed to connect", sorted(np.allowFrom), s_arr(s_str())),
+        Param("allowFrom", "Components of this chart allowed to connect, on the ports they call "
+              "(no ports: every port)", [p.dump() for p in np.allowFrom], s_arr(S_PEER)),
         Param("allowIngressController", "Always allow the ingress controller's pods (they are allowed anyway while this component's ingress is enabled)",
               np.allowIngressController, s_bool()),
         Param("ingressControllerNamespaceSelector",
-              "Namespaces of the ingress controller ({}: every namespace; restrict it, "
-              "e.g. kubernetes.io/metadata.name: ingress-nginx)", {}, s_obj()),
-        Param("ingressControllerPodSelector", "Pods of the ingress controller ({}: any pod)", {}, s_obj()),
+              "Namespace selector of the ingress controller (ingress-nginx by default; set yours)",
+              {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}, s_obj()),
+        Param("ingressControllerPodSelector",
+              "Pod selector of the ingress controller (ingress-nginx by default; set yours)",
+              {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}, s_obj()),
         Param("extraIngress", "Extra ingress rules (Kubernetes NetworkPolicyIngressRule objects)",
               [], s_arr(s_obj())),
     ])
@@ -558,9 +628,11 @@ def account_nodes(cp: ComponentPlan) -> list[Node]:
 
 
 def wait_group(cp: ComponentPlan) -> Group:
-    """The init container that waits for the Services this component needs."""
-    return Group("waitFor", f"Wait until {', '.join(cp.waitFor)} answer before starting", [
-        Param("enabled", "Add the wait-for init container", True, s_bool()),
+    """The init containers that wait for the Services and one-shot Jobs this component needs."""
+    what = [f"{', '.join(cp.waitFor)} answer"] if cp.waitFor else []
+    what += [f"Job {', '.join(cp.waitForJobs)} completes"] if cp.waitForJobs else []
+    return Group("waitFor", f"Wait until {' and '.join(what)} before starting", [
+        Param("enabled", "Add the wait-for init containers", True, s_bool()),
         Param("timeoutSeconds", "Give up (and let the pod restart) after this many seconds", 300, s_int(1)),
     ])
 

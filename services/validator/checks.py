@@ -337,12 +337,20 @@ def external_names(values: Any) -> set[str]:
     return found
 
 
+# Objects Kubernetes itself puts in every namespace (the root CA publisher, GA since 1.21).
+CLUSTER_PROVIDED = {("ConfigMap", "kube-root-ca.crt")}
+
+
 def check_references(idx: Index, external: set[str]) -> list[Finding]:
     """Referenced ConfigMaps, Secrets and PVCs are rendered or declared external."""
     out = []
     for pod in idx.pods:
         for kind, name, where in _pod_refs(pod.spec):
-            if (pod.namespace, name) in idx.names.get(kind, set()) or name in external:
+            if (
+                (pod.namespace, name) in idx.names.get(kind, set())
+                or name in external
+                or (kind, name) in CLUSTER_PROVIDED
+            ):
                 continue
             out.append(
                 _finding(

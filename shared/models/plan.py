@@ -74,6 +74,9 @@ class ComponentPlan(SpecModel):
     waitFor: list[Name] = Field(
         default_factory=list, description="Components whose Service must answer before start."
     )
+    waitForJobs: list[Name] = Field(
+        default_factory=list, description="One-shot Jobs that must complete before start."
+    )
 
 
 class ChartPlan(SpecModel):

@@ -187,6 +187,14 @@ class Volume(SpecModel):
     storageClass: str | None = None
     subPath: str | None = None
     readOnly: bool = False
+    sharedClaim: Name | None = Field(
+        default=None,
+        description=(
+            "Share one claim of this name with every component whose volume names it "
+            "(ReadWriteMany: the storage class must support it); empty: a claim of its own."
+        ),
+        examples=["uploads"],
+    )
 
 
 class ConfigFile(SpecModel):
@@ -334,6 +342,10 @@ class Component(SpecModel):
     strategy: UpdateStrategy | None = None
     job: JobSpec | None = None
     dependsOn: list[Name] = Field(default_factory=list)
+    enabled: bool = Field(
+        default=True,
+        description="Deploy it; false keeps it in the chart, off (a Compose profile not active).",
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 

@@ -124,3 +124,31 @@ storageClassName: ""
 storageClassName: {{ .storageClass | quote }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Name of a one-shot Job: the component's name and the release revision, so every install and
+upgrade runs it anew (a Job's pod template is immutable). Call with (dict "ctx" $ "component" "<name>").
+*/}}
+{{- define "@@CHART@@.jobName" -}}
+{{- $fullname := include "@@CHART@@.componentFullname" (dict "ctx" .ctx "component" .component) -}}
+{{- printf "%s-%d" ($fullname | trunc 55 | trimSuffix "-") (.ctx.Release.Revision | int) -}}
+{{- end -}}
+
+{{/* Name of a claim several components share (sharedVolumes). Call with (dict "ctx" $ "name" "<claim>"). */}}
+{{- define "@@CHART@@.sharedClaimName" -}}
+{{- $fullname := include "@@CHART@@.fullname" .ctx | trunc (int (sub 62 (len .name))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $fullname .name -}}
+{{- end -}}
+
+{{/*
+checkov.io/skip annotations for the checks a component fails on purpose, each with the reason
+of its security exception (checkov reads `<check>=<reason>`, so "=" in a reason becomes ":").
+Call with the component's acceptedChecks map; returns YAML for fromYaml.
+*/}}
+{{- define "@@CHART@@.checkovSkips" -}}
+{{- $out := dict -}}
+{{- range $i, $check := keys (. | default dict) | sortAlpha -}}
+{{- $_ := set $out (printf "checkov.io/skip%d" (add1 $i)) (printf "%s=%s" $check (index $ $check | toString | replace "=" ":")) -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}

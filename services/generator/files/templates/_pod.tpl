@@ -154,6 +154,7 @@ spec:
         secretName: {{ include "@@CHART@@.secretName" $ | quote }}
         defaultMode: 288
     {{- end }}
+@@WAIT_VOLUMES@@
 @@PERSISTENCE_VOLUMES@@
     {{- with .Values.@@KEY@@.extraVolumes }}
     {{- toYaml . | nindent 4 }}

@@ -1,0 +1,3 @@
+{{- if .Values.@@KEY@@.enabled }}
+@@BODY@@
+{{- end }}
