@@ -5,4 +5,7 @@ A new verb is a new module here plus its name in VERBS.
 
 from __future__ import annotations
 
-VERBS = ("generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit")
+VERBS = (
+    "generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit",
+    "list", "get", "approve", "reject", "logs",
+)  # fmt: skip

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import yaml
 
 from services.cli.common import read_input, read_standards
+from services.cli.summaries import changes_section, plan_summary
+from services.cli.terminal import colour_enabled
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     pln.add_argument("--standards")
     pln.add_argument("--name")
     pln.add_argument("--json", action="store_true")
+    pln.add_argument("--yaml", action="store_true", help="the whole plan as YAML")
     pln.set_defaults(func=run)
 
 
@@ -31,6 +35,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         print(plan.model_dump_json(by_alias=True, indent=2, exclude_none=True))
-    else:
+    elif args.yaml:
         print(yaml.safe_dump(plan.dump(), sort_keys=False), end="")
+    else:
+        # Decisions first: what was chosen and why; the whole plan is --yaml or --json.
+        colour = colour_enabled(sys.stdout)
+        print(plan_summary(plan, colour=colour))
+        section = changes_section(plan, colour=colour)
+        if section:
+            print("\n" + section)
+        print("\n(the whole plan: --yaml or --json)")
     return 0

@@ -99,17 +99,11 @@ def sse_events(
                 data, event_type = [], "message"
 
 
-def ask_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
-    """Show the pending gate on the terminal and read the reviewer's decision."""
-    from services.cli.terminal import ask
+def ask_terminal(workflow: dict[str, Any], http: httpx.Client | None = None) -> dict[str, Any]:
+    """Show the pending gate's summary on the terminal and read the reviewer's decision."""
+    from services.cli.remote import decide_on_terminal
 
-    gate = workflow["pending_gate"]
-    text = f"== gate {gate.get('gate')} ==\n" + json.dumps(gate, indent=2, default=str)[:20000]
-    (answer,) = ask(text, "approve (a) / reject (r)? ")
-    if answer.lower().startswith("a") or answer.lower() in ("y", "yes"):
-        return {"gate": gate["gate"], "decision": "approve"}
-    (comment,) = ask("", "comment: ")
-    return {"gate": gate["gate"], "decision": "reject", "comment": comment}
+    return decide_on_terminal(workflow, http)
 
 
 def submit(
@@ -131,7 +125,13 @@ def submit(
         resp.raise_for_status()
         wf_id = resp.json()["id"]
         echo(f"workflow {wf_id} submitted")
-        status = _follow(client, wf_id, ask, echo, time.monotonic() + timeout)
+
+        def on_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
+            _print_changes(workflow, echo)
+            return ask_terminal(workflow, client)
+
+        reviewer: Ask = on_terminal if ask is ask_terminal else ask
+        status = _follow(client, wf_id, reviewer, timed(echo), time.monotonic() + timeout)
         if status["status"] != "completed":
             echo(
                 f"workflow {status['status']}: {json.dumps(status.get('error') or {}, default=str)}"
@@ -147,6 +147,27 @@ def submit(
             (chart_dir / ARGOCD_APP).write_bytes(app.content)
         echo(f"chart written to {chart_dir}")
         return 0
+
+
+def timed(echo: Callable[[str], None]) -> Callable[[str], None]:
+    """Progress lines prefixed with the seconds since the workflow was submitted."""
+    start = time.monotonic()
+    return lambda line: echo(f"{time.monotonic() - start:6.1f}s {line.strip()}")
+
+
+def _print_changes(workflow: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """At planning_review: what the plan changed in the input (pins, UIDs, hosts, secrets)."""
+    from services.cli.summaries import changes_section
+    from services.cli.terminal import colour_enabled
+    from shared.models.plan import ChartPlan
+
+    gate = workflow.get("pending_gate") or {}
+    if gate.get("gate") == "planning_review" and gate.get("plan"):
+        section = changes_section(
+            ChartPlan.model_validate(gate["plan"]), colour=colour_enabled(sys.stdout)
+        )
+        if section:
+            echo(section)
 
 
 def _follow(

@@ -1,0 +1,22 @@
+"""`autopilot reject ID --comment ...`: reject the workflow's pending gate."""
+
+from __future__ import annotations
+
+import argparse
+
+from services.cli import remote
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the verb."""
+    cmd = sub.add_parser("reject", help="reject a workflow's pending gate, with a comment")
+    cmd.add_argument("id", help="workflow id")
+    cmd.add_argument("--gate", help="the gate expected to be pending (default: whichever is)")
+    cmd.add_argument("--comment", required=True, help="why: recorded and shown to the submitter")
+    remote.add_gateway_options(cmd)
+    cmd.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Send the decision."""
+    return remote.decide(args, "reject")
