@@ -17,8 +17,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.cli.demo import System, scratch_dir, start_system, stop_system
 from services.cli.commands.submit import submit
+from services.cli.demo import System, scratch_dir, start_system, stop_system
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

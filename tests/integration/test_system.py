@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from services.cli.commands.submit import submit
 from services.cli.demo import System, scratch_dir, start_system, stop_system, wait_ready
 from services.generator.engine import generate_chart
 from services.planner.engine import plan_chart
 from services.planner.intake import intake
-from services.cli.commands.submit import submit
 from shared.infra.embedded import EmbeddedNats, EmbeddedPostgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
