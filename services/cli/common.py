@@ -35,7 +35,10 @@ def print_report(report: ValidationReport) -> None:
             f"  {mark} {result.step:<14} {result.seconds * 1000:7.1f} ms  {len(result.findings)} findings"
         )
     sec = report.security
-    print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%})")
+    accepted = f", {len(sec.accepted)} accepted with a stated reason" if sec.accepted else ""
+    print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%}){accepted}")
+    for finding in sec.accepted:
+        print(f"  accepted {finding.check} [{finding.object}] {finding.message}")
     for finding in report.findings:
         if finding.severity == Severity.INFO:
             continue

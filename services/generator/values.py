@@ -336,7 +336,33 @@ def security_groups(cp: ComponentPlan) -> list[Node]:
         Group("podSecurityContext", f"Pod securityContext of {cp.spec.name}", pod, strict=False),
         Group("containerSecurityContext", f"Container securityContext of {cp.spec.name}",
               container, strict=False),
+        Param("acceptedChecks", "Security scanner checks this component fails on purpose (check id: "
+              "reason of its security exception), rendered as checkov.io/skip annotations on the "
+              "workload", accepted_checks(cp), S_STR_MAP),
     ]
+
+
+# Scanner checks each security exception fails on purpose. Critical checks (privileged, host
+# namespaces, SYS_ADMIN) are never listed: a reason cannot make those safe.
+EXCEPTION_CHECKS: dict[str, tuple[str, ...]] = {
+    "runAsRoot": ("CKV_K8S_23", "CKV_K8S_40"),
+    "lowUid": ("CKV_K8S_40",),
+    "writableRootFilesystem": ("CKV_K8S_22",),
+    "privilegeEscalation": ("CKV_K8S_20",),
+    "capabilities": ("CKV_K8S_25",),
+    "serviceAccountToken": ("CKV_K8S_38",),
+    "noProbes": ("CKV_K8S_8", "CKV_K8S_9"),
+}
+
+
+def accepted_checks(cp: ComponentPlan) -> dict[str, str]:
+    """checkov check id -> the reason of the security exception that makes it fail."""
+    accepted: dict[str, str] = {}
+    for e in cp.spec.security.exceptions:
+        for check in EXCEPTION_CHECKS.get(e.setting, ()):
+            reason = f"{e.setting}: {e.reason}"
+            accepted[check] = f"{accepted[check]}; {reason}" if check in accepted else reason
+    return dict(sorted(accepted.items()))
 
 
 def env_nodes(plan: ChartPlan, cp: ComponentPlan) -> list[Node]:
@@ -422,6 +448,8 @@ def scratch_nodes(cp: ComponentPlan) -> list[Node]:
         if path not in taken:
             taken.add(path)
             writable.append(path)
+    shm = cp.spec.shmSize
+    paths = [*cp.spec.tmpfs, *(["/dev/shm"] if shm and "/dev/shm" not in cp.spec.tmpfs else [])]
     return [
         Param("tmpfs", "Memory-backed emptyDir mounts (/dev/shm sized like Compose shm_size)", [
             {"path": p, "sizeLimit": (shm or "64Mi") if p == "/dev/shm" else "64Mi"} for p in paths],

@@ -28,6 +28,7 @@ from shared.models.requirements import (
     ProbeSpec,
     Resources,
     SecretRef,
+    SecurityException,
     Standards,
     Toleration,
     UpdateStrategy,
@@ -38,6 +39,8 @@ from shared.models.requirements import (
 HTTP_PORT_NAMES = {"http", "https", "web", "http-alt", "ui"}
 HTTP_PORTS = {80, 443, 3000, 5000, 5601, 8000, 8080, 8081, 8443, 8888, 9000, 9090}
 DEFAULT_UID = 10001
+LOW_UID_LIMIT = 10000
+"""UIDs below this may collide with host users (checkov CKV_K8S_40 wants at least 10000)."""
 
 
 class _Recorder:
@@ -476,25 +479,41 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
             next(e.reason for e in sec.exceptions if e.setting == "runAsRoot"),
         )
     else:
-        if sec.runAsUser is None or (sec.runAsUser <= 10000 and not sec.has_exception("lowUid")):
-            if sec.runAsUser is not None:
-                rec.note(
-                    f"{spec.name}.security.runAsUser",
-                    f"{spec.name}: UID {sec.runAsUser} raised to {DEFAULT_UID}; low UIDs can collide with host users. Add a 'lowUid' exception to keep it.",
-                    "info",
-                )
+        if (
+            sec.runAsUser is not None
+            and sec.runAsUser < LOW_UID_LIMIT
+            and not sec.has_exception("lowUid")
+        ):
+            # An explicit UID is the user's choice: kept, with its finding declared, never raised.
+            reason = f"set explicitly in the spec (runAsUser: {sec.runAsUser})"
+            sec.exceptions = [*sec.exceptions, SecurityException(setting="lowUid", reason=reason)]
+        if sec.runAsUser is None:
             sec.runAsUser = DEFAULT_UID
             sec.runAsGroup = (
                 sec.runAsGroup if sec.runAsGroup and sec.runAsGroup > 10000 else DEFAULT_UID
             )
         sec.runAsGroup = sec.runAsGroup or sec.runAsUser
         sec.fsGroup = sec.fsGroup or sec.runAsGroup
+        kept = [e for e in sec.exceptions if e.setting in ("lowUid", "writableRootFilesystem")]
+        root_fs = (
+            "writable root" if sec.has_exception("writableRootFilesystem") else "read-only root"
+        )
         rec.decide(
             spec.name,
             "securityContext",
-            f"uid {sec.runAsUser}, read-only root, no capabilities",
-            "Hardened default: non-root high UID, all capabilities dropped, seccomp RuntimeDefault.",
+            f"uid {sec.runAsUser}, {root_fs}, no capabilities",
+            (
+                "Kept as stated: "
+                + "; ".join(f"{_KEPT[e.setting]} {e.reason}" for e in kept)
+                + ". Each finding this causes is a declared exception with that reason, not "
+                "fixed behind your back; all capabilities dropped, seccomp RuntimeDefault."
+                if kept
+                else "Hardened default: non-root high UID, all capabilities dropped, seccomp "
+                "RuntimeDefault."
+            ),
         )
+        if profile is None and spec.image:
+            _hardening_risk(spec, rec)
         if profile and profile.note:
             rec.note(f"{spec.name}.image", f"{spec.name}: {profile.note}", "info")
     writable = list(sec.writablePaths)
@@ -523,6 +542,40 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
             "net.ipv4.ip_unprivileged_port_start=0",
             "Lets the non-root process bind ports below 1024 without NET_BIND_SERVICE (a safe, namespaced sysctl).",
         )
+
+
+_KEPT = {"lowUid": "the low UID was", "writableRootFilesystem": "the writable root filesystem was"}
+
+
+def _hardening_risk(spec: Component, rec: _Recorder) -> None:
+    """A risk note: hardening applied to an image nothing is known about, and how to undo it."""
+    key = _values_key(spec.name)
+    undo = []
+    if not spec.security.has_exception("writableRootFilesystem"):
+        undo.append(
+            f"a read-only root filesystem (only /tmp and the listed writable paths are "
+            f"writable; add paths in {key}.writablePaths or set "
+            f"{key}.containerSecurityContext.readOnlyRootFilesystem=false)"
+        )
+    if not spec.security.has_exception("lowUid") and spec.security.runAsUser == DEFAULT_UID:
+        undo.append(
+            f"UID {DEFAULT_UID} instead of the image's own user (set "
+            f"{key}.podSecurityContext.runAsUser and runAsGroup to the image's)"
+        )
+    if undo:
+        rec.note(
+            f"{spec.name}.security",
+            f"{spec.name}: nothing is known about image {spec.image}, yet it runs hardened: "
+            + "; ".join(undo)
+            + ". If it fails to start, undo what it needs with those values.",
+            "warning",
+        )
+
+
+def _values_key(component: str) -> str:
+    """The chart values key of a component (`my-db` -> `myDb`), as the generator names it."""
+    head, *rest = component.split("-")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest if part)
 
 
 def _plan_probes(

@@ -162,9 +162,40 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
     failed: list[_Record] = result.failed_checks
     report.passed = sum(1 for r in passed if r.check_id not in EXCLUDED_CHECKS)
     counted = [r for r in failed if r.check_id not in EXCLUDED_CHECKS]
-    report.failed = len(counted)
-    report.failedChecks = [_finding(r) for r in counted]
+    findings = [_finding(r) for r in counted]
+    for record in result.skipped_checks:
+        if record.check_id in EXCLUDED_CHECKS:
+            continue
+        reason = _skip_reason(record)
+        if reason is None or record.check_id in CRITICAL_CHECKS:
+            # A skip without a reason, or of a check no reason can excuse, still fails.
+            why = "skipped without a reason" if reason is None else "critical: cannot be skipped"
+            finding = _finding(record)
+            findings.append(finding.model_copy(update={"message": f"{finding.message} ({why})"}))
+        else:
+            report.accepted.append(_accepted(record, reason))
+    report.failed = len(findings)
+    report.failedChecks = findings
     return report
+
+
+def _skip_reason(record: _Record) -> str | None:
+    """The reason a checkov.io/skip annotation gives, or None when it gives none."""
+    result = getattr(record, "check_result", None) or {}
+    reason = str(result.get("suppress_comment") or "").strip()
+    return None if not reason or reason == "No comment provided" else reason
+
+
+def _accepted(record: _Record, reason: str) -> Finding:
+    """A check the chart fails on purpose, with the reason it states."""
+    return Finding(
+        severity=Severity.INFO,
+        tool="checkov",
+        check=record.check_id,
+        object=_resource_ref(record.resource),
+        message=f"{record.check_name}: accepted, {reason}",
+        hint="a declared security exception; remove it from the spec to get the hardened default",
+    )
 
 
 def _finding(record: _Record) -> Finding:

@@ -47,6 +47,11 @@ class SecurityScanReport(SpecModel):
         default_factory=list, description="Check ids counted as neither pass nor fail."
     )
     failedChecks: list[Finding] = Field(default_factory=list)
+    accepted: list[Finding] = Field(
+        default_factory=list,
+        description="Checks the chart fails on purpose, each with the reason it declares "
+        "(checkov.io/skip annotations); counted as neither pass nor fail.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -332,6 +332,12 @@ class Component(SpecModel):
     tmpfs: list[str] = Field(
         default_factory=list, description="Paths mounted as memory-backed emptyDirs."
     )
+    shmSize: Quantity | None = Field(
+        default=None,
+        description="Size of a memory-backed /dev/shm (Compose shm_size); unset: 64Mi when "
+        "/dev/shm is in tmpfs, else the runtime's default.",
+        examples=["1Gi"],
+    )
     resources: Resources | None = None
     replicas: int | None = Field(default=None, ge=0)
     autoscaling: Autoscaling | None = None

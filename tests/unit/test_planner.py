@@ -102,9 +102,12 @@ def test_user_settings_win_over_defaults() -> None:
     assert api.spec.security.runAsUser == 20000
 
 
-def test_low_uid_is_raised_unless_an_exception_says_why() -> None:
+def test_an_explicit_low_uid_is_kept_as_a_declared_exception() -> None:
     plan = plan_chart(req({"name": "a", "image": "x/a:1", "security": {"runAsUser": 999}}))
-    assert plan.component("a").spec.security.runAsUser == 10001
+    security = plan.component("a").spec.security
+    assert security.runAsUser == 999 and security.runAsGroup == 999
+    [exception] = security.exceptions
+    assert exception.setting == "lowUid" and "runAsUser: 999" in exception.reason
     keep = {
         "runAsUser": 999,
         "exceptions": [{"setting": "lowUid", "reason": "image owns its files as uid 999"}],

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.planner.compose.common import Draft, ImportContext, scalar_text, str_list
+from services.planner.compose.common import (
+    Draft,
+    ImportContext,
+    scalar_text,
+    str_list,
+    wrong_type,
+)
+
+LOW_UID_LIMIT = 10000
+"""UIDs below this may collide with host users (checkov CKV_K8S_40 wants at least 10000)."""
 
 
 def _security(draft: Draft) -> dict[str, Any]:
@@ -15,7 +24,8 @@ def _security(draft: Draft) -> dict[str, Any]:
 
 def map_user(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
     """`user: uid[:gid]` -> runAsUser/runAsGroup; names cannot be resolved without the image."""
-    uid, _, group = scalar_text(value, where, '"1000:1000"').partition(":")
+    text = scalar_text(value, where, '"1000:1000"')
+    uid, _, group = text.partition(":")
     security = _security(draft)
     if uid in ("root", "0"):
         security["runAsUser"] = 0
@@ -25,6 +35,12 @@ def map_user(value: object, where: str, draft: Draft, ctx: ImportContext) -> Non
         ctx.notes.warning(where, "the container runs as root as the Compose file asks; review it")
     elif uid.isdigit():
         security["runAsUser"] = int(uid)
+        if int(uid) < LOW_UID_LIMIT:
+            # Kept as written; the finding it causes (a UID that may collide with host users)
+            # is a declared exception with this reason, not silently "fixed".
+            security.setdefault("exceptions", []).append(
+                {"setting": "lowUid", "reason": f"set explicitly in Compose (user: {text})"}
+            )
     else:
         ctx.notes.warning(
             where,
@@ -35,6 +51,24 @@ def map_user(value: object, where: str, draft: Draft, ctx: ImportContext) -> Non
         security["runAsGroup"] = int(group)
     elif group:
         ctx.notes.warning(where, f"group {group!r} is a name; runAsGroup needs a number")
+
+
+def map_read_only(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`read_only: false` keeps a writable root filesystem, as a declared exception."""
+    if value is False:
+        _security(draft).setdefault("exceptions", []).append(
+            {
+                "setting": "writableRootFilesystem",
+                "reason": "set explicitly in Compose (read_only: false)",
+            }
+        )
+        ctx.notes.info(
+            where,
+            "read_only: false is kept: the root filesystem stays writable (a declared security "
+            "exception); remove it to get the chart's read-only default",
+        )
+    elif value is not True:
+        raise wrong_type(where, value, "true or false", "read_only: true")
 
 
 def map_cap_add(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:

@@ -28,6 +28,7 @@ from services.planner.compose.security import (
     map_namespace,
     map_network_mode,
     map_privileged,
+    map_read_only,
     map_security_opt,
     map_user,
 )
@@ -357,10 +358,10 @@ def _platform(value: object, where: str, draft: Draft, ctx: ImportContext) -> No
 
 
 def _shm_size(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """`shm_size` -> a memory-backed emptyDir at /dev/shm."""
-    memory_quantity(value, where)  # validates the size
+    """`shm_size` -> a memory-backed emptyDir of that size at /dev/shm."""
+    size = draft.fields["shmSize"] = memory_quantity(value, where)
     draft.mount("/dev/shm", where, "/dev/shm", ctx.notes)
-    ctx.notes.info(where, "shared memory became a memory-backed emptyDir at /dev/shm")
+    ctx.notes.info(where, f"shared memory became a memory-backed emptyDir of {size} at /dev/shm")
 
 
 def _list_handler(
@@ -373,10 +374,6 @@ def _list_handler(
             each(item, f"{where}[{i}]", draft, ctx)
 
     return handler
-
-
-def _ignore(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
-    """For keys whose Compose meaning is already the chart's default (`read_only`)."""
 
 
 _EXPLICIT = {"image", "build", "environment", "env_file", "ports", "expose", "deploy", "extends"}
@@ -405,7 +402,7 @@ HANDLERS: dict[str, Handler] = {
     "gpus": map_gpus,
     "platform": _platform,
     "shm_size": _shm_size,
-    "read_only": _ignore,
+    "read_only": map_read_only,
     "use_api_socket": map_api_socket,
     "tmpfs": map_tmpfs,
     "volumes": _list_handler(map_volume, '["data:/var/lib/data"]'),
