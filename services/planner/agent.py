@@ -127,8 +127,7 @@ def lookup_image(image: str) -> str:
     profile = knowledge.profile_for(image)
     if profile is None:
         return f"{image}: not in the knowledge base; plan from the requirements and best practices"
-    fields = {k: v for k, v in vars(profile).items() if v not in (None, "", (), {})}
-    return f"{knowledge.image_family(image)}: {json.dumps(fields, default=str)}"
+    return f"{knowledge.image_family(image)}: {json.dumps(knowledge.describe(profile))}"
 
 
 @tool

@@ -203,9 +203,6 @@ def _plan_component(
     _plan_probes(spec, kind, profile, rec)
     _plan_resources(spec, profile, std, rec)
     _plan_strategy(spec, kind, rec)
-    if profile and profile.env and spec.volumes:
-        for key, value in profile.env.items():
-            spec.env.setdefault(key, value)
     _plan_data_dir(spec, profile, rec)
     if spec.resources and spec.resources.limits.gpu:
         if not any(t.key == "nvidia.com/gpu" for t in spec.scheduling.tolerations):
@@ -383,12 +380,16 @@ def _plan_ports(spec: Component, profile: knowledge.ImageProfile | None, rec: _R
         and profile.ports
         and spec.kind not in (WorkloadKind.JOB, WorkloadKind.CRONJOB)
     ):
-        spec.ports = [Port(name=n, port=p) for n, p in profile.ports]
+        spec.ports = [Port(name=p.name, port=p.port, protocol=p.protocol) for p in profile.ports]
         rec.decide(
             spec.name,
             "ports",
-            ", ".join(f"{n}/{p}" for n, p in profile.ports),
-            "The input named none; these are the image's documented ports, so siblings can reach it.",
+            ", ".join(
+                f"{p.name}/{p.port}" + ("" if p.protocol.value == "TCP" else f"/{p.protocol.value}")
+                for p in profile.ports
+            ),
+            f"The input named none; these are the {profile.label} image's documented ports "
+            "(image knowledge), so siblings can reach it.",
         )
     used: set[str] = set()
     for port in spec.ports:
@@ -469,7 +470,11 @@ def _plan_replicas(spec: Component, kind: WorkloadKind, std: Standards, rec: _Re
 
 
 def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
-    """Harden: non-root high UID, read-only root with writable emptyDirs where the app writes."""
+    """Harden: non-root high UID, read-only root with writable emptyDirs where the app writes.
+
+    What the knowledge says about the image's own user and its need for root is reported,
+    never "fixed": the hardened UID applies unless the spec grants an exception.
+    """
     sec = spec.security
     if sec.has_exception("runAsRoot"):
         rec.decide(
@@ -494,6 +499,12 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
             )
         sec.runAsGroup = sec.runAsGroup or sec.runAsUser
         sec.fsGroup = sec.fsGroup or sec.runAsGroup
+        own = ""
+        if profile and profile.uid is not None and profile.uid != sec.runAsUser:
+            own = (
+                f" The {profile.label} image runs as uid {profile.uid} by default (image "
+                f"knowledge); here its volumes and writable paths belong to fsGroup {sec.fsGroup}."
+            )
         kept = [e for e in sec.exceptions if e.setting in ("lowUid", "writableRootFilesystem")]
         root_fs = (
             "writable root" if sec.has_exception("writableRootFilesystem") else "read-only root"
@@ -510,23 +521,38 @@ def _plan_security(spec: Component, profile: knowledge.ImageProfile | None, rec:
                 if kept
                 else "Hardened default: non-root high UID, all capabilities dropped, seccomp "
                 "RuntimeDefault."
-            ),
+            )
+            + own,
         )
         if profile is None and spec.image:
             _hardening_risk(spec, rec)
+        if profile and profile.needs_root:
+            rec.note(
+                f"{spec.name}.security",
+                f"{spec.name}: the {profile.label} image needs root ({profile.needs_root}); it "
+                f"runs as uid {sec.runAsUser} here. If it fails to start, grant a 'runAsRoot' "
+                "security exception with a reason or use a non-root build.",
+                "warning",
+            )
         if profile and profile.note:
             rec.note(f"{spec.name}.image", f"{spec.name}: {profile.note}", "info")
     writable = list(sec.writablePaths)
-    if profile:
-        writable += [p for p in (*profile.writable, profile.data_path) if p and p not in writable]
+    known = [p for p in (*profile.writable, profile.data_path) if p] if profile else []
+    writable += [p for p in known if p not in writable]
     mounted = {v.mountPath for v in spec.volumes} | set(spec.tmpfs)
     sec.writablePaths = sorted({p for p in writable if p not in mounted and p != "/tmp"})
     if sec.writablePaths:
+        from_knowledge = [p for p in sec.writablePaths if p in known]
         rec.decide(
             spec.name,
             "writable paths",
             ", ".join(sec.writablePaths),
-            "The image writes there; emptyDirs keep the root filesystem read-only.",
+            (
+                f"The {profile.label} image writes to {', '.join(from_knowledge)} (image knowledge); "
+                if profile and from_knowledge
+                else "The image writes there; "
+            )
+            + "emptyDirs keep the root filesystem read-only.",
         )
     if sec.capabilities.add:
         rec.decide(
@@ -581,7 +607,7 @@ def _values_key(component: str) -> str:
 def _plan_probes(
     spec: Component, kind: WorkloadKind, profile: knowledge.ImageProfile | None, rec: _Recorder
 ) -> None:
-    """Fill missing probes from the image profile, else a TCP check on the first port."""
+    """Fill missing probes from the image knowledge, else a TCP check on the first port."""
     probes = spec.probes
     if probes.disabled or kind in (WorkloadKind.JOB, WorkloadKind.CRONJOB):
         spec.probes = Probes(disabled=probes.disabled)
@@ -593,7 +619,7 @@ def _plan_probes(
         ready = _bind_port(
             knowledge.probe(profile.readiness, periodSeconds=10, timeoutSeconds=5), spec, profile
         )
-        source = "image knowledge"
+        source = f"{profile.label} image knowledge"
     if ready is None and probes.liveness is not None:
         ready = probes.liveness
     if ready is None and first is not None:
@@ -616,79 +642,99 @@ def _plan_probes(
             update={"periodSeconds": max(ready.periodSeconds, 20), "failureThreshold": 6}
         )
     start = probes.startup
+    budget = ""
     if start is None:
-        budget = profile.startup_seconds if profile else 60
+        seconds = profile.startup_seconds if profile else 60
         start = ready.model_copy(
             update={
                 "periodSeconds": 5,
-                "failureThreshold": max(1, budget // 5),
+                "failureThreshold": max(1, seconds // 5),
                 "initialDelaySeconds": 0,
             }
         )
+        if profile:
+            budget = (
+                f" The {profile.label} image gets {seconds}s for a first start (image knowledge)."
+            )
     spec.probes = Probes(liveness=live, readiness=ready, startup=start)
     rec.decide(
         spec.name,
         "probes",
         source,
-        "Readiness gates traffic, liveness restarts a hung process, the startup probe covers slow first starts.",
+        "Readiness gates traffic, liveness restarts a hung process, the startup probe covers slow first starts."
+        + budget,
     )
 
 
 def _bind_port(
     probe: ProbeSpec | None, spec: Component, profile: knowledge.ImageProfile
 ) -> ProbeSpec | None:
-    """Point a profile probe's named port at the component's own port with that number.
+    """Point a known probe's named port at the component's own port with that number.
 
-    The profile names ports its own way ('http'); the input may have named the same
+    The knowledge names ports its own way ('http'); the input may have named the same
     container port differently ('tcp-9600'). A probe whose port the component does not
     have at all is dropped, so the caller falls back to a TCP check.
     """
-    if probe is None or probe.httpGet is None:
+    if probe is None or (probe.httpGet is None and probe.tcpSocket is None):
         return probe
-    names = {p.name for p in spec.ports}
-    wanted = probe.httpGet.port
-    if wanted in names:
+    wanted = probe.httpGet.port if probe.httpGet else probe.tcpSocket
+    if wanted in {p.name for p in spec.ports}:
         return probe
-    number = dict(profile.ports).get(str(wanted), wanted)
+    number = profile.port_number(wanted) if isinstance(wanted, str) else wanted
     port = next((p for p in spec.ports if p.port == number), None)
-    if port is None:
+    if port is None or port.name is None:
         return None
-    return probe.model_copy(
-        update={"httpGet": probe.httpGet.model_copy(update={"port": port.name})}
-    )
+    if probe.httpGet:
+        return probe.model_copy(
+            update={"httpGet": probe.httpGet.model_copy(update={"port": port.name})}
+        )
+    return probe.model_copy(update={"tcpSocket": port.name})
 
 
 def _plan_resources(
     spec: Component, profile: knowledge.ImageProfile | None, std: Standards, rec: _Recorder
 ) -> None:
-    """Set requests and limits: the spec's, the standards', or a size class."""
-    if (
-        spec.resources
-        and spec.resources.requests.memory
-        and spec.resources.limits.memory
-        and spec.resources.requests.cpu
-        and spec.resources.limits.cpu
-    ):
-        return
-    base = std.defaultResources or knowledge.sized_resources(profile.size if profile else "small")
-    origin = (
-        "organisation default"
-        if std.defaultResources
-        else f"{profile.size if profile else 'small'} size class"
-    )
+    """Fill the requests and limits the spec left out.
+
+    The spec wins; then what the image knowledge says the image needs (a JVM or a model
+    server cannot start on a generic default); then the organisation's default; then a
+    small default for images nobody knows.
+    """
     given = spec.resources or Resources()
-    merged = Resources.model_validate(
-        {
-            "requests": {**base.requests.dump(), **given.requests.dump()},
-            "limits": {**base.limits.dump(), **given.limits.dump()},
-        }
-    )
+    if given.requests.memory and given.limits.memory and given.requests.cpu and given.limits.cpu:
+        return
+    if profile and profile.resources:
+        base, origin = profile.resources, f"the {profile.label} image knowledge"
+    elif std.defaultResources:
+        base, origin = std.defaultResources, "the organisation default"
+    else:
+        base, origin = knowledge.DEFAULT_RESOURCES, "the default for an image nobody knows"
+    requests = {**base.requests.dump(), **given.requests.dump()}
+    limits = {**base.limits.dump(), **given.limits.dump()}
+    filled = [f"requests.{k}" for k in requests if k not in given.requests.dump()]
+    filled += [f"limits.{k}" for k in limits if k not in given.limits.dump()]
+    adjusted = []
+    for key in ("cpu", "memory"):
+        request, limit = requests.get(key), limits.get(key)
+        if not (request and limit) or knowledge.quantity(request) <= knowledge.quantity(limit):
+            continue
+        # An explicit value wins over the filled one it conflicts with.
+        if f"limits.{key}" in filled:
+            limits[key] = request
+            adjusted.append(f"limits.{key} raised to the requested {request}")
+        else:
+            requests[key] = limit
+            adjusted.append(f"requests.{key} lowered to the {limit} limit")
+    merged = Resources.model_validate({"requests": requests, "limits": limits})
     spec.resources = merged
+    what = "None given" if len(filled) >= 4 else "Filled " + ", ".join(filled)
     rec.decide(
         spec.name,
         "resources",
         f"requests {merged.requests.cpu}/{merged.requests.memory}, limits {merged.limits.cpu}/{merged.limits.memory}",
-        f"None given; {origin}. Tune after watching real usage.",
+        f"{what} from {origin}"
+        + (f"; {', '.join(adjusted)}" if adjusted else "")
+        + ". Tune after watching real usage.",
     )
 
 
@@ -709,17 +755,21 @@ def _plan_strategy(spec: Component, kind: WorkloadKind, rec: _Recorder) -> None:
 
 
 def _plan_data_dir(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
-    """Point Postgres at a subdirectory of its volume so a non-root initdb owns it."""
-    if not profile or knowledge.image_family(spec.image) != "postgres":
+    """Set what an image needs to keep its data on a volume mounted at its data directory."""
+    if not profile or not profile.data_env:
         return
-    data = next((v for v in spec.volumes if v.mountPath.rstrip("/") == profile.data_path), None)
-    if data and "PGDATA" not in spec.env:
-        spec.env["PGDATA"] = pgdata = f"{profile.data_path}/pgdata"
+    if not any(v.mountPath.rstrip("/") == profile.data_path for v in spec.volumes):
+        return
+    for key, value in profile.data_env.items():
+        if key in spec.env:
+            continue
+        spec.env[key] = value
         rec.decide(
             spec.name,
-            "PGDATA",
-            pgdata,
-            "The volume root is owned by fsGroup; initdb needs a directory it creates itself.",
+            key,
+            value,
+            f"The {profile.label} image keeps its data at {profile.data_path} (image knowledge): "
+            + (profile.data_why or f"it writes where {key} points."),
         )
 
 
