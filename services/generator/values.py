@@ -24,6 +24,8 @@ from shared.models.requirements import (
     ProbeSpec,
     ResourceAmounts,
     Resources,
+    SecretRef,
+    ServiceRef,
     Volume,
     WorkloadKind,
     split_image,
@@ -369,7 +371,8 @@ def env_nodes(plan: ChartPlan, cp: ComponentPlan) -> list[Node]:
     """Plain env, secret env, env-file variables and extra env."""
     spec = cp.spec
     plain = {k: v for k, v in sorted(spec.env.items()) if isinstance(v, str)}
-    secret = {k: v.secret for k, v in sorted(spec.env.items()) if not isinstance(v, str)}
+    secret = {k: v.secret for k, v in sorted(spec.env.items()) if isinstance(v, SecretRef)}
+    refs = {k: v.template() for k, v in sorted(spec.env.items()) if isinstance(v, ServiceRef)}
     for key in spec.envFiles:
         if not key or any(not (c.isalnum() or c in "-._") for c in key):
             raise GenerationError(f"env file variable {key!r} of {spec.name} is not a valid ConfigMap key",
@@ -377,6 +380,9 @@ def env_nodes(plan: ChartPlan, cp: ComponentPlan) -> list[Node]:
     nodes: list[Node] = [
         Param("env", "Environment variables (name: value); values are always strings",
               plain, S_STR_MAP),
+        Param("refEnv", "Variables that call other components: {host:<component>} renders that "
+              "component's Service name at install, {secret:<key>} a chart Secret value",
+              refs, S_STR_MAP),
     ]
     if plan.secrets:
         nodes.append(Param("secretEnv", "Environment variables read from the chart Secret (name: secret key)",
@@ -397,6 +403,8 @@ def files_nodes(plan: ChartPlan, cp: ComponentPlan) -> list[Node]:
         entry: dict[str, Any] = {"path": f.path, "content": f.content}
         if f.mode is not None:
             entry["mode"] = f.mode
+        if f.serviceRefs:
+            entry["serviceRefs"] = True
         files[config_key(f.path, taken)] = entry
     file_schema = s_obj(
         required=["path", "content"], additionalProperties=False,
@@ -405,7 +413,8 @@ def files_nodes(plan: ChartPlan, cp: ComponentPlan) -> list[Node]:
     )
     nodes: list[Node] = [Param(
         "configFiles", "Files stored in a ConfigMap and mounted read-only at `path` "
-        "(key: ConfigMap key; mode in decimal, 420 = 0644)", files,
+        "(key: ConfigMap key; mode in decimal, 420 = 0644; serviceRefs: {host:<component>} in "
+        "content renders that component's Service name)", files,
         s_obj(additionalProperties=file_schema))]
     if plan.secrets:
         nodes.append(Param(
@@ -421,6 +430,18 @@ def persistence_group(cp: ComponentPlan) -> Group:
     sts = cp.kind == WorkloadKind.STATEFULSET
     groups: list[Node] = []
     for v in cp.spec.volumes:
+        if v.sharedClaim and not sts:
+            groups.append(Group(v.name, f"Volume {v.name} (shared claim {v.sharedClaim})", [
+                Param("enabled", "Mount the shared claim (false: an emptyDir that dies with the pod)",
+                      True, s_bool()),
+                Param("mountPath", "Where the volume is mounted", v.mountPath, s_str(pattern="^/")),
+                Param("subPath", "Sub-path of the volume to mount (empty: its root)", v.subPath or "",
+                      s_str()),
+                Param("readOnly", "Mount read-only", v.readOnly, s_bool()),
+                Param("sharedClaim", "The sharedVolumes claim mounted here", v.sharedClaim,
+                      s_str(minLength=1)),
+            ]))
+            continue
         children: list[Node] = [
             Param("enabled", "Use a PersistentVolumeClaim (false: an emptyDir that dies with the pod)",
                   True, s_bool()),
@@ -672,7 +693,12 @@ def component_group(plan: ChartPlan, cp: ComponentPlan) -> Group:
     port_schema = s_obj(
         required=["name", "containerPort"], additionalProperties=False,
         properties={"name": s_str(), "containerPort": s_int(1, 65535), "protocol": s_enum(*PROTOCOLS)})
-    children: list[Node] = [component_image(plan, cp), *workload_nodes(cp)]
+    children: list[Node] = [
+        Param("enabled", "Deploy this component (false removes every object of it)",
+              spec.enabled, s_bool()),
+        component_image(plan, cp),
+        *workload_nodes(cp),
+    ]
     children += [
         Param("command", "Container entrypoint (empty: the image's)", list(spec.command or []), s_arr(s_str())),
         Param("args", "Container arguments (empty: the image's)", list(spec.args or []), s_arr(s_str())),
@@ -698,7 +724,7 @@ def component_group(plan: ChartPlan, cp: ComponentPlan) -> Group:
                               _why(why, "hostNetwork")))
     children += [*account_nodes(cp), *scheduling_nodes(cp), *service_nodes(cp),
                  *availability_nodes(cp), network_policy_group(cp)]
-    if cp.waitFor:
+    if cp.waitFor or cp.waitForJobs:
         children.append(wait_group(cp))
     children += [
         Param("extraVolumes", "Extra pod volumes", [], s_arr(s_obj())),
@@ -710,8 +736,10 @@ def component_group(plan: ChartPlan, cp: ComponentPlan) -> Group:
 
 def build_tree(plan: ChartPlan) -> list[Node]:
     """The whole values tree of the chart."""
-    nodes = [*global_nodes(plan), utility_group(), tests_group()]
+    nodes = [*global_nodes(plan), utility_group(plan), tests_group()]
     if plan.secrets:
         nodes.append(secrets_group(plan))
+    if shared_claims(plan):
+        nodes.append(shared_volumes_group(plan))
     nodes += [component_group(plan, cp) for cp in plan.components]
     return nodes

@@ -7,10 +7,9 @@ records each choice as a Decision so a reviewer sees why the chart looks as it d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from services.planner import knowledge
+from services.planner import knowledge, references
 from shared.errors import PlanningError
 from shared.models.plan import (
     ChartPlan,
@@ -18,11 +17,13 @@ from shared.models.plan import (
     Decision,
     ImportNote,
     NetworkPolicyPlan,
+    Reference,
     ServicePlan,
 )
 from shared.models.requirements import (
     ChartRequirements,
     Component,
+    JobSpec,
     Port,
     Probes,
     ProbeSpec,
@@ -84,11 +85,21 @@ def plan_chart(
     rec = _Recorder()
     rec.notes.extend(notes)
     _check_policy(requirements, std)
-    consumers = _consumers(requirements)
+    requirements = references.explicit(requirements, rec.decide)
+    calls = references.references(requirements)
     comps = [
-        _plan_component(i, comp, requirements, std, consumers.get(comp.name, []), rec)
+        _plan_component(
+            i,
+            comp,
+            requirements,
+            std,
+            [c for c in calls if c.callee == comp.name],
+            [d.name for d in requirements.components if comp.name in d.dependsOn],
+            rec,
+        )
         for i, comp in enumerate(requirements.components)
     ]
+    _plan_shared_claims(comps, rec)
     rec.decide(
         None,
         "kubeVersion",
@@ -110,6 +121,7 @@ def plan_chart(
         or f"{requirements.name}: {', '.join(c.name for c in requirements.components)}",
         kubeVersion=std.kubeVersion,
         components=comps,
+        references=calls,
         secrets=requirements.secrets,
         standards=std,
         namespace=requirements.namespace,
@@ -117,6 +129,36 @@ def plan_chart(
         decisions=rec.decisions,
         notes=rec.notes,
     )
+
+
+def _plan_shared_claims(comps: list[ComponentPlan], rec: _Recorder) -> None:
+    """One ReadWriteMany claim per shared volume; a StatefulSet keeps its per-replica claim."""
+    users: dict[str, list[str]] = {}
+    for cp in comps:
+        for volume in cp.spec.volumes:
+            if volume.sharedClaim is None:
+                continue
+            if cp.kind == WorkloadKind.STATEFULSET:
+                rec.note(
+                    f"{cp.spec.name}.volumes.{volume.name}",
+                    f"{cp.spec.name}: volume {volume.name} is not shared ({volume.sharedClaim}): "
+                    "a StatefulSet gives each replica a claim of its own, so the others do not "
+                    "see its files; share data through the app (its API or an object store)",
+                    "warning",
+                )
+                volume.sharedClaim = None
+                volume.accessModes = ["ReadWriteOnce"]
+            else:
+                users.setdefault(volume.sharedClaim, []).append(cp.spec.name)
+    for claim, names in users.items():
+        rec.decide(
+            None,
+            f"shared claim {claim}",
+            f"one ReadWriteMany claim for {', '.join(dict.fromkeys(names))}",
+            "They mount the same data in Compose; one claim keeps them seeing the same files. "
+            "The storage class must support ReadWriteMany (set sharedVolumes."
+            f"{claim}.storageClass).",
+        )
 
 
 def _check_policy(req: ChartRequirements, std: Standards) -> None:
@@ -158,30 +200,13 @@ def _check_policy(req: ChartRequirements, std: Standards) -> None:
             )
 
 
-def _consumers(req: ChartRequirements) -> dict[str, list[str]]:
-    """Which components talk to which: declared dependencies and host names in env values."""
-    result: dict[str, set[str]] = {c.name: set() for c in req.components}
-    for comp in req.components:
-        for dep in comp.dependsOn:
-            result[dep].add(comp.name)
-        texts = [v for v in comp.env.values() if isinstance(v, str)] + list(comp.envFiles.values())
-        for other in req.components:
-            if other.name == comp.name:
-                continue
-            pattern = re.compile(
-                rf"(?<![\w.-])({re.escape(req.name)}-)?{re.escape(other.name)}(?![\w-])"
-            )
-            if any(pattern.search(t) for t in texts):
-                result[other.name].add(comp.name)
-    return {k: sorted(v) for k, v in result.items()}
-
-
 def _plan_component(
     index: int,
     comp: Component,
     req: ChartRequirements,
     std: Standards,
-    consumers: list[str],
+    calls: list[Reference],
+    dependents: list[str],
     rec: _Recorder,
 ) -> ComponentPlan:
     """Resolve one component."""
@@ -197,7 +222,9 @@ def _plan_component(
         )
     _plan_image(spec, profile, std, rec)
     _plan_ports(spec, profile, rec)
-    kind = _plan_kind(spec, profile, rec)
+    references.expose_called_ports(spec, calls, rec.decide, rec.note)
+    kind = _plan_kind(spec, profile, rec, dependents)
+    _plan_one_shot(spec, kind, dependents, rec)
     replicas = _plan_replicas(spec, kind, std, rec)
     _plan_security(spec, profile, rec)
     _plan_probes(spec, kind, profile, rec)
@@ -263,9 +290,15 @@ def _plan_component(
         )
 
     # The chart admits the ingress controller exactly while the component's Ingress is enabled.
-    netpol = NetworkPolicyPlan(allowFrom=[c for c in consumers if c != name])
+    netpol = NetworkPolicyPlan(allowFrom=references.peers(spec, calls, dependents))
     if service:
-        who = ", ".join(netpol.allowFrom) or "no sibling"
+        who = (
+            ", ".join(
+                p.component + (" on " + "/".join(map(str, p.ports)) if p.ports else "")
+                for p in netpol.allowFrom
+            )
+            or "no sibling"
+        )
         extra = (
             " and the ingress controller while its Ingress is on"
             if _http_port(spec) or spec.ingress
@@ -275,7 +308,8 @@ def _plan_component(
             name,
             "networkPolicy",
             f"from {who}{extra}",
-            "Default deny; only components that use it (declared or found in their env) may connect.",
+            "Default deny; only components that call it (found in their env, or depends_on) "
+            "may connect, on the ports they call.",
         )
     else:
         rec.decide(
@@ -292,11 +326,15 @@ def _plan_component(
         "dedicated, token " + ("mounted" if automount else "not mounted"),
         "Least privilege: the app does not call the Kubernetes API unless an exception says so.",
     )
+    jobs = [d for d in spec.dependsOn if _component(req, d).kind == WorkloadKind.JOB]
     wait_for = [
         d
         for d in spec.dependsOn
-        if any(p.expose for p in _component(req, d).ports)
-        or knowledge.profile_for(_component(req, d).image)
+        if d not in jobs
+        and (
+            any(p.expose for p in _component(req, d).ports)
+            or knowledge.profile_for(_component(req, d).image)
+        )
     ]
     if wait_for:
         rec.decide(
@@ -304,6 +342,23 @@ def _plan_component(
             "startup order",
             "wait for " + ", ".join(wait_for),
             "depends_on: an init container waits until their Services answer.",
+        )
+    if jobs:
+        rec.decide(
+            name,
+            "startup order",
+            "wait for Job " + ", ".join(jobs) + " to complete",
+            "A one-shot it depends on must finish first: an init container runs `kubectl wait` "
+            "on this release revision's Job, with a token mounted into that container only and "
+            "a Role that may read just those Jobs.",
+        )
+    if not spec.enabled:
+        rec.decide(
+            name,
+            "enabled",
+            "off (values)",
+            "Its Compose profiles are not active: every object of it is in the chart but off; "
+            "enabled=true deploys them all.",
         )
     missing = not spec.image
     if missing:
@@ -323,6 +378,7 @@ def _plan_component(
         automountToken=automount,
         imageMissing=missing,
         waitFor=wait_for,
+        waitForJobs=jobs,
     )
 
 
@@ -404,9 +460,23 @@ def _plan_ports(spec: Component, profile: knowledge.ImageProfile | None, rec: _R
 
 
 def _plan_kind(
-    spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder
+    spec: Component,
+    profile: knowledge.ImageProfile | None,
+    rec: _Recorder,
+    dependents: list[str] | None = None,
 ) -> WorkloadKind:
     """Choose the workload kind."""
+    if spec.kind == WorkloadKind.JOB and dependents:
+        rec.decide(
+            spec.name,
+            "workload",
+            "Job",
+            f"A one-shot (migrations, init) that {', '.join(dependents)} depend on: a plain Job "
+            "named per release revision, so every install and upgrade runs it again once the "
+            "release's Services exist (a pre-install hook would run before them); the "
+            "dependents wait for it to complete.",
+        )
+        return spec.kind
     if spec.kind:
         rec.decide(spec.name, "workload", spec.kind.value, "Set in the spec.")
         return spec.kind
@@ -433,6 +503,25 @@ def _plan_kind(
     )
     rec.decide(spec.name, "workload", "Deployment", reason)
     return WorkloadKind.DEPLOYMENT
+
+
+def _plan_one_shot(
+    spec: Component, kind: WorkloadKind, dependents: list[str], rec: _Recorder
+) -> None:
+    """Keep a Job others wait for until the next upgrade replaces it (no TTL)."""
+    if kind != WorkloadKind.JOB or not dependents:
+        return
+    job = spec.job or JobSpec()
+    if "ttlSecondsAfterFinished" in job.model_fields_set or job.ttlSecondsAfterFinished is None:
+        return
+    spec.job = job.model_copy(update={"ttlSecondsAfterFinished": None})
+    rec.decide(
+        spec.name,
+        "job.ttlSecondsAfterFinished",
+        "none",
+        f"Pods of {', '.join(dependents)} that restart later must still find it complete; the "
+        "next upgrade's Job replaces it.",
+    )
 
 
 def _plan_replicas(spec: Component, kind: WorkloadKind, std: Standards, rec: _Recorder) -> int:

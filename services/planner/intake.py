@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from services.planner.compose.load import MAX_COMPOSE_BYTES, parse_yaml
+from services.planner.compose.common import Notes
+from services.planner.compose.load import MAX_COMPOSE_BYTES, parse_yaml, project_environment
 from shared.errors import InputError
 from shared.models.plan import ImportNote
 from shared.models.requirements import ChartRequirements, Standards
@@ -74,8 +76,20 @@ def parse_standards(data: bytes | str, *, source: str = "standards") -> Standard
         raise InputError.from_validation(exc, prefix=source) from exc
 
 
-def intake(data: bytes | str, *, base_dir: Path | None = None, name: str | None = None) -> Intake:
-    """Detect the input kind by content and return validated requirements."""
+def intake(
+    data: bytes | str,
+    *,
+    base_dir: Path | None = None,
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    dotenv: str | None = None,
+) -> Intake:
+    """Detect the input kind by content and return validated requirements.
+
+    A Compose file's `${VAR}` and bare `environment: [VAR]` entries are filled from `environ`
+    and `dotenv` only: None is an empty environment, never this process's (a service must not
+    hand its own secrets to a submitter). The CLI on a user's machine passes `os.environ`.
+    """
     text = decode(data)
     doc = load_yaml(text)
     if isinstance(doc, dict) and "components" in doc:
@@ -83,8 +97,16 @@ def intake(data: bytes | str, *, base_dir: Path | None = None, name: str | None 
     from services.planner.compose.importer import import_compose, looks_like_compose
 
     if looks_like_compose(doc):
-        result = import_compose(text, name=name, base_dir=base_dir)
-        return Intake(kind=InputKind.COMPOSE, requirements=result.requirements, notes=result.notes)
+        env, notes = dict(environ or {}), Notes()
+        if dotenv is not None:
+            # The `.env` sent beside the file, overlaid by `environ` as a shell overlays it.
+            env = project_environment(None, env, notes, dotenv)
+        result = import_compose(text, name=name, base_dir=base_dir, environ=env)
+        return Intake(
+            kind=InputKind.COMPOSE,
+            requirements=result.requirements,
+            notes=[*notes.items, *result.notes],
+        )
     found = type(doc).__name__ if not isinstance(doc, dict) else f"keys {sorted(map(str, doc))[:5]}"
     raise InputError(
         f"neither a requirements spec (needs 'components') nor a Compose file (needs 'services'); found {found}",

@@ -14,7 +14,7 @@ from typing import Any
 
 import helm_python
 
-from services.validator import checks, helm, kube_schema, security
+from services.validator import checks, helm, kube_schema, runs, security
 from services.validator.helm import Rendered, ValuesSet
 from services.validator.security import MIN_CHECKOV_PASS_RATE
 from shared.errors import ValidationFailed
@@ -27,6 +27,8 @@ from shared.models.reports import (
 )
 
 DEFAULT_NAMESPACE = "autopilot-validate"
+FOREIGN_RELEASE = "rel"
+"""The release name charts are validated under, on purpose not the chart's own name."""
 STEPS = ("lint", "render", "values-schema", "schema", "checkov", "checks")
 
 __all__ = [
@@ -120,7 +122,8 @@ def _validate_loaded(
     """The steps after lint, for a chart that loaded."""
     metadata = chart.metadata
     name = str(metadata.get("name") or chart_dir.name)
-    release_name = release or name
+    # A release name unlike the chart's: links written for one release name show up broken.
+    release_name = release or (FOREIGN_RELEASE if name != FOREIGN_RELEASE else "other")
 
     render = _Step("render")
     with _timed(render):
@@ -171,7 +174,7 @@ def _validate_loaded(
     with _timed(own):
         own.findings = _merge_by_values(
             [
-                (r.label, checks.run_checks(r.objects, namespace, merged[r.label]))
+                (r.label, _own_checks(r.objects, namespace, merged[r.label], release_name))
                 for r in renders
                 if r.ok
             ]
@@ -222,6 +225,14 @@ def _required_secrets_gate(
             hint="fail the install with a message naming every secret value that must be set",
         )
     ]
+
+
+def _own_checks(
+    objects: list[dict[str, Any]], namespace: str, values: Any, release: str
+) -> list[Finding]:
+    """The cross-object checks and the runs check over one render."""
+    idx = checks.build_index(objects, namespace)
+    return checks.run_checks(objects, namespace, values) + runs.check_runs(idx, release)
 
 
 def _merged(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:

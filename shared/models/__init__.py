@@ -6,6 +6,8 @@ from shared.models.plan import (
     Decision,
     ImportNote,
     NetworkPolicyPlan,
+    Peer,
+    Reference,
     ServicePlan,
 )
 from shared.models.reports import (
@@ -54,6 +56,8 @@ __all__ = [
     "GateName",
     "ImportNote",
     "NetworkPolicyPlan",
+    "Peer",
+    "Reference",
     "Port",
     "ProbeSpec",
     "Resources",

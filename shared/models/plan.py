@@ -45,10 +45,28 @@ class ServicePlan(SpecModel):
     headless: bool = Field(default=False, description="Also create a headless Service.")
 
 
+class Peer(SpecModel):
+    """A sibling allowed to connect, and on which ports."""
+
+    component: Name
+    ports: list[int] = Field(
+        default_factory=list, description="Ports it may reach; empty: every exposed port."
+    )
+
+
+class Reference(SpecModel):
+    """One call from a component to another, found in its env (or written as a serviceRef)."""
+
+    caller: Name
+    variable: str = Field(description="The caller's env variable that holds the address.")
+    callee: Name
+    port: int | None = Field(default=None, description="Port called; null: the Service's.")
+
+
 class NetworkPolicyPlan(SpecModel):
     """Who may reach the component."""
 
-    allowFrom: list[Name] = Field(
+    allowFrom: list[Peer] = Field(
         default_factory=list, description="Sibling components allowed to connect."
     )
     allowIngressController: bool = False
@@ -92,6 +110,9 @@ class ChartPlan(SpecModel):
     standards: Standards = Field(default_factory=Standards)
     namespace: str | None = None
     repoURL: str | None = None
+    references: list[Reference] = Field(
+        default_factory=list, description="Every call between components, from their env."
+    )
     decisions: list[Decision] = Field(default_factory=list)
     notes: list[ImportNote] = Field(
         default_factory=list, description="Import and planning notes shown to reviewers."

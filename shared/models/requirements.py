@@ -203,6 +203,17 @@ class ConfigFile(SpecModel):
     path: str = Field(pattern=r"^/.*[^/]$", examples=["/etc/nginx/conf.d/default.conf"])
     content: str = Field(default="", description="File content; empty means supply via values.")
     mode: int | None = Field(default=None, ge=0, le=0o777)
+    serviceRefs: bool = Field(
+        default=False,
+        description=(
+            "The content holds {host:<component>} (and {secret:<key>}) placeholders rendered "
+            "from the components' Service names at install."
+        ),
+    )
+
+    def links(self) -> list[tuple[str, int | None]]:
+        """Every (component, port) the file calls, when it holds placeholders."""
+        return format_links(self.content) if self.serviceRefs else []
 
 
 class SecretFile(SpecModel):
@@ -218,7 +229,84 @@ class SecretRef(SpecModel):
     secret: Name = Field(description="Name of an entry in the top-level `secrets` list.")
 
 
-EnvValue = str | SecretRef
+REF_PLACEHOLDER = re.compile(r"\{(host|port|secret)(?::([a-z0-9]([-a-z0-9]*[a-z0-9])?))?\}")
+"""`{host}`, `{port}`, `{host:<component>}`, `{secret:<key>}` in a service reference's format."""
+
+
+def format_links(text: str) -> list[tuple[str, int | None]]:
+    """(component, port) of every `{host:<component>}` in a text, with the `:port` after it."""
+    result: list[tuple[str, int | None]] = []
+    for match in REF_PLACEHOLDER.finditer(text):
+        if match.group(1) != "host" or not match.group(2):
+            continue
+        port_text = re.match(r":(\d{1,5})(?!\d)", text[match.end() :])
+        port = int(port_text.group(1)) if port_text else None
+        if (match.group(2), port) not in result:
+            result.append((match.group(2), port if port and port <= 65535 else None))
+    return result
+
+
+class ServiceRef(SpecModel):
+    """An env value that names another component; its host renders from that component's
+    Service name at install, so the link holds under any release name."""
+
+    serviceRef: Name = Field(description="The component called.", examples=["db"])
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port called; the Service must expose it."
+    )
+    format: str | None = Field(
+        default=None,
+        max_length=4096,
+        description=(
+            "The value with placeholders: {host} (the called component's Service name), "
+            "{port}, {host:<component>} (another component, for lists), {secret:<key>} (a "
+            "chart Secret value). Default: {host}:{port}, or {host} without a port."
+        ),
+        examples=["postgres://app:{secret:db-password}@{host}:{port}/app"],
+    )
+
+    def template(self) -> str:
+        """The format with `{host}` and `{port}` resolved to `{host:<callee>}` and the number."""
+        text = self.format or ("{host}:{port}" if self.port else "{host}")
+
+        def resolve(match: re.Match[str]) -> str:
+            kind, arg = match.group(1), match.group(2)
+            if kind == "host" and not arg:
+                return "{host:" + self.serviceRef + "}"
+            if kind == "port" and not arg:
+                return str(self.port) if self.port else match.group(0)
+            return match.group(0)
+
+        return REF_PLACEHOLDER.sub(resolve, text)
+
+    def links(self) -> list[tuple[str, int | None]]:
+        """Every (component, port) the value calls: the callee first, then other hosts."""
+        result: list[tuple[str, int | None]] = [(self.serviceRef, self.port)]
+        for link in format_links(self.template()):
+            if link[0] == self.serviceRef and (self.port is None or link[1] == self.port):
+                result[0] = (self.serviceRef, self.port or link[1])
+            elif link not in result:
+                result.append(link)
+        return result
+
+    def secrets(self) -> list[str]:
+        """Chart secret keys the value reads."""
+        return [
+            m.group(2) for m in REF_PLACEHOLDER.finditer(self.template()) if m.group(1) == "secret"
+        ]
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> ServiceRef:
+        for match in REF_PLACEHOLDER.finditer(self.format or ""):
+            kind, arg = match.group(1), match.group(2)
+            if kind == "port" and (arg or self.port is None):
+                raise ValueError("{port} needs `port:` (write other ports as numbers)")
+            if kind == "secret" and not arg:
+                raise ValueError("{secret} needs a key: {secret:<key>}")
+        return self
+
+
+EnvValue = str | SecretRef | ServiceRef
 
 
 class Capabilities(SpecModel):
@@ -320,7 +408,11 @@ class Component(SpecModel):
     workingDir: str | None = None
     ports: list[Port] = Field(default_factory=list)
     env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
-        default_factory=dict, description="Environment; a value is text or {secret: name}."
+        default_factory=dict,
+        description=(
+            "Environment; a value is text, {secret: key}, or {serviceRef: component, port, "
+            "format} for a value naming another component."
+        ),
     )
     envFiles: dict[str, str] = Field(
         default_factory=dict,
@@ -426,6 +518,17 @@ class ChartRequirements(SpecModel):
         for comp in self.components:
             refs = [v.secret for v in comp.env.values() if isinstance(v, SecretRef)]
             refs += [f.secret for f in comp.secretFiles]
+            calls = [(f"file {f.path}", f.links()) for f in comp.configFiles]
+            for var, value in comp.env.items():
+                if isinstance(value, ServiceRef):
+                    refs += value.secrets()
+                    calls.append((f"env {var}", value.links()))
+            for var, links in calls:
+                for callee, _ in links:
+                    if callee not in names:
+                        raise ValueError(
+                            f"component {comp.name!r} {var}: names unknown component {callee!r}"
+                        )
             for ref in refs:
                 if ref not in secrets:
                     raise ValueError(

@@ -16,7 +16,7 @@ from services.planner.compose.secrets import is_secret_name
 from services.planner.compose.service import HANDLERS, INFO_KEYS, WARNING_KEYS
 from services.planner.compose.units import cpu_quantity, duration_seconds, memory_quantity
 from shared.errors import InputError
-from shared.models.requirements import Component, Protocol, SecretRef, WorkloadKind
+from shared.models.requirements import Component, Protocol, SecretRef, ServiceRef, WorkloadKind
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "compose"
@@ -92,17 +92,16 @@ def test_wordpress_shares_the_db_password_and_rewrites_the_host() -> None:
     assert wp.env["WORDPRESS_DB_PASSWORD"] == db.env["MYSQL_PASSWORD"]
     assert pma.env["PMA_PASSWORD"] == db.env["MYSQL_PASSWORD"]
     assert db.env["MYSQL_ROOT_PASSWORD"] != db.env["MYSQL_PASSWORD"]
-    assert wp.env["WORDPRESS_DB_HOST"] == "wordpress-mysql-db"
-    assert pma.env["PMA_HOST"] == "wordpress-mysql-db"
+    assert wp.env["WORDPRESS_DB_HOST"] == ServiceRef(serviceRef="db")
+    assert pma.env["PMA_HOST"] == ServiceRef(serviceRef="db")
     assert wp.env["WORDPRESS_DB_USER"] == "wordpress"
     assert "somewordpress" not in result.model_dump_json()
     assert {s.name: s.generate for s in result.requirements.secrets} == {
         "mysql-root-password": True,
         "mysql-password": True,
     }
-    assert "host 'db' rewritten to 'wordpress-mysql-db'" in notes(
-        result, "services.wordpress.environment.WORDPRESS_DB_HOST"
-    )
+    [note] = notes(result, "services.wordpress.environment.WORDPRESS_DB_HOST")
+    assert "WORDPRESS_DB_HOST calls db" in note and "any release name" in note
     assert db.args == ["--default-authentication-plugin=mysql_native_password"]
     assert [(p.name, p.port) for p in db.ports] == [("mysql", 3306), ("mysqlx", 33060)]
     assert db.volumes[0].name == "db-data" and db.volumes[0].mountPath == "/var/lib/mysql"
@@ -115,12 +114,10 @@ def test_nextcloud_secret_shared_across_services() -> None:
     nc, db = comp(result, "nc"), comp(result, "db")
     assert nc.env["MYSQL_PASSWORD"] == db.env["MYSQL_PASSWORD"]
     assert isinstance(nc.env["MYSQL_PASSWORD"], SecretRef)
-    assert nc.env["REDIS_HOST"] == "nextcloud-redis"
-    assert nc.env["MYSQL_HOST"] == "nextcloud-db"
+    assert nc.env["REDIS_HOST"] == ServiceRef(serviceRef="redis")
+    assert nc.env["MYSQL_HOST"] == ServiceRef(serviceRef="db")
     assert nc.env["MYSQL_DATABASE"] == "nextcloud"
-    assert "host 'db' rewritten to 'nextcloud-db'" in notes(
-        result, "services.nc.environment.MYSQL_HOST"
-    )
+    assert notes(result, "services.nc.environment.MYSQL_HOST")
     assert db.args == ["--transaction-isolation=READ-COMMITTED", "--binlog-format=ROW"]
     assert notes(result, "networks", "info")
 
@@ -198,7 +195,7 @@ def test_rabbitmq_sample_volume_mounted_twice_and_shared() -> None:
     ]
     assert notes(result, "services.mq.volumes[1]", "warning")
     shared = notes(result, "volumes.db-data", "warning")
-    assert shared and "ReadWriteOnce" in shared[0]
+    assert shared and "one ReadWriteMany claim" in shared[0]
     assert isinstance(mq.env["RABBITMQ_DEFAULT_PASS"], SecretRef)
     assert mq.env["RABBITMQ_DEFAULT_USER"] == "root"
     assert "123456" not in result.model_dump_json()
@@ -207,7 +204,7 @@ def test_rabbitmq_sample_volume_mounted_twice_and_shared() -> None:
 def test_gitea_host_port_rewrite_and_shared_password() -> None:
     result = example("gitea-postgres", name="gitea")
     gitea, db = comp(result, "gitea"), comp(result, "db")
-    assert gitea.env["DB_HOST"] == "gitea-db:5432"
+    assert gitea.env["DB_HOST"] == ServiceRef(serviceRef="db", port=5432)
     assert gitea.env["DB_TYPE"] == "postgres"
     assert gitea.env["DB_PASSWD"] == db.env["POSTGRES_PASSWORD"]
     assert isinstance(gitea.env["DB_PASSWD"], SecretRef)
@@ -483,9 +480,11 @@ def test_env_files_forms_and_precedence(tmp_path: Path) -> None:
         name="shop",
     )
     web = comp(result, "web")
+    assert web.env["HOST_URL"] == ServiceRef(
+        serviceRef="api", port=8080, format="http://{host:api}:8080/v1"
+    )
     assert web.envFiles == {
         "LEVEL": "debug",
-        "HOST_URL": "http://shop-api:8080/v1",
         "QUOTED": "a b # not a comment",
         "INLINE": "value",
     }
@@ -638,18 +637,24 @@ def test_secret_values_never_appear_anywhere() -> None:
         name="shop",
     )
     dumped = result.model_dump_json()
-    for value in ("url-pass-1", "sk_live_abc", "pw-shared", "sslmode"):
+    for value in ("url-pass-1", "sk_live_abc", "pw-shared"):
         assert value not in dumped
     api, db = comp(result, "api"), comp(result, "db")
     assert api.env["DB_PASSWORD"] == db.env["POSTGRES_PASSWORD"]
     secrets = {s.name: s for s in result.requirements.secrets}
-    url_secret = secrets[api.env["DATABASE_URL"].secret]  # type: ignore[union-attr]
-    assert url_secret.generate is False
+    url = api.env["DATABASE_URL"]
+    assert isinstance(url, ServiceRef) and url.serviceRef == "db" and url.port == 5432
+    [url_secret_name] = url.secrets()
+    assert (
+        url.format
+        == "postgres://app:{secret:" + url_secret_name + "}@{host:db}:5432/shop?sslmode=disable"
+    )
+    url_secret = secrets[url_secret_name]
+    assert url_secret.generate is True  # a password, rendered into the URL at run time
     assert secrets["stripe-api-key"].generate is False
     assert secrets[api.env["DB_PASSWORD"].secret].generate is True  # type: ignore[union-attr]
-    [url_note] = notes(result, "services.api.environment.DATABASE_URL", "warning")
-    assert "shop-db:5432" in url_note and "<password>" in url_note and "app:" not in url_note
-    assert notes(result, f"secrets.{url_secret.name}", "warning")
+    [url_note] = notes(result, "services.api.environment.DATABASE_URL", "info")
+    assert "calls db:5432" in url_note and url_secret_name in url_note
 
 
 def test_same_name_different_values_get_two_secrets() -> None:
@@ -762,18 +767,23 @@ def test_host_rewrites_and_non_rewrites() -> None:
         name="shop",
     )
     env = comp(result, "web").env
-    assert env["API"] == "http://shop-backend:8080/api"
-    assert env["CACHE"] == "redis://shop-cache:6379/0"
-    assert env["REDIS_HOST"] == "shop-cache"
-    assert env["DB_ADDR"] == "shop-db:5432"
+    assert env["API"] == ServiceRef(
+        serviceRef="backend", port=8080, format="http://{host:backend}:8080/api"
+    )
+    assert env["CACHE"] == ServiceRef(
+        serviceRef="cache", port=6379, format="redis://{host:cache}:6379/0"
+    )
+    assert env["REDIS_HOST"] == ServiceRef(serviceRef="cache")
+    assert env["DB_ADDR"] == ServiceRef(serviceRef="db", port=5432)
     assert env["OTHER_DB"] == "mydb:5432"
     assert env["EXTERNAL"] == "db.example.com:5432"
     assert env["DB_TYPE"] == "db"
     assert env["GREETING"] == "hello db"
-    assert env["BROKERS"] == "shop-kafka:9092,shop-cache:6379"
-    assert "host 'cache' rewritten to 'shop-cache'" in notes(
-        result, "services.web.environment.REDIS_HOST"
-    )
+    brokers = env["BROKERS"]
+    assert isinstance(brokers, ServiceRef)
+    assert brokers.template() == "{host:kafka}:9092,{host:cache}:6379"
+    assert brokers.links() == [("kafka", 9092), ("cache", 6379)]
+    assert "REDIS_HOST calls cache" in notes(result, "services.web.environment.REDIS_HOST")[0]
 
 
 def test_container_name_alias_is_rewritten() -> None:
@@ -790,7 +800,9 @@ def test_container_name_alias_is_rewritten() -> None:
         """,
         name="elk",
     )
-    assert comp(result, "kibana").env["ELASTICSEARCH_HOSTS"] == "http://elk-elasticsearch:9200"
+    assert comp(result, "kibana").env["ELASTICSEARCH_HOSTS"] == ServiceRef(
+        serviceRef="elasticsearch", port=9200, format="http://{host:elasticsearch}:9200"
+    )
 
 
 # --- healthcheck ---------------------------------------------------------------------------
@@ -1375,12 +1387,14 @@ def test_fixture_files_import() -> None:
     assert "fixture-session-secret" not in result.model_dump_json()
 
 
-def test_config_file_mentioning_a_sibling_host_is_noted_not_edited() -> None:
+def test_config_file_calling_a_sibling_host_renders_it_from_the_service_name() -> None:
     fixture = FIXTURES / "full" / "compose.yaml"
     result = import_compose(fixture.read_text(), base_dir=fixture.parent, environ={})
-    assert "http://api:8000" in comp(result, "web").configFiles[0].content
-    [message] = notes(result, "services.web.volumes[0]", "warning")
-    assert "'api' -> 'acme-api'" in message
+    config = comp(result, "web").configFiles[0]
+    assert "http://{host:api}:8000" in config.content and config.serviceRefs
+    assert config.links() == [("api", 8000)]
+    [message] = notes(result, "services.web.volumes[0]", "info")
+    assert "'api' (component api)" in message and "any release name" in message
 
 
 def test_yaml_merge_keys_may_be_overridden() -> None:

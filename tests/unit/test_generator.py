@@ -22,6 +22,7 @@ from shared.models.plan import (
     Decision,
     ImportNote,
     NetworkPolicyPlan,
+    Peer,
     ServicePlan,
 )
 from shared.models.requirements import (
@@ -110,7 +111,7 @@ def db_plan() -> ComponentPlan:
     )
     return ComponentPlan(
         spec=spec, kind=WorkloadKind.STATEFULSET, replicas=1, service=ServicePlan(),
-        networkPolicy=NetworkPolicyPlan(allowFrom=["web", "report"]),
+        networkPolicy=NetworkPolicyPlan(allowFrom=[Peer(component="web", ports=[5432]), Peer(component="report")]),
     )
 
 
@@ -587,11 +588,17 @@ def test_ingress_ci_file_when_plan_has_none(tmp_path: Path) -> None:
 def test_network_policies(shop_objs: list[dict[str, Any]]) -> None:
     db = find(shop_objs, "NetworkPolicy", "rel-shop-db")["spec"]
     assert db["policyTypes"] == ["Ingress"]
-    peers = [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in db["ingress"][0]["from"]]
-    assert peers == ["report", "web", "test-connection"]
-    assert db["ingress"][0]["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    rules = [([p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in r["from"]], r["ports"])
+             for r in db["ingress"]]
+    # Each caller on the ports it calls (report: every port); the helm test on every port.
+    assert rules == [(["web"], [{"port": 5432, "protocol": "TCP"}]),
+                     (["report"], [{"port": 5432, "protocol": "TCP"}]),
+                     (["test-connection"], [{"port": 5432, "protocol": "TCP"}])]
     web = find(shop_objs, "NetworkPolicy", "rel-shop-web")["spec"]
-    assert {"namespaceSelector": {}, "podSelector": {}} in web["ingress"][0]["from"]
+    sources = [p for r in web["ingress"] for p in r["from"]]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}} in sources
+    assert {"namespaceSelector": {}, "podSelector": {}} not in sources
     worker = find(shop_objs, "NetworkPolicy", "rel-shop-worker")["spec"]
     assert "ingress" not in worker  # no ports: deny all
     selected = {tuple(sorted(o["spec"]["podSelector"]["matchLabels"].items()))
@@ -850,11 +857,12 @@ def test_long_chart_and_component_names_stay_within_dns_label_limits(tmp_path: P
 
 
 def test_ingress_controller_is_admitted_exactly_while_ingress_is_on(shop: Path) -> None:
-    controller = {"namespaceSelector": {}, "podSelector": {}}
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                  "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}
 
     def db_sources(values: dict[str, Any] | None) -> list[Any]:
         policy = find(objects(shop, values), "NetworkPolicy", "rel-shop-db")["spec"]
-        return list(policy["ingress"][0]["from"])
+        return [p for r in policy["ingress"] for p in r["from"]]
 
     assert controller not in db_sources(None)
     assert controller in db_sources({"db": {"ingress": {"enabled": True, "hostname": "db.example.com"}}})

@@ -11,7 +11,7 @@ import yaml
 from services.planner.engine import plan_chart
 from services.planner.intake import intake, parse_requirements, parse_standards
 from shared.errors import InputError, PlanningError
-from shared.models import ChartRequirements, Standards, WorkloadKind
+from shared.models import ChartRequirements, Peer, Standards, WorkloadKind
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -129,8 +129,10 @@ def test_network_policy_allows_declared_and_discovered_consumers() -> None:
             {"name": "cache", "image": "redis:7.4.2"},
         )
     )
-    assert plan.component("api").networkPolicy.allowFrom == ["web"]
-    assert plan.component("cache").networkPolicy.allowFrom == ["api"]
+    assert plan.component("api").networkPolicy.allowFrom == [Peer(component="web")]
+    assert plan.component("cache").networkPolicy.allowFrom == [
+        Peer(component="api", ports=[6379])
+    ]
     assert plan.component("web").networkPolicy.allowFrom == []
     assert not plan.component("web").networkPolicy.allowIngressController
     assert plan.component("web").waitFor == ["api"]

@@ -123,7 +123,7 @@ def test_typo_field_fails_strict_schema(tmp_path: Path) -> None:
     report = validate_chart(chart)
     assert _failed_steps(report) == {"schema"}
     finding = next(f for f in _step(report, "schema").findings if f.severity is Severity.ERROR)
-    assert finding.object == "Deployment/hardened"
+    assert finding.object == "Deployment/rel-hardened"
     assert "'replica' was unexpected" in finding.message and "$.spec" in finding.message
     assert finding.hint
 
@@ -153,7 +153,7 @@ def test_selector_mismatch_is_caught(tmp_path: Path) -> None:
     report = validate_chart(chart)
     assert _failed_steps(report) == {"checks"}
     finding = next(f for f in _step(report, "checks").findings if f.check == "selector-match")
-    assert finding.object == "Deployment/hardened"
+    assert finding.object == "Deployment/rel-hardened"
     assert "values.yaml" in finding.message and "ci/ha-values.yaml" in finding.message
 
 
@@ -167,7 +167,7 @@ def test_service_selecting_nothing_is_caught(tmp_path: Path) -> None:
     )
     report = validate_chart(chart)
     findings = _step(report, "checks").findings
-    assert [(f.check, f.object) for f in findings] == [("selector-match", "Service/hardened")]
+    assert [(f.check, f.object) for f in findings] == [("selector-match", "Service/rel-hardened")]
 
 
 def test_missing_target_port_is_caught(tmp_path: Path) -> None:

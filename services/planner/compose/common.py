@@ -13,7 +13,8 @@ from shared.models.plan import ImportNote
 from shared.models.requirements import ConfigFile, EnvValue, SecretFile, Volume
 
 if TYPE_CHECKING:
-    from services.planner.compose.secrets import HostRewriter, SecretRegistry
+    from services.planner.compose.secrets import SecretRegistry
+    from shared.hosts import HostFinder
 
 Severity = Literal["info", "warning", "error"]
 NAME_MAX = 40
@@ -151,13 +152,17 @@ class ImportContext:
     base_dir: Path | None
     environ: Mapping[str, str]
     registry: SecretRegistry
-    rewriter: HostRewriter
+    hosts: HostFinder
     components: Mapping[str, str] = field(default_factory=dict)
     top_volumes: Mapping[str, Any] = field(default_factory=dict)
     top_secrets: Mapping[str, Any] = field(default_factory=dict)
     top_configs: Mapping[str, Any] = field(default_factory=dict)
     volume_users: dict[str, list[str]] = field(default_factory=dict)
     compose_secrets: dict[str, str] = field(default_factory=dict)
+    # callee component -> {dependent component: depends_on condition}
+    awaits: dict[str, dict[str, str]] = field(default_factory=dict)
+    # `volume:<name>` or `bind:<dir>` -> every (component, Volume) mounting it
+    data_mounts: dict[str, list[tuple[str, Volume]]] = field(default_factory=dict)
 
 
 Mount = Volume | ConfigFile | str  # a str is a tmpfs path
@@ -174,6 +179,12 @@ class Draft:
     env_files: dict[str, str] = field(default_factory=dict)
     secret_files: list[SecretFile] = field(default_factory=list)
     mounts: dict[str, tuple[str, Mount]] = field(default_factory=dict)
+    restart: str | None = None  # Compose `restart:`, judged with the other facts at the end
+    profiles: list[str] = field(default_factory=list)
+    build_context: str | None = None
+    workdir: str | None = None
+    code_targets: list[str] = field(default_factory=list)  # dropped source-code bind mounts
+    anonymous: set[str] = field(default_factory=set)  # targets of anonymous volumes
 
     @property
     def path(self) -> str:

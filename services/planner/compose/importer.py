@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from services.planner import knowledge
 from services.planner.compose.common import (
     Draft,
     ImportContext,
@@ -27,11 +28,19 @@ from services.planner.compose.load import (
     parse_yaml,
     project_environment,
 )
-from services.planner.compose.secrets import HostRewriter, SecretRegistry
+from services.planner.compose.references import compose_aliases
+from services.planner.compose.secrets import SecretRegistry
 from services.planner.compose.service import map_service
 from shared.errors import InputError
+from shared.hosts import HostFinder
 from shared.models.plan import ImportNote
-from shared.models.requirements import ChartRequirements, Component, ConfigFile, Volume
+from shared.models.requirements import (
+    ChartRequirements,
+    Component,
+    ConfigFile,
+    Volume,
+    WorkloadKind,
+)
 
 __all__ = ["ImportResult", "import_compose", "looks_like_compose"]
 
@@ -104,14 +113,18 @@ def _import_document(
         base_dir=base_dir,
         environ=env,
         registry=SecretRegistry(),
-        rewriter=HostRewriter(_host_aliases(services, names, chart)),
+        hosts=HostFinder(compose_aliases(services, names)),
         components=names,
         top_volumes=_table(doc, "volumes"),
         top_secrets=_table(doc, "secrets"),
         top_configs=_table(doc, "configs"),
     )
     drafts = [map_service(svc, spec, ctx) for svc, spec in services.items()]
+    _one_shots(drafts, ctx)
+    _profiles(drafts, _active_profiles(env), ctx)
+    _drop_code_shadows(drafts, ctx)
     _shared_volume_notes(ctx)
+    _share_data(drafts, ctx)
     _secret_notes(ctx)
     components = [_component(draft) for draft in drafts]
     try:
@@ -295,44 +308,161 @@ def _component_names(services: Mapping[str, Any], notes: Notes) -> dict[str, str
     return names
 
 
-def _host_aliases(
-    services: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], chart: str
-) -> dict[str, str]:
-    """Every name a sibling can be reached by in Compose -> the Service name in the chart."""
-    hosts: dict[str, str] = {}
-    for svc, spec in services.items():
-        target = f"{chart}-{names[svc]}"
-        aliases = [spec.get("container_name"), spec.get("hostname")]
-        networks = spec.get("networks")
-        if isinstance(networks, Mapping):
-            for net in networks.values():
-                if isinstance(net, Mapping) and isinstance(net.get("aliases"), list):
-                    aliases.extend(net["aliases"])
-        for alias in aliases:
-            if isinstance(alias, str) and alias and alias.lower() not in hosts:
-                hosts[alias.lower()] = target
-    # Service names win over aliases that happen to collide with them.
-    for svc in services:
-        hosts[svc.lower()] = f"{chart}-{names[svc]}"
-    return hosts
-
-
 def _shared_volume_notes(ctx: ImportContext) -> None:
-    """One note per named volume used by several services (each now gets its own claim) or none."""
+    """One note per top-level volume no service mounts (it was not imported)."""
     for volume in ctx.top_volumes:
         if volume not in ctx.volume_users:
             ctx.notes.info(
                 f"volumes.{volume}", "no service mounts this volume; it was not imported"
             )
-    for volume, users in ctx.volume_users.items():
-        distinct = list(dict.fromkeys(users))
-        if len(distinct) > 1:
-            ctx.notes.warning(
-                f"volumes.{volume}",
-                f"volume {volume!r} is shared by {', '.join(distinct)}; a ReadWriteOnce claim "
-                "cannot be shared, so each component got its own volume and they no longer see "
-                "each other's files (use a ReadWriteMany storage class or an object store)",
+
+
+def _one_shots(drafts: list[Draft], ctx: ImportContext) -> None:
+    """Services that run to completion become Jobs, judged from Compose facts only.
+
+    A service others wait for with `service_completed_successfully` is one. So is one with
+    `restart: "no"` or `on-failure` that serves nothing: no ports, no healthcheck, nobody
+    waits for it to be healthy, and not an image known to be a server.
+    """
+    for draft in drafts:
+        waits = ctx.awaits.get(draft.name, {})
+        done = sorted(d for d, cond in waits.items() if cond == "service_completed_successfully")
+        where = draft.path
+        if done:
+            why = (
+                f"{', '.join(done)} wait{'s' if len(done) == 1 else ''} for it to complete "
+                "(service_completed_successfully)"
             )
+        elif draft.restart in ("no", "on-failure") or (draft.restart or "").startswith(
+            "on-failure:"
+        ):
+            where = f"{draft.path}.restart"
+            blockers = _serves(draft, waits)
+            if blockers:
+                ctx.notes.info(
+                    where,
+                    f"restart {draft.restart!r} but it {blockers}, so it stays a long-running "
+                    "workload",
+                )
+                continue
+            why = f"restart {draft.restart!r} and it serves nothing (no ports, no healthcheck)"
+        else:
+            continue
+        if draft.fields.get("kind") not in (None, WorkloadKind.JOB):
+            continue
+        draft.fields["kind"] = WorkloadKind.JOB
+        draft.fields.pop("ports", None)
+        ctx.notes.info(
+            where,
+            f"{why}: it runs to completion, so it became a Job (re-run on every install and "
+            "upgrade) that its dependents wait for, not a Deployment restarting it forever",
+        )
+
+
+def _serves(draft: Draft, waits: Mapping[str, str]) -> str:
+    """Why a service that is not restarted is still a server, or '' when nothing says so."""
+    if draft.fields.get("ports"):
+        return "publishes ports"
+    if draft.fields.get("probes"):
+        return "has a healthcheck"
+    healthy = sorted(d for d, cond in waits.items() if cond == "service_healthy")
+    if healthy:
+        return f"must be healthy for {', '.join(healthy)}"
+    image = draft.fields.get("image") or ""
+    profile = knowledge.profile_for(image) if image else None
+    if profile is not None and profile.ports:
+        return f"runs {knowledge.image_family(image)}, a server image"
+    return ""
+
+
+def _active_profiles(env: Mapping[str, str]) -> set[str]:
+    """Active Compose profiles: COMPOSE_PROFILES (the CLI's --profile sets it too)."""
+    return {p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+
+
+def _profiles(drafts: list[Draft], active: set[str], ctx: ImportContext) -> None:
+    """Services whose profiles are all inactive are imported disabled (`enabled: false`).
+
+    A disabled service an enabled one depends on is enabled too: Compose refuses to start
+    a service whose dependency is outside the active profiles.
+    """
+    by_name = {d.name: d for d in drafts}
+    off = {
+        d.name
+        for d in drafts
+        if d.profiles and "*" not in active and not active.intersection(d.profiles)
+    }
+    pending = [d for d in drafts if d.name not in off]
+    while pending:
+        draft = pending.pop()
+        for dep in draft.fields.get("dependsOn", []):
+            if dep in off:
+                off.discard(dep)
+                pending.append(by_name[dep])
+                ctx.notes.info(
+                    f"{by_name[dep].path}.profiles",
+                    f"profiles {', '.join(by_name[dep].profiles)} are not active, but "
+                    f"{draft.name} depends on it, so it is deployed too",
+                )
+    shown = ", ".join(sorted(active)) if active else "none"
+    for name in sorted(off, key=list(by_name).index):
+        draft = by_name[name]
+        draft.fields["enabled"] = False
+        ctx.notes.info(
+            f"{draft.path}.profiles",
+            f"profiles {', '.join(draft.profiles)} are not active (active: {shown}), so it is "
+            f"in the chart but off: set {_values_key(name)}.enabled=true to deploy it "
+            "(or generate with --profile / COMPOSE_PROFILES)",
+        )
+
+
+def _values_key(name: str) -> str:
+    """The chart values key of a component (camelCase), for notes."""
+    head, *rest = name.split("-")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest if part)
+
+
+def _drop_code_shadows(drafts: list[Draft], ctx: ImportContext) -> None:
+    """Anonymous volumes inside a dropped source-code mount only shielded image files: drop."""
+    for draft in drafts:
+        for code in draft.code_targets:
+            for target in sorted(draft.anonymous):
+                if target.startswith(code.rstrip("/") + "/") and target in draft.mounts:
+                    source, _ = draft.mounts.pop(target)
+                    ctx.notes.info(
+                        source,
+                        f"anonymous volume {target} only kept the image's files visible under "
+                        f"the source mount at {code}, which was dropped; dropped too",
+                    )
+
+
+def _share_data(drafts: list[Draft], ctx: ImportContext) -> None:
+    """A named volume or host folder mounted by several services becomes one shared claim."""
+    live = {
+        id(item)
+        for draft in drafts
+        for _, item in draft.mounts.values()
+        if isinstance(item, Volume)
+    }
+    taken: set[str] = set()
+    for key, mounts in ctx.data_mounts.items():
+        mounts = [(comp, vol) for comp, vol in mounts if id(vol) in live]
+        users = list(dict.fromkeys(comp for comp, _ in mounts))
+        if len(users) < 2:
+            continue
+        kind, _, source = key.partition(":")
+        base = source if kind == "volume" else PurePosixPath(source).name
+        claim = unique_label(dns_label(base, fallback="data"), taken)
+        for _, volume in mounts:
+            volume.sharedClaim = claim
+            volume.accessModes = ["ReadWriteMany"]
+        where = f"volumes.{source}" if kind == "volume" else f"services.{users[0]}.volumes"
+        ctx.notes.warning(
+            where,
+            f"{'volume' if kind == 'volume' else 'folder'} {source!r} is used by "
+            f"{', '.join(users)}: they share one ReadWriteMany claim {claim!r}, so the "
+            "storage class must support ReadWriteMany (NFS, CephFS, EFS, Azure Files...)",
+        )
 
 
 def _secret_notes(ctx: ImportContext) -> None:

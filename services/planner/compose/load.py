@@ -425,14 +425,21 @@ def read_text_file(path: Path, limit: int) -> str | None:
 
 
 def project_environment(
-    base_dir: Path | None, environ: Mapping[str, str], notes: Notes
+    base_dir: Path | None,
+    environ: Mapping[str, str],
+    notes: Notes,
+    dotenv: str | None = None,
 ) -> dict[str, str]:
-    """The interpolation environment: `base_dir/.env` overlaid by the process environment."""
+    """The interpolation environment: the `.env` (text given, else `base_dir/.env`) overlaid by
+    `environ` (the user's shell for the CLI; only what the request carries in a service)."""
     merged: dict[str, str] = {}
-    if base_dir is not None:
-        dotenv = base_dir / ".env"
-        if dotenv.is_file():
-            text = read_text_file(dotenv, 1024 * 1024)
+    if dotenv is not None:
+        parsed = parse_dotenv(dotenv, ".env", notes, environ)
+        merged.update({k: v for k, v in parsed.items() if v is not None})
+    elif base_dir is not None:
+        path = base_dir / ".env"
+        if path.is_file():
+            text = read_text_file(path, 1024 * 1024)
             if text is None:
                 notes.warning(".env", "the .env file is binary or over 1 MiB; it was not read")
             else:

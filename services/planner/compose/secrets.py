@@ -16,8 +16,50 @@ from services.planner.compose.common import dns_label, unique_label
 from shared.models.requirements import ChartSecret
 
 _SECRET_WORDS = {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "PRIVATE"}
-_EXACT_WORDS = {"PASS", "PWD", "KEY", "APIKEY", "SECRETS", "TOKENS"}
+_EXACT_WORDS = {"PASS", "PWD", "APIKEY", "SECRETS", "TOKENS"}
 _PASSWORD_WORDS = {"PASSWORD", "PASSWD", "PASS", "PWD"}
+# Secret only as the last word: `REDIS_AUTH`, `PASSWORD_SALT`, `API_KEY` (not `AUTH_METHOD`,
+# `SALT_ROUNDS`, `CACHE_KEY_PREFIX`).
+_LAST_WORDS = {"AUTH", "SALT", "KEY"}
+# Keys that name a field or a lookup, not a credential (`SORT_KEY`, `PUBLIC_KEY` is covered by
+# _NOT_SECRET_WORDS).
+_NOT_SECRET_KEYS = {
+    "SORT",
+    "PARTITION",
+    "PRIMARY",
+    "FOREIGN",
+    "ROUTING",
+    "CACHE",
+    "HASH",
+    "SHARD",
+    "INDEX",
+    "LOOKUP",
+    "GROUP",
+    "SITE",
+    "IDEMPOTENCY",
+    "DEDUP",
+    "OBJECT",
+    "MAP",
+}
+# `SMTP_AUTH=login` picks a mechanism, it is not a password.
+_AUTH_MODES = {
+    "none",
+    "basic",
+    "plain",
+    "login",
+    "md5",
+    "trust",
+    "scram-sha-256",
+    "bearer",
+    "oauth",
+    "oauth2",
+    "ldap",
+    "password",
+    "token",
+    "jwt",
+    "cram-md5",
+    "digest",
+}
 # Tokens that make the variable a setting *about* a secret (or a pointer to one), not one.
 _NOT_SECRET_WORDS = {
     "FILE",
@@ -49,26 +91,6 @@ _FLAG_VALUES = {"yes", "no", "true", "false", "on", "off", "0", "1", ""}
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@"
 )
-_HOSTISH_WORDS = {
-    "HOST",
-    "HOSTS",
-    "HOSTNAME",
-    "SERVER",
-    "SERVERS",
-    "ADDR",
-    "ADDRESS",
-    "URL",
-    "URLS",
-    "URI",
-    "ENDPOINT",
-    "DSN",
-    "BROKER",
-    "BROKERS",
-    "SEED",
-    "NODES",
-    "PEERS",
-    "UPSTREAM",
-}
 
 
 def name_tokens(name: str) -> list[str]:
@@ -78,8 +100,13 @@ def name_tokens(name: str) -> list[str]:
 
 
 def _has_secret_word(tokens: list[str]) -> bool:
-    """Whether one token is, or ends with, a secret-ish word."""
-    for token in tokens:
+    """Whether one token is, or ends with, a secret-ish word (some count only at the end)."""
+    for i, token in enumerate(tokens):
+        last = i == len(tokens) - 1 or tokens[i + 1 :] == ["BASE"]  # SECRET_KEY_BASE
+        if token in _LAST_WORDS:
+            if last and not (token == "KEY" and i and tokens[i - 1] in _NOT_SECRET_KEYS):
+                return True
+            continue
         if token in _EXACT_WORDS or any(token.endswith(w) for w in _SECRET_WORDS):
             return True
     return False
@@ -94,13 +121,20 @@ def is_secret_name(name: str, value: str | None = None) -> bool:
         return False
     if value is not None and value.strip().lower() in _FLAG_VALUES - {""}:
         return False  # `MYSQL_RANDOM_ROOT_PASSWORD=yes` is a switch, not a password
+    if tokens[-1] == "AUTH" and value is not None and value.strip().lower() in _AUTH_MODES:
+        return False
     return _has_secret_word(tokens)
 
 
 def is_password_name(name: str) -> bool:
-    """Whether a name suggests a password, which the chart may generate at random."""
-    return any(
-        t in _PASSWORD_WORDS or t.endswith(("PASSWORD", "PASSWD")) for t in name_tokens(name)
+    """Whether a name suggests a password, which the chart may generate at random.
+
+    An `*_AUTH` password (`REDIS_AUTH`) and a `*_SALT` are the app's own too, so random works.
+    """
+    tokens = name_tokens(name)
+    return bool(tokens) and (
+        tokens[-1] in ("AUTH", "SALT")
+        or any(t in _PASSWORD_WORDS or t.endswith(("PASSWORD", "PASSWD")) for t in tokens)
     )
 
 
@@ -206,44 +240,3 @@ class SecretRegistry:
                 )
             )
         return result
-
-
-def is_hostish_name(name: str) -> bool:
-    """Whether a variable name says its value is a host name (`REDIS_HOST`, `seed_hosts`)."""
-    return any(t in _HOSTISH_WORDS or t.endswith(("HOST", "HOSTS")) for t in name_tokens(name))
-
-
-class HostRewriter:
-    """Rewrites sibling Compose host names in values to the chart's Service names."""
-
-    def __init__(self, hosts: dict[str, str]) -> None:
-        self.hosts = {k.lower(): v for k, v in hosts.items()}
-        alternatives = "|".join(re.escape(h) for h in sorted(self.hosts, key=len, reverse=True))
-        if not alternatives:
-            self._pattern: re.Pattern[str] | None = None
-            return
-        # One pass, three shapes: a URL's host, `host:port`, and a bare host token. The
-        # look-arounds keep `mydb`, `db.example.com` and the scheme in `redis://` untouched.
-        self._pattern = re.compile(
-            rf"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<url>{alternatives})(?=[:/?#,;\s]|$)"
-            rf"|(?<![\w.@/:-])(?P<hostport>{alternatives})(?=:\d)"
-            rf"|(?<![\w.@/:-])(?P<bare>{alternatives})(?=[\s,;/]|$)",
-            re.IGNORECASE,
-        )
-
-    def rewrite(self, value: str, var: str) -> tuple[str, list[tuple[str, str]]]:
-        """The value with sibling hosts replaced, and the (old, new) pairs replaced."""
-        if self._pattern is None:
-            return value, []
-        changes: list[tuple[str, str]] = []
-        hostish = is_hostish_name(var)
-
-        def replace(match: re.Match[str]) -> str:
-            host = match.group("url") or match.group("hostport") or match.group("bare")
-            if match.group("bare") and not hostish:
-                return match.group(0)
-            new = self.hosts[host.lower()]
-            changes.append((host, new))
-            return (match.group("pre") or "") + new
-
-        return self._pattern.sub(replace, value), changes

@@ -18,9 +18,11 @@ from services.planner.compose.common import (
     str_list,
     wrong_type,
 )
+from services.planner.compose.credentials import move_credentials
 from services.planner.compose.deploy import map_deploy, map_gpus, resources, scheduling
 from services.planner.compose.health import map_healthcheck
 from services.planner.compose.load import parse_dotenv, read_text_file
+from services.planner.compose.references import service_ref, split_url_password, to_format
 from services.planner.compose.secrets import has_url_credentials, is_secret_name, mask_credentials
 from services.planner.compose.security import (
     map_api_socket,
@@ -47,7 +49,7 @@ from services.planner.compose.units import (
     parse_port,
 )
 from shared.errors import InputError
-from shared.models.requirements import ENV_NAME, SecretRef
+from shared.models.requirements import ENV_NAME, SecretRef, ServiceRef
 
 Handler = Callable[[object, str, Draft, ImportContext], None]
 _ENV_NAME = re.compile(ENV_NAME)
@@ -56,6 +58,9 @@ _ENV_NAME = re.compile(ENV_NAME)
 def map_service(svc: str, spec: Mapping[str, Any], ctx: ImportContext) -> Draft:
     """Map one service; keys not mapped leave a note, unknown keys a warning."""
     draft = Draft(service=svc, name=ctx.components[svc])
+    draft.build_context = _build_context(spec.get("build"))
+    if isinstance(spec.get("working_dir"), str):
+        draft.workdir = spec["working_dir"]
     _image(spec, draft, ctx)
     _environment(spec, draft, ctx)
     _ports(spec, draft, ctx)
@@ -116,6 +121,16 @@ def _image(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> None:
     )
 
 
+def _build_context(build: object) -> str | None:
+    """The build context folder of `build:` (string or mapping), or None without one."""
+    if isinstance(build, str):
+        return build
+    if isinstance(build, Mapping):
+        context = build.get("context", ".")
+        return context if isinstance(context, str) else "."
+    return None
+
+
 def _argv(value: object, where: str, draft: Draft, ctx: ImportContext) -> list[str]:
     """A command as a list (strings split like a shell), sibling hosts rewritten."""
     if isinstance(value, str):
@@ -127,13 +142,42 @@ def _argv(value: object, where: str, draft: Draft, ctx: ImportContext) -> list[s
             ) from exc
     else:
         argv = str_list(value, where, '["nginx", "-g", "daemon off;"]')
-    result = []
-    for i, arg in enumerate(argv):
-        new, changes = ctx.rewriter.rewrite(arg, "")
-        for old, host in changes:
-            ctx.notes.info(f"{where}[{i}]", f"host {old!r} rewritten to {host!r}")
-        result.append(new)
-    return result
+    escaped = [_arg(arg, f"{where}[{i}]", draft, ctx) for i, arg in enumerate(argv)]
+    return move_credentials(escaped, where, draft, ctx)
+
+
+def _arg(arg: str, where: str, draft: Draft, ctx: ImportContext) -> str:
+    """One argument: `$(` escaped (Kubernetes expands it), sibling hosts as `$(VAR)` of a ref."""
+    text = arg.replace("$(", "$$(")
+    matches = ctx.hosts.find(text, "")
+    if not matches:
+        return text
+    parts: list[str] = []
+    last = 0
+    for match in matches:
+        var = _host_var(match.component, draft)
+        parts += [text[last : match.start], f"$({var})"]
+        last = match.end
+    parts.append(text[last:])
+    ctx.notes.info(
+        where,
+        "sibling hosts in the command are read from env "
+        + ", ".join(_host_var(m.component, draft) for m in matches)
+        + " (Service names rendered at install; Kubernetes expands $(VAR) in arguments)",
+    )
+    return "".join(parts)
+
+
+def _host_var(component: str, draft: Draft) -> str:
+    """The env variable holding a sibling's Service name for command arguments."""
+    var = component.upper().replace("-", "_") + "_SERVICE_NAME"
+    current = draft.env.get(var)
+    if current is None:
+        draft.env[var] = ServiceRef(serviceRef=component)
+    elif not (isinstance(current, ServiceRef) and current.serviceRef == component):
+        var = "AUTOPILOT_" + var
+        draft.env[var] = ServiceRef(serviceRef=component)
+    return var
 
 
 def _command(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
@@ -240,17 +284,19 @@ def _environment(spec: Mapping[str, Any], draft: Draft, ctx: ImportContext) -> N
 def _env_var(
     var: str, value: str, at: str, draft: Draft, ctx: ImportContext, *, from_file: bool
 ) -> None:
-    """One variable: a secret reference, or its value with sibling hosts rewritten."""
+    """One variable: a secret reference, a service reference, or plain text."""
     url = has_url_credentials(value)
+    if url and ctx.hosts.find(value, var):
+        _url_to_sibling(var, value, at, draft, ctx)
+        return
     if url or is_secret_name(var, value):
         secret = ctx.registry.for_env(var, value, draft.name, draft.path, url=url)
         draft.env[var] = SecretRef(secret=secret)
         if url:
-            rewritten, _ = ctx.rewriter.rewrite(value, var)
             ctx.notes.warning(
                 at,
                 f"{var} holds a URL with credentials, so it moved to chart secret {secret!r}, "
-                f"which is not generated: supply it at install, like {mask_credentials(rewritten)}",
+                f"which is not generated: supply it at install, like {mask_credentials(value)}",
             )
         else:
             shared = " (shared with an equal value elsewhere, so the apps keep agreeing)"
@@ -260,13 +306,42 @@ def _env_var(
                 + (shared if ctx.registry.use_count(secret) > 1 else ""),
             )
         return
-    new, changes = ctx.rewriter.rewrite(value, var)
-    for old, host in changes:
-        ctx.notes.info(at, f"host {old!r} rewritten to {host!r}")
-    if from_file:
-        draft.env_files[var] = new
+    matches = ctx.hosts.find(value, var)
+    if matches:
+        ref = service_ref(value, matches)
+        draft.env[var] = ref
+        ctx.notes.info(at, _calls(var, ref))
+    elif from_file:
+        draft.env_files[var] = value
     else:
-        draft.env[var] = new
+        draft.env[var] = value
+
+
+def _url_to_sibling(var: str, value: str, at: str, draft: Draft, ctx: ImportContext) -> None:
+    """A URL with credentials that calls a sibling: the password to the Secret, the host a ref."""
+    split = split_url_password(value)
+    assert split is not None  # has_url_credentials said so
+    masked, password = split
+    secret = ctx.registry.for_env(f"{var}_PASSWORD", password, draft.name, draft.path, url=False)
+    matches = ctx.hosts.find(masked, var)
+    fmt = to_format(masked, matches).replace("{password}", "{secret:" + secret + "}")
+    first = matches[0]
+    ref = ServiceRef(serviceRef=first.component, port=first.port, format=fmt)
+    draft.env[var] = ref
+    ctx.notes.info(
+        at,
+        f"{_calls(var, ref)}; its password moved to chart secret {secret!r} and is put in the "
+        "URL at run time",
+    )
+
+
+def _calls(var: str, ref: ServiceRef) -> str:
+    """A note's words for a reference."""
+    targets = ", ".join(f"{c}:{p}" if p else c for c, p in ref.links())
+    return (
+        f"{var} calls {targets}; the host is rendered from the Service name at install, "
+        "so the link holds under any release name"
+    )
 
 
 # --- ports ---------------------------------------------------------------------------------
@@ -300,10 +375,12 @@ def _depends_on(value: object, where: str, draft: Draft, ctx: ImportContext) -> 
     if isinstance(value, Mapping):
         names = list(expect_mapping(value, where, "{db: {condition: service_healthy}}"))
         for dep, cond in value.items():
-            if (
-                isinstance(cond, Mapping)
-                and cond.get("condition", "service_started") != "service_started"
-            ):
+            condition = cond.get("condition") if isinstance(cond, Mapping) else None
+            callee = ctx.components.get(dep)
+            if callee is not None:
+                # The importer judges one-shots once every service is read (importer.py).
+                ctx.awaits.setdefault(callee, {})[draft.name] = str(condition or "service_started")
+            if condition not in (None, "service_started", "service_completed_successfully"):
                 ctx.notes.info(
                     f"{where}.{dep}",
                     f"condition {cond['condition']!r} is not enforced by Kubernetes: pods start "
@@ -320,6 +397,19 @@ def _depends_on(value: object, where: str, draft: Draft, ctx: ImportContext) -> 
             ctx.notes.warning(f"{where}.{dep}", f"{dep!r} is not a service in this file; ignored")
         elif component not in deps:
             deps.append(component)
+
+
+def _restart(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`restart`: kept as a fact; whether the service is a one-shot Job is judged at the end."""
+    text = scalar_text(value, where, "unless-stopped")
+    draft.restart = text
+    if text in ("always", "unless-stopped"):
+        ctx.notes.info(where, "Kubernetes restarts long-running containers itself")
+
+
+def _profiles(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`profiles`: kept; services outside the active profiles are imported disabled."""
+    draft.profiles = str_list(value, where, "[debug]")
 
 
 def _scale(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
@@ -395,6 +485,8 @@ HANDLERS: dict[str, Handler] = {
     "labels": add_annotations,
     "annotations": add_annotations,
     "depends_on": _depends_on,
+    "restart": _restart,
+    "profiles": _profiles,
     "scale": _scale,
     "cpus": _cpus,
     "mem_limit": _mem_limit,
@@ -411,7 +503,6 @@ HANDLERS: dict[str, Handler] = {
 }
 
 INFO_KEYS = {
-    "restart": "Kubernetes restarts failed containers itself; the restart policy is not needed",
     "container_name": "pods get generated names; siblings reach this one by its Service name",
     "hostname": "the pod's hostname is its pod name; siblings reach it by its Service name",
     "domainname": "the cluster DNS domain applies; the domain name was not imported",
@@ -419,7 +510,6 @@ INFO_KEYS = {
     "links": "links are not needed: siblings reach each other by Service name",
     "external_links": "external links are not needed: reach other apps by their Service name",
     "logging": "container logs go to the cluster's log collection; the driver was not imported",
-    "profiles": "the service was imported whatever its profiles; disable it in the values",
     "pull_policy": "the chart sets imagePullPolicy itself (IfNotPresent)",
     "pull_refresh_after": "the chart sets imagePullPolicy itself (IfNotPresent)",
     "stdin_open": "pods run without an attached stdin; it was not imported",

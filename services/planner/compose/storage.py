@@ -18,6 +18,7 @@ from services.planner.compose.common import (
     wrong_type,
 )
 from services.planner.compose.load import read_text_file
+from services.planner.compose.references import to_format
 from shared.errors import InputError
 from shared.models.requirements import ConfigFile, SecretFile, Volume
 
@@ -26,6 +27,10 @@ MAX_SECRET_BYTES = 64 * 1024
 _SYSTEM_PREFIXES = ("/var/run", "/run", "/proc", "/sys", "/dev")
 _HOST_TIME_FILES = ("/etc/localtime", "/etc/timezone")
 _FILE_NAME = re.compile(r"^(\.[^.]+|[^.].*\.[A-Za-z0-9]{1,8})$")
+# Where images conventionally keep their application; a bind mount of a folder of the
+# build context here replaces the app baked into the image (a development override).
+APP_DIRS = ("/app", "/usr/src/app", "/usr/app", "/code", "/src", "/opt/app", "/home/node/app",
+            "/var/www/html", "/var/www", "/workspace", "/srv/app")
 
 
 # --- files under base_dir ------------------------------------------------------------------
@@ -68,16 +73,20 @@ def read_local(
     return text
 
 
-def _note_sibling_hosts(content: str, where: str, ctx: ImportContext) -> None:
-    """Note (never edit) sibling host names a config file uses, like `proxy_pass http://api`."""
-    _, changes = ctx.rewriter.rewrite(content, "")
-    pairs = sorted({f"{old!r} -> {new!r}" for old, new in changes})
-    if pairs:
-        ctx.notes.warning(
-            where,
-            f"the file refers to sibling hosts that have other names in the chart "
-            f"({', '.join(pairs)}); the content was kept as written, so edit it in the values",
-        )
+def config_file(
+    target: str, content: str, where: str, ctx: ImportContext, mode: int | None = None
+) -> ConfigFile:
+    """A config file; sibling hosts in it (`proxy_pass http://api:8000`) become service refs."""
+    matches = ctx.hosts.find(content)
+    if not matches:
+        return ConfigFile(path=target, content=content, mode=mode)
+    names = ", ".join(sorted({f"{m.host!r} (component {m.component})" for m in matches}))
+    ctx.notes.info(
+        where,
+        f"the file calls sibling hosts {names}; they are rendered from the Services' names at "
+        "install, so the file holds under any release name",
+    )
+    return ConfigFile(path=target, content=to_format(content, matches), mode=mode, serviceRefs=True)
 
 
 # --- volumes -------------------------------------------------------------------------------
@@ -159,6 +168,7 @@ def _named(
     """A named (or anonymous) volume -> a persistent Volume of the component."""
     if source is None:
         base = dns_label(PurePosixPath(target).name or "data", fallback="data")
+        draft.anonymous.add(target)
         ctx.notes.info(
             path,
             f"anonymous volume at {target} became persistent volume {base!r} so its data "
@@ -185,6 +195,8 @@ def _named(
     volume = Volume(name=name, mountPath=target, readOnly=read_only)
     if isinstance(subpath, str) and subpath:
         volume.subPath = subpath
+    if source is not None:
+        ctx.data_mounts.setdefault(f"volume:{source}", []).append((draft.name, volume))
     draft.mount(target, path, volume, ctx.notes)
 
 
@@ -239,8 +251,16 @@ def _bind(
                 "the chart values",
             )
             content = ""
-        _note_sibling_hosts(content, path, ctx)
-        draft.mount(target, path, ConfigFile(path=target, content=content), ctx.notes)
+        draft.mount(target, path, config_file(target, content, path, ctx), ctx.notes)
+        return
+    if is_code_mount(source, target, draft):
+        draft.code_targets.append(target)
+        ctx.notes.info(
+            path,
+            f"bind mount of the source folder {source} over {target} is a development override "
+            "(the image already holds the app there, and an empty volume would hide it); "
+            "dropped: build the code into the image",
+        )
         return
     base = dns_label(PurePosixPath(source.rstrip("/")).name or "data", fallback="data")
     name = unique_label(base, draft.volume_names())
@@ -249,7 +269,37 @@ def _bind(
         f"bind-mounted directory {source} became persistent volume {name!r} at {target}; "
         "it starts empty, so copy in any files the app needs or bake them into the image",
     )
-    draft.mount(target, path, Volume(name=name, mountPath=target, readOnly=read_only), ctx.notes)
+    volume = Volume(name=name, mountPath=target, readOnly=read_only)
+    ctx.data_mounts.setdefault(f"bind:{_folder(source)}", []).append((draft.name, volume))
+    draft.mount(target, path, volume, ctx.notes)
+
+
+def _folder(source: str) -> str:
+    """A host folder as written, normalised so `./data/` and `data` compare equal."""
+    return str(PurePosixPath(source.rstrip("/") or "/")).removeprefix("./") or "."
+
+
+def _within(inner: str, outer: str) -> bool:
+    """Whether relative folder `inner` is `outer` or lies inside it."""
+    if outer == ".":
+        return not inner.startswith(("/", "~", ".."))
+    return inner == outer or inner.startswith(outer + "/")
+
+
+def is_code_mount(source: str, target: str, draft: Draft) -> bool:
+    """Whether a folder bind mount puts source code over the image's own app directory.
+
+    Facts only: the folder is the service's build context (or holds it), or a folder of
+    the build context mounted at a conventional app directory, or the target is the
+    service's `working_dir`.
+    """
+    dest = target.rstrip("/") or "/"
+    if draft.workdir and dest == (draft.workdir.rstrip("/") or "/"):
+        return True
+    if draft.build_context is None or source.startswith(("/", "~")):
+        return False
+    folder, context = _folder(source), _folder(draft.build_context)
+    return _within(context, folder) or (_within(folder, context) and dest in APP_DIRS)
 
 
 def _tmpfs(spec: str, path: str, draft: Draft, ctx: ImportContext) -> None:
@@ -321,9 +371,8 @@ def map_config(item: object, path: str, draft: Draft, ctx: ImportContext) -> Non
             ctx.notes.info(
                 f"{path}.{key}", "file ownership follows the pod's fsGroup in Kubernetes"
             )
-    _note_sibling_hosts(content or "", path, ctx)
-    config = ConfigFile(
-        path=target, content=content or "", mode=mode if isinstance(mode, int) else None
+    config = config_file(
+        target, content or "", path, ctx, mode=mode if isinstance(mode, int) else None
     )
     draft.mount(target, path, config, ctx.notes)
 

@@ -53,7 +53,7 @@ spec:
       {{- end }}
       securityContext:
         {{- toYaml .Values.@@KEY@@.containerSecurityContext | nindent 8 }}
-      {{- if or .Values.@@KEY@@.env .Values.@@KEY@@.secretEnv .Values.@@KEY@@.extraEnv }}
+      {{- if or .Values.@@KEY@@.env .Values.@@KEY@@.secretEnv .Values.@@KEY@@.refEnv .Values.@@KEY@@.extraEnv }}
       env:
         {{- range $name, $value := .Values.@@KEY@@.env }}
         - name: {{ $name | quote }}
@@ -65,6 +65,17 @@ spec:
             secretKeyRef:
               name: {{ include "@@CHART@@.secretName" $ | quote }}
               key: {{ $key | quote }}
+        {{- end }}
+        {{- range include "@@CHART@@.refSecrets" (dict "refEnv" .Values.@@KEY@@.refEnv) | fromJsonArray }}
+        - name: {{ include "@@CHART@@.refSecretVar" . | quote }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "@@CHART@@.secretName" $ | quote }}
+              key: {{ . | quote }}
+        {{- end }}
+        {{- range $name, $format := .Values.@@KEY@@.refEnv }}
+        - name: {{ $name | quote }}
+          value: {{ include "@@CHART@@.refValue" (dict "ctx" $ "format" $format) | quote }}
         {{- end }}
         {{- with .Values.@@KEY@@.extraEnv }}
         {{- toYaml . | nindent 8 }}

@@ -1,0 +1,129 @@
+"""Calls between components: found, made explicit, exposed and admitted.
+
+Every call is a `Reference` (caller, variable, callee, port) derived from the callers'
+`serviceRef` env values. A native spec may still write a sibling's name literally
+(`DATABASE_HOST: shop-db`); such literals become service references first, because a
+literal holds only under the release name it was written for. Then each callee exposes
+the ports it is called on (a Service for databases and caches that published nothing),
+and its NetworkPolicy admits exactly its callers on those ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.hosts import HostFinder, component_aliases
+from shared.models.plan import Peer, Reference
+from shared.models.requirements import ChartRequirements, Component, Port, ServiceRef
+
+Decide = Callable[[str | None, str, str, str], None]
+Note = Callable[[str, str, str], None]
+
+
+def explicit(req: ChartRequirements, decide: Decide) -> ChartRequirements:
+    """The requirements with literal sibling hosts in env turned into service references."""
+    finder = HostFinder(component_aliases([c.name for c in req.components], req.name))
+    components = []
+    for comp in req.components:
+        env = dict(comp.env)
+        for var, value in comp.env.items():
+            if not isinstance(value, str):
+                continue
+            matches = [m for m in finder.find(value, var) if m.component != comp.name]
+            if not matches:
+                continue
+            parts: list[str] = []
+            last = 0
+            for match in matches:
+                parts += [value[last : match.start], "{host:" + match.component + "}"]
+                last = match.end
+            parts.append(value[last:])
+            first = matches[0]
+            env[var] = ServiceRef(
+                serviceRef=first.component, port=first.port, format="".join(parts)
+            )
+            decide(
+                comp.name,
+                "reference",
+                f"{var} -> " + ", ".join(m.component for m in matches),
+                f"{value!r} names a component of this chart; its host is rendered from the "
+                "Service name at install, so the link holds under any release name.",
+            )
+        components.append(comp.model_copy(update={"env": env}) if env != comp.env else comp)
+    return req.model_copy(update={"components": components})
+
+
+def references(req: ChartRequirements) -> list[Reference]:
+    """Every (caller, variable, callee, port) in the components' env and config files."""
+    result = []
+    for comp in req.components:
+        for var, value in sorted(comp.env.items()):
+            if isinstance(value, ServiceRef):
+                for callee, port in value.links():
+                    result.append(
+                        Reference(caller=comp.name, variable=var, callee=callee, port=port)
+                    )
+    return result
+
+
+def expose_called_ports(
+    spec: Component, calls: list[Reference], decide: Decide, note: Note
+) -> None:
+    """Give a called component the ports it is called on, so its Service exposes them.
+
+    Runs after the image's known ports were filled in, so only unknown ports are added.
+    """
+    if not calls:
+        return
+    for call in calls:
+        if call.port is None:
+            continue
+        known = next((p for p in spec.ports if p.port == call.port), None)
+        if known is None:
+            spec.ports = [*spec.ports, Port(name=f"tcp-{call.port}", port=call.port)]
+            decide(
+                spec.name,
+                "ports",
+                f"{call.port} (added)",
+                f"{call.caller} calls it on {call.port} ({call.variable}), which the input "
+                "did not publish; the Service exposes it.",
+            )
+        elif not known.expose:
+            known.expose = True
+            decide(
+                spec.name,
+                "ports",
+                f"{call.port} exposed",
+                f"{call.caller} calls it on {call.port} ({call.variable}).",
+            )
+    if not any(p.expose for p in spec.ports):
+        callers = ", ".join(sorted({f"{c.caller} ({c.variable})" for c in calls}))
+        note(
+            f"components.{spec.name}.ports",
+            f"{spec.name} is called by {callers} but has no port the chart knows of, so it "
+            f"gets no Service; add its port to the spec (ports:) or the serviceRef (port:)",
+            "warning",
+        )
+
+
+def peers(spec: Component, calls: list[Reference], dependents: list[str]) -> list[Peer]:
+    """Who may connect: callers on the (container) ports they call; dependents on every port."""
+    name = spec.name
+    target = {p.servicePort or p.port: p.port for p in spec.ports}
+    ports: dict[str, set[int]] = {}
+    anyport: set[str] = set()
+    for call in calls:
+        if call.caller == name:
+            continue
+        if call.port is None:
+            anyport.add(call.caller)
+        else:
+            ports.setdefault(call.caller, set()).add(target.get(call.port, call.port))
+    for dep in dependents:
+        if dep != name and dep not in ports:
+            anyport.add(dep)
+    result = [Peer(component=c) for c in sorted(anyport)]
+    result += [
+        Peer(component=c, ports=sorted(p)) for c, p in sorted(ports.items()) if c not in anyport
+    ]
+    return sorted(result, key=lambda p: p.component)

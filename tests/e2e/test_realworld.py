@@ -1,0 +1,203 @@
+"""Real Compose files of public projects (tests/fixtures/realworld, see SOURCE.md there) become
+charts that would run: generated beside each project's own `.env`, rendered under a release
+name that is not the chart's, and checked against what the Compose file itself says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+from services.generator.engine import generate_chart
+from services.generator.naming import values_key
+from services.planner.compose.common import Notes, dns_label
+from services.planner.compose.importer import import_compose
+from services.planner.compose.load import Interpolator, parse_yaml, project_environment
+from services.planner.compose.secrets import is_secret_name
+from services.planner.engine import plan_chart
+from services.validator.engine import FOREIGN_RELEASE, validate_chart
+from services.validator.helm import with_placeholders
+from shared.models.plan import ChartPlan
+from shared.models.reports import Severity, ValidationReport
+
+ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "realworld"
+FILES = sorted(
+    p
+    for p in ROOT.glob("*/*")
+    if p.name in {"docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"}
+)
+MIN_PASS_RATE = 95.0
+
+pytestmark = pytest.mark.slow
+
+
+class Stack:
+    """One fixture: its interpolated Compose document, plan, chart, render and report."""
+
+    def __init__(self, path: Path, out: Path) -> None:
+        self.path = path
+        text = path.read_text()
+        notes = Notes()
+        env = project_environment(path.parent, {}, notes)
+        self.doc: dict[str, Any] = Interpolator(env, notes).document(parse_yaml(text))
+        result = import_compose(text, name=path.parent.name, base_dir=path.parent, environ={})
+        self.plan: ChartPlan = plan_chart(result.requirements, notes=result.notes)
+        self.chart = generate_chart(self.plan, out).chart_dir
+        self.values = yaml.safe_load((self.chart / "values.yaml").read_text())
+        self.report: ValidationReport = validate_chart(self.chart)
+        with helm_python.Chart.load(str(self.chart)) as chart:
+            files = chart.render(
+                with_placeholders(self.chart, None), name=FOREIGN_RELEASE, namespace="apps"
+            )
+        self.objects = [
+            doc
+            for name, body in sorted(files.items())
+            if not name.endswith("NOTES.txt")
+            for doc in yaml.safe_load_all(body)
+            if doc
+        ]
+
+    @property
+    def services(self) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in (self.doc.get("services") or {}).items() if isinstance(v, dict)}
+
+    def component(self, service: str) -> str:
+        """The component a Compose service became (a lower-case DNS label)."""
+        return dns_label(service, fallback="service")
+
+    def workloads(self, component: str) -> list[dict[str, Any]]:
+        return [
+            o
+            for o in self.objects
+            if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+            and o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+        ]
+
+
+_CACHE: dict[Path, Stack] = {}
+
+
+@pytest.fixture(params=FILES, ids=[p.parent.name for p in FILES])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    path: Path = request.param
+    if path not in _CACHE:
+        _CACHE[path] = Stack(path, tmp_path_factory.mktemp(path.parent.name))
+    return _CACHE[path]
+
+
+def test_there_are_at_least_twenty_real_stacks() -> None:
+    assert len(FILES) >= 20, FILES
+
+
+def test_chart_passes_every_step_and_every_reference_resolves(stack: Stack) -> None:
+    failed = {
+        r.step: [
+            f"{f.check} {f.object}: {f.message}" for f in r.findings if f.severity == Severity.ERROR
+        ][:5]
+        for r in stack.report.results
+        if not r.passed
+    }
+    assert stack.report.passed, failed
+    assert stack.report.security.passRate >= MIN_PASS_RATE
+    runs = [
+        f
+        for r in stack.report.results
+        for f in r.findings
+        if f.check == "runs" and f.severity == Severity.ERROR
+    ]
+    assert runs == []
+
+
+def test_one_shots_others_wait_for_are_jobs(stack: Stack) -> None:
+    waited = {
+        dep
+        for svc in stack.services.values()
+        if isinstance(svc.get("depends_on"), dict)
+        for dep, cond in svc["depends_on"].items()
+        if isinstance(cond, dict) and cond.get("condition") == "service_completed_successfully"
+    }
+    for service in waited:
+        if service not in stack.services:
+            continue
+        kinds = {o["kind"] for o in stack.workloads(stack.component(service))}
+        assert kinds in (set(), {"Job"}), (service, kinds)  # set(): disabled by profile
+
+
+def test_profiles_are_honoured(stack: Stack) -> None:
+    for service, spec in stack.services.items():
+        component = stack.component(service)
+        key = values_key(component)
+        if spec.get("profiles"):
+            assert stack.values[key].get("enabled") is False, service
+            assert stack.workloads(component) == []
+        else:
+            assert stack.values[key].get("enabled", True) is True, service
+
+
+def test_explicit_user_read_only_and_shm_size_are_kept(stack: Stack) -> None:
+    for service, spec in stack.services.items():
+        workloads = stack.workloads(stack.component(service))
+        if not workloads:
+            continue
+        pod = workloads[0]["spec"]
+        pod = pod.get("jobTemplate", {}).get("spec", pod)["template"]["spec"]
+        container = pod["containers"][0]
+        user = str(spec.get("user", ""))
+        if re.fullmatch(r"\d+(:\d+)?", user):
+            uid = int(user.split(":")[0])
+            context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+            assert context.get("runAsUser") == uid, (service, context)
+        if spec.get("read_only") is False:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is False, service
+        if spec.get("shm_size"):
+            shm = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/dev/shm"]
+            assert shm, service
+
+
+def test_shared_named_volumes_share_one_claim(stack: Stack) -> None:
+    users: dict[str, set[str]] = {}
+    for service, spec in stack.services.items():
+        for item in spec.get("volumes") or []:
+            source = item.split(":")[0] if isinstance(item, str) else (item or {}).get("source")
+            if (
+                source
+                and not source.startswith((".", "/", "~", "$"))
+                and ":" in str(item if isinstance(item, str) else ":")
+            ):
+                users.setdefault(source, set()).add(service)
+    for volume, services in users.items():
+        running = [s for s in services if stack.workloads(stack.component(s))]
+        if len(running) < 2:
+            continue
+        claims = []
+        for s in running:
+            pod = stack.workloads(stack.component(s))[0]["spec"]
+            pod = pod.get("jobTemplate", {}).get("spec", pod)["template"]["spec"]
+            claims.append(
+                {
+                    v["persistentVolumeClaim"]["claimName"]
+                    for v in pod.get("volumes", [])
+                    if "persistentVolumeClaim" in v
+                }
+            )
+        common = set.intersection(*claims)
+        why = [n for n in stack.plan.notes if volume in n.source and "not shared" in n.message]
+        assert common or why, (volume, running, claims)
+
+
+def test_no_literal_credential_outside_secrets(stack: Stack) -> None:
+    values_text = (stack.chart / "values.yaml").read_text()
+    public = yaml.safe_dump([o for o in stack.objects if o["kind"] != "Secret"])
+    for service, spec in stack.services.items():
+        env = spec.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) for e in env if isinstance(e, str) and "=" in e)
+        for var, value in env.items():
+            if value is None or not is_secret_name(str(var), str(value)) or len(str(value)) < 6:
+                continue
+            assert str(value) not in values_text, (service, var)
+            assert str(value) not in public, (service, var)
