@@ -73,7 +73,8 @@ def with_placeholders(chart_dir: Path, values: dict[str, Any] | None) -> dict[st
     if not placeholders:
         return values
     given = values or {}
-    secrets = given.get("secrets") if isinstance(given.get("secrets"), dict) else {}
+    found = given.get("secrets")
+    secrets: dict[str, Any] = found if isinstance(found, dict) else {}
     filled = {**placeholders["secrets"]["values"], **(secrets.get("values") or {})}
     return {**given, "secrets": {**secrets, "values": filled}}
 
