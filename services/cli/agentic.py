@@ -8,6 +8,8 @@ inputs the offline engine reads.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,17 @@ def take_input(
     base_dir: Path | None = None,
     name: str | None = None,
     workflow_id: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Intake:
-    """Intake that also reads prompts (with a model) and refuses them clearly without one."""
+    """Intake that also reads prompts (with a model) and refuses them clearly without one.
+
+    `environ` fills a Compose file's `${VAR}`; None is the user's own environment, which is
+    right here because this runs on the user's machine (a service passes only the request's).
+    """
     prompt = prompt_of(data)
     if prompt is None:
-        return intake(data, base_dir=base_dir, name=name)
+        env = os.environ if environ is None else environ
+        return intake(data, base_dir=base_dir, name=name, environ=env)
     if model is None:
         raise InputError(OFFLINE_INPUTS, field="input")
     from services.planner.agent import requirements_from_prompt
@@ -74,6 +82,7 @@ def generate_with_model(
     standards: Standards | None = None,
     model: BaseChatModel | None = None,
     workflow_id: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[ChartPlan, Path, ValidationReport, str]:
     """`autopilot generate --model`: the agents' plan and chart, its report, and the agent's diff."""
     from services.generator.agent import improve_chart
@@ -82,9 +91,12 @@ def generate_with_model(
     from shared.llm import init_model
 
     chat = model or init_model(model_name, variable="--model")
-    taken = take_input(data, chat, base_dir=base_dir, name=name, workflow_id=workflow_id)
-    plan = plan_with_agent(taken.requirements, chat, standards=standards, notes=taken.notes,
-                           workflow_id=workflow_id)
+    taken = take_input(
+        data, chat, base_dir=base_dir, name=name, workflow_id=workflow_id, environ=environ
+    )
+    plan = plan_with_agent(
+        taken.requirements, chat, standards=standards, notes=taken.notes, workflow_id=workflow_id
+    )
     generated = generate_chart(plan, Path(out_dir), force=True)
     result = improve_chart(generated.chart_dir, plan, chat, workflow_id=workflow_id)
     return plan, result.chart_dir, result.report, result.diff

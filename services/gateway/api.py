@@ -38,6 +38,7 @@ from services.gateway.models import (
     SubmitResponse,
     WorkflowList,
     WorkflowView,
+    check_env,
 )
 from services.gateway.state import TERMINAL, Status
 from services.gateway.store import WorkflowRecord
@@ -49,6 +50,7 @@ from services.gateway.supervisor import (
 )
 from shared.errors import InputError
 from shared.models.plan import ImportNote
+from shared.models.workflow import GateName
 
 SSE_POLL_SECONDS = 0.25
 TERMINAL_EVENTS = {f"workflow.{s.value}" for s in TERMINAL}
@@ -127,6 +129,7 @@ def view(record: WorkflowRecord) -> WorkflowView:
         validation=record.validation,
         error=record.error,
         comment=record.comment,
+        decisions=record.decisions,
         chart=PublishedChart.model_validate(record.published) if record.published else None,
     )
 
@@ -155,7 +158,13 @@ def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, d
         kind = "requirements"
     else:
         try:
-            taken = intake(body.compose or "", name=body.name or body.options.name)
+            # Only what the request carries fills `${VAR}`: never this server's environment.
+            taken = intake(
+                body.compose or "",
+                name=body.name or body.options.name,
+                environ=body.env or {},
+                dotenv=body.dotenv,
+            )
         except InputError as exc:
             raise invalid("compose", exc) from exc
         requirements, notes, kind = taken.requirements, taken.notes, "compose"
@@ -166,11 +175,39 @@ def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, d
     }
 
 
+def auto_approvals(
+    asked: list[GateName], principal: Principal, settings: GatewaySettings
+) -> dict[str, str]:
+    """Gate -> who allowed passing it without a reviewer: the admin's policy for the tenant,
+    or an approver or admin who asked; a submitter asking is refused (403 naming the field)."""
+    policy = settings.auto_approve
+    tenant = principal.tenant or ""
+    granted = {
+        gate.value: f"policy (AUTOPILOT_AUTO_APPROVE for tenant {tenant or '-'})"
+        for gate in [*policy.get("*", []), *policy.get(tenant, [])]
+    }
+    wanted = [gate.value for gate in asked if gate.value not in granted]
+    if not wanted:
+        return granted
+    if not principal.has(Role.APPROVER):
+        raise HTTPException(
+            403,
+            f"options.auto_approve: {', '.join(wanted)} may be auto-approved only by the "
+            "approver or admin role or by the admin's AUTOPILOT_AUTO_APPROVE policy; leave it "
+            "out and a reviewer decides at the gate",
+        )
+    role = Role.ADMIN if Role.ADMIN in principal.roles else Role.APPROVER
+    return {**granted, **{g: f"{principal.id} (auto-approve by role {role})" for g in wanted}}
+
+
 @router.post(
     "/v1/workflows",
     status_code=202,
     response_model=SubmitResponse,
-    responses={413: {"model": Problem, "description": "Body too large."}},
+    responses={
+        403: {"model": Problem, "description": "options.auto_approve needs the approver role."},
+        413: {"model": Problem, "description": "Body, env or dotenv too large."},
+    },
     summary="Submit a spec, a Compose file or a prompt",
 )
 async def submit(
@@ -178,13 +215,28 @@ async def submit(
 ) -> SubmitResponse:
     """Validate the input, store it and start the workflow; it runs on after the 202."""
     settings = get_settings(request)
+    if bad := check_env(body):
+        code, field, message = bad
+        if code == 413:
+            raise HTTPException(413, f"{field}: {message}")
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", *field.split(".", 1)), "msg": message,
+              "input": None}]
+        )  # fmt: skip
+    granted = auto_approvals(body.options.auto_approve, principal, settings)
     # Intake parses untrusted YAML; off the event loop so a big file never stalls other calls.
     kind, files = await asyncio.to_thread(_input_files, body, settings)
     options = body.options.model_dump(mode="json")
+    options["auto_approve"] = sorted(granted)
+    options["auto_approved_by"] = granted
     if body.name and not options.get("name"):
         options["name"] = body.name
     record = await supervisor.submit(
-        input_kind=kind, files=files, options=options, submitted_by=principal.id
+        input_kind=kind,
+        files=files,
+        options=options,
+        submitted_by=principal.id,
+        tenant=principal.tenant,
     )
     return SubmitResponse(id=record.id, status=Status(record.status))
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.config import Settings
+from shared.models.workflow import GateName
 
 OFFLINE_MODEL = "offline"
 
@@ -28,6 +29,12 @@ class GatewaySettings(Settings):
         repr=False,
         description='Outside local mode: JSON {"<key>": {"id": "alice", "roles": ["submitter", '
         '"approver"], "tenant": null}}; callers send Authorization: Bearer <key>.',
+    )
+    auto_approve: dict[str, list[GateName]] = Field(
+        default_factory=dict,
+        description='Admin policy: JSON {"<tenant>": ["planning_review", ...]} of gates that '
+        'workflows of that tenant pass without a reviewer ("*": every tenant, "": principals '
+        "with no tenant). A submitter cannot ask for this; an approver or admin may, per workflow.",
     )
     model: str = Field(
         default=OFFLINE_MODEL,

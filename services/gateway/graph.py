@@ -266,24 +266,32 @@ def package_chart(files: dict[str, bytes], name: str) -> tuple[str, bytes]:
         return archive.name, archive.read_bytes()
 
 
-def _auto_approved(state: SupervisorState, gate: str) -> bool:
-    """Whether the submitter asked to skip this gate."""
-    return gate in (state.get("options") or {}).get("auto_approve", [])
+def _auto_approver(state: SupervisorState, gate: str) -> str | None:
+    """Who allowed this gate to pass without a reviewer (the API granted it at submit), if anyone.
+
+    Only the grant the API recorded counts, never the bare `auto_approve` option, so a workflow
+    stored before roles were checked waits for a reviewer.
+    """
+    granted = (state.get("options") or {}).get("auto_approved_by") or {}
+    who = granted.get(gate) if isinstance(granted, dict) else None
+    return str(who) if who else None
 
 
 def _decide(state: SupervisorState, gate: str, details: dict[str, Any]) -> dict[str, Any]:
     """Wait at a human gate (unless auto-approved); returns the reviewer's decision."""
-    if _auto_approved(state, gate):
-        return {"decision": "approve", "comment": "auto-approved", "by": "auto"}
+    if who := _auto_approver(state, gate):
+        return {"decision": "approve", "comment": f"auto-approved: {who}", "by": who, "auto": True}
     answer = interrupt({"gate": gate, **details})
     return dict(answer) if isinstance(answer, dict) else {"decision": str(answer)}
 
 
 def _gate_outcome(gate: str, decision: dict[str, Any]) -> Update:
-    """State changes every gate decision makes (approvals, comment, rejection)."""
+    """State changes every gate decision makes (approvals, who decided, comment, rejection)."""
     choice = decision.get("decision", "reject")
     status = {"approve": "approved", "edit": "edited"}.get(choice, "rejected")
-    update: Update = {"approvals": {gate: status}}
+    record = {"decision": choice, "by": str(decision.get("by") or "unknown"),
+              "auto": bool(decision.get("auto"))}  # fmt: skip
+    update: Update = {"approvals": {gate: status}, "decisions": {gate: record}}
     if decision.get("comment"):
         update["comments"] = {gate: str(decision["comment"])}
     if status == "rejected":
@@ -469,7 +477,8 @@ async def deployment_approval(state: SupervisorState, runtime: Runtime[Deps]) ->
     deps = runtime.context
     wf, name = state["workflow_id"], state.get("name") or "chart"
     files = await deps.artifacts.get_files(wf, state.get("chart_kind") or "")
-    previous = await deps.store.last_published(name, exclude=wf)
+    # Only this tenant's charts: another tenant's chart of the same name is none of its business.
+    previous = await deps.store.last_published(name, exclude=wf, tenant=state.get("tenant") or "")
     old_files = await deps.artifacts.get_files(*previous) if previous else {}
     new_text, old_text = await asyncio.gather(
         asyncio.to_thread(rendered_manifests, files, name),
@@ -496,7 +505,7 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
         raise ArtifactError(f"{chart_kind} of workflow {wf} has no Chart.yaml")
     archive, data = await asyncio.to_thread(package_chart, files, name)
     ref = await deps.artifacts.put_files(wf, CHART_TGZ, {archive: data})
-    await deps.store.record_published(name, wf, chart_kind)
+    await deps.store.record_published(name, wf, chart_kind, state.get("tenant") or "")
     version = str((yaml.safe_load(files["Chart.yaml"]) or {}).get("version", ""))
     published = {"name": name, "version": version, "archive": archive, "chart_kind": chart_kind,
                  "sha256": ref.files.get(archive, "")}  # fmt: skip

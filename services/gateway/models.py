@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -9,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.gateway.state import Status
 from shared.models.workflow import ErrorContext, GateName
+
+MAX_ENV_ENTRIES = 1_000
+MAX_ENV_BYTES = 64 * 1024
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 GateId = Literal["planning_review", "security_review", "deployment_approval", "error_review"]
 InputKindName = Literal["requirements", "compose", "prompt"]
@@ -20,7 +25,9 @@ class SubmitOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auto_approve: list[GateName] = Field(
-        default_factory=list, description="Gates to approve without a reviewer."
+        default_factory=list,
+        description="Gates to approve without a reviewer: only for the approver or admin role "
+        "(403 for a submitter); the admin's AUTOPILOT_AUTO_APPROVE policy needs no asking.",
     )
     name: str | None = Field(
         default=None, max_length=40, description="Chart name for a Compose file (default: 'app')."
@@ -36,6 +43,18 @@ class SubmitRequest(BaseModel):
     compose: str | None = Field(default=None, description="A Docker Compose file, as YAML text.")
     prompt: str | None = Field(default=None, description="Plain language (needs a model).")
     name: str | None = Field(default=None, max_length=40, description="Chart name for compose.")
+    env: dict[str, str] | None = Field(
+        default=None,
+        description="compose only: variables for `${VAR}` and bare `environment: [VAR]` "
+        f"entries (at most {MAX_ENV_ENTRIES} entries, {MAX_ENV_BYTES // 1024} KiB in all). "
+        "The gateway never reads its own environment for them: an unset variable becomes an "
+        "empty string with a warning note, `${VAR:?message}` is a 422 naming it.",
+    )
+    dotenv: str | None = Field(
+        default=None,
+        description="compose only: the text of the `.env` file beside the Compose file "
+        f"(at most {MAX_ENV_BYTES // 1024} KiB); `env` wins over it, as a shell does over .env.",
+    )
     options: SubmitOptions = Field(default_factory=SubmitOptions)
 
     @model_validator(mode="after")
@@ -48,6 +67,32 @@ class SubmitRequest(BaseModel):
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
+
+
+def check_env(body: SubmitRequest) -> tuple[int, str, str] | None:
+    """(status, field, reason) when `env`/`dotenv` break a limit (413) or a rule (422)."""
+    for field in ("env", "dotenv"):
+        if getattr(body, field) is not None and body.compose is None:
+            return 422, field, f"'{field}' applies only to a 'compose' input; leave it out"
+    if body.env is not None:
+        if len(body.env) > MAX_ENV_ENTRIES:
+            return 413, "env", f"{len(body.env)} entries is over the limit of {MAX_ENV_ENTRIES}"
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in body.env.items())
+        if size > MAX_ENV_BYTES:
+            return 413, "env", f"{size} bytes of names and values is over the {MAX_ENV_BYTES} limit"
+        for key in body.env:
+            if not ENV_NAME.fullmatch(key):
+                return (
+                    422,
+                    f"env.{key}",
+                    (
+                        f"{key!r} is not a variable name; use letters, digits and `_`, "
+                        "not starting with a digit"
+                    ),
+                )
+    if body.dotenv is not None and (size := len(body.dotenv.encode())) > MAX_ENV_BYTES:
+        return 413, "dotenv", f"the .env text is {size} bytes, over the {MAX_ENV_BYTES} limit"
+    return None
 
 
 class SubmitResponse(BaseModel):
@@ -115,6 +160,11 @@ class WorkflowView(BaseModel):
     )
     error: ErrorContext | None = None
     comment: str | None = Field(default=None, description="The reviewer's last comment.")
+    decisions: dict[str, Any] | None = Field(
+        default=None,
+        description="Gate -> {decision, by, auto}: who decided, or who allowed an auto-approval "
+        "('<principal> (auto-approve by role approver)' or 'policy (...)').",
+    )
     chart: PublishedChart | None = None
 
 

@@ -40,8 +40,10 @@ class SupervisorState(TypedDict, total=False):
     """requirements | compose | prompt."""
     submitted_by: str
     """Principal id of the submitter."""
+    tenant: str
+    """The submitter's tenant ('' for none); published charts are looked up within it."""
     options: dict[str, Any]
-    """Submit options (auto_approve, name)."""
+    """Submit options (auto_approve and who granted it in auto_approved_by, name)."""
     name: str
     """Chart name, known after intake."""
     phase: str
@@ -72,6 +74,8 @@ class SupervisorState(TypedDict, total=False):
     """Transient-failure re-dispatches spent per step."""
     approvals: Annotated[dict[str, str], merge_dicts]
     """Gate -> approved | edited | rejected."""
+    decisions: Annotated[dict[str, dict[str, Any]], merge_dicts]
+    """Gate -> {decision, by (a principal, or who allowed an auto-approval), auto}."""
     comments: Annotated[dict[str, str], merge_dicts]
     """Gate -> the reviewer's comment."""
     error: dict[str, Any] | None

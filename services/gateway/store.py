@@ -69,10 +69,17 @@ _DDL = [
         published_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (name, workflow_id)
     )""",
+    # A workflow and the charts it publishes belong to its submitter's tenant ('' for none).
+    "ALTER TABLE gateway_workflows ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT ''",
+    "ALTER TABLE gateway_published ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT ''",
+    "CREATE INDEX IF NOT EXISTS gateway_published_latest"
+    " ON gateway_published (tenant, name, published_at DESC)",
 ]
 
 # Columns of WorkflowRecord that live in the `view` jsonb column.
-_VIEW_FIELDS = ("pending_gate", "validation", "error", "comment", "chart_kind", "published")
+_VIEW_FIELDS = (
+    "pending_gate", "validation", "error", "comment", "chart_kind", "published", "decisions",
+)  # fmt: skip
 
 
 class WorkflowRecord(BaseModel):
@@ -84,8 +91,12 @@ class WorkflowRecord(BaseModel):
     phase: str = ""
     input_kind: str
     submitted_by: str
+    tenant: str = ""
+    """The submitter's tenant ('' when it has none): its charts are only diffed within it."""
     name: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    decisions: dict[str, Any] | None = None
+    """Gate -> the decision, who made or allowed it, and whether it was automatic."""
     pending_gate: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -153,11 +164,11 @@ class Store(Protocol):
     async def next_attempt(self, workflow_id: str, swarm: str) -> int: ...  # noqa: D102
 
     async def record_published(  # noqa: D102
-        self, name: str, workflow_id: str, chart_kind: str
+        self, name: str, workflow_id: str, chart_kind: str, tenant: str
     ) -> None: ...
 
     async def last_published(  # noqa: D102
-        self, name: str, exclude: str
+        self, name: str, exclude: str, tenant: str
     ) -> tuple[str, str] | None: ...
 
     def lock(self, workflow_id: str) -> contextlib.AbstractAsyncContextManager[None]: ...  # noqa: D102
@@ -194,7 +205,7 @@ class MemoryStore:
         self.records: dict[str, WorkflowRecord] = {}
         self.events: list[StoredEvent] = []
         self.attempts: dict[tuple[str, str], int] = {}
-        self.published: list[tuple[str, str, str, float]] = []
+        self.published: list[tuple[str, str, str, float, str]] = []
         self.down = False
         self._seq = 0
 
@@ -257,14 +268,16 @@ class MemoryStore:
         self.attempts[key] = self.attempts.get(key, 0) + 1
         return self.attempts[key]
 
-    async def record_published(self, name: str, workflow_id: str, chart_kind: str) -> None:
-        """Remember a published chart."""
+    async def record_published(
+        self, name: str, workflow_id: str, chart_kind: str, tenant: str
+    ) -> None:
+        """Remember a published chart of a tenant."""
         self.published = [p for p in self.published if (p[0], p[1]) != (name, workflow_id)]
-        self.published.append((name, workflow_id, chart_kind, time.monotonic()))
+        self.published.append((name, workflow_id, chart_kind, time.monotonic(), tenant))
 
-    async def last_published(self, name: str, exclude: str) -> tuple[str, str] | None:
-        """The latest chart of this name published by another workflow."""
-        rows = [p for p in self.published if p[0] == name and p[1] != exclude]
+    async def last_published(self, name: str, exclude: str, tenant: str) -> tuple[str, str] | None:
+        """The tenant's latest chart of this name published by another workflow."""
+        rows = [p for p in self.published if p[0] == name and p[1] != exclude and p[4] == tenant]
         if not rows:
             return None
         latest = max(rows, key=lambda p: p[3])
@@ -328,12 +341,13 @@ class PostgresStore:
         """Insert a new workflow row."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "INSERT INTO gateway_workflows (id, status, phase, input_kind, submitted_by, name,"
-                " options, view, deadline, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                "INSERT INTO gateway_workflows (id, status, phase, input_kind, submitted_by,"
+                " tenant, name, options, view, deadline, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
                 (
                     record.id, record.status, record.phase, record.input_kind,
-                    record.submitted_by, record.name, Jsonb(record.options), _view(record),
+                    record.submitted_by, record.tenant, record.name, Jsonb(record.options),
+                    _view(record),
                     record.deadline, record.created_at, record.updated_at,
                 ),
             )  # fmt: skip
@@ -435,23 +449,26 @@ class PostgresStore:
         assert row is not None
         return int(row["attempt"])
 
-    async def record_published(self, name: str, workflow_id: str, chart_kind: str) -> None:
-        """Remember a published chart (re-publishing refreshes its time)."""
+    async def record_published(
+        self, name: str, workflow_id: str, chart_kind: str, tenant: str
+    ) -> None:
+        """Remember a tenant's published chart (re-publishing refreshes its time)."""
         async with self._pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO gateway_published (name, workflow_id, chart_kind) VALUES (%s, %s, %s)"
-                " ON CONFLICT (name, workflow_id) DO UPDATE"
+                "INSERT INTO gateway_published (name, workflow_id, chart_kind, tenant)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (name, workflow_id) DO UPDATE"
                 " SET chart_kind = EXCLUDED.chart_kind, published_at = now()",
-                (name, workflow_id, chart_kind),
+                (name, workflow_id, chart_kind, tenant),
             )
 
-    async def last_published(self, name: str, exclude: str) -> tuple[str, str] | None:
-        """The latest chart of this name published by another workflow."""
+    async def last_published(self, name: str, exclude: str, tenant: str) -> tuple[str, str] | None:
+        """The tenant's latest chart of this name published by another workflow."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT workflow_id, chart_kind FROM gateway_published"
-                " WHERE name = %s AND workflow_id <> %s ORDER BY published_at DESC LIMIT 1",
-                (name, exclude),
+                " WHERE tenant = %s AND name = %s AND workflow_id <> %s"
+                " ORDER BY published_at DESC LIMIT 1",
+                (tenant, name, exclude),
             )
             row = await cur.fetchone()
         return None if row is None else (row["workflow_id"], row["chart_kind"])

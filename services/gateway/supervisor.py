@@ -145,6 +145,7 @@ class Supervisor:
             "workflow_id": record.id,
             "input_kind": record.input_kind,
             "submitted_by": record.submitted_by,
+            "tenant": record.tenant,
             "options": record.options,
             "phase": "intake",
             "fix_attempts": 0,
@@ -166,6 +167,7 @@ class Supervisor:
                         continue
                     if isinstance(update, dict):
                         self._count_update(update)
+                        await self._log_auto_decisions(workflow_id, update)
                     phase = update.get("phase") if isinstance(update, dict) else None
                     await self.emit(workflow_id, "workflow.step", {"node": node, "phase": phase})
         except Exception:
@@ -199,6 +201,7 @@ class Supervisor:
         record.validation = values.get("validation")
         record.chart_kind = values.get("chart_kind")
         record.published = values.get("published")
+        record.decisions = values.get("decisions") or None
         comments = values.get("comments") or {}
         record.comment = comments.get(record.phase) or (
             list(comments.values())[-1] if comments else None
@@ -225,10 +228,22 @@ class Supervisor:
         await self._observe_end(before, record, values)
         return record
 
+    async def _log_auto_decisions(self, workflow_id: str, update: dict[str, Any]) -> None:
+        """An auto-approval is a decision too: log it with who allowed it, like a reviewer's."""
+        decisions = update.get("decisions")
+        for gate, decision in (decisions if isinstance(decisions, dict) else {}).items():
+            if isinstance(decision, dict) and decision.get("auto"):
+                await self.emit(
+                    workflow_id,
+                    f"gate.{gate}.{decision.get('decision')}",
+                    {"gate": gate, "decision": decision.get("decision"), "by": decision.get("by"),
+                     "auto": True},
+                )  # fmt: skip
+
     def _count_update(self, update: dict[str, Any]) -> None:
         """Metrics a node's update shows: gate decisions (auto-approvals too), step retries."""
         # Counted from the graph's own updates, so a decision is counted once, when applied,
-        # whether a reviewer sent it or the submitter's auto_approve option made it.
+        # whether a reviewer sent it or an auto-approval (role or policy) made it.
         if isinstance(update.get("approvals"), dict):
             self.metrics.gate_decided(update["approvals"])
         if isinstance(update.get("retries"), dict):
@@ -309,6 +324,7 @@ class Supervisor:
         files: dict[str, bytes],
         options: dict[str, Any],
         submitted_by: str,
+        tenant: str | None = None,
     ) -> WorkflowRecord:
         """Store a validated input, record the workflow and run it to its first wait."""
         workflow_id = uuid.uuid4().hex
@@ -317,7 +333,8 @@ class Supervisor:
         record = await self.store.create(
             WorkflowRecord(
                 id=workflow_id, status=Status.RUNNING.value, phase="intake", input_kind=input_kind,
-                submitted_by=submitted_by, options=options, deadline=deadline,
+                submitted_by=submitted_by, tenant=tenant or "", options=options,
+                deadline=deadline,
             )
         )  # fmt: skip
         self.metrics.started.labels(input_kind).inc()

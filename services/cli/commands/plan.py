@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import yaml
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from services.planner.intake import intake
 
     data, base_dir = read_input(args.input)
-    taken = intake(data, base_dir=base_dir, name=args.name)
+    # The user's own machine: their shell environment fills the Compose file's ${VAR}.
+    taken = intake(data, base_dir=base_dir, name=args.name, environ=os.environ)
     plan = plan_chart(
         taken.requirements, standards=read_standards(args.standards), notes=taken.notes
     )

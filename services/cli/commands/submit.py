@@ -27,8 +27,19 @@ ARGOCD_APP = "argocd/application.yaml"
 Ask = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def request_body(data: bytes, *, yes: bool, name: str | None) -> dict[str, Any]:
-    """The POST body: a native spec as requirements, anything else as compose text."""
+def request_body(
+    data: bytes,
+    *,
+    yes: bool,
+    name: str | None,
+    env: dict[str, str] | None = None,
+    dotenv: str | None = None,
+) -> dict[str, Any]:
+    """The POST body: a native spec as requirements, anything else as compose text.
+
+    A Compose file's `${VAR}` is filled on the gateway from `env` and `dotenv` only (the
+    gateway never reads its own environment), so they travel with the compose text.
+    """
     text = data.decode("utf-8", errors="replace")
     try:
         doc = yaml.safe_load(text)
@@ -39,6 +50,13 @@ def request_body(data: bytes, *, yes: bool, name: str | None) -> dict[str, Any]:
         if isinstance(doc, dict) and "components" in doc
         else {"compose": text}
     )
+    if "compose" in body:
+        if env:
+            body["env"] = env
+        if dotenv is not None:
+            body["dotenv"] = dotenv
+    elif env:
+        raise AutopilotError("--env applies only to a Compose file, not a spec", field="--env")
     options: dict[str, Any] = {}
     if yes:
         options["auto_approve"] = [g.value for g in GateName]
@@ -113,15 +131,19 @@ def submit(
     *,
     yes: bool,
     name: str | None = None,
+    env: dict[str, str] | None = None,
+    dotenv: str | None = None,
     ask: Ask = ask_terminal,
     echo: Callable[[str], None] = print,
     timeout: float = 600.0,
 ) -> int:
     """Run one workflow through the gateway; 0 when a chart was written, 1 otherwise."""
+    body = request_body(data, yes=yes, name=name, env=env, dotenv=dotenv)
     with httpx.Client(base_url=gateway.rstrip("/"), timeout=30.0) as client:
-        resp = call(client, "POST", "/v1/workflows", json=request_body(data, yes=yes, name=name))
-        if resp.status_code == 422:
-            raise AutopilotError(_detail(resp), field="INPUT")
+        resp = call(client, "POST", "/v1/workflows", json=body)
+        if resp.status_code in (403, 413, 422):
+            field = "--yes" if resp.status_code == 403 else "INPUT"
+            raise AutopilotError(_detail(resp), field=field)
         resp.raise_for_status()
         wf_id = resp.json()["id"]
         echo(f"workflow {wf_id} submitted")
@@ -239,11 +261,43 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     smt.add_argument("-o", "--output", required=True, help="directory to unpack the chart under")
     smt.add_argument("--yes", action="store_true", help="approve every human gate")
     smt.add_argument("--name", help="chart name for a Compose file")
+    smt.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a variable for the Compose file's ${VAR} (repeatable); the gateway never reads "
+        "its own environment, and your shell's is not sent: only these and the .env beside "
+        "the file",
+    )
     smt.set_defaults(func=run)
 
 
+def env_flags(values: list[str]) -> dict[str, str]:
+    """`--env KEY=VALUE` flags as a mapping, refusing what is not KEY=VALUE."""
+    env: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not (key[0].isalpha() or key[0] == "_"):
+            raise AutopilotError(f"{item!r} is not KEY=VALUE", field="--env")
+        env[key] = value
+    return env
+
+
 def run(args: argparse.Namespace) -> int:
-    """CLI glue: read the input file (or stdin) and submit it."""
+    """CLI glue: read the input file (or stdin) and its `.env`, and submit them."""
     source = args.input
     data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    return submit(data, args.gateway, Path(args.output), yes=args.yes, name=args.name)
+    dotenv_path = None if source == "-" else Path(source).resolve().parent / ".env"
+    dotenv = None
+    if dotenv_path is not None and dotenv_path.is_file():
+        dotenv = dotenv_path.read_text(encoding="utf-8", errors="replace")
+    return submit(
+        data,
+        args.gateway,
+        Path(args.output),
+        yes=args.yes,
+        name=args.name,
+        env=env_flags(args.env),
+        dotenv=dotenv,
+    )
