@@ -84,9 +84,19 @@ def get_settings(request: Request) -> GatewaySettings:
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 
 
+def is_global_admin(principal: Principal) -> bool:
+    """An admin of no tenant (the local user too): the only principal who sees every tenant."""
+    return Role.ADMIN in principal.roles and principal.tenant is None
+
+
 def visible(record: WorkflowRecord, principal: Principal) -> bool:
-    """Whether the principal may see a workflow (the hook tenant isolation will fill)."""
-    return principal.tenant is None or record.submitted_by == principal.id
+    """A workflow belongs to its submitter's tenant: submitters see their own, approvers and
+    admins the tenant's ('' for principals without one), a global admin every tenant's."""
+    if is_global_admin(principal):
+        return True
+    if record.tenant != (principal.tenant or ""):
+        return False
+    return principal.has(Role.APPROVER) or record.submitted_by == principal.id
 
 
 async def existing(
@@ -252,7 +262,8 @@ async def list_workflows(
     cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
 ) -> WorkflowList:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
-    if principal.tenant is not None:
+    tenant = None if is_global_admin(principal) else principal.tenant or ""
+    if tenant is not None and not principal.has(Role.APPROVER):
         submitted_by = principal.id
     rows = await supervisor.store.search(
         status=status.value if status else None,
@@ -260,6 +271,7 @@ async def list_workflows(
         submitted_by=submitted_by,
         limit=limit + 1,
         before_seq=int(cursor) if cursor else None,
+        tenant=tenant,
     )
     page = rows[:limit]
     more = len(rows) > limit

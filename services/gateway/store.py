@@ -149,6 +149,7 @@ class Store(Protocol):
         submitted_by: str | None,
         limit: int,
         before_seq: int | None,
+        tenant: str | None = None,
     ) -> list[WorkflowRecord]: ...
 
     async def due(self, now: datetime, limit: int) -> list[str]: ...  # noqa: D102
@@ -233,6 +234,7 @@ class MemoryStore:
         submitted_by: str | None,
         limit: int,
         before_seq: int | None,
+        tenant: str | None = None,
     ) -> list[WorkflowRecord]:
         """Newest first, filtered, up to `limit`."""
         rows = sorted(self.records.values(), key=lambda r: r.seq, reverse=True)
@@ -242,6 +244,7 @@ class MemoryStore:
             if (status is None or r.status == status)
             and (input_kind is None or r.input_kind == input_kind)
             and (submitted_by is None or r.submitted_by == submitted_by)
+            and (tenant is None or r.tenant == tenant)
             and (before_seq is None or r.seq < before_seq)
         ][:limit]
 
@@ -385,6 +388,7 @@ class PostgresStore:
         submitted_by: str | None,
         limit: int,
         before_seq: int | None,
+        tenant: str | None = None,
     ) -> list[WorkflowRecord]:
         """Newest first, filtered, up to `limit`."""
         async with self._pool.connection() as conn:
@@ -392,9 +396,10 @@ class PostgresStore:
                 "SELECT * FROM gateway_workflows WHERE (%(status)s::text IS NULL OR status = %(status)s)"
                 " AND (%(kind)s::text IS NULL OR input_kind = %(kind)s)"
                 " AND (%(by)s::text IS NULL OR submitted_by = %(by)s)"
+                " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)"
                 " AND (%(before)s::bigint IS NULL OR seq < %(before)s)"
                 " ORDER BY seq DESC LIMIT %(limit)s",
-                {"status": status, "kind": input_kind, "by": submitted_by,
+                {"status": status, "kind": input_kind, "by": submitted_by, "tenant": tenant,
                  "before": before_seq, "limit": limit},
             )  # fmt: skip
             rows = await cur.fetchall()

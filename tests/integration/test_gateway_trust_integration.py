@@ -106,3 +106,27 @@ def test_published_charts_are_kept_per_tenant(pg_database: str) -> None:
             assert await store.last_published("shop", exclude="wf-t2", tenant="t2") is None
 
     asyncio.run(scenario())
+
+
+def test_workflows_are_searched_per_tenant(pg_database: str) -> None:
+    from services.gateway.store import WorkflowRecord
+
+    async def scenario() -> list[list[str]]:
+        async with PostgresStore.open(pg_database) as store:
+            for wf, by, tenant in (
+                ("a", "alice", "t1"),
+                ("b", "bob", "t1"),
+                ("c", "carol", "t2"),
+                ("e", "erin", ""),
+            ):
+                await store.create(WorkflowRecord(id=wf, status="running", input_kind="requirements",
+                                                  submitted_by=by, tenant=tenant))  # fmt: skip
+            found = []
+            for tenant in ("t1", "t2", "", None):
+                rows = await store.search(status=None, input_kind=None, submitted_by=None, limit=10,
+                                          before_seq=None, tenant=tenant)  # fmt: skip
+                found.append(sorted(r.id for r in rows))
+            assert (await store.get("a")) is not None and (await store.get("a")).tenant == "t1"  # type: ignore[union-attr]
+            return found
+
+    assert asyncio.run(scenario()) == [["a", "b"], ["c"], ["e"], ["a", "b", "c", "e"]]

@@ -192,6 +192,8 @@ KEYS = {
     "bob-key": {"id": "bob", "roles": ["submitter", "approver"], "tenant": "t1"},
     "carol-key": {"id": "carol", "roles": ["submitter", "approver"], "tenant": "t2"},
     "dave-key": {"id": "dave", "roles": ["submitter"], "tenant": "t2"},
+    "erin-key": {"id": "erin", "roles": ["submitter"]},
+    "root-key": {"id": "root", "roles": ["admin"]},
 }
 
 
@@ -327,3 +329,45 @@ def test_submit_sends_the_dotenv_and_env_flags_not_the_shell(
     assert err.value.field == "--env"
     with pytest.raises(AutopilotError):
         cli_submit.request_body(json.dumps(SPEC).encode(), yes=False, name=None, env={"A": "1"})
+
+
+# --------------------------------------------------------------------------- 4. visibility
+
+
+def test_a_workflow_is_seen_by_its_submitter_its_tenants_approvers_and_a_global_admin(
+    tmp_path: Path, world: MemoryWorld
+) -> None:
+    with keyed(tmp_path, world) as client:
+        ids = {}
+        for who in ("alice", "bob", "carol", "erin"):
+            response = client.post(
+                "/v1/workflows", json={"requirements": SPEC}, headers=auth(f"{who}-key")
+            )
+            assert response.status_code == 202, response.text
+            ids[who] = response.json()["id"]
+
+        def listed(who: str) -> set[str]:
+            items = client.get("/v1/workflows", headers=auth(f"{who}-key")).json()["items"]
+            return {next(k for k, v in ids.items() if v == w["id"]) for w in items}
+
+        assert listed("alice") == {"alice"}  # a submitter: only their own
+        assert listed("bob") == {"alice", "bob"}  # an approver: the tenant's
+        assert listed("carol") == {"carol"}
+        assert listed("dave") == set()
+        assert listed("erin") == {"erin"}  # no tenant is not every tenant
+        assert listed("root") == set(ids)  # a global admin: all
+        for who, key in (("dave", "dave-key"), ("carol", "carol-key"), ("erin", "erin-key")):
+            assert (
+                client.get(f"/v1/workflows/{ids['alice']}", headers=auth(key)).status_code == 404
+            ), who
+        # The tenant's approver can now approve what a submitter of the tenant sent.
+        wait(client, ids["alice"], at_gate("planning_review"), auth("bob-key"))
+        decision = {"gate": "planning_review", "decision": "approve"}
+        response = client.post(
+            f"/v1/workflows/{ids['alice']}/decisions", json=decision, headers=auth("bob-key")
+        )
+        assert response.status_code == 200, response.text
+        other = client.post(
+            f"/v1/workflows/{ids['bob']}/decisions", json=decision, headers=auth("carol-key")
+        )
+        assert other.status_code == 404
