@@ -82,9 +82,13 @@ def _answers(gate: dict[str, Any], request: DecisionRequest) -> str:
             "error_review accepts an edit only when the agent asked questions", field="decision"
         )
     answers = (request.changes or {}).get("answers")
-    if set(request.changes or {}) != {"answers"} or not isinstance(answers, str) or not answers.strip():
+    if (
+        set(request.changes or {}) != {"answers"}
+        or not isinstance(answers, str)
+        or not answers.strip()
+    ):
         raise InputError(
-            "an edit at error_review needs 'changes': {\"answers\": \"<text>\"}", field="changes"
+            'an edit at error_review needs \'changes\': {"answers": "<text>"}', field="changes"
         )
     return answers
 
