@@ -120,9 +120,14 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+# Helm reads values as YAML 1.1 through go-yaml, where a lone y/n is a boolean too; PyYAML
+# already quotes every other 1.1 boolean, null and number form.
+_GO_YAML_BOOLS = frozenset({"y", "Y", "n", "N"})
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     """Multi-line text as a literal block (PyYAML falls back to quoting when unsafe)."""
-    style = "|" if "\n" in data else ('"' if data == "" else None)
+    style = "|" if "\n" in data else ('"' if data == "" or data in _GO_YAML_BOOLS else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 

@@ -112,9 +112,7 @@ def peers(spec: Component, calls: list[Reference], dependents: list[str]) -> lis
     target = {p.servicePort or p.port: p.port for p in spec.ports}
     ports: dict[str, set[int]] = {}
     anyport: set[str] = set()
-    for call in calls:
-        if call.caller == name:
-            continue
+    for call in calls:  # a component that calls itself (advertised hosts) is admitted too
         if call.port is None:
             anyport.add(call.caller)
         else:

@@ -30,7 +30,7 @@ FILES = sorted(
     for p in ROOT.glob("*/*")
     if p.name in {"docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"}
 )
-MIN_PASS_RATE = 95.0
+MIN_PASS_RATE = 0.95
 
 pytestmark = pytest.mark.slow
 
@@ -127,15 +127,34 @@ def test_one_shots_others_wait_for_are_jobs(stack: Stack) -> None:
         assert kinds in (set(), {"Job"}), (service, kinds)  # set(): disabled by profile
 
 
+def _enabled_services(stack: Stack) -> set[str]:
+    """What `docker compose up` starts: no profile or an active one, plus what those require."""
+    env = project_environment(stack.path.parent, {}, Notes())
+    active = {p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+    on = {
+        name
+        for name, spec in stack.services.items()
+        if not spec.get("profiles") or "*" in active or active & set(spec["profiles"])
+    }
+    pending = list(on)
+    while pending:
+        deps = stack.services[pending.pop()].get("depends_on") or []
+        items = deps.items() if isinstance(deps, dict) else ((d, {}) for d in deps)
+        for dep, cond in items:
+            required = not (isinstance(cond, dict) and cond.get("required") is False)
+            if required and dep in stack.services and dep not in on:
+                on.add(dep)
+                pending.append(dep)
+    return on
+
+
 def test_profiles_are_honoured(stack: Stack) -> None:
-    for service, spec in stack.services.items():
+    enabled = _enabled_services(stack)
+    for service in stack.services:
         component = stack.component(service)
-        key = values_key(component)
-        if spec.get("profiles"):
-            assert stack.values[key].get("enabled") is False, service
-            assert stack.workloads(component) == []
-        else:
-            assert stack.values[key].get("enabled", True) is True, service
+        deployed = stack.values[values_key(component)].get("enabled", True)
+        assert deployed is (service in enabled), service
+        assert bool(stack.workloads(component)) is (service in enabled), service
 
 
 def test_explicit_user_read_only_and_shm_size_are_kept(stack: Stack) -> None:
@@ -189,15 +208,42 @@ def test_shared_named_volumes_share_one_claim(stack: Stack) -> None:
         assert common or why, (volume, running, claims)
 
 
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec", {})
+    spec = spec.get("jobTemplate", {}).get("spec", spec)
+    pod = spec.get("template", {}).get("spec", {})
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
 def test_no_literal_credential_outside_secrets(stack: Stack) -> None:
-    values_text = (stack.chart / "values.yaml").read_text()
-    public = yaml.safe_dump([o for o in stack.objects if o["kind"] != "Secret"])
-    for service, spec in stack.services.items():
+    """A secret variable's value is never written as that variable in values or a plain object."""
+    credentials: dict[str, str] = {}
+    for spec in stack.services.values():
         env = spec.get("environment") or {}
         if isinstance(env, list):
             env = dict(e.split("=", 1) for e in env if isinstance(e, str) and "=" in e)
         for var, value in env.items():
-            if value is None or not is_secret_name(str(var), str(value)) or len(str(value)) < 6:
-                continue
-            assert str(value) not in values_text, (service, var)
-            assert str(value) not in public, (service, var)
+            if value not in (None, "") and is_secret_name(str(var), str(value)):
+                credentials[str(var)] = str(value)
+    for key, group in stack.values.items():
+        if isinstance(group, dict) and isinstance(group.get("env"), dict):
+            for var, value in group["env"].items():
+                assert credentials.get(var) != value, (key, var)
+    for obj in stack.objects:
+        if obj["kind"] == "Secret":
+            continue
+        for container in _containers(obj):
+            for item in container.get("env", []):
+                assert "value" not in item or credentials.get(item["name"]) != item["value"], (
+                    obj["metadata"]["name"],
+                    item["name"],
+                )
+            argv = [*container.get("command", []), *container.get("args", [])]
+            for value in credentials.values():
+                for arg in argv:  # the value as an argument, a flag's value, or a URL password
+                    assert (
+                        arg != value and not arg.endswith("=" + value) and f":{value}@" not in arg
+                    ), (
+                        obj["metadata"]["name"],
+                        arg,
+                    )

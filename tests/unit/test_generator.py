@@ -866,3 +866,13 @@ def test_ingress_controller_is_admitted_exactly_while_ingress_is_on(shop: Path) 
 
     assert controller not in db_sources(None)
     assert controller in db_sources({"db": {"ingress": {"enabled": True, "hostname": "db.example.com"}}})
+
+
+def test_go_yaml_booleans_stay_strings(tmp_path: Path) -> None:
+    """`SKIP_CLAMD=n` (mailcow) must reach the pod as "n": Helm's YAML reads a bare n as false."""
+    spec = Component(name="app", image="ghcr.io/acme/app:1.0.0", env={"SKIP": "n", "DEV": "Y", "ON": "on"})
+    plan = ChartPlan(name="yn", chartVersion="0.1.0", appVersion="1.0.0", description="y/n",
+                     components=[ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1)])
+    chart = generate_chart(plan, tmp_path).chart_dir
+    env = {e["name"]: e["value"] for e in pod_spec(find(objects(chart), "Deployment", "rel-yn-app"))["containers"][0]["env"]}
+    assert env == {"SKIP": "n", "DEV": "Y", "ON": "on"}

@@ -159,6 +159,20 @@ def test_profile_dependency_of_an_active_service_is_deployed() -> None:
     assert "app depends on it" in messages(result, "services.cache.profiles")
 
 
+def test_optional_dependency_does_not_pull_in_its_profile() -> None:
+    result = imp("""
+        services:
+          app:
+            image: ghcr.io/acme/app:1.0
+            depends_on:
+              cache: {condition: service_started, required: false}
+          cache:
+            image: ghcr.io/acme/cache:1.0
+            profiles: [extra]
+    """)
+    assert comp(result, "cache").enabled is False
+
+
 def test_named_volume_and_bind_folder_shared_by_two_services_share_a_claim(
     tmp_path: Path,
 ) -> None:

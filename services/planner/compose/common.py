@@ -181,6 +181,8 @@ class Draft:
     mounts: dict[str, tuple[str, Mount]] = field(default_factory=dict)
     restart: str | None = None  # Compose `restart:`, judged with the other facts at the end
     profiles: list[str] = field(default_factory=list)
+    optional_deps: set[str] = field(default_factory=set)
+    """Dependencies marked `required: false`: they do not pull in a disabled profile."""
     build_context: str | None = None
     workdir: str | None = None
     code_targets: list[str] = field(default_factory=list)  # dropped source-code bind mounts

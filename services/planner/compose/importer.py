@@ -383,8 +383,8 @@ def _active_profiles(env: Mapping[str, str]) -> set[str]:
 def _profiles(drafts: list[Draft], active: set[str], ctx: ImportContext) -> None:
     """Services whose profiles are all inactive are imported disabled (`enabled: false`).
 
-    A disabled service an enabled one depends on is enabled too: Compose refuses to start
-    a service whose dependency is outside the active profiles.
+    A disabled service an enabled one requires is enabled too: Compose refuses to start a
+    service whose dependency is outside the active profiles (`required: false` excepted).
     """
     by_name = {d.name: d for d in drafts}
     off = {
@@ -396,7 +396,7 @@ def _profiles(drafts: list[Draft], active: set[str], ctx: ImportContext) -> None
     while pending:
         draft = pending.pop()
         for dep in draft.fields.get("dependsOn", []):
-            if dep in off:
+            if dep in off and dep not in draft.optional_deps:
                 off.discard(dep)
                 pending.append(by_name[dep])
                 ctx.notes.info(

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from services.planner.compose.common import Notes
 from shared.errors import InputError
@@ -22,6 +22,31 @@ MAX_ALIASES = 1_000
 # used) is a YAML bomb: real Compose files have a few thousand at most.
 MAX_EXPANDED_NODES = 200_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Reset:
+    """A value tagged `!reset`: the merge removes the key it stands for."""
+
+    def __repr__(self) -> str:
+        return "!reset"
+
+
+RESET = Reset()
+
+
+class Override:
+    """A value tagged `!override`: the merge replaces the earlier value with it, unmerged."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"!override {self.value!r}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Override) and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class _LimitExceeded(yaml.YAMLError):
@@ -68,6 +93,26 @@ class _ComposeLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+
+def _construct_reset(loader: _ComposeLoader, node: Node) -> Reset:
+    """`!reset <anything>`: the value is ignored, the key is cleared."""
+    return RESET
+
+
+def _construct_override(loader: _ComposeLoader, node: Node) -> Override:
+    """`!override <value>`: the value as it would read untagged, marked to replace."""
+    if isinstance(node, MappingNode):
+        return Override(loader.construct_mapping(node, deep=True))
+    if isinstance(node, SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    assert isinstance(node, ScalarNode)
+    tag = loader.resolve(ScalarNode, node.value, (node.style is None, False))
+    untagged = ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style)
+    return Override(loader.construct_object(untagged, deep=True))
+
+
+_ComposeLoader.add_constructor("!reset", _construct_reset)
+_ComposeLoader.add_constructor("!override", _construct_override)
 
 # Compose parses YAML 1.2: `on`/`yes` are strings and `22:22` is not base-60 arithmetic.
 _ComposeLoader.yaml_implicit_resolvers = {
@@ -151,6 +196,8 @@ def _check_expansion(data: Any) -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+        elif isinstance(node, Override):
+            stack.append(node.value)
 
 
 # --- interpolation -------------------------------------------------------------------------
@@ -273,6 +320,8 @@ class Interpolator:
             }
         if isinstance(data, list):
             return [self.document(item, f"{path}[{i}]") for i, item in enumerate(data)]
+        if isinstance(data, Override):
+            return Override(self.document(data.value, path))
         return data
 
     def _cast(self, value: str, path: str) -> Any:

@@ -377,6 +377,8 @@ def _depends_on(value: object, where: str, draft: Draft, ctx: ImportContext) -> 
         for dep, cond in value.items():
             condition = cond.get("condition") if isinstance(cond, Mapping) else None
             callee = ctx.components.get(dep)
+            if callee is not None and isinstance(cond, Mapping) and cond.get("required") is False:
+                draft.optional_deps.add(callee)
             if callee is not None:
                 # The importer judges one-shots once every service is read (importer.py).
                 ctx.awaits.setdefault(callee, {})[draft.name] = str(condition or "service_started")

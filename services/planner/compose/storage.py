@@ -29,8 +29,19 @@ _HOST_TIME_FILES = ("/etc/localtime", "/etc/timezone")
 _FILE_NAME = re.compile(r"^(\.[^.]+|[^.].*\.[A-Za-z0-9]{1,8})$")
 # Where images conventionally keep their application; a bind mount of a folder of the
 # build context here replaces the app baked into the image (a development override).
-APP_DIRS = ("/app", "/usr/src/app", "/usr/app", "/code", "/src", "/opt/app", "/home/node/app",
-            "/var/www/html", "/var/www", "/workspace", "/srv/app")
+APP_DIRS = (
+    "/app",
+    "/usr/src/app",
+    "/usr/app",
+    "/code",
+    "/src",
+    "/opt/app",
+    "/home/node/app",
+    "/var/www/html",
+    "/var/www",
+    "/workspace",
+    "/srv/app",
+)
 
 
 # --- files under base_dir ------------------------------------------------------------------
