@@ -7,7 +7,8 @@ Secret values never reach the result; equal values are matched by keyed hash and
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import reduce
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,12 +23,16 @@ from services.planner.compose.common import (
     expect_mapping,
     unique_label,
 )
+from services.planner.compose.extends import resolve_extends
 from services.planner.compose.load import (
     Interpolator,
+    Override,
+    Reset,
     check_text,
     parse_yaml,
     project_environment,
 )
+from services.planner.compose.merge import merge_documents, strip_tags
 from services.planner.compose.references import compose_aliases
 from services.planner.compose.secrets import SecretRegistry
 from services.planner.compose.service import map_service
@@ -42,7 +47,7 @@ from shared.models.requirements import (
     WorkloadKind,
 )
 
-__all__ = ["ImportResult", "import_compose", "looks_like_compose"]
+__all__ = ["ImportResult", "compose_model", "import_compose", "looks_like_compose"]
 
 TOP_LEVEL_KEYS = {
     "version",
@@ -79,19 +84,67 @@ def import_compose(
     name: str | None = None,
     base_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+    override_names: Sequence[str] = (),
 ) -> ImportResult:
-    """Import a Compose file; raises InputError naming the field when it cannot be read."""
-    check_text(text)
-    root = _check_root(parse_yaml(text))
+    """Import a Compose file; raises InputError naming the field when it cannot be read.
+
+    `overrides` are the texts of later Compose files (`docker-compose.override.yml`) merged
+    over this one in order, by Compose's merge rules; `override_names` name them in notes.
+    """
     notes = Notes()
     env = project_environment(base_dir, os.environ if environ is None else environ, notes)
     interpolator = Interpolator(env, notes)
-    doc: dict[str, Any] = interpolator.document(root)
     try:
+        doc = _model(text, overrides, override_names, base_dir, interpolator)
         return _import_document(doc, notes, env, name=name, base_dir=base_dir)
     except InputError as exc:
         # A field an unset variable emptied: the error names the variable to set.
         raise interpolator.explain(exc) from None
+
+
+def compose_model(
+    text: str,
+    *,
+    base_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The Compose document as `docker compose config` sees it: overrides merged, variables
+    interpolated, `extends` resolved. What the importer maps, for callers that check it."""
+    notes = Notes()
+    env = project_environment(base_dir, os.environ if environ is None else environ, notes)
+    return _model(text, overrides, (), base_dir, Interpolator(env, notes))
+
+
+def _model(
+    text: str,
+    overrides: Sequence[str],
+    override_names: Sequence[str],
+    base_dir: Path | None,
+    interpolator: Interpolator,
+) -> dict[str, Any]:
+    """The main file with the override files merged over it, interpolated, extends resolved."""
+    check_text(text)
+    docs = [interpolator.document(_check_root(parse_yaml(text)))]
+    for i, over in enumerate(overrides):
+        label = override_names[i] if i < len(override_names) else f"override file {i + 1}"
+        docs.append(interpolator.document(_override_root(over, label)))
+        interpolator.notes.info(
+            label, "merged over the Compose file by Compose's merge rules, as docker compose does"
+        )
+    doc = reduce(merge_documents, docs)
+    services = resolve_extends(_services(doc), base_dir, interpolator.env, interpolator.notes)
+    return dict(strip_tags({**doc, "services": services}))
+
+
+def _override_root(text: str, label: str) -> dict[str, Any]:
+    """An override file's document: a Compose mapping that need not have `services:`."""
+    try:
+        check_text(text)
+        return _check_root(parse_yaml(text), require_services=False)
+    except InputError as exc:
+        raise InputError(f"{label}: {exc.message}", field=exc.field, **exc.details) from None
 
 
 def _import_document(
@@ -105,7 +158,7 @@ def _import_document(
     """The interpolated Compose document as requirements and notes."""
     _top_level_notes(doc, notes)
     chart = _chart_name(name, doc, base_dir, notes)
-    services = _resolve_extends(_services(doc), notes)
+    services = _services(doc)
     names = _component_names(services, notes)
     ctx = ImportContext(
         chart=chart,
@@ -139,7 +192,7 @@ def _import_document(
     return ImportResult(requirements=requirements, notes=notes.items)
 
 
-def _check_root(data: object) -> dict[str, Any]:
+def _check_root(data: object, *, require_services: bool = True) -> dict[str, Any]:
     """The parsed document as a Compose mapping, or an InputError saying what is wrong."""
     if data is None:
         raise InputError(
@@ -160,7 +213,7 @@ def _check_root(data: object) -> dict[str, Any]:
             "service or rename it `x-...`",
             field=unknown[0],
         )
-    if "services" not in root or root["services"] is None:
+    if require_services and ("services" not in root or root["services"] is None):
         raise InputError(
             "no `services:` mapping; a Compose file lists its containers under `services:`",
             field="services",
@@ -176,6 +229,9 @@ def _services(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for svc, spec in services.items():
         where = f"services.{svc}"
+        if isinstance(spec, Reset):
+            continue
+        spec = spec.value if isinstance(spec, Override) else spec
         result[svc] = dict(expect_mapping({} if spec is None else spec, where, "image: nginx:1.27"))
     return result
 
@@ -239,57 +295,6 @@ def _chart_name(
     if chart != wanted:
         notes.info(source, f"chart name {wanted!r} became {chart!r} (a DNS-1123 label)")
     return chart
-
-
-def _resolve_extends(
-    services: dict[str, dict[str, Any]], notes: Notes
-) -> dict[str, dict[str, Any]]:
-    """Merge `extends: {service: x}` from the same file (keys of the service win)."""
-    resolved: dict[str, dict[str, Any]] = {}
-
-    def resolve(svc: str, chain: tuple[str, ...]) -> dict[str, Any]:
-        if svc in resolved:
-            return resolved[svc]
-        spec = services[svc]
-        ext = spec.get("extends")
-        where = f"services.{svc}.extends"
-        if ext is None:
-            resolved[svc] = spec
-            return spec
-        base_name = (
-            ext
-            if isinstance(ext, str)
-            else expect_mapping(ext, where, "service: base").get("service")
-        )
-        if isinstance(ext, Mapping) and ext.get("file"):
-            notes.warning(
-                where,
-                "extending a service from another file is not supported; "
-                "merge that service into this file",
-            )
-            resolved[svc] = {k: v for k, v in spec.items() if k != "extends"}
-            return resolved[svc]
-        if not isinstance(base_name, str) or base_name not in services:
-            raise InputError(
-                f"extends names unknown service {base_name!r}; name a service defined in this file",
-                field=where,
-            )
-        if base_name in chain:
-            raise InputError(f"extends loops back to {base_name!r}; break the cycle", field=where)
-        merged = dict(resolve(base_name, (*chain, svc)))
-        for key, value in spec.items():
-            if key == "extends":
-                continue
-            base_value = merged.get(key)
-            if isinstance(base_value, Mapping) and isinstance(value, Mapping):
-                merged[key] = {**base_value, **value}
-            else:
-                merged[key] = value
-        notes.info(where, f"settings of service {base_name!r} were merged into this service")
-        resolved[svc] = merged
-        return merged
-
-    return {svc: resolve(svc, (svc,)) for svc in services}
 
 
 def _component_names(services: Mapping[str, Any], notes: Notes) -> dict[str, str]:

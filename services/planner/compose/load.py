@@ -106,7 +106,7 @@ def _construct_override(loader: _ComposeLoader, node: Node) -> Override:
     if isinstance(node, SequenceNode):
         return Override(loader.construct_sequence(node, deep=True))
     assert isinstance(node, ScalarNode)
-    tag = loader.resolve(ScalarNode, node.value, (node.style is None, False))
+    tag = loader.resolve(ScalarNode, node.value, (node.style is None, False))  # type: ignore[no-untyped-call]
     untagged = ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style)
     return Override(loader.construct_object(untagged, deep=True))
 
