@@ -9,7 +9,7 @@ inputs the offline engine reads.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +52,26 @@ def take_input(
     name: str | None = None,
     workflow_id: str | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+    override_names: Sequence[str] = (),
 ) -> Intake:
     """Intake that also reads prompts (with a model) and refuses them clearly without one.
 
     `environ` fills a Compose file's `${VAR}`; None is the user's own environment, which is
     right here because this runs on the user's machine (a service passes only the request's).
+    `overrides` are Compose override files merged over a Compose file (see read_override).
     """
     prompt = prompt_of(data)
     if prompt is None:
         env = os.environ if environ is None else environ
-        return intake(data, base_dir=base_dir, name=name, environ=env)
+        return intake(
+            data,
+            base_dir=base_dir,
+            name=name,
+            environ=env,
+            overrides=overrides,
+            override_names=override_names,
+        )
     if model is None:
         raise InputError(OFFLINE_INPUTS, field="input")
     from services.planner.agent import requirements_from_prompt
@@ -83,6 +93,8 @@ def generate_with_model(
     model: BaseChatModel | None = None,
     workflow_id: str | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+    override_names: Sequence[str] = (),
 ) -> tuple[ChartPlan, Path, ValidationReport, str]:
     """`autopilot generate --model`: the agents' plan and chart, its report, and the agent's diff."""
     from services.generator.agent import improve_chart
@@ -92,7 +104,14 @@ def generate_with_model(
 
     chat = model or init_model(model_name, variable="--model")
     taken = take_input(
-        data, chat, base_dir=base_dir, name=name, workflow_id=workflow_id, environ=environ
+        data,
+        chat,
+        base_dir=base_dir,
+        name=name,
+        workflow_id=workflow_id,
+        environ=environ,
+        overrides=overrides,
+        override_names=override_names,
     )
     plan = plan_with_agent(
         taken.requirements, chat, standards=standards, notes=taken.notes, workflow_id=workflow_id

@@ -20,6 +20,23 @@ def read_input(source: str) -> tuple[bytes, Path | None]:
     return path.read_bytes(), path.resolve().parent
 
 
+def read_override(source: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
+    """The override file `docker compose` would merge over the Compose file `source`, as
+    (texts, names); saying so on stderr unless quiet. None for stdin or other file names."""
+    from services.planner.compose.merge import override_file
+    from services.planner.intake import decode
+
+    found = None if source == "-" else override_file(Path(source))
+    if found is None:
+        return [], []
+    if not quiet:
+        print(
+            f"merging {found.name} over {Path(source).name}, as docker compose does",
+            file=sys.stderr,
+        )
+    return [decode(found.read_bytes(), source=found.name)], [found.name]
+
+
 def read_standards(path: str | None) -> Standards | None:
     """The organisation standards file, when one was given."""
     from services.planner.intake import parse_standards

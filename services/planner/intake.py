@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -83,12 +83,15 @@ def intake(
     name: str | None = None,
     environ: Mapping[str, str] | None = None,
     dotenv: str | None = None,
+    overrides: Sequence[str] = (),
+    override_names: Sequence[str] = (),
 ) -> Intake:
     """Detect the input kind by content and return validated requirements.
 
     A Compose file's `${VAR}` and bare `environment: [VAR]` entries are filled from `environ`
     and `dotenv` only: None is an empty environment, never this process's (a service must not
     hand its own secrets to a submitter). The CLI on a user's machine passes `os.environ`.
+    `overrides` are Compose override files merged over a Compose file (see import_compose).
     """
     text = decode(data)
     doc = load_yaml(text)
@@ -101,7 +104,14 @@ def intake(
         if dotenv is not None:
             # The `.env` sent beside the file, overlaid by `environ` as a shell overlays it.
             env = project_environment(None, env, notes, dotenv)
-        result = import_compose(text, name=name, base_dir=base_dir, environ=env)
+        result = import_compose(
+            text,
+            name=name,
+            base_dir=base_dir,
+            environ=env,
+            overrides=overrides,
+            override_names=override_names,
+        )
         return Intake(
             kind=InputKind.COMPOSE,
             requirements=result.requirements,

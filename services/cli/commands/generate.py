@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.cli.common import print_report, read_input, read_standards
+from services.cli.common import print_report, read_input, read_override, read_standards
 from services.cli.progress import Progress
 from services.cli.summaries import changes_section
 from services.cli.terminal import colour_enabled
@@ -66,12 +66,20 @@ def run(args: argparse.Namespace) -> int:
     from shared.llm import LLMSettings
 
     data, base_dir = read_input(args.input)
+    overrides, override_names = read_override(args.input, quiet=args.quiet)
     model = args.model or LLMSettings().model_for("generator")
     if model != "offline":
-        return _generate_with_model(args, data, base_dir, model)
+        return _generate_with_model(args, data, base_dir, model, (overrides, override_names))
     progress = Progress(quiet=args.quiet or args.json)
     with progress.step("planning"):
-        taken = take_input(data, None, base_dir=base_dir, name=args.name)
+        taken = take_input(
+            data,
+            None,
+            base_dir=base_dir,
+            name=args.name,
+            overrides=overrides,
+            override_names=override_names,
+        )
         plan = plan_chart(
             taken.requirements, standards=read_standards(args.standards), notes=taken.notes
         )
@@ -96,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _generate_with_model(
-    args: argparse.Namespace, data: bytes, base_dir: Path | None, model: str
+    args: argparse.Namespace,
+    data: bytes,
+    base_dir: Path | None,
+    model: str,
+    overrides: tuple[list[str], list[str]],
 ) -> int:
     """The agentic path: the planning agent's plan, the engine's chart, the generation agent's edits."""
     from services.cli.agentic import generate_with_model
@@ -108,6 +120,8 @@ def _generate_with_model(
         base_dir=base_dir,
         name=args.name,
         standards=read_standards(args.standards),
+        overrides=overrides[0],
+        override_names=overrides[1],
     )
     _print_generated(args, plan, chart_dir, report, {"model": model, "agentDiff": diff})
     if not args.json and diff:

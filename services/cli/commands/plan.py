@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from services.cli.common import read_input, read_standards
+from services.cli.common import read_input, read_override, read_standards
 from services.cli.summaries import changes_section, plan_summary
 from services.cli.terminal import colour_enabled
 
@@ -30,8 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from services.planner.intake import intake
 
     data, base_dir = read_input(args.input)
+    overrides, override_names = read_override(args.input)
     # The user's own machine: their shell environment fills the Compose file's ${VAR}.
-    taken = intake(data, base_dir=base_dir, name=args.name, environ=os.environ)
+    taken = intake(
+        data,
+        base_dir=base_dir,
+        name=args.name,
+        environ=os.environ,
+        overrides=overrides,
+        override_names=override_names,
+    )
     plan = plan_chart(
         taken.requirements, standards=read_standards(args.standards), notes=taken.notes
     )
