@@ -79,9 +79,10 @@ class HostFinder:
         if names:
             # Three shapes in one pass: a URL's host (after `scheme://` and optional
             # userinfo), `host:port` anywhere (lists too), and a bare token. The look-arounds
-            # keep `mydb`, `db.example.com`, `db_name` and paths like `/db/` untouched.
+            # keep `mydb`, `db.example.com`, `db_name` and paths like `/db/` untouched, and a
+            # URL's user name (`mysql://ghost:pw@tcp(db:3306)`) is no host.
             self._pattern = re.compile(
-                rf"(?:[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<url>{names})(?=[:/?#,;\s]|$)"
+                rf"(?:[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<url>{names})(?=[:/?#,;\s]|$)(?![^/\s]*@)"
                 rf"|(?<![\w.@/:$%-])(?P<hostport>{names})(?=:\d)"
                 rf"|(?<![\w.@/:$%-])(?P<bare>{names})(?=[\s,;]|$)",
                 re.IGNORECASE,

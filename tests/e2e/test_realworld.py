@@ -12,11 +12,12 @@ import helm_python
 import pytest
 import yaml
 
+from services.cli.common import read_override
 from services.generator.engine import generate_chart
 from services.generator.naming import values_key
 from services.planner.compose.common import Notes, dns_label
-from services.planner.compose.importer import import_compose
-from services.planner.compose.load import Interpolator, parse_yaml, project_environment
+from services.planner.compose.importer import ImportResult, compose_model, import_compose
+from services.planner.compose.load import parse_dotenv, project_environment
 from services.planner.compose.secrets import is_secret_name
 from services.planner.engine import plan_chart
 from services.validator.engine import FOREIGN_RELEASE, validate_chart
@@ -35,16 +36,41 @@ MIN_PASS_RATE = 0.95
 pytestmark = pytest.mark.slow
 
 
+def fixture_environ(folder: Path) -> dict[str, str]:
+    """Variables a fixture sets for this test only: its `autopilot-test.env` (see SOURCE.md),
+    for required variables the project leaves for the user to fill in."""
+    path = folder / "autopilot-test.env"
+    if not path.is_file():
+        return {}
+    parsed = parse_dotenv(path.read_text(), path.name, Notes())
+    return {k: v for k, v in parsed.items() if v is not None}
+
+
+def import_stack(path: Path) -> ImportResult:
+    """Import one fixture as the CLI would, beside the project's own files and override file."""
+    overrides, names = read_override(str(path), quiet=True)
+    return import_compose(
+        path.read_text(),
+        name=path.parent.name,
+        base_dir=path.parent,
+        environ=fixture_environ(path.parent),
+        overrides=overrides,
+        override_names=names,
+    )
+
+
 class Stack:
     """One fixture: its interpolated Compose document, plan, chart, render and report."""
 
     def __init__(self, path: Path, out: Path) -> None:
         self.path = path
         text = path.read_text()
-        notes = Notes()
-        env = project_environment(path.parent, {}, notes)
-        self.doc: dict[str, Any] = Interpolator(env, notes).document(parse_yaml(text))
-        result = import_compose(text, name=path.parent.name, base_dir=path.parent, environ={})
+        environ = fixture_environ(path.parent)
+        overrides, _ = read_override(str(path), quiet=True)
+        self.doc: dict[str, Any] = compose_model(
+            text, base_dir=path.parent, environ=environ, overrides=overrides
+        )
+        result = import_stack(path)
         self.plan: ChartPlan = plan_chart(result.requirements, notes=result.notes)
         self.chart = generate_chart(self.plan, out).chart_dir
         self.values = yaml.safe_load((self.chart / "values.yaml").read_text())
@@ -129,7 +155,7 @@ def test_one_shots_others_wait_for_are_jobs(stack: Stack) -> None:
 
 def _enabled_services(stack: Stack) -> set[str]:
     """What `docker compose up` starts: no profile or an active one, plus what those require."""
-    env = project_environment(stack.path.parent, {}, Notes())
+    env = project_environment(stack.path.parent, fixture_environ(stack.path.parent), Notes())
     active = {p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
     on = {
         name

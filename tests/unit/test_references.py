@@ -69,6 +69,7 @@ def env_of(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
         ),
         ("REDIS_HOST", "cache-a", [("cache-a", None)]),
         ("MYSQL_USER", "wordpress", []),
+        ("DSN", "mysql://cache-a:s3cret@tcp(cache-b:3306)/app", [("cache-b", 3306)]),
         ("QUEUE_CONNECTION", "cache-a", []),
         ("ANYTHING", "cache-a.example.com:6379", []),
         ("ANYTHING", "mycache-a:6379", []),
