@@ -1,13 +1,17 @@
 """`autopilot up`: embedded servers plus the four services as OS processes, kept alive.
 
-Each service runs as `python -m services.cli serve <name>` with the servers' URLs and the
-checkpoint key in its environment. A service that dies is restarted with a capped
-backoff; Ctrl-C (or SIGTERM) stops the services, then the embedded servers.
+`up` holds an exclusive lock on its data dir (`up.lock`, naming its pid and start time), so a
+second `up` on the same data exits at once instead of starting a second broker on the same
+store. Each service runs as `python -m services.cli serve <name>` with the servers' URLs and
+the checkpoint key in its environment. A service that dies is restarted with a capped
+backoff, and so is an embedded NATS or PostgreSQL, on the same port and data (the services
+reconnect). Ctrl-C (or SIGTERM) stops the services, then the embedded servers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
@@ -19,13 +23,70 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.cli.remote import Unavailable
 from shared.config import AES_KEY_ENV, Settings
-from shared.infra.embedded import Servers, ensure_servers, free_port
+from shared.infra.embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    EmbeddedServerError,
+    Servers,
+    ensure_servers,
+    free_port,
+)
 
 log = logging.getLogger("autopilot.up")
 
 SERVICES = ("planner", "generator", "validator", "gateway")
 RESTART_BACKOFF_MAX = 10.0
+SERVER_CHECK_SECONDS = 1.0
+
+
+class DataDirBusy(Unavailable):
+    """Another `autopilot up` holds the data dir (exit code 3)."""
+
+
+class DataDirLock:
+    """An exclusive flock on `<data-dir>/up.lock`, released when the process ends however it ends.
+
+    The file holds the holder's pid and start time, so a second `up` can name it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "up.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise DataDirBusy naming the process that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # No O_TRUNC: the holder's pid must survive a second process opening the file.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+            os.close(fd)
+            who = f"pid {holder[0]}, since {holder[1]}" if len(holder) >= 2 else "another process"
+            raise DataDirBusy(
+                f"{self.path.parent} is in use by another autopilot up ({who}); "
+                "stop it or pass another --data-dir"
+            ) from None
+        since = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {since}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the lock up (closing the descriptor drops the flock)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass
@@ -136,6 +197,46 @@ class Launcher:
                 asyncio.get_running_loop().call_later(delay, self._restart_later, child)
             await asyncio.sleep(0.2)
 
+    def embedded(self) -> list[tuple[str, EmbeddedNats | EmbeddedPostgres]]:
+        """The servers `up` started itself (external ones are someone else's to restart)."""
+        found: list[tuple[str, EmbeddedNats | EmbeddedPostgres]] = []
+        if self.servers.nats is not None:
+            found.append(("nats", self.servers.nats))
+        if self.servers.postgres is not None:
+            found.append(("postgres", self.servers.postgres))
+        return found
+
+    async def watch_servers(self) -> None:
+        """Restart a crashed embedded NATS or PostgreSQL on the same port and data."""
+        failures = {name: 0 for name, _ in self.embedded()}
+        next_try = {name: 0.0 for name, _ in self.embedded()}
+        for name, server in self.embedded():
+            self._record_server_pid(name, server)
+        while not self.stopping:
+            await asyncio.sleep(SERVER_CHECK_SECONDS)
+            for name, server in self.embedded():
+                if self.stopping or time.monotonic() < next_try[name]:
+                    continue
+                if await asyncio.to_thread(_is_running, server):
+                    continue
+                log.warning("embedded %s is down; restarting it on port %s", name, server.port)
+                try:
+                    await asyncio.to_thread(server.revive)
+                except (EmbeddedServerError, OSError, subprocess.SubprocessError) as exc:
+                    failures[name] += 1
+                    delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** failures[name])
+                    next_try[name] = time.monotonic() + delay
+                    log.warning("%s did not restart (%s); next try in %.1fs", name, exc, delay)
+                    continue
+                failures[name] = 0
+                self._record_server_pid(name, server)
+                log.info("embedded %s restarted (pid %s)", name, server.pid)
+
+    def _record_server_pid(self, name: str, server: EmbeddedNats | EmbeddedPostgres) -> None:
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        if (pid := server.pid) is not None:
+            (self.pid_dir / f"{name}.pid").write_text(f"{pid}\n")
+
     def _restart_later(self, child: Child) -> None:
         if not self.stopping and child.process is None:
             self.start(child)
@@ -155,6 +256,12 @@ class Launcher:
                 proc.wait()
         for child in self.children:
             (self.pid_dir / f"{child.name}.pid").unlink(missing_ok=True)
+        for name, _ in self.embedded():
+            (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+
+
+def _is_running(server: EmbeddedNats | EmbeddedPostgres) -> bool:
+    return server.running
 
 
 def _urls(launcher: Launcher) -> list[str]:
@@ -166,6 +273,11 @@ def _urls(launcher: Launcher) -> list[str]:
 
 async def run_up(data_dir: Path, gateway_port: int | None) -> int:
     """Run the whole system until interrupted."""
+    with DataDirLock(data_dir):
+        return await _run_locked(data_dir, gateway_port)
+
+
+async def _run_locked(data_dir: Path, gateway_port: int | None) -> int:
     os.environ["AUTOPILOT_DATA_DIR"] = str(data_dir)
     settings = Settings(data_dir=data_dir)
     servers = await ensure_servers(settings)
@@ -176,6 +288,7 @@ async def run_up(data_dir: Path, gateway_port: int | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.create_task(launcher.watch())
+    server_watcher = asyncio.create_task(launcher.watch_servers())
     gateway = next(c for c in launcher.children if c.name == "gateway")
     print(f"gateway: http://127.0.0.1:{gateway.port}", flush=True)  # noqa: T201 - CLI output
     print("metrics:\n" + "\n".join(_urls(launcher)), flush=True)  # noqa: T201
@@ -185,6 +298,8 @@ async def run_up(data_dir: Path, gateway_port: int | None) -> int:
     finally:
         launcher.stopping = True
         watcher.cancel()
+        # Not cancelled: a restart in flight (in a thread) must finish before the servers stop.
+        await server_watcher
         await asyncio.to_thread(launcher.stop)
         await servers.aclose()
     return 0

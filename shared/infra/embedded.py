@@ -125,6 +125,8 @@ def _jetstream_answers(host: str, port: int, timeout: float = 1.0) -> bool:
 class _Server:
     """What both embedded servers share: restart in place, and use as a context manager."""
 
+    _pinned: bool
+
     def start(self) -> Self:
         raise NotImplementedError
 
@@ -135,6 +137,16 @@ class _Server:
         """Stop and start again on the same port and data."""
         self.stop()
         return self.start()
+
+    def revive(self) -> Self:
+        """Start again after a crash, on the same port only: clients keep the URL they hold."""
+        self._pinned = True
+        return self.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
         return self.start()
@@ -182,6 +194,11 @@ class EmbeddedNats(_Server):
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The nats-server process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
 
     def start(self) -> Self:
         """Start the server and return once JetStream answers; retries another port on a race."""
@@ -340,6 +357,15 @@ class EmbeddedPostgres(_Server):
         except subprocess.CalledProcessError:
             return False
         return True
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id, from postmaster.pid, while it runs."""
+        try:
+            first = (self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
+        except OSError:
+            return None
+        return int(first) if first.strip().isdigit() and self.running else None
 
     def _run(
         self, exe: str, args: list[str], *, check: bool = True, timeout: float | None = None
