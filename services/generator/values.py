@@ -354,6 +354,7 @@ EXCEPTION_CHECKS: dict[str, tuple[str, ...]] = {
     "capabilities": ("CKV_K8S_25",),
     "serviceAccountToken": ("CKV_K8S_38",),
     "noProbes": ("CKV_K8S_8", "CKV_K8S_9"),
+    "unpinnedTag": ("CKV_K8S_14",),
 }
 
 

@@ -421,11 +421,21 @@ def _plan_image(
             "info",
         )
     elif std.forbidLatestTag:
-        rec.note(
-            f"{spec.name}.image",
-            f"{spec.name}: image {spec.image} has no fixed tag; pin a version (or a digest) in values.",
-            "warning",
+        why = (
+            f"the input names {spec.image} with no fixed tag and the image is not one we know a "
+            f"release of; pin a version (or a digest) in {spec.name}.image.tag"
         )
+        _accept(spec, "unpinnedTag", why)
+        rec.note(f"{spec.name}.image", f"{spec.name}: {why}.", "warning")
+
+
+def _accept(spec: Component, setting: str, reason: str) -> None:
+    """Record a finding the chart keeps on purpose, with the reason a reviewer reads."""
+    if not spec.security.has_exception(setting):
+        spec.security.exceptions = [
+            *spec.security.exceptions,
+            SecurityException.model_validate({"setting": setting, "reason": reason}),
+        ]
 
 
 def _plan_ports(spec: Component, profile: knowledge.ImageProfile | None, rec: _Recorder) -> None:
@@ -715,11 +725,12 @@ def _plan_probes(
         ready = ProbeSpec(tcpSocket=first.name, periodSeconds=10, timeoutSeconds=5)
         source = "TCP check on the first port"
     if ready is None:
-        rec.note(
-            f"{spec.name}.probes",
-            f"{spec.name}: no TCP port and no healthcheck, so no probe could be planned; add an exec probe.",
-            "warning",
+        why = (
+            "no TCP port and no healthcheck in the input, so there is nothing to probe; add a "
+            f"healthcheck (or {spec.name}.livenessProbe/readinessProbe in values) to enable probes"
         )
+        _accept(spec, "noProbes", why)
+        rec.note(f"{spec.name}.probes", f"{spec.name}: {why}.", "warning")
         return
     live = probes.liveness
     if live is None and profile and profile.liveness:

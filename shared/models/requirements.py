@@ -327,6 +327,7 @@ class SecurityException(SpecModel):
         "hostNetwork",
         "noProbes",
         "lowUid",
+        "unpinnedTag",
     ]
     reason: str = Field(min_length=10, description="Why the exception is needed.")
 

@@ -106,7 +106,7 @@ def test_an_explicit_low_uid_is_kept_as_a_declared_exception() -> None:
     plan = plan_chart(req({"name": "a", "image": "x/a:1", "security": {"runAsUser": 999}}))
     security = plan.component("a").spec.security
     assert security.runAsUser == 999 and security.runAsGroup == 999
-    [exception] = security.exceptions
+    [exception] = [e for e in security.exceptions if e.setting == "lowUid"]
     assert exception.setting == "lowUid" and "runAsUser: 999" in exception.reason
     keep = {
         "runAsUser": 999,
@@ -325,3 +325,13 @@ def test_native_spec_yaml_bomb_and_duplicate_keys_are_refused() -> None:
     with pytest.raises(InputError) as err:
         intake(b"name: a\nname: b\ncomponents: [{name: c, image: 'x:1'}]\n")
     assert "name" in str(err.value)
+
+
+def test_findings_the_chart_keeps_carry_the_reason() -> None:
+    """No port and no healthcheck: nothing to probe; an unknown image with no tag: nothing to pin."""
+    plan = plan_chart(req({"name": "clock", "image": "ghcr.io/acme/clock"}))
+    reasons = {e.setting: e.reason for e in plan.component("clock").spec.security.exceptions}
+    assert "nothing to probe" in reasons["noProbes"]
+    assert "clock.image.tag" in reasons["unpinnedTag"]
+    pinned = plan_chart(req({"name": "web", "image": "ghcr.io/acme/web:1.2.3", "ports": [{"port": 8080}]}))
+    assert pinned.component("web").spec.security.exceptions == []
