@@ -125,7 +125,13 @@ class SwarmSettings(Settings):
         default=1.0, ge=0, description="First nak delay; doubles with each delivery."
     )
     retry_delay_max_seconds: float = Field(default=30.0, ge=0, description="Cap of the nak delay.")
-    max_workers: int = Field(default=1, ge=1, description="Requests one process runs at once.")
+    max_workers: int = Field(
+        # More than one, so a big request does not hold a replica while small ones wait; each
+        # message is still acked only after its result is stored and its completion published.
+        default=3,
+        ge=1,
+        description="Requests one process runs at once (AUTOPILOT_MAX_WORKERS).",
+    )
     pull_timeout_seconds: float = Field(default=5.0, gt=0, description="One pull's long poll.")
     http_host: str | None = Field(
         default=None,

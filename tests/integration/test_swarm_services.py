@@ -621,3 +621,53 @@ def test_crash_after_generate_resumes_at_self_check(env: Env) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_one_replica_runs_several_requests_at_once(env: Env) -> None:
+    """A long request must not hold a replica while others wait (issue 11, point 6)."""
+    running: list[str] = []
+    peak = 0
+
+    @swarm_node("store")
+    async def overlapping(state: SwarmState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        nonlocal peak
+        request = state.swarm_request()
+        running.append(request.workflow_id)
+        peak = max(peak, len(running))
+        # Each request waits until another runs beside it (or gives up after a while).
+        deadline = time.monotonic() + 15
+        while peak < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
+        running.remove(request.workflow_id)
+        return {"artifacts": [ref.model_dump(mode="json")]}
+
+    def graph() -> StateGraph[SwarmState, SwarmContext, Any, Any]:
+        built = StateGraph(SwarmState, context_schema=SwarmContext)
+        built.add_node("store", overlapping)
+        built.add_edge(START, "store")
+        built.add_edge("store", END)
+        return built
+
+    async def run() -> None:
+        settings = env.settings(PlannerSettings)
+        assert settings.max_workers >= 2  # the default, not a test override
+        replica = SwarmService(settings, graph)
+        requests = [
+            SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": i}) for i in range(3)
+        ]
+        async with tapped(env) as (tap, js), services(replica):
+            for request in requests:
+                await publish_request(js, env, request)
+            done = await tap.wait("planning.completed", count=3, timeout=60)
+        assert peak >= 2, "requests ran one after another"
+        assert {result_of(m).workflow_id for m in done} == {r.workflow_id for r in requests}
+        completed = replica.metrics.value(
+            "autopilot_swarm_requests_total", swarm="planning", outcome="completed"
+        )
+        assert completed == 3
+
+    asyncio.run(run())
