@@ -85,6 +85,7 @@ def intake(
     dotenv: str | None = None,
     overrides: Sequence[str] = (),
     override_names: Sequence[str] = (),
+    max_services: int | None = None,
 ) -> Intake:
     """Detect the input kind by content and return validated requirements.
 
@@ -92,6 +93,7 @@ def intake(
     and `dotenv` only: None is an empty environment, never this process's (a service must not
     hand its own secrets to a submitter). The CLI on a user's machine passes `os.environ`.
     `overrides` are Compose override files merged over a Compose file (see import_compose).
+    `max_services` refuses a bigger Compose file before the (slow) import, naming `services`.
     """
     text = decode(data)
     doc = load_yaml(text)
@@ -100,6 +102,13 @@ def intake(
     from services.planner.compose.importer import import_compose, looks_like_compose
 
     if looks_like_compose(doc):
+        services = doc.get("services") if isinstance(doc, dict) else None
+        if max_services is not None and isinstance(services, dict) and len(services) > max_services:
+            raise InputError(
+                f"{len(services)} services is over the limit of {max_services}; split the "
+                "application into several charts",
+                field="services",
+            )
         env, notes = dict(environ or {}), Notes()
         if dotenv is not None:
             # The `.env` sent beside the file, overlaid by `environ` as a shell overlays it.

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from services.planner.engine.network import http_port
+from services.planner.engine.record import Recorder
 from shared.hosts import HostFinder, component_aliases
-from shared.models.plan import Peer, Reference
+from shared.models.plan import NetworkPolicyPlan, Peer, Reference, ServicePlan
 from shared.models.requirements import ChartRequirements, Component, Port, ServiceRef
 
 Decide = Callable[[str | None, str, str, str], None]
@@ -125,3 +127,42 @@ def peers(spec: Component, calls: list[Reference], dependents: list[str]) -> lis
         Peer(component=c, ports=sorted(p)) for c, p in sorted(ports.items()) if c not in anyport
     ]
     return sorted(result, key=lambda p: p.component)
+
+
+def plan_network_policy(
+    spec: Component,
+    service: ServicePlan | None,
+    calls: list[Reference],
+    dependents: list[str],
+    rec: Recorder,
+) -> NetworkPolicyPlan:
+    """Default deny; the callers on their ports; the ingress controller while an Ingress is on."""
+    netpol = NetworkPolicyPlan(allowFrom=peers(spec, calls, dependents))
+    if not service:
+        rec.decide(
+            spec.name,
+            "networkPolicy",
+            "deny all ingress",
+            "Nothing listens, so nothing needs to reach it.",
+        )
+        return netpol
+    who = (
+        ", ".join(
+            p.component + (" on " + "/".join(map(str, p.ports)) if p.ports else "")
+            for p in netpol.allowFrom
+        )
+        or "no sibling"
+    )
+    extra = (
+        " and the ingress controller while its Ingress is on"
+        if http_port(spec) or spec.ingress
+        else ""
+    )
+    rec.decide(
+        spec.name,
+        "networkPolicy",
+        f"from {who}{extra}",
+        "Default deny; only components that call it (found in their env, or depends_on) may "
+        "connect, on the ports they call.",
+    )
+    return netpol
