@@ -204,19 +204,6 @@ def gate_detail(workflow: dict[str, Any], plan: ChartPlan | None = None) -> str:
     return yaml.safe_dump(gate, sort_keys=False, width=100)
 
 
-def merge_patch_of(old: Any, new: Any) -> Any:
-    """The RFC 7386 merge patch that turns `old` into `new` (lists are replaced whole)."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return new
-    patch: dict[str, Any] = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        if key not in old:
-            patch[key] = value
-        elif old[key] != value:
-            patch[key] = merge_patch_of(old[key], value)
-    return patch
-
-
 def decide_on_terminal(
     workflow: dict[str, Any], http: httpx.Client | None = None, term: Terminal | None = None
 ) -> dict[str, Any]:
@@ -235,8 +222,8 @@ def decide_on_terminal(
     body: dict[str, Any] = {"gate": name, "decision": answer.decision}
     if answer.comment:
         body["comment"] = answer.comment
-    if answer.decision == "edit" and answer.plan is not None and plan is not None:
-        body["changes"] = merge_patch_of(plan.dump(), answer.plan.dump())
+    if answer.decision == "edit" and answer.changes:
+        body["changes"] = answer.changes
     return body
 
 

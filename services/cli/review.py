@@ -1,7 +1,8 @@
 """A human gate on the terminal: the summary, then a approve / e edit / r reject / ? detail.
 
-An edit opens $EDITOR on the plan as YAML and validates the result like a spec (the same
-pydantic models); an invalid edit names the field and lets the person edit again or abort.
+An edit opens $EDITOR on the plan as YAML; the difference is turned into a merge patch keyed by
+component name and applied by `shared.plan_edit.edit_plan`, the path the gateway takes, so it is
+validated like a spec; an invalid edit names the field and lets the person edit again or abort.
 """
 
 from __future__ import annotations
@@ -11,69 +12,25 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError
 
 from services.cli.summaries import Style
 from services.cli.terminal import Terminal
 from shared.errors import InputError
 from shared.models.plan import ChartPlan
-from shared.models.requirements import ChartRequirements
+from shared.plan_edit import edit_plan, plan_changes, validate_plan
+
+__all__ = ["Answer", "edit_plan", "plan_yaml", "review", "validate_plan"]
 
 
 @dataclass
 class Answer:
-    """A reviewer's decision; `plan` is the edited plan when the decision is edit."""
+    """A reviewer's decision; with edit, `plan` is the edited plan and `changes` the merge patch
+    keyed by name that makes it from the reviewed one (what the gateway is sent)."""
 
     decision: Literal["approve", "edit", "reject"]
     comment: str | None = None
     plan: ChartPlan | None = None
-
-
-def _field(loc: tuple[Any, ...], data: Any) -> str:
-    """A pydantic location as a path, components named instead of numbered."""
-    parts: list[str] = []
-    node = data
-    for part in loc:
-        name = None
-        if isinstance(part, int) and isinstance(node, list) and part < len(node):
-            item = node[part]
-            spec = item.get("spec") if isinstance(item, dict) else None
-            name = (spec or item).get("name") if isinstance(spec or item, dict) else None
-        if isinstance(part, int):
-            parts[-1:] = [f"{parts[-1] if parts else ''}[{name if name else part}]"]
-        else:
-            parts.append(str(part))
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return ".".join(parts)
-
-
-def validate_plan(data: Any) -> ChartPlan:
-    """An edited plan, checked by the plan model and, component by component, the spec's rules."""
-    if not isinstance(data, dict):
-        raise InputError("the edited plan must be a YAML mapping", field="plan")
-    try:
-        plan = ChartPlan.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = _field(tuple(err["loc"]), data) or "plan"
-        raise InputError(f"{field}: {err['msg']}", field=field) from exc
-    spec = {
-        "name": plan.name,
-        "chartVersion": plan.chartVersion,
-        "components": [c.spec.dump() for c in plan.components],
-        "secrets": [s.dump() for s in plan.secrets],
-    }
-    try:
-        ChartRequirements.model_validate(spec)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = _field(tuple(err["loc"]), spec) or "components"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise InputError(f"{field}: {message}", field=field) from exc
-    return plan
+    changes: dict[str, Any] | None = None
 
 
 def plan_yaml(plan: ChartPlan) -> str:
@@ -85,20 +42,30 @@ def plan_yaml(plan: ChartPlan) -> str:
     return head + yaml.safe_dump(plan.dump(), sort_keys=False, width=100)
 
 
+def edit_once(plan: ChartPlan, text: str) -> ChartPlan | None:
+    """The plan as edited in `text` (YAML), through the gateway's edit path; None: no change."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"not YAML: {exc}", field="plan") from exc
+    changes = plan_changes(plan.dump(), data)
+    if not changes:
+        return None
+    return edit_plan(plan, changes, prefix="")
+
+
 def _edit(term: Terminal, plan: ChartPlan, style: Style) -> ChartPlan | None:
     """Edit until the plan is valid (the new plan), unchanged or aborted (None)."""
     text = plan_yaml(plan)
     while True:
         edited = term.edit(text)
-        if edited == text and text == plan_yaml(plan):
-            term.say("no change")
-            return None
         try:
-            return validate_plan(yaml.safe_load(edited))
-        except yaml.YAMLError as exc:
-            term.say(style(f"invalid edit: not YAML: {exc}", "red", "bold"))
+            changed = edit_once(plan, edited)
+            if changed is None:
+                term.say("no change")
+            return changed
         except InputError as exc:
-            term.say(style(f"invalid edit: {exc.message}", "red", "bold"))
+            term.say(style(f"invalid edit: {exc}", "red", "bold"))
         text = edited
         again = term.ask("[e] edit again  [x] abort the edit > ").lower()
         if not again.startswith("e"):
@@ -128,7 +95,8 @@ def review(
             answer = term.ask(options).lower()
             if answer in ("a", "approve", "y", "yes"):
                 if edited is not None:
-                    return Answer("edit", plan=edited)
+                    changes = plan_changes(plan.dump(), edited.dump()) if plan else None
+                    return Answer("edit", plan=edited, changes=changes)
                 return Answer("approve")
             if answer in ("r", "reject", "n", "no"):
                 comment = term.ask("comment (why it is rejected): ")

@@ -300,7 +300,8 @@ async def get_workflow(record: Existing) -> WorkflowView:
 async def decide(
     record: Existing, body: DecisionRequest, principal: Approver, supervisor: SupervisorDep
 ) -> WorkflowView:
-    """approve, edit (planning_review: a JSON merge patch of the plan; error_review: answers) or reject."""
+    """approve, edit (planning_review: a JSON Patch or a merge keyed by component name, validated
+    like a spec; error_review: answers) or reject."""
     try:
         updated = await supervisor.decide(record.id, body, principal.id)
     except GateNotPending as exc:

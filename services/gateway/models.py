@@ -182,9 +182,20 @@ class DecisionRequest(BaseModel):
 
     gate: GateId
     decision: Literal["approve", "edit", "reject"]
-    changes: dict[str, Any] | None = Field(
+    changes: dict[str, Any] | list[dict[str, Any]] | None = Field(
         default=None,
-        description="edit at planning_review: a JSON merge patch (RFC 7386) of the plan. "
+        description="edit at planning_review, addressed by name, in either of two forms. "
+        "RFC 6902 JSON Patch on the plan, where a path segment that is not a number selects "
+        'the list item of that name: [{"op": "replace", "path": "/components/worker/replicas", '
+        '"value": 3}] (`/secrets/<name>`, `/components/web/spec/ports/http/port` likewise; '
+        "numbers and `-` still work). Or a JSON merge patch (RFC 7386) in which `components` and "
+        '`secrets` are objects keyed by name: {"components": {"worker": {"replicas": 3}}}; '
+        '`null` removes a key, a component ({"components": {"worker": null}}) or a secret. A '
+        "whole `components` or `secrets` list is accepted only when it leaves none out. The "
+        "edited plan is validated like a spec (the plan model, then references: a secret still "
+        "referenced cannot be removed, a serviceRef or dependsOn must name a component); a "
+        "refused edit is a 422 whose `loc` names the field (`changes.components.worker."
+        "replicas`) and leaves the gate pending. "
         "edit at error_review when the planning agent asked questions (`pending_gate.questions`): "
         '{"answers": "<text>"}; the answers are stored beside the prompt (answers.txt of the '
         "input) and planning runs again with a new attempt.",

@@ -18,7 +18,6 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
-from pydantic import ValidationError
 
 from services.gateway.graph import INPUT_KIND, Deps, load_plan, load_report
 from services.gateway.metrics import GatewayMetrics
@@ -39,6 +38,7 @@ from shared.events import (
 )
 from shared.models.plan import ChartPlan
 from shared.models.workflow import GateName
+from shared.plan_edit import edit_plan
 
 _log = logging.getLogger(__name__)
 
@@ -57,19 +57,6 @@ class NothingToReplay(Exception):
     """The checkpoint has nothing left to run."""
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 def _interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
     """The pending interrupt values of the latest checkpoint."""
     return [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
@@ -81,9 +68,10 @@ def _answers(gate: dict[str, Any], request: DecisionRequest) -> str:
         raise InputError(
             "error_review accepts an edit only when the agent asked questions", field="decision"
         )
-    answers = (request.changes or {}).get("answers")
+    changes = request.changes if isinstance(request.changes, dict) else {}
+    answers = changes.get("answers")
     if (
-        set(request.changes or {}) != {"answers"}
+        set(changes) != {"answers"}
         or not isinstance(answers, str)
         or not answers.strip()
     ):
@@ -398,19 +386,12 @@ class Supervisor:
         return await self.store.get(workflow_id) or record
 
     async def _edited_plan(self, values: SupervisorState, request: DecisionRequest) -> ChartPlan:
-        """The plan with the reviewer's merge patch applied, validated; state is not touched."""
+        """The plan with the reviewer's changes (JSON Patch or merge by name) applied and
+        validated like a spec; state is not touched."""
         if request.gate != GateName.PLANNING_REVIEW.value:
             raise InputError("only planning_review accepts an edit", field="decision")
-        if not request.changes:
-            raise InputError(
-                "an edit needs 'changes' (a JSON merge patch of the plan)", field="changes"
-            )
         plan = await load_plan(self.deps, values)
-        patched = merge_patch(plan.dump(), request.changes)
-        try:
-            return ChartPlan.model_validate(patched)
-        except ValidationError as exc:
-            raise InputError.from_validation(exc, prefix="changes") from exc
+        return edit_plan(plan, request.changes, prefix="changes")
 
     async def reconcile_once(self, limit: int = 100) -> int:
         """Re-dispatch or resume every workflow past its deadline; returns how many were touched."""

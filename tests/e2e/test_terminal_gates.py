@@ -127,7 +127,7 @@ def test_invalid_edit_is_refused_with_the_field_named(tmp_path: Path) -> None:
         session.expect(PROMPT)
         session.send("e")
         refused = session.expect("abort the edit > ")
-        assert "invalid edit: components[api].replicas:" in refused
+        assert "invalid edit: components.api.replicas:" in refused
         session.send("x")
         assert "the plan is unchanged" in session.expect(PROMPT)
         session.send("a")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.remote import gateway_url, merge_patch_of
+from services.cli.remote import gateway_url
 from services.cli.review import validate_plan
 from services.cli.summaries import (
     AcceptedException,
@@ -21,6 +21,7 @@ from services.planner.intake import intake
 from shared.errors import InputError
 from shared.models.plan import ChartPlan
 from shared.models.reports import Finding, SecurityScanReport, Severity
+from shared.plan_edit import plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,7 +98,7 @@ def test_deployment_summary_first_release_lists_files_and_diff_is_coloured() -> 
 def test_validate_plan_names_the_component_field(shop: ChartPlan) -> None:
     data = shop.dump()
     data["components"][1]["replicas"] = "many"
-    with pytest.raises(InputError, match=r"components\[api\]\.replicas"):
+    with pytest.raises(InputError, match=r"components\.api\.replicas"):
         validate_plan(data)
     data = shop.dump()
     data["secrets"] = []
@@ -109,8 +110,9 @@ def test_validate_plan_names_the_component_field(shop: ChartPlan) -> None:
 
 
 def test_merge_patch_and_gateway_url() -> None:
-    assert merge_patch_of({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5}}) == {
-        "b": {"c": 5, "d": None}
-    }
+    old = {"name": "a", "components": [{"spec": {"name": "web", "image": "x"}, "replicas": 1},
+                                       {"spec": {"name": "db", "image": "y"}, "replicas": 1}]}
+    new = {"name": "a", "components": [{"spec": {"name": "db", "image": "y"}, "replicas": 3}]}
+    assert plan_changes(old, new) == {"components": {"web": None, "db": {"replicas": 3}}}
     assert gateway_url("http://gw:8080/v1/") == "http://gw:8080"
     assert gateway_url("http://gw:8080") == "http://gw:8080"

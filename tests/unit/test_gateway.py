@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from services.gateway.api import probes, router
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.supervisor import Supervisor, merge_patch
+from services.gateway.supervisor import Supervisor
 from services.gateway.testing import MemoryWorld, answer
 from services.generator.engine import generate_chart
 from services.planner.engine import plan_chart
@@ -26,6 +26,7 @@ from shared.events import Phase, Swarm, SwarmRequest, SwarmResult
 from shared.models.plan import ChartPlan
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
+from shared.plan_edit import merge_patch
 from tests.gateway_client import approve, at_gate, ended, wait_for
 from tests.gateway_client import submit as submit_to
 
@@ -185,11 +186,98 @@ def test_invalid_edit_is_422_naming_the_field_and_changes_nothing(client: TestCl
         json={"gate": "planning_review", "decision": "edit", "changes": {"components": components}},
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "changes", "components", "0", "replicas"]
+    assert response.json()["detail"][0]["loc"] == ["body", "changes", "components", "web", "replicas"]
     assert (wf, "plan.approved") not in world.artifacts.files
     body = client.get(f"/v1/workflows/{wf}").json()
     assert at_gate("planning_review")(body) and body["pending_gate"]["plan"] == plan
     approve(client, wf, "planning_review")  # the gate is still there to decide
+
+
+LINKED: dict[str, Any] = {
+    "name": "shop",
+    "components": [
+        {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"port": 8080}],
+         "env": {"DB_PASSWORD": {"secret": "db-password"},
+                 "WORKER_URL": {"serviceRef": "worker", "port": 9000, "format": "http://{host}:{port}"}}},
+        {"name": "worker", "image": "ghcr.io/acme/worker:2.0.1", "ports": [{"port": 9000}]},
+    ],
+    "secrets": [{"name": "db-password"}],
+}
+
+
+def edit(client: TestClient, wf: str, changes: Any) -> Any:
+    return client.post(f"/v1/workflows/{wf}/decisions",
+                       json={"gate": "planning_review", "decision": "edit", "changes": changes})
+
+
+@pytest.mark.parametrize("changes", [
+    [{"op": "replace", "path": "/components/worker/replicas", "value": 3}],
+    {"components": {"worker": {"replicas": 3}}},
+], ids=["json-patch", "merge-by-name"])
+def test_edit_addresses_a_component_by_name(client: TestClient, world: MemoryWorld, changes: Any) -> None:
+    wf = submit_to(client, LINKED)
+    plan = wait_for(client, wf, at_gate("planning_review"))["pending_gate"]["plan"]
+    assert [c["spec"]["name"] for c in plan["components"]] == ["web", "worker"]
+    response = edit(client, wf, changes)
+    assert response.status_code == 200, response.text
+    approved = ChartPlan.model_validate_json(chart_files(world, wf, "plan.approved")["result.json"])
+    assert approved.component("worker").replicas == 3
+    assert approved.component("web").replicas == ChartPlan.model_validate(plan).component("web").replicas
+    assert approved.component("web").spec.env == ChartPlan.model_validate(plan).component("web").spec.env
+    wait_for(client, wf, at_gate("security_review"))
+    values = yaml.safe_load(client.get(f"/v1/workflows/{wf}/files/values.yaml").text)
+    assert values["worker"]["replicaCount"] == 3
+
+
+def test_edit_by_name_reaches_into_env_and_removes_an_unused_secret_by_name(client: TestClient, world: MemoryWorld) -> None:
+    wf = submit_to(client, LINKED)
+    wait_for(client, wf, at_gate("planning_review"))
+    response = edit(client, wf, [
+        {"op": "replace", "path": "/components/web/spec/env/DB_PASSWORD", "value": "not-a-secret-any-more"},
+        {"op": "remove", "path": "/secrets/db-password"},
+        {"op": "replace", "path": "/components/web/spec/ports/0/port", "value": 8081},
+    ])
+    assert response.status_code == 200, response.text
+    approved = ChartPlan.model_validate_json(chart_files(world, wf, "plan.approved")["result.json"])
+    assert approved.secrets == [] and approved.component("web").spec.env["DB_PASSWORD"] == "not-a-secret-any-more"
+    assert approved.component("web").spec.ports[0].port == 8081
+
+
+@pytest.mark.parametrize(("changes", "loc", "words"), [
+    ({"secrets": None}, ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"],
+     "still referenced"),
+    ([{"op": "remove", "path": "/secrets/db-password"}],
+     ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"], "still referenced"),
+    ({"secrets": {"db-password": None}},
+     ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"], "db-password"),
+    ({"components": {"worker": None}},
+     ["changes", "components", "web", "spec", "env", "WORKER_URL", "serviceRef"], "unknown component 'worker'"),
+    ([{"op": "replace", "path": "/components/web/spec/env/WORKER_URL/serviceRef", "value": "ghost"}],
+     ["changes", "components", "web", "spec", "env", "WORKER_URL", "serviceRef"], "unknown component 'ghost'"),
+    ([{"op": "replace", "path": "/components/ghost/replicas", "value": 2}],
+     ["changes", "0", "path"], "no item 'ghost'"),
+    ({"components": {"ghost": {"replicas": 2}}}, ["changes", "components", "ghost"], "no component 'ghost'"),
+    ({"components": {"worker": {"replicas": "three"}}}, ["changes", "components", "worker", "replicas"],
+     "integer"),
+    ([{"op": "replace", "path": "/components/worker/replicas", "value": -2}],
+     ["changes", "components", "worker", "replicas"], "greater than or equal to 0"),
+    ({"components": [{"spec": {"name": "web", "image": "x:1"}, "kind": "Deployment", "replicas": 1}]},
+     ["changes", "components"], "leaves out worker"),
+], ids=["secrets-null", "patch-remove-secret", "merge-remove-secret", "remove-called-component",
+        "serviceref-to-missing", "patch-unknown-component", "merge-unknown-component", "wrong-type",
+        "patch-wrong-value", "list-drops-a-component"])
+def test_refused_edit_is_422_naming_the_field(client: TestClient, world: MemoryWorld, changes: Any,
+                                              loc: list[str], words: str) -> None:
+    wf = submit_to(client, LINKED)
+    plan = wait_for(client, wf, at_gate("planning_review"))["pending_gate"]["plan"]
+    response = edit(client, wf, changes)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", *loc], detail
+    assert words in detail["msg"], detail
+    assert (wf, "plan.approved") not in world.artifacts.files
+    body = client.get(f"/v1/workflows/{wf}").json()
+    assert at_gate("planning_review")(body) and body["pending_gate"]["plan"] == plan
 
 
 def test_decision_for_a_gate_not_pending_is_409(client: TestClient) -> None:
@@ -483,6 +571,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         ("get", "/v1/workflows/{workflow_id}/chart.tgz"), ("get", "/v1/workflows/{workflow_id}/files/{path}"),
         ("get", "/v1/workflows/{workflow_id}/history"), ("post", "/v1/workflows/{workflow_id}/replay"),
         ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
+        ("post", "/v1/keys"), ("get", "/v1/keys"), ("delete", "/v1/keys/{name_or_id}"), ("get", "/v1/audit"),
     }  # fmt: skip
     documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
     assert routes == documented
