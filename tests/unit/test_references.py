@@ -350,3 +350,16 @@ def test_validator_fails_a_call_on_a_port_the_service_lacks(
     (chart / "values.yaml").write_text(yaml.safe_dump(data))
     findings = _runs(validate_chart(chart))
     assert any("does not expose port 9999" in f.message for f in findings), findings
+
+
+def test_a_call_to_a_component_that_is_off_is_a_warning_at_planning() -> None:
+    spec = {
+        "name": "shop",
+        "components": [
+            {"name": "api", "image": "ghcr.io/acme/api:1.0.0", "env": {"DB_HOST": "db"}},
+            {"name": "db", "image": "postgres:16.4", "enabled": False},
+        ],
+    }
+    plan = plan_chart(ChartRequirements.model_validate(spec))
+    [note] = [n for n in plan.notes if n.source == "components.api.env"]
+    assert note.severity == "warning" and "calls db (DB_HOST), which is off" in note.message

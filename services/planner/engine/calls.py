@@ -166,3 +166,24 @@ def plan_network_policy(
         "connect, on the ports they call.",
     )
     return netpol
+
+
+def note_calls_to_disabled(req: ChartRequirements, calls: list[Reference], note: Note) -> None:
+    """A deployed component that calls one that is off (an inactive profile) needs a decision."""
+    enabled = {c.name: c.enabled for c in req.components}
+    seen: set[tuple[str, str]] = set()
+    for call in calls:
+        if enabled.get(call.caller) and not enabled.get(call.callee, True):
+            if (call.caller, call.callee) in seen:
+                continue
+            seen.add((call.caller, call.callee))
+            variables = sorted(
+                {c.variable for c in calls if (c.caller, c.callee) == (call.caller, call.callee)}
+            )
+            note(
+                f"components.{call.caller}.env",
+                f"{call.caller} calls {call.callee} ({', '.join(variables)}), which is off "
+                f"(its profiles are not active): set {call.callee}'s enabled=true, or point "
+                f"{call.caller}.refEnv at a service of your own",
+                "warning",
+            )

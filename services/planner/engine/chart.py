@@ -8,6 +8,7 @@ from services.planner import knowledge
 from services.planner.engine.calls import (
     explicit,
     expose_called_ports,
+    note_calls_to_disabled,
     plan_network_policy,
     references,
 )
@@ -54,6 +55,7 @@ def plan_chart(
     check_policy(requirements, std)
     requirements = explicit(requirements, rec.decide)
     calls = references(requirements)
+    note_calls_to_disabled(requirements, calls, rec.note)
     comps = [
         _plan_component(
             i,

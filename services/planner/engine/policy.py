@@ -60,6 +60,12 @@ def check_policy(req: ChartRequirements, std: Standards) -> None:
                 "probes.disabled needs a security exception 'noProbes' with a reason",
                 field=f"components[{i}].probes.disabled",
             )
+        if comp.security.capabilities.add and not comp.security.has_exception("capabilities"):
+            raise PlanningError(
+                f"adding {', '.join(comp.security.capabilities.add)} needs a security exception "
+                "'capabilities' with a reason a reviewer can read (security.exceptions)",
+                field=f"components[{i}].security.capabilities.add",
+            )
 
 
 def secret_names_used(req: ChartRequirements) -> set[str]:
