@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,10 +34,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gen.add_argument("--name", help="chart name for a Compose file (default: its folder)")
     gen.add_argument("--force", action="store_true", help="overwrite files you edited")
     gen.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="activate a Compose profile (repeatable; '*' for all); overrides COMPOSE_PROFILES",
+    )
+    gen.add_argument(
         "--model",
         help="'offline' (default, or AUTOPILOT_MODEL) or provider:model, e.g. openai:gpt-4.1",
     )
     gen.set_defaults(func=run)
+
+
+def profile_environ(profiles: list[str]) -> dict[str, str]:
+    """The user's environment, with COMPOSE_PROFILES set from --profile flags when given."""
+    environ = dict(os.environ)
+    if profiles:
+        environ["COMPOSE_PROFILES"] = ",".join(profiles)
+    return environ
 
 
 def _approve(plan: ChartPlan, assume_yes: bool) -> ChartPlan | None:
@@ -77,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             None,
             base_dir=base_dir,
             name=args.name,
+            environ=profile_environ(args.profile),
             overrides=overrides,
             override_names=override_names,
         )
