@@ -9,6 +9,7 @@ inputs the offline engine reads.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 from langchain_core.language_models import BaseChatModel
 
-from services.planner.intake import InputKind, Intake, decode, intake
+from services.planner.intake import InputKind, Intake, decode, intake, load_yaml
 from shared.errors import InputError
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
@@ -30,12 +31,28 @@ OFFLINE_INPUTS = (
 )
 
 
+_DOCUMENT_START = re.compile(r"^(---|[{\[]|- |[A-Za-z_][\w.-]*:(\s|$))")
+
+
+def looks_like_a_document(text: str) -> bool:
+    """Whether text that is not valid YAML was meant as a YAML or JSON document, not prose.
+
+    A document opens with a mapping key, a list item or a brace and runs over several lines;
+    a prompt is a sentence or a paragraph.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return len(lines) > 1 and bool(_DOCUMENT_START.match(lines[0]))
+
+
 def prompt_of(data: bytes | str) -> str | None:
     """The prompt if the input is `{"prompt": ...}` or free text, else None."""
     text = decode(data)
     try:
         doc: Any = yaml.safe_load(text)
     except yaml.YAMLError:
+        if looks_like_a_document(text):
+            # A spec or Compose file with a syntax error: say where, not "needs a model".
+            load_yaml(text)
         return text.strip()  # prose with colons and quotes is often not YAML
     if isinstance(doc, dict) and set(doc) == {"prompt"} and isinstance(doc["prompt"], str):
         return str(doc["prompt"]).strip()

@@ -41,7 +41,16 @@ def read_standards(path: str | None) -> Standards | None:
     """The organisation standards file, when one was given."""
     from services.planner.intake import parse_standards
 
-    return None if path is None else parse_standards(Path(path).read_bytes(), source=path)
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise AutopilotError(f"no such file: {path}", field="--standards")
+    try:
+        return parse_standards(Path(path).read_bytes(), source=path)
+    except AutopilotError as exc:
+        if exc.field in (None, "<file>"):
+            exc.field = f"--standards {path}"
+        raise
 
 
 def print_report(report: ValidationReport) -> None:

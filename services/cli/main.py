@@ -2,13 +2,17 @@
 and against a gateway list, get, approve, reject, logs.
 
 Exit codes: 0 done, 1 validation failed or a gate was rejected, 2 bad input or usage,
-3 the gateway is unavailable or failed inside.
+3 the gateway is unavailable or failed inside, or an internal error. Every error is one
+line on stderr (a JSON object on stdout with --json or -o json); AUTOPILOT_DEBUG=1 shows
+the traceback of an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
 import sys
 
 import httpx
@@ -16,6 +20,11 @@ import httpx
 from services.cli.commands import VERBS
 from services.cli.remote import Unavailable
 from shared.errors import AutopilotError
+
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
+FORMAT_VERBS = ("list", "get", "approve", "reject", "logs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,16 +43,61 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except Unavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except AutopilotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except httpx.HTTPError as exc:
-        print(f"error: the gateway failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line, never a traceback
+        return _fail(args, exc)
     return code
+
+
+def _fail(args: argparse.Namespace, exc: Exception) -> int:
+    """Report an error in one line (or one JSON object) and return its exit code."""
+    if isinstance(exc, Unavailable):
+        code, kind, message = EXIT_UNAVAILABLE, "unavailable", str(exc)
+    elif isinstance(exc, AutopilotError):
+        if exc.field == "<file>":
+            # Parsers name no file; the command line knows which one it was.
+            source = getattr(args, "input", None)
+            exc.field = "stdin" if source in (None, "-") else source
+        code, kind, message = EXIT_BAD_INPUT, "input", str(exc)
+    elif isinstance(exc, httpx.HTTPError):
+        code, kind = EXIT_UNAVAILABLE, "unavailable"
+        message = f"the gateway failed: {type(exc).__name__}: {exc}"
+    else:
+        if os.environ.get("AUTOPILOT_DEBUG"):
+            raise exc
+        code, kind = EXIT_UNAVAILABLE, "internal"
+        message = (
+            f"internal error: {type(exc).__name__}: {exc} (AUTOPILOT_DEBUG=1 shows the traceback)"
+        )
+    message = " ".join(message.split()) if kind != "input" else message.replace("\n", " ")
+    try:
+        if _wants_json(args):
+            error: dict[str, object] = {"kind": kind, "message": message, "exitCode": code}
+            if isinstance(exc, AutopilotError) and exc.field:
+                error["field"] = exc.field
+            print(json.dumps({"error": error}))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+    except BrokenPipeError:
+        return _broken_pipe()
+    return code
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    """--json, or -o json on the verbs that talk to a gateway (-o is a folder elsewhere)."""
+    if getattr(args, "json", False) is True:
+        return True
+    return args.command in FORMAT_VERBS and getattr(args, "output", None) == "json"
+
+
+def _broken_pipe() -> int:
+    """The reader went away (`| head -1`): stop quietly, as other Unix tools do."""
+    # Python would complain again when it flushes stdout at exit; point it at /dev/null.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

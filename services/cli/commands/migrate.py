@@ -39,6 +39,19 @@ def run(args: argparse.Namespace) -> int:
     database_url = os.environ.get("AUTOPILOT_DATABASE_URL")
     if not database_url:
         raise AutopilotError("AUTOPILOT_DATABASE_URL is not set", field="AUTOPILOT_DATABASE_URL")
-    for line in asyncio.run(migrate(database_url)):
+    import psycopg
+
+    from services.cli.remote import Unavailable
+
+    try:
+        done = asyncio.run(migrate(database_url))
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        raise Unavailable(f"the database cannot be reached: {reason}") from exc
+    except psycopg.ProgrammingError as exc:
+        raise AutopilotError(
+            f"not a PostgreSQL URL: {exc}", field="AUTOPILOT_DATABASE_URL"
+        ) from exc
+    for line in done:
         print(line)
     return 0

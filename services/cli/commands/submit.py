@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from shared.errors import AutopilotError
 from shared.models.workflow import GateName
@@ -40,11 +39,12 @@ def request_body(
     A Compose file's `${VAR}` is filled on the gateway from `env` and `dotenv` only (the
     gateway never reads its own environment), so they travel with the compose text.
     """
-    text = data.decode("utf-8", errors="replace")
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        doc = None
+    from services.planner.intake import decode, load_yaml
+
+    # Checked here first: a syntax error is reported with its line and column, not as the
+    # gateway's answer to a Compose file it could not read.
+    text = decode(data, source="<file>")
+    doc = load_yaml(text)
     body: dict[str, Any] = (
         {"requirements": doc}
         if isinstance(doc, dict) and "components" in doc
@@ -71,7 +71,13 @@ RETRY_STATUSES = {502, 503, 504}
 
 
 def call(
-    client: httpx.Client, method: str, url: str, *, patience: float = 60.0, **kwargs: Any
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    patience: float = 60.0,
+    retry_unreachable: bool = True,
+    **kwargs: Any,
 ) -> httpx.Response:
     """One API call, retried while the gateway or its database is briefly away (restarts)."""
     deadline = time.monotonic() + patience
@@ -82,7 +88,7 @@ def call(
             if resp.status_code not in RETRY_STATUSES or time.monotonic() > deadline:
                 return resp
         except httpx.TransportError:
-            if time.monotonic() > deadline:
+            if not retry_unreachable or time.monotonic() > deadline:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
@@ -138,14 +144,11 @@ def submit(
     timeout: float = 600.0,
 ) -> int:
     """Run one workflow through the gateway; 0 when a chart was written, 1 otherwise."""
+    from services.cli.remote import client as gateway_client
+
     body = request_body(data, yes=yes, name=name, env=env, dotenv=dotenv)
-    with httpx.Client(base_url=gateway.rstrip("/"), timeout=30.0) as client:
-        resp = call(client, "POST", "/v1/workflows", json=body)
-        if resp.status_code in (403, 413, 422):
-            field = "--yes" if resp.status_code == 403 else "INPUT"
-            raise AutopilotError(_detail(resp), field=field)
-        resp.raise_for_status()
-        wf_id = resp.json()["id"]
+    with gateway_client(gateway) as client:
+        wf_id = _post(client, body)
         echo(f"workflow {wf_id} submitted")
 
         def on_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +172,34 @@ def submit(
             (chart_dir / ARGOCD_APP).write_bytes(app.content)
         echo(f"chart written to {chart_dir}")
         return 0
+
+
+def _post(client: httpx.Client, body: dict[str, Any]) -> str:
+    """POST the workflow; its id, or one clear error (unreachable fails at once: exit 3)."""
+    from services.cli.remote import Unavailable
+
+    try:
+        # A gateway whose database restarts answers 503 for a moment; one that is not there
+        # at all is said at once.
+        resp = call(
+            client, "POST", "/v1/workflows", json=body, patience=10.0, retry_unreachable=False
+        )
+    except httpx.TransportError as exc:
+        raise Unavailable(
+            f"gateway {client.base_url} cannot be reached ({type(exc).__name__}: {exc or 'no answer'})"
+        ) from exc
+    if resp.status_code >= 500:
+        raise Unavailable(f"gateway {client.base_url}: {resp.status_code} {_detail(resp)}")
+    if resp.status_code >= 400:
+        field = "--yes" if resp.status_code == 403 and "approv" in resp.text else "input"
+        raise AutopilotError(f"{resp.status_code} {_detail(resp)}", field=field)
+    try:
+        return str(resp.json()["id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unavailable(
+            f"{client.base_url} answered {resp.status_code} without a workflow id; is it an "
+            "autopilot gateway?"
+        ) from exc
 
 
 def timed(echo: Callable[[str], None]) -> Callable[[str], None]:
@@ -247,17 +278,26 @@ def _unpack(archive: bytes, out_dir: Path) -> Path:
 
 
 def _detail(resp: httpx.Response) -> str:
+    """An error answer in one line: pydantic's error list as `field: message; ...`."""
     try:
-        return json.dumps(resp.json().get("detail"), default=str)
-    except ValueError:
-        return resp.text
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return resp.text.strip()[:300] or resp.reason_phrase
+    if isinstance(detail, list) and all(isinstance(e, dict) and "msg" in e for e in detail):
+        return "; ".join(
+            ".".join(str(p) for p in e.get("loc", []) if p != "body") + f": {e['msg']}"
+            for e in detail
+        )
+    return detail if isinstance(detail, str) else json.dumps(detail, default=str)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the verb."""
+    from services.cli.remote import add_gateway_options
+
     smt = sub.add_parser("submit", help="send an input through a running gateway")
     smt.add_argument("input", help="spec or compose file; '-' reads stdin")
-    smt.add_argument("--gateway", default="http://127.0.0.1:8080", help="gateway URL")
+    add_gateway_options(smt, output=False)
     smt.add_argument("-o", "--output", required=True, help="directory to unpack the chart under")
     smt.add_argument("--yes", action="store_true", help="approve every human gate")
     smt.add_argument("--name", help="chart name for a Compose file")
@@ -286,9 +326,11 @@ def env_flags(values: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """CLI glue: read the input file (or stdin) and its `.env`, and submit them."""
+    from services.cli.common import read_input
+
     source = args.input
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    dotenv_path = None if source == "-" else Path(source).resolve().parent / ".env"
+    data, base_dir = read_input(source)
+    dotenv_path = None if base_dir is None else base_dir / ".env"
     dotenv = None
     if dotenv_path is not None and dotenv_path.is_file():
         dotenv = dotenv_path.read_text(encoding="utf-8", errors="replace")

@@ -9,9 +9,37 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the verb."""
     up = sub.add_parser("up", help="run the whole system locally (embedded NATS and PostgreSQL)")
-    up.add_argument("--port", type=int, help="gateway port (default: a free one)")
+    up.add_argument("--port", type=port_number, help="gateway port (default: a free one)")
     up.add_argument("--data-dir", help="where embedded servers, pids and logs live")
     up.set_defaults(func=run)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def _check_port_free(port: int) -> None:
+    """Refuse a gateway port something already listens on, before starting anything."""
+    import socket
+
+    from services.cli.remote import Unavailable
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the gateway's server binds: a port with connections in TIME_WAIT is still usable.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise Unavailable(
+                f"port {port} is in use ({exc.strerror}); pick another --port"
+            ) from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from services.cli.local import run_up
     from shared.config import default_data_dir
 
+    if args.port is not None:
+        _check_port_free(args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     return asyncio.run(run_up(data_dir.resolve(), args.port))
