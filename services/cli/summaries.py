@@ -181,7 +181,7 @@ def plan_summary(plan: ChartPlan, *, colour: bool = False) -> str:
 
 
 def changes(plan: ChartPlan) -> list[tuple[str, str]]:
-    """(what, text): what the plan changed in the input: pins, UIDs, host rewrites, secrets."""
+    """(what, text): what the plan changed in the input: pins, UIDs, links, secrets."""
     out: list[tuple[str, str]] = []
     pinned_by_note = set()
     for note in plan.notes:
@@ -192,10 +192,13 @@ def changes(plan: ChartPlan) -> list[tuple[str, str]]:
         if d.topic == "image.tag" and d.component not in pinned_by_note:
             out.append(("pinned", f"{d.component}: image tag pinned to {d.choice}"))
     out += [("uid", n.message) for n in _uid_changes(plan.notes)]
+    for ref in plan.references:
+        target = f"{ref.callee}:{ref.port}" if ref.port else ref.callee
+        out.append(
+            ("linked", f"{ref.caller} {ref.variable} -> {target} (its Service name, any release)")
+        )
     for note in plan.notes:
-        if re.search(r"rewritten to", note.message):
-            out.append(("rewritten", f"{note.source.rsplit('.', 1)[-1]}: {note.message}"))
-        elif "moved to chart secret" in note.message:
+        if "moved to chart secret" in note.message:
             out.append(("secret", note.message))
     return out
 

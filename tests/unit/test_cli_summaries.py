@@ -54,10 +54,12 @@ def test_plan_summary_has_components_decisions_and_risks(shop: ChartPlan) -> Non
 
 def test_risks_and_changes_of_a_compose_import(wordpress: ChartPlan) -> None:
     found = [text for _, text in risks(wordpress)]
-    assert any(t.startswith("dropped:") and "restart" in t for t in found)
+    assert any(t.startswith("dropped:") and "host ports are not published" in t for t in found)
     kinds = {k for k, _ in changes(wordpress)}
-    assert {"pinned", "rewritten", "secret"} <= kinds
-    assert any("host 'db' rewritten to 'wp-db'" in t for _, t in changes(wordpress))
+    assert {"pinned", "linked", "secret"} <= kinds
+    assert ("linked", "wordpress WORDPRESS_DB_HOST -> db (its Service name, any release)") in changes(
+        wordpress
+    )
 
 
 def test_security_summary_groups_findings_and_explains_exclusions() -> None:
