@@ -25,6 +25,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.gateway.auth import Principal, Role, authorize
 from services.gateway.config import OFFLINE_MODEL, GatewaySettings
 from services.gateway.graph import CHART_TGZ
+from services.gateway.guards import (
+    CURSOR_PATTERN,
+    NO_NUL_PATTERN,
+    WorkflowId,
+    check_size,
+    precheck_components,
+)
 from services.gateway.models import (
     DecisionRequest,
     Health,
@@ -44,7 +51,9 @@ from services.gateway.state import TERMINAL, Status
 from services.gateway.store import WorkflowRecord
 from services.gateway.supervisor import (
     GateNotPending,
+    NotCancellable,
     NothingToReplay,
+    ReplayLimit,
     Supervisor,
     WorkflowNotFound,
 )
@@ -100,7 +109,7 @@ def visible(record: WorkflowRecord, principal: Principal) -> bool:
 
 
 async def existing(
-    workflow_id: str, supervisor: SupervisorDep, principal: Reader
+    workflow_id: WorkflowId, supervisor: SupervisorDep, principal: Reader
 ) -> WorkflowRecord:
     """The workflow's row, or 404 (also for workflows the principal may not see)."""
     record = await supervisor.store.get(workflow_id)
@@ -161,6 +170,7 @@ def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, d
         return "prompt", {"prompt.txt": body.prompt.encode()}
     notes: list[ImportNote] = []
     if body.requirements is not None:
+        precheck_components(body.requirements, settings)
         try:
             requirements = parse_requirements(body.requirements)
         except InputError as exc:
@@ -174,10 +184,12 @@ def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, d
                 name=body.name or body.options.name,
                 environ=body.env or {},
                 dotenv=body.dotenv,
+                max_services=settings.max_components,
             )
         except InputError as exc:
             raise invalid("compose", exc) from exc
         requirements, notes, kind = taken.requirements, taken.notes, "compose"
+    check_size(requirements, kind, settings)
     notes_json = "[" + ",".join(n.model_dump_json(by_alias=True) for n in notes) + "]"
     return kind, {
         "requirements.json": requirements.model_dump_json(by_alias=True).encode(),
@@ -221,7 +233,11 @@ def auto_approvals(
     summary="Submit a spec, a Compose file or a prompt",
 )
 async def submit(
-    body: SubmitRequest, principal: Submitter, supervisor: SupervisorDep, request: Request
+    body: SubmitRequest,
+    principal: Submitter,
+    supervisor: SupervisorDep,
+    request: Request,
+    response: Response,
 ) -> SubmitResponse:
     """Validate the input, store it and start the workflow; it runs on after the 202."""
     settings = get_settings(request)
@@ -248,6 +264,7 @@ async def submit(
         submitted_by=principal.id,
         tenant=principal.tenant,
     )
+    response.headers["Location"] = f"/v1/workflows/{record.id}"
     return SubmitResponse(id=record.id, status=Status(record.status))
 
 
@@ -257,9 +274,9 @@ async def list_workflows(
     supervisor: SupervisorDep,
     status: Annotated[Status | None, Query()] = None,
     input_kind: Annotated[str | None, Query(pattern="^(requirements|compose|prompt)$")] = None,
-    submitted_by: Annotated[str | None, Query(max_length=200)] = None,
+    submitted_by: Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> WorkflowList:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     tenant = None if is_global_admin(principal) else principal.tenant or ""
@@ -326,14 +343,16 @@ def _strip(exc: InputError) -> InputError:
 async def events(
     record: Existing,
     supervisor: SupervisorDep,
-    last_event_id: Annotated[str | None, Header(pattern=r"^\d*$")] = None,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d{0,18}$")] = None,
     follow: Annotated[bool, Query(description="Keep streaming until the workflow ends.")] = True,
 ) -> AsyncIterable[ServerSentEvent]:
     """Every event after `Last-Event-ID`, then live ones until the workflow ends."""
     last = int(last_event_id or 0)
     last_type = ""
     while True:
-        rows = await supervisor.store.events_after(record.id, last)
+        # Shielded: a client that leaves cancels this generator, and a query cancelled half-way
+        # costs the pool its connection (and logs a warning); let it finish instead.
+        rows = await asyncio.shield(supervisor.store.events_after(record.id, last))
         for row in rows:
             last, last_type = row.id, row.type
             yield ServerSentEvent(id=str(row.id), event=row.type, data=row.data)
@@ -341,7 +360,7 @@ async def events(
             continue
         if not follow:
             return
-        current = await supervisor.store.get(record.id)
+        current = await asyncio.shield(supervisor.store.get(record.id))
         if current is None or (current.status in TERMINAL and last_type in TERMINAL_EVENTS):
             return
         await asyncio.sleep(SSE_POLL_SECONDS)
@@ -414,18 +433,43 @@ async def history(record: Existing, supervisor: SupervisorDep) -> History:
     "/v1/workflows/{workflow_id}/replay",
     status_code=202,
     response_model=WorkflowView,
-    responses={**NOT_FOUND, 409: {"model": Problem, "description": "Nothing to re-run there."}},
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "Nothing to re-run there, "
+                                  "the workflow was cancelled, or its replays are used up."}},
     summary="Re-run from a checkpoint (time travel)",
-)
+)  # fmt: skip
 async def replay(
-    record: Existing, body: ReplayRequest, principal: Admin, supervisor: SupervisorDep
+    record: Existing,
+    body: ReplayRequest,
+    principal: Admin,
+    supervisor: SupervisorDep,
+    response: Response,
 ) -> WorkflowView:
-    """Fork the workflow at a checkpoint and run from there."""
+    """Fork the workflow at a checkpoint and run from there (at most AUTOPILOT_MAX_REPLAYS
+    times); a chart it publishes again is versioned `<version>+replay.N`."""
     try:
         updated = await supervisor.replay(record.id, body.checkpoint_id)
     except WorkflowNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    except NothingToReplay as exc:
+    except (NothingToReplay, ReplayLimit) as exc:
+        raise HTTPException(409, str(exc)) from exc
+    response.headers["Location"] = f"/v1/workflows/{record.id}"
+    return view(updated)
+
+
+@router.post(
+    "/v1/workflows/{workflow_id}/cancel",
+    response_model=WorkflowView,
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "The workflow already ended."}},
+    summary="Cancel a running or waiting workflow",
+)
+async def cancel(record: Existing, principal: Reader, supervisor: SupervisorDep) -> WorkflowView:
+    """End the workflow as `cancelled`: its gate closes and swarm work still under way is
+    ignored when it comes back. Its submitter, or an approver or admin of its tenant."""
+    if record.submitted_by != principal.id and not principal.has(Role.APPROVER):
+        raise HTTPException(403, "only the submitter or an approver of its tenant may cancel it")
+    try:
+        updated = await supervisor.cancel(record.id, principal.id)
+    except NotCancellable as exc:
         raise HTTPException(409, str(exc)) from exc
     return view(updated)
 

@@ -41,7 +41,19 @@ class GatewaySettings(Settings):
         description="Chat model ('provider:model'); 'offline' plans from structured input only.",
     )
     max_body_bytes: int = Field(
-        default=5 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+        default=2 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_components: int = Field(
+        default=200, ge=1, description="Components of a spec, services of a Compose file (422)."
+    )
+    max_env_entries: int = Field(
+        default=500, ge=1, description="Env entries of one component or service (422 above)."
+    )
+    max_config_file_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest config file of a component (413)."
+    )
+    max_replays: int = Field(
+        default=3, ge=0, description="Replays (time travel) allowed per workflow (409 above)."
     )
     swarm_deadline_seconds: float = Field(
         default=300.0,

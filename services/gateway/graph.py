@@ -256,6 +256,18 @@ def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
     return "".join(lines)
 
 
+def replay_version(chart_yaml: bytes, replay: int) -> bytes:
+    """Chart.yaml with `+replay.N` (SemVer build metadata, which Helm and Argo CD accept and
+    which never collides with a version a person picks) added to its version; N=0 leaves it."""
+    if replay <= 0:
+        return chart_yaml
+    text = chart_yaml.decode()
+    version = str((yaml.safe_load(text) or {}).get("version", "0.1.0")).split("+", 1)[0]
+    line = f'version: "{version}+replay.{replay}"'
+    lines = [line if ln.startswith("version:") else ln for ln in text.splitlines()]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def package_chart(files: dict[str, bytes], name: str) -> tuple[str, bytes]:
     """`helm package` the chart files; returns the archive's file name and bytes."""
     with tempfile.TemporaryDirectory(prefix="autopilot-package-") as tmp:
@@ -503,6 +515,9 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     files = await deps.artifacts.get_files(wf, chart_kind)
     if "Chart.yaml" not in files:
         raise ArtifactError(f"{chart_kind} of workflow {wf} has no Chart.yaml")
+    # A replay publishes again, maybe other content: it gets its own version, never the first's.
+    publication = await deps.store.next_attempt(wf, "publish")
+    files = {**files, "Chart.yaml": replay_version(files["Chart.yaml"], publication - 1)}
     archive, data = await asyncio.to_thread(package_chart, files, name)
     ref = await deps.artifacts.put_files(wf, CHART_TGZ, {archive: data})
     await deps.store.record_published(name, wf, chart_kind, state.get("tenant") or "")
@@ -620,6 +635,7 @@ def _then(target: str) -> Router:
             Status.REJECTED.value,
             Status.FAILED.value,
             Status.COMPLETED.value,
+            Status.CANCELLED.value,
         ):
             return END
         return target

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from services.gateway.api import install_timing, install_unavailable, probes, router
 from services.gateway.config import GatewaySettings
 from services.gateway.graph import Deps, build_graph
+from services.gateway.guards import install_errors
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.reconciler import running
 from services.gateway.resources import ResourceFactory, open_resources
@@ -48,10 +49,10 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
         description="Submit an application, review the plan, the security findings and the "
         "deployment diff, get a Helm chart.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     install_timing(app)
+    install_errors(app, settings)
     install_unavailable(app)
     app.include_router(router)
     app.include_router(probes)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.gateway.state import Status
 from shared.models.workflow import ErrorContext, GateName
@@ -14,6 +14,59 @@ from shared.models.workflow import ErrorContext, GateName
 MAX_ENV_ENTRIES = 1_000
 MAX_ENV_BYTES = 64 * 1024
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Text that ends up in Postgres (text and jsonb refuse NUL) or in JSON (a lone surrogate cannot
+# be encoded): refused with a 422 naming the field instead of failing deep inside as a 500.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+# What YAML itself forbids (a Compose file, `.env` text, values that land in values.yaml):
+# C0 and C1 controls other than tab, LF, CR and NEL, the two noncharacters, lone surrogates.
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _bad_char(value: str, pattern: re.Pattern[str]) -> str | None:
+    """Why `value` cannot be taken, or None."""
+    found = pattern.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    kind = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+    return f"holds {kind} (U+{ord(char):04X}) at position {found.start()}; remove it"
+
+
+def _text(value: str) -> str:
+    if why := _bad_char(value, _NOT_TEXT):
+        raise ValueError(why)
+    return value
+
+
+def _yaml_text(value: str) -> str:
+    if why := _bad_char(value, _NOT_YAML):
+        raise ValueError(why)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_text)]
+"""A string without NUL or lone surrogates."""
+YamlText = Annotated[str, AfterValidator(_yaml_text)]
+"""A string YAML can hold (no control characters but tab and line ends, no lone surrogate)."""
+
+
+def clean_tree(value: Any, pattern: re.Pattern[str] = _NOT_YAML, path: str = "") -> Any:
+    """`value` unchanged, or ValueError naming the first key or string that holds a bad char."""
+    if isinstance(value, str):
+        if why := _bad_char(value, pattern):
+            raise ValueError(f"{path or 'value'}: {why}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and (why := _bad_char(key, pattern)):
+                raise ValueError(f"key {where!r}: {why}")
+            clean_tree(item, pattern, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            clean_tree(item, pattern, f"{path}.{i}" if path else str(i))
+    return value
+
 
 GateId = Literal["planning_review", "security_review", "deployment_approval", "error_review"]
 InputKindName = Literal["requirements", "compose", "prompt"]
@@ -29,33 +82,53 @@ class SubmitOptions(BaseModel):
         description="Gates to approve without a reviewer: only for the approver or admin role "
         "(403 for a submitter); the admin's AUTOPILOT_AUTO_APPROVE policy needs no asking.",
     )
-    name: str | None = Field(
+    name: Text | None = Field(
         default=None, max_length=40, description="Chart name for a Compose file (default: 'app')."
     )
+
+
+def _exactly_one_input(schema: dict[str, Any]) -> None:
+    """OpenAPI: exactly one of the three inputs, each of its own type (JSON Schema oneOf)."""
+    schema["oneOf"] = [
+        {"title": title, "required": [key], "properties": {key: {"type": kind}}}
+        for key, kind, title in (
+            ("requirements", "object", "A native spec"),
+            ("compose", "string", "A Docker Compose file"),
+            ("prompt", "string", "A plain-language prompt"),
+        )
+    ]
 
 
 class SubmitRequest(BaseModel):
     """One input, exactly one of requirements, compose or prompt."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_input)
 
     requirements: dict[str, Any] | None = Field(default=None, description="A native spec.")
-    compose: str | None = Field(default=None, description="A Docker Compose file, as YAML text.")
-    prompt: str | None = Field(default=None, description="Plain language (needs a model).")
-    name: str | None = Field(default=None, max_length=40, description="Chart name for compose.")
-    env: dict[str, str] | None = Field(
+    compose: YamlText | None = Field(
+        default=None, description="A Docker Compose file, as YAML text."
+    )
+    prompt: Text | None = Field(default=None, description="Plain language (needs a model).")
+    name: Text | None = Field(default=None, max_length=40, description="Chart name for compose.")
+    env: dict[str, YamlText] | None = Field(
         default=None,
         description="compose only: variables for `${VAR}` and bare `environment: [VAR]` "
         f"entries (at most {MAX_ENV_ENTRIES} entries, {MAX_ENV_BYTES // 1024} KiB in all). "
         "The gateway never reads its own environment for them: an unset variable becomes an "
         "empty string with a warning note, `${VAR:?message}` is a 422 naming it.",
     )
-    dotenv: str | None = Field(
+    dotenv: YamlText | None = Field(
         default=None,
         description="compose only: the text of the `.env` file beside the Compose file "
         f"(at most {MAX_ENV_BYTES // 1024} KiB); `env` wins over it, as a shell does over .env.",
     )
     options: SubmitOptions = Field(default_factory=SubmitOptions)
+
+    @field_validator("requirements", "env")
+    @classmethod
+    def _clean(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Keys and strings a YAML file can hold (the spec becomes values.yaml and templates)."""
+        return clean_tree(value)
 
     @model_validator(mode="after")
     def _one_input(self) -> SubmitRequest:
@@ -200,7 +273,13 @@ class DecisionRequest(BaseModel):
         '{"answers": "<text>"}; the answers are stored beside the prompt (answers.txt of the '
         "input) and planning runs again with a new attempt.",
     )
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: Text | None = Field(default=None, max_length=4000)
+
+    @field_validator("changes")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        """An edit lands in the plan, values.yaml and the event log: no NUL, no control chars."""
+        return clean_tree(value)
 
 
 class HistoryEntry(BaseModel):
@@ -228,7 +307,9 @@ class ReplayRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    checkpoint_id: str
+    checkpoint_id: str = Field(
+        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="From /history."
+    )
 
 
 class Health(BaseModel):

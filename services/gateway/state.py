@@ -24,8 +24,9 @@ class Status(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
 
+    CANCELLED = "cancelled"
 
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.REJECTED})
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED})
 
 ERROR_REVIEW = "error_review"
 """The gate an escalated error waits at (approve = retry the step once more, reject = fail)."""
@@ -49,7 +50,7 @@ class SupervisorState(TypedDict, total=False):
     phase: str
     """The step the workflow is in, for clients."""
     status: str
-    """Set only when the workflow ends: completed | failed | rejected."""
+    """Set only when the workflow ends: completed | failed | rejected | cancelled."""
     refs: Annotated[dict[str, Any], merge_dicts]
     """Artifact references by kind (input, plan.approved, chart.N, ...)."""
     attempts: Annotated[dict[str, int], merge_dicts]

@@ -57,6 +57,14 @@ class NothingToReplay(Exception):
     """The checkpoint has nothing left to run."""
 
 
+class ReplayLimit(Exception):
+    """The workflow was replayed as often as `max_replays` allows."""
+
+
+class NotCancellable(Exception):
+    """The workflow already ended."""
+
+
 def _interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
     """The pending interrupt values of the latest checkpoint."""
     return [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
@@ -452,6 +460,23 @@ class Supervisor:
         await self.emit(record.id, "workflow.redispatched",
                         {"swarm": request.swarm.value, "attempt": request.attempt})  # fmt: skip
 
+    async def cancel(self, workflow_id: str, by: str) -> WorkflowRecord:
+        """End a running or waiting workflow as cancelled: its gate closes, a swarm answer that
+        comes back later finds nothing waiting for it, the reconciler has nothing to chase."""
+        async with self.locked(workflow_id):
+            record = await self.store.get(workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            if record.status in TERMINAL:
+                raise NotCancellable(f"workflow {workflow_id} already ended ({record.status})")
+            update = {"status": Status.CANCELLED.value, "phase": "cancelled", "waiting": None,
+                      "comments": {"cancelled": f"cancelled by {by}"}}  # fmt: skip
+            # Written as the last node, whose edge ends a cancelled workflow: the new checkpoint
+            # has nothing to run and no pending interrupt (gate or swarm wait) left.
+            await self.graph.aupdate_state(self.config(workflow_id), update, as_node="publish")
+            updated = await self.sync(workflow_id)
+        return updated or record
+
     async def history(self, workflow_id: str) -> list[HistoryEntry]:
         """The workflow's checkpoints, newest first."""
         snaps = [s async for s in self.graph.aget_state_history(self.config(workflow_id))]
@@ -495,6 +520,15 @@ class Supervisor:
                 snapshot = await self.graph.aget_state(snapshot.parent_config)
             if not snapshot.next:
                 raise NothingToReplay(f"checkpoint {checkpoint_id} has nothing left to run")
+            if record.status == Status.CANCELLED.value:
+                raise NothingToReplay(f"workflow {workflow_id} was cancelled; submit it again")
+            # Counted outside the checkpoints, which a replay forks: every fork spends one.
+            done = await self.store.next_attempt(workflow_id, "replay")
+            if done > self.settings.max_replays:
+                raise ReplayLimit(
+                    f"workflow {workflow_id} was replayed {self.settings.max_replays} times, the "
+                    "limit (AUTOPILOT_MAX_REPLAYS); submit it again instead"
+                )
             # Terminal rows become live again; the fork's end rewrites them.
             record.status, record.finished_at = Status.RUNNING.value, None
             record.pending_gate, record.gate_since = None, None

@@ -570,6 +570,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         ("post", "/v1/workflows/{workflow_id}/decisions"), ("get", "/v1/workflows/{workflow_id}/events"),
         ("get", "/v1/workflows/{workflow_id}/chart.tgz"), ("get", "/v1/workflows/{workflow_id}/files/{path}"),
         ("get", "/v1/workflows/{workflow_id}/history"), ("post", "/v1/workflows/{workflow_id}/replay"),
+        ("post", "/v1/workflows/{workflow_id}/cancel"),
         ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
         ("post", "/v1/keys"), ("get", "/v1/keys"), ("delete", "/v1/keys/{name_or_id}"), ("get", "/v1/audit"),
     }  # fmt: skip

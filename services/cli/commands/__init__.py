@@ -7,5 +7,5 @@ from __future__ import annotations
 
 VERBS = (
     "generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit",
-    "list", "get", "approve", "reject", "logs",
+    "list", "get", "approve", "reject", "cancel", "logs",
 )  # fmt: skip
