@@ -17,7 +17,17 @@ from typing import Annotated, Any
 import nats.errors
 import psycopg
 import psycopg_pool
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -32,10 +42,17 @@ from services.gateway.guards import (
     check_size,
     precheck_components,
 )
+from services.gateway.keys import KeyError_, KeyStore
 from services.gateway.models import (
+    AuditList,
+    AuditView,
     DecisionRequest,
     Health,
     History,
+    KeyCreated,
+    KeyList,
+    KeyRequest,
+    KeyView,
     PendingGate,
     Problem,
     PublishedChart,
@@ -47,7 +64,7 @@ from services.gateway.models import (
     WorkflowView,
     check_env,
 )
-from services.gateway.state import TERMINAL, Status
+from services.gateway.state import ERROR_REVIEW, TERMINAL, Status
 from services.gateway.store import WorkflowRecord
 from services.gateway.supervisor import (
     GateNotPending,
@@ -218,8 +235,26 @@ def auto_approvals(
             "approver or admin role or by the admin's AUTOPILOT_AUTO_APPROVE policy; leave it "
             "out and a reviewer decides at the gate",
         )
+    if not settings.self_approval():
+        raise HTTPException(
+            403,
+            f"options.auto_approve: {', '.join(wanted)} would be approved by {principal.id}, who "
+            "submits the workflow, and self-approval is off (AUTOPILOT_ALLOW_SELF_APPROVAL); "
+            "leave it out and another approver decides, or ask an admin for a policy",
+        )
     role = Role.ADMIN if Role.ADMIN in principal.roles else Role.APPROVER
     return {**granted, **{g: f"{principal.id} (auto-approve by role {role})" for g in wanted}}
+
+
+def grant_details(granted: dict[str, str], principal: Principal) -> dict[str, dict[str, Any]]:
+    """Gate -> how its auto-approval was allowed, for the audit log (policy or the role)."""
+    return {
+        gate: {"how": "policy", "principal": "policy", "role": "admin", "principal_tenant": None}
+        if who.startswith("policy")
+        else {"how": "role", "principal": principal.id, "principal_tenant": principal.tenant,
+              "role": principal.top_role and principal.top_role.value}
+        for gate, who in granted.items()
+    }  # fmt: skip
 
 
 @router.post(
@@ -255,6 +290,7 @@ async def submit(
     options = body.options.model_dump(mode="json")
     options["auto_approve"] = sorted(granted)
     options["auto_approved_by"] = granted
+    options["auto_approval"] = grant_details(granted, principal)
     if body.name and not options.get("name"):
         options["name"] = body.name
     record = await supervisor.submit(
@@ -311,7 +347,15 @@ async def get_workflow(record: Existing) -> WorkflowView:
 @router.post(
     "/v1/workflows/{workflow_id}/decisions",
     response_model=WorkflowView,
-    responses={**NOT_FOUND, 409: {"model": Problem, "description": "That gate is not pending."}},
+    responses={
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "That gate is not pending."},
+        403: {
+            "model": Problem,
+            "description": "Needs the approver role; or the caller submitted the workflow and "
+            "self-approval is off.",
+        },
+    },
     summary="Decide at the pending gate",
 )
 async def decide(
@@ -319,8 +363,19 @@ async def decide(
 ) -> WorkflowView:
     """approve, edit (planning_review: a JSON Patch or a merge keyed by component name, validated
     like a spec; error_review: answers) or reject."""
+    if (
+        record.submitted_by == principal.id
+        and body.decision in ("approve", "edit")
+        and body.gate != ERROR_REVIEW
+        and not supervisor.settings.self_approval()
+    ):
+        raise HTTPException(
+            403,
+            f"{principal.id} submitted workflow {record.id} and may not approve it: another "
+            "approver of the tenant decides (self-approval is off: AUTOPILOT_ALLOW_SELF_APPROVAL)",
+        )
     try:
-        updated = await supervisor.decide(record.id, body, principal.id)
+        updated = await supervisor.decide(record.id, body, principal)
     except GateNotPending as exc:
         raise HTTPException(409, str(exc)) from exc
     except InputError as exc:
@@ -562,3 +617,95 @@ def install_unavailable(app: FastAPI) -> None:
 
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, unavailable)
+
+
+# --------------------------------------------------------------------------- keys and audit
+
+
+def key_scope(principal: Principal) -> tuple[str | None, bool]:
+    """(tenant, every): a global admin manages every key, a tenant's admin its tenant's."""
+    return principal.tenant, is_global_admin(principal)
+
+
+def stored_keys(request: Request) -> KeyStore:
+    """The key store, or 409 when keys cannot be stored here (no pepper)."""
+    keys: KeyStore | None = getattr(request.app.state, "keys", None)
+    if keys is None or not keys.hasher.enabled:
+        raise HTTPException(
+            409,
+            "stored API keys need LANGGRAPH_AES_KEY or AUTOPILOT_API_KEY_PEPPER on the gateway",
+        )
+    return keys
+
+
+@router.post(
+    "/v1/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    responses={403: {"model": Problem, "description": "Not an admin, or another tenant's key."},
+               409: {"model": Problem, "description": "The name is another principal's."}},
+    summary="Create an API key (admin)",
+)  # fmt: skip
+async def create_key(body: KeyRequest, principal: Admin, request: Request) -> KeyCreated:
+    """Store a new key's hash; the key itself is in this answer only."""
+    tenant, every = key_scope(principal)
+    if not every and body.tenant != tenant:
+        raise HTTPException(403, f"an admin of tenant {tenant} creates keys of that tenant only")
+    settings = get_settings(request)
+    if any(p.get("id") == body.name for p in settings.api_keys.values()):
+        raise HTTPException(409, f"{body.name} is a principal of AUTOPILOT_API_KEYS")
+    keys = stored_keys(request)
+    try:
+        row, key = await keys.create(body.name, Role(body.role), body.tenant, principal.id)
+    except KeyError_ as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return KeyCreated(**row.model_dump(), key=key)
+
+
+@router.get("/v1/keys", response_model=KeyList, summary="List API keys (admin)")
+async def list_keys(principal: Admin, request: Request) -> KeyList:
+    """Every stored key the admin manages, revoked ones too; never a key or its hash."""
+    tenant, every = key_scope(principal)
+    keys: KeyStore | None = getattr(request.app.state, "keys", None)
+    rows = await keys.search(tenant, every=every) if keys is not None else []
+    return KeyList(items=[KeyView.model_validate(r.model_dump()) for r in rows])
+
+
+@router.delete(
+    "/v1/keys/{name_or_id}",
+    response_model=KeyList,
+    responses={404: {"model": Problem, "description": "No active key of that name or id."}},
+    summary="Revoke API keys by name or id (admin)",
+)
+async def revoke_key(
+    name_or_id: Annotated[str, Path(max_length=64)], principal: Admin, request: Request
+) -> KeyList:
+    """Revoke at once: the next request with the key gets 401."""
+    tenant, every = key_scope(principal)
+    keys: KeyStore | None = getattr(request.app.state, "keys", None)
+    rows = await keys.revoke(name_or_id, principal.id, tenant, every=every) if keys else []
+    if not rows:
+        raise HTTPException(404, f"no active key named or with id {name_or_id}")
+    return KeyList(items=[KeyView.model_validate(r.model_dump()) for r in rows])
+
+
+@router.get("/v1/audit", response_model=AuditList, summary="Gate decisions (admin)")
+async def audit(
+    principal: Admin,
+    supervisor: SupervisorDep,
+    workflow_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> AuditList:
+    """Newest first: a global admin reads every tenant's, a tenant's admin its tenant's."""
+    tenant = None if is_global_admin(principal) else principal.tenant or ""
+    rows = await supervisor.store.audit(
+        tenant=tenant, workflow_id=workflow_id, limit=limit + 1,
+        before_seq=int(cursor) if cursor else None,
+    )  # fmt: skip
+    page = rows[:limit]
+    more = len(rows) > limit
+    return AuditList(
+        items=[AuditView.model_validate(e.model_dump()) for e in page],
+        next_cursor=str(page[-1].seq) if more and page else None,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from shared.config import Settings
 from shared.models.workflow import GateName
@@ -29,6 +29,17 @@ class GatewaySettings(Settings):
         repr=False,
         description='Outside local mode: JSON {"<key>": {"id": "alice", "roles": ["submitter", '
         '"approver"], "tenant": null}}; callers send Authorization: Bearer <key>.',
+    )
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="Secret the stored API keys are hashed under (HMAC-SHA256); unset, it is "
+        "derived from LANGGRAPH_AES_KEY. Changing it invalidates every stored key.",
+    )
+    allow_self_approval: bool | None = Field(
+        default=None,
+        description="Whether a principal may approve (or edit, or auto-approve) a workflow it "
+        "submitted. Unset: yes in local mode (one user), no elsewhere.",
     )
     auto_approve: dict[str, list[GateName]] = Field(
         default_factory=dict,
@@ -83,6 +94,18 @@ class GatewaySettings(Settings):
     consumer_name: str = Field(
         default="gateway", description="Durable JetStream consumer name prefix for swarm results."
     )
+
+    def self_approval(self) -> bool:
+        """Whether a submitter may approve its own workflow (always in local mode)."""
+        if self.local_mode:
+            return True
+        return bool(self.allow_self_approval)
+
+    def key_pepper(self) -> bytes | None:
+        """The secret stored API keys are hashed under, or None (no stored keys)."""
+        if self.api_key_pepper is not None and self.api_key_pepper.get_secret_value():
+            return self.api_key_pepper.get_secret_value().encode()
+        return self.aes_key_bytes()
 
     @property
     def source(self) -> str:

@@ -39,6 +39,7 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
             supervisor = Supervisor(graph, deps, metrics)
             app.state.supervisor = supervisor
             app.state.probes = res.probes
+            app.state.keys = res.keys
             await res.start(supervisor)
             async with running(supervisor, settings.reconcile_interval_seconds):
                 yield

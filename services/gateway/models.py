@@ -338,3 +338,78 @@ class Notice(BaseModel):
     event_id: int
     type: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- keys and audit
+
+KeyRole = Literal["submitter", "approver", "admin"]
+PRINCIPAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+
+class KeyRequest(BaseModel):
+    """A key to create: the principal it authenticates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=PRINCIPAL_NAME, description="The principal id the key stands for.")
+    role: KeyRole = Field(
+        description="submitter; approver (may also submit); admin (everything, in its tenant "
+        "when it has one)."
+    )
+    tenant: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The tenant; null for none (a global admin when the role is admin).",
+    )
+
+
+class KeyView(BaseModel):
+    """A stored key as listed: never the key, never its hash."""
+
+    id: str
+    name: str
+    role: KeyRole
+    tenant: str | None = None
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+class KeyCreated(KeyView):
+    """A key just created; `key` is shown this once and never stored."""
+
+    key: str = Field(description="Send as `Authorization: Bearer <key>`; it cannot be shown again.")
+
+
+class KeyList(BaseModel):
+    """Stored keys, oldest first."""
+
+    items: list[KeyView]
+
+
+class AuditView(BaseModel):
+    """One gate decision in the audit log."""
+
+    seq: int
+    id: str
+    time: datetime
+    workflow_id: str
+    tenant: str
+    gate: str
+    decision: str
+    principal: str = Field(description="Who decided, or who allowed the auto-approval.")
+    principal_tenant: str | None = None
+    role: str | None = None
+    how: Literal["human", "role", "policy"] = Field(
+        description="human: a reviewer decided; role: auto-approved by the submitter's approver "
+        "or admin role; policy: auto-approved by the admin's AUTOPILOT_AUTO_APPROVE."
+    )
+    comment: str | None = None
+
+
+class AuditList(BaseModel):
+    """Audit entries, newest first."""
+
+    items: list[AuditView]
+    next_cursor: str | None = None

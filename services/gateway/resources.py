@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from services.gateway.config import GatewaySettings
 from services.gateway.graph import Publisher
 from services.gateway.handlers import NatsPublisher, build_broker, subscribe
+from services.gateway.keys import KeyStore, PostgresKeys
 from services.gateway.metrics import ConsumerLag
 from services.gateway.store import Artifacts, PostgresStore, Store
 from shared.events import ensure_stream
@@ -48,6 +49,8 @@ class Resources:
     probes: dict[str, Probe] = field(default_factory=dict)
     consumer_lag: ConsumerLag | None = None
     """Reads a swarm consumer's backlog for the JetStream gauges (None: not on NATS)."""
+    keys: KeyStore | None = None
+    """The stored API keys (None: only AUTOPILOT_API_KEYS authenticates)."""
 
 
 ResourceFactory = Callable[[GatewaySettings], AbstractAsyncContextManager[Resources]]
@@ -78,7 +81,12 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
         artifacts = await stack.enter_async_context(
             ArtifactStore.open(database_url, key=settings.aes_key_bytes())
         )
-        store = await stack.enter_async_context(PostgresStore.open(database_url))
+        store = await stack.enter_async_context(
+            PostgresStore.open(database_url, key=settings.aes_key_bytes())
+        )
+        keys = await stack.enter_async_context(
+            PostgresKeys.open(database_url, pepper=settings.key_pepper())
+        )
         broker = build_broker(settings, nats_url)
         connection = await broker.connect()
         stack.push_async_callback(stop_broker, broker)
@@ -107,4 +115,5 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
             start=start,
             probes={"nats": nats_probe, "postgres": store.ping},
             consumer_lag=consumer_lag,
+            keys=keys,
         )

@@ -6,6 +6,7 @@ not, round-trips them, and an old checkpoint stays readable after a model change
 
 from __future__ import annotations
 
+import operator
 from enum import StrEnum
 from typing import Annotated, Any, TypedDict
 
@@ -23,8 +24,8 @@ class Status(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     REJECTED = "rejected"
-
     CANCELLED = "cancelled"
+
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED})
 
@@ -79,6 +80,8 @@ class SupervisorState(TypedDict, total=False):
     """Gate -> {decision, by (a principal, or who allowed an auto-approval), auto}."""
     comments: Annotated[dict[str, str], merge_dicts]
     """Gate -> the reviewer's comment."""
+    audit: Annotated[list[dict[str, Any]], operator.add]
+    """Every gate decision applied, in order (store.AuditEntry fields); the gateway logs them."""
     error: dict[str, Any] | None
     """An ErrorContext not yet handled; routes to error_handler."""
     failed_step: str | None

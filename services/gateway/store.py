@@ -1,6 +1,9 @@
 """Where the gateway keeps what the checkpoints do not answer quickly: a projection per workflow
 (status, pending gate, deadline) for listing and reconciling, the event log behind SSE, attempt
-counters and the registry of published charts.
+counters, the registry of published charts and the append-only audit log of gate decisions.
+
+With an AES key, the gate payload and the error in a workflow's row are encrypted
+(`services.gateway.sealed`): a reader of the table sees which gate waits, not what it shows.
 
 The supervisor's checkpoints stay the source of truth; every row here is rewritten from them
 after each graph run. Two implementations share one interface: Postgres for the service,
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
+from services.gateway.sealed import Sealer
 from shared.events import ArtifactRef, utcnow
 from shared.infra.pg import advisory_lock
 
@@ -74,6 +78,34 @@ _DDL = [
     "ALTER TABLE gateway_published ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT ''",
     "CREATE INDEX IF NOT EXISTS gateway_published_latest"
     " ON gateway_published (tenant, name, published_at DESC)",
+    # Every gate decision, human or automatic; rows are only ever added (the trigger refuses
+    # UPDATE, DELETE and TRUNCATE to everyone who has not dropped it).
+    """CREATE TABLE IF NOT EXISTS gateway_audit (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        time timestamptz NOT NULL,
+        workflow_id text NOT NULL,
+        tenant text NOT NULL DEFAULT '',
+        gate text NOT NULL,
+        decision text NOT NULL,
+        principal text NOT NULL,
+        principal_tenant text,
+        role text,
+        how text NOT NULL,
+        comment text
+    )""",
+    "CREATE INDEX IF NOT EXISTS gateway_audit_tenant ON gateway_audit (tenant, seq)",
+    """CREATE OR REPLACE FUNCTION gateway_audit_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'gateway_audit is append-only'; END $$""",
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'gateway_audit_no_change') THEN
+            CREATE TRIGGER gateway_audit_no_change BEFORE UPDATE OR DELETE ON gateway_audit
+                FOR EACH ROW EXECUTE FUNCTION gateway_audit_append_only();
+            CREATE TRIGGER gateway_audit_no_truncate BEFORE TRUNCATE ON gateway_audit
+                FOR EACH STATEMENT EXECUTE FUNCTION gateway_audit_append_only();
+        END IF;
+    END $$""",
 ]
 
 # Columns of WorkflowRecord that live in the `view` jsonb column.
@@ -111,6 +143,27 @@ class WorkflowRecord(BaseModel):
     finished_at: datetime | None = None
 
 
+class AuditEntry(BaseModel):
+    """One gate decision as the audit log keeps it."""
+
+    seq: int = 0
+    id: str
+    """Made when the graph applied the decision; writing it twice keeps one row."""
+    time: datetime
+    workflow_id: str
+    tenant: str = ""
+    """The workflow's tenant (a tenant's admin reads its tenant's entries)."""
+    gate: str
+    decision: str
+    principal: str
+    """Who decided, or who allowed the auto-approval (`policy` for the admin's policy)."""
+    principal_tenant: str | None = None
+    role: str | None = None
+    how: str
+    """human | role (auto-approved by the submitter's approver or admin role) | policy."""
+    comment: str | None = None
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     """One line of a workflow's event log."""
@@ -139,7 +192,13 @@ class Store(Protocol):
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None: ...  # noqa: D102
 
-    async def save(self, record: WorkflowRecord) -> None: ...  # noqa: D102
+    async def save(  # noqa: D102
+        self, record: WorkflowRecord, audit: Sequence[dict[str, Any]] = ()
+    ) -> None: ...
+
+    async def audit(  # noqa: D102
+        self, *, tenant: str | None, workflow_id: str | None, limit: int, before_seq: int | None
+    ) -> list[AuditEntry]: ...
 
     async def search(  # noqa: D102
         self,
@@ -207,6 +266,7 @@ class MemoryStore:
         self.events: list[StoredEvent] = []
         self.attempts: dict[tuple[str, str], int] = {}
         self.published: list[tuple[str, str, str, float, str]] = []
+        self.audit_log: list[AuditEntry] = []
         self.down = False
         self._seq = 0
 
@@ -222,9 +282,27 @@ class MemoryStore:
         record = self.records.get(workflow_id)
         return None if record is None else record.model_copy()
 
-    async def save(self, record: WorkflowRecord) -> None:
-        """Overwrite a row."""
+    async def save(self, record: WorkflowRecord, audit: Sequence[dict[str, Any]] = ()) -> None:
+        """Overwrite a row; add the audit entries not logged yet."""
         self.records[record.id] = record.model_copy(update={"updated_at": utcnow()})
+        logged = {e.id for e in self.audit_log}
+        for entry in audit:
+            if entry["id"] not in logged:
+                seq = len(self.audit_log) + 1
+                self.audit_log.append(AuditEntry.model_validate({**entry, "seq": seq}))
+
+    async def audit(
+        self, *, tenant: str | None, workflow_id: str | None, limit: int, before_seq: int | None
+    ) -> list[AuditEntry]:
+        """Newest first: every tenant's (tenant None) or one tenant's, optionally one workflow's."""
+        rows = [
+            e
+            for e in reversed(self.audit_log)
+            if (tenant is None or e.tenant == tenant)
+            and (workflow_id is None or e.workflow_id == workflow_id)
+            and (before_seq is None or e.seq < before_seq)
+        ]
+        return rows[:limit]
 
     async def search(
         self,
@@ -300,29 +378,60 @@ class MemoryStore:
 # --------------------------------------------------------------------------- postgres
 
 
-def _record(row: DictRow) -> WorkflowRecord:
-    """A row of gateway_workflows as a record."""
-    data = {k: v for k, v in row.items() if k != "view"}
-    data.update({k: row["view"].get(k) for k in _VIEW_FIELDS})
-    return WorkflowRecord.model_validate(data)
+SEALED = "sealed"
+"""The key under which an encrypted part of the view is kept."""
+_ERROR_AAD = "error"
 
 
-def _view(record: WorkflowRecord) -> Jsonb:
-    """The jsonb column holding the record's nested parts."""
-    return Jsonb(record.model_dump(mode="json", include=set(_VIEW_FIELDS)))
+_AUDIT_COLUMNS = (
+    "id", "time", "workflow_id", "tenant", "gate", "decision", "principal", "principal_tenant",
+    "role", "how", "comment",
+)  # fmt: skip
 
 
 class PostgresStore:
     """The Store interface on PostgreSQL (safe for several gateway replicas)."""
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[DictRow]], url: str) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[AsyncConnection[DictRow]],
+        url: str,
+        key: bytes | None = None,
+    ) -> None:
         self._pool = pool
         self._url = url
+        self._sealer = Sealer(key)
+
+    def _record(self, row: DictRow) -> WorkflowRecord:
+        """A row of gateway_workflows as a record, its sealed parts opened."""
+        data = {k: v for k, v in row.items() if k != "view"}
+        data.update({k: row["view"].get(k) for k in _VIEW_FIELDS})
+        gate = data.get("pending_gate")
+        if isinstance(gate, dict) and SEALED in gate:
+            opened = self._sealer.open(row["id"], str(gate.get("gate")), gate[SEALED])
+            data["pending_gate"] = {**opened, "since": gate.get("since")}
+        error = data.get("error")
+        if isinstance(error, dict) and SEALED in error:
+            data["error"] = self._sealer.open(row["id"], _ERROR_AAD, error[SEALED])
+        return WorkflowRecord.model_validate(data)
+
+    def _view(self, record: WorkflowRecord) -> Jsonb:
+        """The jsonb column holding the record's nested parts; gate payload and error sealed."""
+        view = record.model_dump(mode="json", include=set(_VIEW_FIELDS))
+        if self._sealer.enabled:
+            gate = view.get("pending_gate")
+            if gate:
+                name = str(gate.get("gate"))
+                view["pending_gate"] = {"gate": name, "since": gate.get("since"),
+                                        SEALED: self._sealer.seal(record.id, name, gate)}  # fmt: skip
+            if view.get("error"):
+                view["error"] = {SEALED: self._sealer.seal(record.id, _ERROR_AAD, view["error"])}
+        return Jsonb(view)
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, database_url: str, *, max_connections: int = 10
+        cls, database_url: str, *, max_connections: int = 10, key: bytes | None = None
     ) -> AsyncIterator[PostgresStore]:
         """A store on its own pool, tables created under an advisory lock."""
         pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
@@ -334,7 +443,7 @@ class PostgresStore:
             open=False,
         )
         async with pool:
-            store = cls(pool, database_url)
+            store = cls(pool, database_url, key)
             async with advisory_lock(database_url, _SETUP_LOCK), pool.connection() as conn:
                 for ddl in _DDL:
                     await conn.execute(ddl)
@@ -350,13 +459,13 @@ class PostgresStore:
                 (
                     record.id, record.status, record.phase, record.input_kind,
                     record.submitted_by, record.tenant, record.name, Jsonb(record.options),
-                    _view(record),
+                    self._view(record),
                     record.deadline, record.created_at, record.updated_at,
                 ),
             )  # fmt: skip
             row = await cur.fetchone()
         assert row is not None
-        return _record(row)
+        return self._record(row)
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         """One row, or None."""
@@ -365,20 +474,47 @@ class PostgresStore:
                 "SELECT * FROM gateway_workflows WHERE id = %s", (workflow_id,)
             )
             row = await cur.fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else self._record(row)
 
-    async def save(self, record: WorkflowRecord) -> None:
-        """Overwrite the mutable columns of a row."""
-        async with self._pool.connection() as conn:
+    async def save(self, record: WorkflowRecord, audit: Sequence[dict[str, Any]] = ()) -> None:
+        """Overwrite the mutable columns of a row and log its new decisions, in one transaction."""
+        async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE gateway_workflows SET status = %s, phase = %s, name = %s, view = %s,"
                 " gate_since = %s, deadline = %s, redispatches = %s, finished_at = %s,"
                 " updated_at = now() WHERE id = %s",
                 (
-                    record.status, record.phase, record.name, _view(record), record.gate_since,
-                    record.deadline, record.redispatches, record.finished_at, record.id,
+                    record.status, record.phase, record.name, self._view(record),
+                    record.gate_since, record.deadline, record.redispatches, record.finished_at,
+                    record.id,
                 ),
             )  # fmt: skip
+            if audit:
+                # Entries already logged (a re-sync of the same checkpoint) are kept as they are.
+                async with conn.cursor() as cur:
+                    await cur.executemany(
+                        f"INSERT INTO gateway_audit ({', '.join(_AUDIT_COLUMNS)}) VALUES"
+                        f" ({', '.join(['%s'] * len(_AUDIT_COLUMNS))})"
+                        " ON CONFLICT (id) DO NOTHING",
+                        [
+                            tuple(getattr(entry, c) for c in _AUDIT_COLUMNS)
+                            for entry in map(AuditEntry.model_validate, audit)
+                        ],
+                    )
+
+    async def audit(
+        self, *, tenant: str | None, workflow_id: str | None, limit: int, before_seq: int | None
+    ) -> list[AuditEntry]:
+        """Newest first: every tenant's (tenant None) or one tenant's, optionally one workflow's."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM gateway_audit WHERE (%(tenant)s::text IS NULL OR tenant = %(tenant)s)"
+                " AND (%(wf)s::text IS NULL OR workflow_id = %(wf)s)"
+                " AND (%(before)s::bigint IS NULL OR seq < %(before)s)"
+                " ORDER BY seq DESC LIMIT %(limit)s",
+                {"tenant": tenant, "wf": workflow_id, "before": before_seq, "limit": limit},
+            )
+            return [AuditEntry.model_validate(r) for r in await cur.fetchall()]
 
     async def search(
         self,
@@ -403,7 +539,7 @@ class PostgresStore:
                  "before": before_seq, "limit": limit},
             )  # fmt: skip
             rows = await cur.fetchall()
-        return [_record(r) for r in rows]
+        return [self._record(r) for r in rows]
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Workflows whose deadline passed, oldest deadline first."""

@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
+from services.gateway.auth import Principal
 from services.gateway.graph import INPUT_KIND, Deps, load_plan, load_report
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.models import DecisionRequest, HistoryEntry, Notice
@@ -223,7 +224,8 @@ class Supervisor:
         record.deadline = self._deadline(before, values, awaiting)
         if record.status in TERMINAL and before.status not in TERMINAL:
             record.finished_at = utcnow()
-        await self.store.save(record)
+        # The decisions this checkpoint applied are logged with the row that shows them.
+        await self.store.save(record, values.get("audit") or [])
         await self._log_changes(before, record)
         await self._observe_end(before, record, values)
         return record
@@ -359,9 +361,10 @@ class Supervisor:
         return True
 
     async def decide(
-        self, workflow_id: str, request: DecisionRequest, principal: str
+        self, workflow_id: str, request: DecisionRequest, reviewer: Principal
     ) -> WorkflowRecord:
         """Apply a reviewer's decision to the pending gate and run on."""
+        principal = reviewer.id
         async with self.locked(workflow_id):
             record = await self.store.get(workflow_id)
             if record is None:
@@ -375,7 +378,9 @@ class Supervisor:
                     + (f" (pending: {pending})" if pending else " (no gate is pending)")
                 )
             resume: dict[str, Any] = {"decision": request.decision, "comment": request.comment,
-                                      "by": principal}  # fmt: skip
+                                      "by": principal, "how": "human",
+                                      "role": reviewer.top_role and reviewer.top_role.value,
+                                      "principal_tenant": reviewer.tenant}  # fmt: skip
             if request.decision == "edit" and request.gate == ERROR_REVIEW:
                 resume["answers"] = _answers(gates[0], request)
             elif request.decision == "edit":

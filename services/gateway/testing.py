@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.gateway.config import GatewaySettings
 from services.gateway.graph import RESULT_JSON, write_chart
+from services.gateway.keys import MemoryKeys
 from services.gateway.resources import Resources
 from services.gateway.store import Artifacts, MemoryArtifacts, MemoryStore
 from shared.errors import AutopilotError
@@ -159,6 +160,7 @@ class MemoryWorld:
 
         self.artifacts = MemoryArtifacts()
         self.store = MemoryStore()
+        self.keys = MemoryKeys(b"memory-world-pepper")
         self.swarms = InProcessSwarms(self.artifacts, intercept)
         self.saver = InMemorySaver()
         self.nats_down = False
@@ -181,4 +183,5 @@ class MemoryWorld:
             publisher=self.swarms,
             start=start,
             probes={"nats": nats_probe, "postgres": self.store.ping},
+            keys=self.keys,
         )

@@ -211,7 +211,8 @@ def keyed(tmp_path: Path, world: MemoryWorld, **extra: Any) -> TestClient:
 
 
 def test_a_submitter_cannot_skip_a_gate(tmp_path: Path, world: MemoryWorld) -> None:
-    with keyed(tmp_path, world) as client:
+    # bob auto-approves what he submits: self-approval, which the policy must allow (4b).
+    with keyed(tmp_path, world, allow_self_approval=True) as client:
         body = {"requirements": SPEC, "options": {"auto_approve": GATES}}
         refused = client.post("/v1/workflows", json=body, headers=auth("alice-key"))
         assert refused.status_code == 403 and "options.auto_approve" in refused.json()["detail"]
@@ -280,7 +281,7 @@ def test_a_tenant_never_diffs_against_another_tenants_chart(
 ) -> None:
     secret_spec = json.loads(json.dumps(SPEC))
     secret_spec["components"][0]["env"] = {"T1_ONLY": "t1-private-value"}
-    with keyed(tmp_path, world) as client:
+    with keyed(tmp_path, world, allow_self_approval=True) as client:
         first = client.post(
             "/v1/workflows", json={"requirements": secret_spec}, headers=auth("bob-key")
         ).json()["id"]

@@ -8,4 +8,5 @@ from __future__ import annotations
 VERBS = (
     "generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit",
     "list", "get", "approve", "reject", "cancel", "logs",
+    "keys", "audit",
 )  # fmt: skip
