@@ -252,7 +252,9 @@ _TOO_LARGE = {
 }
 _INVALID = {
     "description": "Invalid input; each error's `loc` names the field.",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+    },
 }
 _OPEN = ("/healthz", "/readyz", "/metrics")
 

@@ -341,7 +341,11 @@ def test_openapi_lists_auth_statuses_the_scheme_and_exactly_one_input(client: Te
     doc = client.get("/openapi.json").json()
     scheme = doc["components"]["securitySchemes"]
     assert list(scheme.values()) == [
-        {"type": "http", "scheme": "bearer", "description": scheme[next(iter(scheme))]["description"]}
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": scheme[next(iter(scheme))]["description"],
+        }
     ]
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
