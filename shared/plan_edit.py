@@ -312,6 +312,12 @@ def check_references(plan: ChartPlan) -> None:
 
     for comp in plan.components:
         base = f"components.{comp.spec.name}"
+        sec = comp.spec.security
+        if sec.capabilities.add and not sec.has_exception("capabilities"):
+            raise _refused(
+                "added capabilities need a security exception 'capabilities' with a reason",
+                f"{base}.spec.security.capabilities.add",
+            )
         for var, value in comp.spec.env.items():
             where = f"{base}.spec.env.{var}"
             if isinstance(value, SecretRef):

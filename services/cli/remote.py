@@ -19,6 +19,7 @@ from services.cli.review import Answer, plan_yaml, review
 from services.cli.summaries import (
     AcceptedException,
     deployment_summary,
+    error_summary,
     plan_summary,
     security_summary,
 )
@@ -185,12 +186,12 @@ def gate_summary(
             colour=colour,
         )
     if name == "error_review":
-        error = gate.get("error") or {}
-        lines = [f"Error [{error.get('code', '?')}] {error.get('message', '')}"]
-        if gate.get("step"):
-            lines.append(f"approve re-runs: {gate['step']}")
-        lines += [f"  question: {q}" for q in gate.get("questions") or []]
-        return "\n".join(lines)
+        return error_summary(
+            gate.get("error") or {},
+            step=gate.get("step"),
+            questions=[str(q) for q in gate.get("questions") or []],
+            colour=colour,
+        )
     return json.dumps(gate, indent=2, default=str)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shared.models.plan import ChartPlan, ComponentPlan, Decision, ImportNote
 from shared.models.reports import Finding, SecurityScanReport, Severity
@@ -236,6 +237,53 @@ def plan_exceptions(plan: ChartPlan) -> list[AcceptedException]:
     ]
 
 
+def findings_lines(findings: Iterable[Finding], style: Style) -> list[str]:
+    """Findings grouped by severity: object and check, the message, the fix ([] if none)."""
+    unique: dict[tuple[str, str, str], Finding] = {}
+    for f in findings:
+        unique.setdefault((f.check, f.object, f.message), f)
+    lines: list[str] = []
+    for severity in (Severity.ERROR, Severity.WARNING, Severity.INFO):
+        group = [f for f in unique.values() if f.severity == severity]
+        if not group:
+            continue
+        lines += ["", style(f"{severity.value.capitalize()}s ({len(group)})", "bold")]
+        for f in group:
+            check = f"{f.tool}:{f.check}" if f.check else f.tool
+            lines.append(f"  {_severity(severity.value, style)} {f.object or '(chart)'}  {check}")
+            lines.append(f"          {f.message}")
+            if f.hint:
+                lines.append(f"          {style('fix: ' + f.hint, 'green')}")
+    return lines
+
+
+def error_summary(
+    error: dict[str, Any],
+    *,
+    step: str | None = None,
+    questions: Sequence[str] = (),
+    colour: bool = False,
+) -> str:
+    """The error_review screen: the error in a line, the findings it carries, what approve does."""
+    style = Style(colour)
+    head = f"Error [{error.get('code', '?')}] {error.get('message', '')}"
+    lines = [style(head, "bold", "red")]
+    if error.get("field"):
+        lines.append(f"  field: {error['field']}")
+    details = error.get("details") or {}
+    findings = []
+    for raw in details.get("findings") or []:
+        try:
+            findings.append(Finding.model_validate(raw))
+        except ValueError:
+            continue
+    lines += findings_lines(findings, style)
+    lines += ["", *(f"  question: {q}" for q in questions)] if questions else []
+    if step:
+        lines += ["", f"approve re-runs {step}; reject ends the workflow as failed"]
+    return "\n".join(lines)
+
+
 def security_summary(
     scan: SecurityScanReport,
     findings: Sequence[Finding],
@@ -251,22 +299,8 @@ def security_summary(
         style("Security", "bold") + f"  checkov score {style(f'{rate:.1%}', score_colour, 'bold')}"
         f" ({scan.passed} passed, {scan.failed} failed)"
     ]
-    unique: dict[tuple[str, str, str], Finding] = {}
-    for f in [*scan.failedChecks, *findings]:
-        unique.setdefault((f.check, f.object, f.message), f)
-    for severity in (Severity.ERROR, Severity.WARNING, Severity.INFO):
-        group = [f for f in unique.values() if f.severity == severity]
-        if not group:
-            continue
-        lines += ["", style(f"{severity.value.capitalize()}s ({len(group)})", "bold")]
-        for f in group:
-            check = f"{f.tool}:{f.check}" if f.check else f.tool
-            lines.append(f"  {_severity(severity.value, style)} {f.object or '(chart)'}  {check}")
-            lines.append(f"          {f.message}")
-            if f.hint:
-                lines.append(f"          {style('fix: ' + f.hint, 'green')}")
-    if not unique:
-        lines += ["", "  no findings"]
+    found = findings_lines([*scan.failedChecks, *findings], style)
+    lines += found or ["", "  no findings"]
     lines += ["", style(f"Accepted exceptions ({len(exceptions)})", "bold")]
     lines += [f"  {e.component}  {e.setting}: {e.reason}" for e in exceptions] or ["  none"]
     lines += ["", style(f"Excluded checks ({len(scan.excluded)})", "bold")]

@@ -41,6 +41,12 @@ CRITICAL_CHECKS = frozenset(
 """Privileged, host namespaces, Docker socket, SYS_ADMIN: any one of these fails the scan
 whatever the pass rate, because a single such container hands over the node."""
 
+ACCEPTABLE_CRITICAL = {"CKV_K8S_19": "hostNetwork"}
+"""Critical checks a declared exception may accept: check -> the exception's setting, which the
+skip's reason must name (`hostNetwork: <why>`, as the generator writes it). The node's network
+namespace alone does not hand over the node; privileged, host PID/IPC, the Docker socket and
+SYS_ADMIN do, so no reason accepts those."""
+
 HINTS = {
     "CKV_K8S_8": "add a livenessProbe to the container",
     "CKV_K8S_9": "add a readinessProbe to the container",
@@ -167,7 +173,7 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
         if record.check_id in EXCLUDED_CHECKS:
             continue
         reason = _skip_reason(record)
-        if reason is None or record.check_id in CRITICAL_CHECKS:
+        if reason is None or not _acceptable(record.check_id, reason):
             # A skip without a reason, or of a check no reason can excuse, still fails.
             why = "skipped without a reason" if reason is None else "critical: cannot be skipped"
             finding = _finding(record)
@@ -177,6 +183,15 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
     report.failed = len(findings)
     report.failedChecks = findings
     return report
+
+
+def _acceptable(check: str, reason: str) -> bool:
+    """Whether a skip with this reason accepts the check (critical ones only as listed)."""
+    if check not in CRITICAL_CHECKS:
+        return True
+    setting = ACCEPTABLE_CRITICAL.get(check)
+    head, _, why = reason.partition(":")
+    return setting is not None and head.strip() == setting and len(why.strip()) >= 10
 
 
 def _skip_reason(record: _Record) -> str | None:

@@ -14,6 +14,7 @@ from services.cli.common import print_report, read_input, read_override, read_st
 from services.cli.progress import Progress
 from services.cli.summaries import changes_section
 from services.cli.terminal import colour_enabled
+from shared.accepted import accepted_exceptions
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 
@@ -165,6 +166,7 @@ def _print_generated(
             "chart": str(chart_dir),
             **extra,
             "notes": [n.dump() for n in plan.notes],
+            "acceptedExceptions": accepted_exceptions(plan, report),
             "report": report.model_dump(mode="json", by_alias=True),
         }
         print(json.dumps(body, indent=2))
