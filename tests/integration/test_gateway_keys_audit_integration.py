@@ -166,3 +166,11 @@ def test_postgres_store_seals_gates_and_logs_decisions_once(pg_database: str) ->
 
     asyncio.run(scenario())
     assert PRIVATE not in row_text(pg_database, "SELECT * FROM gateway_workflows")
+
+
+def test_migrate_creates_the_key_and_audit_tables(pg_database: str) -> None:
+    from services.cli.commands.migrate import migrate
+
+    assert "gateway API keys: up to date" in asyncio.run(migrate(pg_database))
+    tables = row_text(pg_database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    assert "gateway_api_keys" in tables and "gateway_audit" in tables

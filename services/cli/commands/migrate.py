@@ -11,6 +11,7 @@ from shared.errors import AutopilotError
 
 async def migrate(database_url: str) -> list[str]:
     """Create or upgrade the checkpoint, store and artifact tables; returns what was done."""
+    from services.gateway.keys import PostgresKeys
     from services.gateway.store import PostgresStore
     from shared.infra.artifacts import ArtifactStore
     from shared.infra.checkpoint import open_checkpointer, open_store
@@ -24,6 +25,8 @@ async def migrate(database_url: str) -> list[str]:
         done.append("artifacts: up to date")
     async with PostgresStore.open(database_url, max_connections=2):
         done.append("gateway workflows and events: up to date")
+    async with PostgresKeys.open(database_url, pepper=None, max_connections=2):
+        done.append("gateway API keys: up to date")
     return done
 
 
