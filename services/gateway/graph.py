@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -257,6 +258,18 @@ def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
     return "".join(lines)
 
 
+def replay_version(chart_yaml: bytes, replay: int) -> bytes:
+    """Chart.yaml with `+replay.N` (SemVer build metadata, which Helm and Argo CD accept and
+    which never collides with a version a person picks) added to its version; N=0 leaves it."""
+    if replay <= 0:
+        return chart_yaml
+    text = chart_yaml.decode()
+    version = str((yaml.safe_load(text) or {}).get("version", "0.1.0")).split("+", 1)[0]
+    line = f'version: "{version}+replay.{replay}"'
+    lines = [line if ln.startswith("version:") else ln for ln in text.splitlines()]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def package_chart(files: dict[str, bytes], name: str) -> tuple[str, bytes]:
     """`helm package` the chart files; returns the archive's file name and bytes."""
     with tempfile.TemporaryDirectory(prefix="autopilot-package-") as tmp:
@@ -281,18 +294,37 @@ def _auto_approver(state: SupervisorState, gate: str) -> str | None:
 def _decide(state: SupervisorState, gate: str, details: dict[str, Any]) -> dict[str, Any]:
     """Wait at a human gate (unless auto-approved); returns the reviewer's decision."""
     if who := _auto_approver(state, gate):
-        return {"decision": "approve", "comment": f"auto-approved: {who}", "by": who, "auto": True}
+        grants = (state.get("options") or {}).get("auto_approval") or {}
+        grant = grants.get(gate) if isinstance(grants, dict) else None
+        return {"decision": "approve", "comment": f"auto-approved: {who}", "by": who, "auto": True,
+                **(grant if isinstance(grant, dict) else {})}  # fmt: skip
     answer = interrupt({"gate": gate, **details})
     return dict(answer) if isinstance(answer, dict) else {"decision": str(answer)}
 
 
-def _gate_outcome(gate: str, decision: dict[str, Any]) -> Update:
-    """State changes every gate decision makes (approvals, who decided, comment, rejection)."""
+def _audit(state: SupervisorState, gate: str, decision: dict[str, Any]) -> list[dict[str, Any]]:
+    """The audit-log entry of a decision being applied (the fields of store.AuditEntry)."""
+    auto = bool(decision.get("auto"))
+    return [{
+        "id": uuid.uuid4().hex, "time": utcnow().isoformat(), "workflow_id": state["workflow_id"],
+        "tenant": state.get("tenant") or "", "gate": gate,
+        "decision": str(decision.get("decision", "reject")),
+        "principal": str(decision.get("principal") or decision.get("by") or "unknown"),
+        "principal_tenant": decision.get("principal_tenant"), "role": decision.get("role"),
+        "how": str(decision.get("how") or ("role" if auto else "human")),
+        "comment": decision.get("comment"),
+    }]  # fmt: skip
+
+
+def _gate_outcome(state: SupervisorState, gate: str, decision: dict[str, Any]) -> Update:
+    """State changes every gate decision makes (approvals, who decided, comment, rejection,
+    the audit entry)."""
     choice = decision.get("decision", "reject")
     status = {"approve": "approved", "edit": "edited"}.get(choice, "rejected")
     record = {"decision": choice, "by": str(decision.get("by") or "unknown"),
               "auto": bool(decision.get("auto"))}  # fmt: skip
-    update: Update = {"approvals": {gate: status}, "decisions": {gate: record}}
+    update: Update = {"approvals": {gate: status}, "decisions": {gate: record},
+                      "audit": _audit(state, gate, decision)}  # fmt: skip
     if decision.get("comment"):
         update["comments"] = {gate: str(decision["comment"])}
     if status == "rejected":
@@ -435,7 +467,7 @@ async def planning_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     gate = GateName.PLANNING_REVIEW.value
     plan = await load_plan(deps, state)
     decision = _decide(state, gate, {"plan": plan.dump()})
-    update = _gate_outcome(gate, decision)
+    update = _gate_outcome(state, gate, decision)
     if update.get("status") == Status.REJECTED.value:
         return update
     if decision.get("decision") == "edit":
@@ -484,7 +516,7 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
         details["agent_diff"] = agent_diff
     gate = GateName.SECURITY_REVIEW.value
     decision = _decide(state, gate, details)
-    update = _gate_outcome(gate, decision)
+    update = _gate_outcome(state, gate, decision)
     if decision.get("decision") == "approve" and exceptions:
         # Who accepted the spec's exceptions, and when: the approval of this gate.
         record = {**update["decisions"][gate], "at": utcnow().isoformat(),
@@ -511,7 +543,7 @@ async def deployment_approval(state: SupervisorState, runtime: Runtime[Deps]) ->
     diff = manifest_diff(old_text, new_text, old_label, f"{name} (this workflow)")
     details = {"diff": diff, "previous": previous[0] if previous else None}
     gate = GateName.DEPLOYMENT_APPROVAL.value
-    return {**_gate_outcome(gate, _decide(state, gate, details)), "phase": gate}
+    return {**_gate_outcome(state, gate, _decide(state, gate, details)), "phase": gate}
 
 
 @guarded("publish")
@@ -526,6 +558,9 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     files = await deps.artifacts.get_files(wf, chart_kind)
     if "Chart.yaml" not in files:
         raise ArtifactError(f"{chart_kind} of workflow {wf} has no Chart.yaml")
+    # A replay publishes again, maybe other content: it gets its own version, never the first's.
+    publication = await deps.store.next_attempt(wf, "publish")
+    files = {**files, "Chart.yaml": replay_version(files["Chart.yaml"], publication - 1)}
     archive, data = await asyncio.to_thread(package_chart, files, name)
     ref = await deps.artifacts.put_files(wf, CHART_TGZ, {archive: data})
     await deps.store.record_published(name, wf, chart_kind, state.get("tenant") or "")
@@ -536,12 +571,15 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
             "refs": {CHART_TGZ: ref.model_dump(mode="json")}}  # fmt: skip
 
 
-def _fail(error: ErrorContext, comment: str | None = None) -> Command[Any]:
-    """End the workflow as failed with its error."""
+def _fail(
+    error: ErrorContext, comment: str | None = None, audit: list[dict[str, Any]] | None = None
+) -> Command[Any]:
+    """End the workflow as failed with its error (and the audit entry of a reviewer's reject)."""
     details = {**error.details, **({"comment": comment} if comment else {})}
     final = error.model_copy(update={"details": details})
     return Command(goto=END, update={"status": Status.FAILED.value, "phase": "failed",
-                                     "last_error": final.dump(), "error": None, "waiting": None})  # fmt: skip
+                                     "last_error": final.dump(), "error": None, "waiting": None,
+                                     **({"audit": audit} if audit else {})})  # fmt: skip
 
 
 async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Command[Any]:
@@ -559,6 +597,7 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
         # person has (clarification): a human decides at once, nothing is retried silently.
         questions = error.details.get("questions")
         decision = _ask_review(error, step, questions)
+        clear = {**clear, "audit": _audit(state, ERROR_REVIEW, decision)}
         answers = decision.get("answers") if questions else None
         if decision.get("decision") == "edit" and isinstance(answers, str) and answers.strip():
             refs = await _store_answers(runtime.context, state, answers)
@@ -585,12 +624,17 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
         return _fail(error)
     # permission, policy, unknown, a chart still failing validation after the fix loop (its
     # findings in the error's details), or retries used up: a human decides.
-    return _error_review(error, step, clear)
+    return _error_review(state, error, step, clear)
 
 
-def _error_review(error: ErrorContext, step: str, clear: Update) -> Command[Any]:
+def _error_review(
+    state: SupervisorState, error: ErrorContext, step: str, clear: Update
+) -> Command[Any]:
     """The error_review gate: approve re-runs the step, anything else fails the workflow."""
-    return _review_outcome(error, step, clear, _ask_review(error, step, None))
+    decision = _ask_review(error, step, None)
+    return _review_outcome(
+        error, step, {**clear, "audit": _audit(state, ERROR_REVIEW, decision)}, decision
+    )
 
 
 def _ask_review(error: ErrorContext, step: str, questions: Any) -> dict[str, Any]:
@@ -626,7 +670,7 @@ def _review_outcome(
         if comment:
             approvals["comments"] = {ERROR_REVIEW: comment}
         return Command(goto=step, update={**clear, **approvals})
-    return _fail(error, comment)
+    return _fail(error, comment, clear.get("audit"))
 
 
 # --------------------------------------------------------------------------- wiring
@@ -644,6 +688,7 @@ def _then(target: str) -> Router:
             Status.REJECTED.value,
             Status.FAILED.value,
             Status.COMPLETED.value,
+            Status.CANCELLED.value,
         ):
             return END
         return target
