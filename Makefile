@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lock bench check-alerts clean
+.PHONY: install demo test lint lock bench k8s check-alerts clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/generate.py
+
+# The project's own chart: k8s/autopilot.yaml generated, k8s/overlay/ added, validated (k8s/build.py).
+k8s: install
+	$(BIN)/python k8s/build.py
 
 # Prometheus' own rule tester on the alert rules (needs promtool: apt-get install prometheus).
 check-alerts:

@@ -37,6 +37,82 @@ the headless Service appends "-headless", and both must stay within 63.
 {{- printf "%s-%s" $fullname .component -}}
 {{- end -}}
 
+{{/*
+Secret keys that a component's refEnv formats read, as a JSON list.
+Call with (dict "refEnv" <map of name: format>).
+*/}}
+{{- define "autopilot.refSecrets" -}}
+{{- $keys := list -}}
+{{- range $name, $format := .refEnv -}}
+{{- range regexFindAll "\\{secret:[a-z0-9]([-a-z0-9]*[a-z0-9])?\\}" (toString $format) -1 -}}
+{{- $keys = append $keys (. | trimPrefix "{secret:" | trimSuffix "}") -}}
+{{- end -}}
+{{- end -}}
+{{- $keys | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* The env variable that carries a chart Secret key into refEnv values. Call with the key. */}}
+{{- define "autopilot.refSecretVar" -}}
+{{- printf "AUTOPILOT_SECRET_%s" (. | upper | replace "-" "_") -}}
+{{- end -}}
+
+{{/*
+A refEnv value: {host:<component>} becomes that component's Service name, {secret:<key>}
+becomes $(AUTOPILOT_SECRET_<KEY>), which Kubernetes expands from the env defined before it.
+Every other character is literal: "$" is doubled so Kubernetes prints it as written.
+With "file" true (a ConfigMap file) only {host:...} is replaced and "$" stays single: a
+secret never lands in a ConfigMap.
+Call with (dict "ctx" $ "format" <string> ["file" true]).
+*/}}
+{{- define "autopilot.refValue" -}}
+{{- $pattern := "\\{(host|secret):[a-z0-9]([-a-z0-9]*[a-z0-9])?\\}" -}}
+{{- $file := .file | default false -}}
+{{- if $file -}}
+{{- $pattern = "\\{host:[a-z0-9]([-a-z0-9]*[a-z0-9])?\\}" -}}
+{{- end -}}
+{{- $format := toString .format -}}
+{{- $texts := regexSplit $pattern $format -1 -}}
+{{- $refs := regexFindAll $pattern $format -1 -}}
+{{- $out := "" -}}
+{{- range $i, $text := $texts -}}
+{{- $out = print $out (ternary $text ($text | replace "$" "$$") $file) -}}
+{{- if lt $i (len $refs) -}}
+{{- $parts := splitList ":" (index $refs $i | trimPrefix "{" | trimSuffix "}") -}}
+{{- if eq (first $parts) "host" -}}
+{{- $out = print $out (include "autopilot.componentFullname" (dict "ctx" $.ctx "component" (last $parts))) -}}
+{{- else -}}
+{{- $out = print $out (printf "$(%s)" (include "autopilot.refSecretVar" (last $parts))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $out -}}
+{{- end -}}
+
+{{/*
+NetworkPolicy ports: the numbers in .only (protocol from the matching container port), or
+every container port when .only is empty. Never an empty list, which would admit every port.
+Call with (dict "ports" <containerPorts> "only" <list of numbers or nil>).
+*/}}
+{{- define "autopilot.networkPolicyPorts" -}}
+{{- $rules := list -}}
+{{- if .only -}}
+{{- range $n := .only -}}
+{{- $protocol := "TCP" -}}
+{{- range $.ports -}}
+{{- if eq (int .containerPort) (int $n) -}}
+{{- $protocol = .protocol | default "TCP" -}}
+{{- end -}}
+{{- end -}}
+{{- $rules = append $rules (dict "port" (int $n) "protocol" $protocol) -}}
+{{- end -}}
+{{- else -}}
+{{- range .ports -}}
+{{- $rules = append $rules (dict "port" (int .containerPort) "protocol" (.protocol | default "TCP")) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
 {{/* Selector labels. Call with (dict "ctx" $ "component" "<name>"). */}}
 {{- define "autopilot.selectorLabels" -}}
 {{- $labels := dict "app.kubernetes.io/name" (include "autopilot.name" .ctx) "app.kubernetes.io/instance" .ctx.Release.Name -}}
@@ -123,4 +199,32 @@ storageClassName: ""
 {{- else if .storageClass }}
 storageClassName: {{ .storageClass | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Name of a one-shot Job: the component's name and the release revision, so every install and
+upgrade runs it anew (a Job's pod template is immutable). Call with (dict "ctx" $ "component" "<name>").
+*/}}
+{{- define "autopilot.jobName" -}}
+{{- $fullname := include "autopilot.componentFullname" (dict "ctx" .ctx "component" .component) -}}
+{{- printf "%s-%d" ($fullname | trunc 55 | trimSuffix "-") (.ctx.Release.Revision | int) -}}
+{{- end -}}
+
+{{/* Name of a claim several components share (sharedVolumes). Call with (dict "ctx" $ "name" "<claim>"). */}}
+{{- define "autopilot.sharedClaimName" -}}
+{{- $fullname := include "autopilot.fullname" .ctx | trunc (int (sub 62 (len .name))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $fullname .name -}}
+{{- end -}}
+
+{{/*
+checkov.io/skip annotations for the checks a component does not pass on purpose, with the reason
+of its security exception (checkov reads `<check>=<reason>`, so "=" in a reason becomes ":").
+Call with the component's acceptedChecks map; returns YAML for fromYaml.
+*/}}
+{{- define "autopilot.checkovSkips" -}}
+{{- $out := dict -}}
+{{- range $i, $check := keys (. | default dict) | sortAlpha -}}
+{{- $_ := set $out (printf "checkov.io/skip%d" (add1 $i)) (printf "%s=%s" $check (index $ $check | toString | replace "=" ":")) -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
