@@ -54,7 +54,7 @@ def edit_once(plan: ChartPlan, text: str) -> ChartPlan | None:
     return edit_plan(plan, changes, prefix="")
 
 
-def _edit(term: Terminal, plan: ChartPlan, style: Style) -> ChartPlan | None:
+def edit_loop(term: Terminal, plan: ChartPlan, style: Style) -> ChartPlan | None:
     """Edit until the plan is valid (the new plan), unchanged or aborted (None)."""
     text = plan_yaml(plan)
     while True:
@@ -105,7 +105,7 @@ def review(
             if answer in ("?", "d", "detail") or answer.startswith("?"):
                 term.page(detail(edited or plan))
             elif answer in ("e", "edit") and plan is not None:
-                changed = _edit(term, edited or plan, style)
+                changed = edit_loop(term, edited or plan, style)
                 if changed is not None:
                     edited = changed
                     term.say(style("edited plan:", "bold"))

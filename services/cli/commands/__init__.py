@@ -7,6 +7,6 @@ from __future__ import annotations
 
 VERBS = (
     "generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit",
-    "list", "get", "approve", "reject", "cancel", "logs",
+    "list", "get", "approve", "reject", "edit", "cancel", "logs",
     "keys", "audit",
 )  # fmt: skip
