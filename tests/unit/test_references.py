@@ -363,3 +363,39 @@ def test_a_call_to_a_component_that_is_off_is_a_warning_at_planning() -> None:
     plan = plan_chart(ChartRequirements.model_validate(spec))
     [note] = [n for n in plan.notes if n.source == "components.api.env"]
     assert note.severity == "warning" and "calls db (DB_HOST), which is off" in note.message
+
+
+def test_config_file_calls_are_references_with_a_service_and_a_policy_rule(tmp_path: Path) -> None:
+    spec = {
+        "name": "elk",
+        "components": [
+            {
+                "name": "kibana",
+                "image": "docker.elastic.co/kibana/kibana:8.15.0",
+                "configFiles": [
+                    {
+                        "path": "/usr/share/kibana/config/kibana.yml",
+                        "content": "elasticsearch.hosts: [ http://{host:elasticsearch}:9200 ]\n",
+                        "serviceRefs": True,
+                    }
+                ],
+            },
+            {
+                "name": "elasticsearch",
+                "image": "docker.elastic.co/elasticsearch/elasticsearch:8.15.0",
+            },
+        ],
+    }
+    plan = plan_chart(ChartRequirements.model_validate(spec))
+    assert [(r.caller, r.variable, r.callee, r.port) for r in plan.references] == [
+        ("kibana", "file /usr/share/kibana/config/kibana.yml", "elasticsearch", 9200)
+    ]
+    peers = plan.component("elasticsearch").networkPolicy.allowFrom
+    assert [(p.component, p.ports) for p in peers] == [("kibana", [9200])]
+    chart = generate_chart(plan, tmp_path).chart_dir
+    cm = next(
+        o
+        for o in render(chart)
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("kibana-files")
+    )
+    assert "http://prod-elk-elasticsearch:9200" in next(iter(cm["data"].values()))

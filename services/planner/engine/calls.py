@@ -59,12 +59,11 @@ def references(req: ChartRequirements) -> list[Reference]:
     """Every (caller, variable, callee, port) in the components' env and config files."""
     result = []
     for comp in req.components:
-        for var, value in sorted(comp.env.items()):
-            if isinstance(value, ServiceRef):
-                for callee, port in value.links():
-                    result.append(
-                        Reference(caller=comp.name, variable=var, callee=callee, port=port)
-                    )
+        calls = [(v, r.links()) for v, r in sorted(comp.env.items()) if isinstance(r, ServiceRef)]
+        calls += [(f"file {f.path}", f.links()) for f in comp.configFiles]
+        for var, links in calls:
+            for callee, port in links:
+                result.append(Reference(caller=comp.name, variable=var, callee=callee, port=port))
     return result
 
 
