@@ -16,12 +16,13 @@ from typing import Any
 
 import yaml
 from langchain_core.language_models import BaseChatModel
+from pydantic import ValidationError
 
 from services.planner.intake import InputKind, Intake, decode, intake, load_yaml
 from shared.errors import InputError
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
-from shared.models.requirements import Standards
+from shared.models.requirements import ChartRequirements, Standards
 
 OFFLINE_INPUTS = (
     "a plain-language prompt needs a model: set AUTOPILOT_MODEL=provider:model "
@@ -61,6 +62,16 @@ def prompt_of(data: bytes | str) -> str | None:
     return None
 
 
+def renamed(requirements: ChartRequirements, name: str) -> ChartRequirements:
+    """A native spec under the chart name --name gives, validated like the spec's own."""
+    doc = requirements.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    try:
+        return ChartRequirements.model_validate({**doc, "name": name})
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"]
+        raise InputError(f"{name!r} is not a chart name: {reason}", field="--name") from exc
+
+
 def take_input(
     data: bytes | str,
     model: BaseChatModel | None,
@@ -81,7 +92,7 @@ def take_input(
     prompt = prompt_of(data)
     if prompt is None:
         env = os.environ if environ is None else environ
-        return intake(
+        taken = intake(
             data,
             base_dir=base_dir,
             name=name,
@@ -89,6 +100,9 @@ def take_input(
             overrides=overrides,
             override_names=override_names,
         )
+        if name and taken.kind is InputKind.REQUIREMENTS and taken.requirements.name != name:
+            return taken.model_copy(update={"requirements": renamed(taken.requirements, name)})
+        return taken
     if model is None:
         raise InputError(OFFLINE_INPUTS, field="input")
     from services.planner.agent import requirements_from_prompt

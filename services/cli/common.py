@@ -20,6 +20,41 @@ def read_input(source: str) -> tuple[bytes, Path | None]:
     return path.read_bytes(), path.resolve().parent
 
 
+_COMPOSE_STEMS = ("docker-compose", "compose")
+
+
+def compose_chart_name(source: str, data: bytes) -> str | None:
+    """The chart name a Compose file gets from its file name, when it has no `name:`.
+
+    `compose.yaml` or `docker-compose.yml` in folder `shop` -> `shop`; a variant such as
+    `compose.prod.yaml` or `docker-compose-prod.yml` -> `shop-prod`; any other file name is
+    the chart name itself (`wordpress-mysql.yaml` -> `wordpress-mysql`). None for stdin, a
+    native spec, or a Compose file that names its project (the importer uses that name).
+    """
+    from services.planner.compose.importer import looks_like_compose
+    from services.planner.intake import decode, load_yaml
+
+    if source == "-":
+        return None
+    try:
+        doc = load_yaml(decode(data))
+    except AutopilotError:
+        return None  # intake reports it, with the line and column
+    if not looks_like_compose(doc) or (isinstance(doc.get("name"), str) and doc["name"]):
+        return None
+    path = Path(source).resolve()
+    stem = path.name
+    for suffix in (".yaml", ".yml", ".json"):
+        stem = stem.removesuffix(suffix)
+    folder = path.parent.name or "app"
+    for base in _COMPOSE_STEMS:
+        if stem == base:
+            return folder
+        if stem.startswith(base) and stem[len(base)] in ".-_":
+            return f"{folder}-{stem[len(base) + 1 :]}"
+    return stem
+
+
 def read_override(source: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
     """The override file `docker compose` would merge over the Compose file `source`, as
     (texts, names); saying so on stderr unless quiet. None for stdin or other file names."""

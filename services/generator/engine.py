@@ -129,15 +129,52 @@ def _remove(chart_dir: Path, rel: str) -> None:
         parent = parent.parent
 
 
-def generate_chart(plan: ChartPlan, out_dir: Path, *, force: bool = False) -> GenerateResult:
-    """Write the chart to `out_dir/<plan.name>/`, keeping user edits unless `force`."""
+class ChartConflict(GenerationError):
+    """The chart folder holds a different chart; replacing it needs `force`."""
+
+
+def _check_same_chart(
+    chart_dir: Path, manifest: dict[str, Any], name: str, source: str | None
+) -> None:
+    """Refuse to write over a chart from another source, another name, or not ours at all."""
+    if not manifest["files"]:
+        if (chart_dir / "Chart.yaml").exists():
+            raise ChartConflict(
+                f"{chart_dir} holds a chart K8s Autopilot did not generate (no "
+                f"{MANIFEST}); pass --force to replace it, or choose another -o or --name",
+                field="--force",
+            )
+        return
+    before_name, before_source = manifest.get("chart"), manifest.get("source")
+    if before_name not in (None, name):
+        what = f"chart {before_name!r}"
+    elif source is not None and before_source not in (None, source):
+        what = f"the chart generated from {before_source}"
+    else:
+        return
+    raise ChartConflict(
+        f"{chart_dir} holds {what}; pass --force to replace it, or choose another -o or --name",
+        field="--force",
+    )
+
+
+def generate_chart(
+    plan: ChartPlan, out_dir: Path, *, force: bool = False, source: str | None = None
+) -> GenerateResult:
+    """Write the chart to `out_dir/<plan.name>/`, keeping user edits unless `force`.
+
+    `source` names the input (a file path); a folder whose manifest names another source or
+    chart, or a chart we did not generate, is refused unless `force`.
+    """
     files = render_files(plan)
     chart_dir = Path(out_dir) / plan.name
+    manifest = _load_manifest(chart_dir)
+    if not force:
+        _check_same_chart(chart_dir, manifest, plan.name, source)
     try:
         chart_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GenerationError(f"cannot create {chart_dir}: {exc}") from exc
-    manifest = _load_manifest(chart_dir)
     recorded: dict[str, str] = manifest["files"]
     for rel in manifest.get("pending", []):
         _remove(chart_dir, str(rel))
@@ -167,6 +204,8 @@ def generate_chart(plan: ChartPlan, out_dir: Path, *, force: bool = False) -> Ge
             else:
                 preserved.append(rel)
         new_manifest = {
+            "chart": plan.name,
+            **({"source": source} if source is not None else {}),
             "generator": docs.GENERATED_BY,
             "planHash": docs.plan_hash(plan),
             "files": {rel: _sha(text.encode("utf-8")) for rel, text in files.items()},

@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.cli.common import print_report, read_input, read_override, read_standards
+from services.cli.common import (
+    compose_chart_name,
+    print_report,
+    read_input,
+    read_override,
+    read_standards,
+)
 from services.cli.progress import Progress
 from services.cli.summaries import changes_section
 from services.cli.terminal import colour_enabled
@@ -32,8 +38,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "-q", "--quiet", action="store_true", help="no changes section, no step progress"
     )
     gen.add_argument("--standards", help="organisation standards file (YAML)")
-    gen.add_argument("--name", help="chart name for a Compose file (default: its folder)")
-    gen.add_argument("--force", action="store_true", help="overwrite files you edited")
+    gen.add_argument(
+        "--name",
+        help="chart name (default: the spec's name; for a Compose file its `name:`, else from "
+        "the file name: compose.yaml in folder shop -> shop, compose.prod.yaml -> shop-prod)",
+    )
+    gen.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite files you edited, and a different chart of the same name in -o",
+    )
     gen.add_argument(
         "--profile",
         action="append",
@@ -84,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     data, base_dir = read_input(args.input)
     overrides, override_names = read_override(args.input, quiet=args.quiet)
+    args.name = args.name or compose_chart_name(args.input, data)
     model = args.model or LLMSettings().model_for("generator")
     if model != "offline":
         return _generate_with_model(args, data, base_dir, model, (overrides, override_names))
@@ -107,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     plan = approved
     with progress.step("generating the chart"):
-        generated = generate_chart(plan, Path(args.output), force=args.force)
+        source = None if args.input == "-" else str(Path(args.input).resolve())
+        generated = generate_chart(plan, Path(args.output), force=args.force, source=source)
     with progress.step("validating (lint, render, schema, checkov)"):
         report = validate_chart(generated.chart_dir)
     extra = {

@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from services.cli.common import read_input, read_override, read_standards
+from services.cli.common import compose_chart_name, read_input, read_override, read_standards
 from services.cli.summaries import changes_section, plan_summary
 from services.cli.terminal import colour_enabled
 
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     pln = sub.add_parser("plan", help="print the chart plan with every decision and its reason")
     pln.add_argument("input")
     pln.add_argument("--standards")
-    pln.add_argument("--name")
+    pln.add_argument("--name", help="chart name (default: as generate names it)")
     pln.add_argument("--json", action="store_true")
     pln.add_argument("--yaml", action="store_true", help="the whole plan as YAML")
     pln.set_defaults(func=run)
@@ -26,16 +26,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Print the plan for an input without writing a chart."""
+    from services.cli.agentic import take_input
     from services.planner.engine import plan_chart
-    from services.planner.intake import intake
 
     data, base_dir = read_input(args.input)
     overrides, override_names = read_override(args.input)
     # The user's own machine: their shell environment fills the Compose file's ${VAR}.
-    taken = intake(
+    taken = take_input(
         data,
+        None,
         base_dir=base_dir,
-        name=args.name,
+        name=args.name or compose_chart_name(args.input, data),
         environ=os.environ,
         overrides=overrides,
         override_names=override_names,

@@ -57,6 +57,14 @@ def request_body(
             body["dotenv"] = dotenv
     elif env:
         raise AutopilotError("--env applies only to a Compose file, not a spec", field="--env")
+    elif name:
+        # A native spec carries its own name; --name replaces it, as generate does.
+        from services.cli.agentic import renamed
+        from services.planner.intake import parse_requirements
+
+        body["requirements"] = renamed(parse_requirements(doc), name).model_dump(
+            mode="json", by_alias=True, exclude_unset=True
+        )
     options: dict[str, Any] = {}
     if yes:
         options["auto_approve"] = [g.value for g in GateName]
@@ -300,7 +308,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_gateway_options(smt, output=False)
     smt.add_argument("-o", "--output", required=True, help="directory to unpack the chart under")
     smt.add_argument("--yes", action="store_true", help="approve every human gate")
-    smt.add_argument("--name", help="chart name for a Compose file")
+    smt.add_argument("--name", help="chart name (default: as generate names it)")
     smt.add_argument(
         "--env",
         action="append",
@@ -326,7 +334,7 @@ def env_flags(values: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """CLI glue: read the input file (or stdin) and its `.env`, and submit them."""
-    from services.cli.common import read_input
+    from services.cli.common import compose_chart_name, read_input
 
     source = args.input
     data, base_dir = read_input(source)
@@ -339,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
         args.gateway,
         Path(args.output),
         yes=args.yes,
-        name=args.name,
+        name=args.name or compose_chart_name(source, data),
         env=env_flags(args.env),
         dotenv=dotenv,
     )
