@@ -113,7 +113,9 @@ def _daemonset(annotations: dict[str, str], **pod: Any) -> dict[str, Any]:
 
 def test_host_network_is_accepted_only_as_a_declared_hostnetwork_exception() -> None:
     why = "hostNetwork: exports per-node network metrics from the host namespace"
-    report = security.scan([_daemonset({"checkov.io/skip1": f"CKV_K8S_19={why}"}, hostNetwork=True)])
+    report = security.scan(
+        [_daemonset({"checkov.io/skip1": f"CKV_K8S_19={why}"}, hostNetwork=True)]
+    )
     assert [f.check for f in report.accepted] == ["CKV_K8S_19"]
     assert not [f for f in report.failedChecks if f.check == "CKV_K8S_19"]
     # A skip that does not come from the hostNetwork exception, and any other host namespace,

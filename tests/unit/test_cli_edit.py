@@ -60,7 +60,9 @@ def _terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: str, bod
 
 
 def test_edit_sends_the_change_by_name_and_shows_the_result(
-    gateway: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    gateway: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wf = submit_to(gateway, SPEC)
@@ -74,11 +76,15 @@ def test_edit_sends_the_change_by_name_and_shows_the_result(
     assert "COMPONENT" in out  # the edited plan's summary
     view = wait_for(gateway, wf, at_gate("security_review"))
     approved = gateway.get(f"/v1/workflows/{wf}/files/values.yaml").text
-    assert "replicaCount: 4" in approved and view["decisions"]["planning_review"]["decision"] == "edit"
+    assert (
+        "replicaCount: 4" in approved and view["decisions"]["planning_review"]["decision"] == "edit"
+    )
 
 
 def test_edit_that_drops_a_referenced_secret_is_refused_before_sending(
-    gateway: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    gateway: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wf = submit_to(gateway, SPEC)
@@ -96,7 +102,9 @@ def test_edit_that_drops_a_referenced_secret_is_refused_before_sending(
 def test_edit_needs_a_plan_waiting(gateway: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     wf = submit_to(gateway, SPEC)
     wait_for(gateway, wf, at_gate("planning_review"))
-    gateway.post(f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "approve"})
+    gateway.post(
+        f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "approve"}
+    )
     wait_for(gateway, wf, at_gate("security_review"))
     assert main(["edit", wf, "-o", "json"]) == 2
     assert "not at planning_review (security_review)" in capsys.readouterr().err
