@@ -97,7 +97,10 @@ def print_report(report: ValidationReport) -> None:
         )
     sec = report.security
     accepted = f", {len(sec.accepted)} accepted with a stated reason" if sec.accepted else ""
-    print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%}){accepted}")
+    if sec.notRun:
+        print(f"  checkov: did not run ({sec.notRun})")
+    else:
+        print(f"  checkov: {sec.passed} passed, {sec.failed} failed ({sec.passRate:.1%}){accepted}")
     for finding in sec.accepted:
         print(f"  accepted {finding.check} [{finding.object}] {finding.message}")
     for finding in report.findings:

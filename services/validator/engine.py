@@ -6,6 +6,7 @@ report.passed, [r.step for r in report.results], report.security.passRate
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from shared.models.reports import (
 DEFAULT_NAMESPACE = "autopilot-validate"
 FOREIGN_RELEASE = "rel"
 """The release name charts are validated under, on purpose not the chart's own name."""
+_log = logging.getLogger(__name__)
+
 STEPS = ("lint", "render", "values-schema", "schema", "checkov", "checks")
 
 __all__ = [
@@ -133,15 +136,17 @@ def _validate_loaded(
             rendered, findings = helm.render(chart, vs, release=release_name, namespace=namespace)
             renders.append(rendered)
             render.findings += findings
-        if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values:
+        # When the defaults do not render, that error is the finding; the gate would repeat it.
+        if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values and renders[0].ok:
             render.findings += _required_secrets_gate(
                 chart, sets[0].values, release=release_name, namespace=namespace
             )
+        render.findings = _merge_sets(render.findings, [vs.label for vs in sets])
 
     values_schema = _Step("values-schema")
     with _timed(values_schema):
         merged = {vs.label: _merged(chart, vs) for vs in sets}
-        values_schema.findings = _check_values_schema(chart, merged)
+        values_schema.findings = _merge_sets(_check_values_schema(chart, merged), list(merged))
 
     schema = _Step("schema")
     with _timed(schema):
@@ -163,8 +168,20 @@ def _validate_loaded(
     scan = _Step("checkov")
     with _timed(scan):
         default = renders[0]
-        security_report = security.scan(default.objects) if default.ok else SecurityScanReport()
+        security_report = _scan(default)
         scan.findings = list(security_report.failedChecks)
+        if security_report.notRun:
+            scan.findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    tool="checkov",
+                    check="not-run",
+                    object=default.label,
+                    message=f"checkov did not run: {security_report.notRun}",
+                    hint="fix what stops the chart rendering with its defaults; the scan runs "
+                    "on that render",
+                )
+            )
         critical = [f for f in scan.findings if f.severity == Severity.ERROR]
         scan.passed = (
             default.ok and not critical and security_report.passRate >= MIN_CHECKOV_PASS_RATE
@@ -188,6 +205,20 @@ def _validate_loaded(
         security=security_report,
         kubeVersions=versions,
     )
+
+
+def _scan(default: Rendered) -> SecurityScanReport:
+    """Checkov over the default render, or a report saying why it did not run."""
+    if not default.ok:
+        return SecurityScanReport(
+            notRun=f"the chart did not render with {default.label}",
+            excluded=list(security.EXCLUDED_CHECKS),
+        )
+    try:
+        return security.scan(default.objects)
+    except Exception as exc:  # noqa: BLE001 - a scanner crash is a finding, not a lost report
+        _log.warning("checkov failed", exc_info=True)
+        return SecurityScanReport(notRun=f"checkov failed: {type(exc).__name__}: {exc}")
 
 
 def _required_secrets_gate(
@@ -297,6 +328,35 @@ def _merge_by_values(per_set: list[tuple[str, list[Finding]]]) -> list[Finding]:
         f.model_copy(update={"message": f"{f.message} (values: {', '.join(labels)})"})
         for f, labels in merged.values()
     ]
+
+
+def _merge_sets(findings: list[Finding], labels: list[str]) -> list[Finding]:
+    """One finding for an error every values set meets alike (one bad default fails them all).
+
+    A finding about a values set names it as its object and in its message; findings that
+    differ only in that name become one, naming every set it occurred with.
+    """
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+    order: list[tuple[str, str, str, str]] = []
+    for f in findings:
+        label = f.object if f.object in labels else None
+        text = f.message.replace(label, "\0", 1) if label else f.message
+        key = (f.tool, f.check, f.severity.value, text if label else f"{f.object}\1{text}")
+        if key not in groups:
+            order.append(key)
+        groups.setdefault(key, []).append(f)
+    merged = []
+    for key in order:
+        group = groups[key]
+        first = group[0]
+        if len(group) == 1:
+            merged.append(first)
+            continue
+        names = ", ".join(str(f.object) for f in group)
+        text = key[3]
+        message = text.replace("\0", names, 1) if "\0" in text else f"{text} (values: {names})"
+        merged.append(first.model_copy(update={"message": message}))
+    return merged
 
 
 def _unloadable(chart_dir: Path, exc: Exception, lint: _Step) -> ValidationReport:

@@ -152,6 +152,7 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
     """Run every checkov Kubernetes check over the objects and count the results."""
     report = SecurityScanReport(excluded=list(EXCLUDED_CHECKS))
     if not objects:
+        report.notRun = "the chart rendered no objects to scan"
         return report
     runner_cls, filter_cls = _checkov()
     with tempfile.TemporaryDirectory(prefix="autopilot-checkov-") as tmp:

@@ -52,6 +52,11 @@ class SecurityScanReport(SpecModel):
         description="Checks the chart fails on purpose, each with the reason it declares "
         "(checkov.io/skip annotations); counted as neither pass nor fail.",
     )
+    notRun: str | None = Field(
+        default=None,
+        description="Why checkov did not run (the defaults did not render, or the scan failed); "
+        "nothing was counted then and passRate is 0.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -64,7 +69,9 @@ class SecurityScanReport(SpecModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def passRate(self) -> float:
-        """Share of counted checks that passed (1.0 when nothing was counted)."""
+        """Share of counted checks that passed (1.0 when nothing was counted, 0 if not run)."""
+        if self.notRun:
+            return 0.0
         total = self.passed + self.failed
         return 1.0 if total == 0 else self.passed / total
 
