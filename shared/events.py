@@ -3,7 +3,8 @@
 Every event travels as `Event[T]` (CloudEvents field names) on a subject under
 `autopilot.v1.`; all of them land in one JetStream stream, `AUTOPILOT`. A swarm call is
 `<swarm>.requested` -> `<swarm>.completed` | `<swarm>.failed`; notifications anyone may tap are
-under `workflow.` and `gate.`; poison messages go to `deadletter.<swarm>`.
+under `workflow.` and `gate.` (the notifier fans them out to webhooks as `webhook.delivery`);
+poison messages go to `deadletter.<swarm>` (undeliverable webhooks to `deadletter.webhooks`).
 
 Idempotency: an event's `id` is derived from what it means (`msg_id`), and is sent as
 `Nats-Msg-Id`, so a re-sent request or re-published result inside the stream's duplicate window
@@ -69,6 +70,16 @@ def workflow_subject(event: str, prefix: str = SUBJECT_PREFIX) -> str:
 def gate_subject(gate: str, event: str, prefix: str = SUBJECT_PREFIX) -> str:
     """A human-gate notification, e.g. autopilot.v1.gate.planning_review.pending."""
     return f"{prefix}.gate.{gate}.{event}"
+
+
+def webhook_delivery_subject(prefix: str = SUBJECT_PREFIX) -> str:
+    """One notification for one webhook subscription, retried by the notifier until delivered."""
+    return f"{prefix}.webhook.delivery"
+
+
+def webhook_dead_letter_subject(prefix: str = SUBJECT_PREFIX) -> str:
+    """Where webhook deliveries go after their last attempt failed."""
+    return f"{prefix}.deadletter.webhooks"
 
 
 def dead_letter_subject(swarm: Swarm | str, prefix: str = SUBJECT_PREFIX) -> str:

@@ -1,4 +1,4 @@
-"""`autopilot up`: embedded servers plus the four services as OS processes, kept alive.
+"""`autopilot up`: embedded servers plus the services (the four, and the notifier) as OS processes.
 
 `up` holds an exclusive lock on its data dir (`up.lock`, naming its pid and start time), so a
 second `up` on the same data exits at once instead of starting a second broker on the same
@@ -36,7 +36,7 @@ from shared.infra.embedded import (
 
 log = logging.getLogger("autopilot.up")
 
-SERVICES = ("planner", "generator", "validator", "gateway")
+SERVICES = ("planner", "generator", "validator", "gateway", "notifier")
 RESTART_BACKOFF_MAX = 10.0
 SERVER_CHECK_SECONDS = 1.0
 
@@ -117,9 +117,14 @@ def aes_key(data_dir: Path) -> str:
     return key
 
 
-def service_env(servers: Servers, key: str, child: Child, data_dir: Path) -> dict[str, str]:
+def service_env(
+    servers: Servers, key: str, child: Child, data_dir: Path, gateway_port: int | None = None
+) -> dict[str, str]:
     """The environment one service process runs with."""
     env = dict(os.environ)
+    if gateway_port is not None:
+        # The notifier's Slack messages link to the gateway's pages.
+        env.setdefault("AUTOPILOT_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")
     env.update(
         {
             "AUTOPILOT_NATS_URL": servers.nats_url,
@@ -128,6 +133,7 @@ def service_env(servers: Servers, key: str, child: Child, data_dir: Path) -> dic
             # Swarms read HTTP_PORT (their /metrics side), the gateway GATEWAY_PORT (its API).
             "AUTOPILOT_HTTP_PORT": str(child.port),
             "AUTOPILOT_GATEWAY_PORT": str(child.port),
+            "AUTOPILOT_NOTIFIER_PORT": str(child.port),
             AES_KEY_ENV: key,
         }
     )
@@ -158,6 +164,7 @@ class Launcher:
         self.key = key
         self.pid_dir = data_dir / "pids"
         self.log_dir = data_dir / "logs"
+        self.gateway_port = gateway_port
         self.children = [
             Child(name, gateway_port if name == "gateway" else free_port()) for name in services
         ]
@@ -171,7 +178,7 @@ class Launcher:
         with child.log_path.open("ab") as out:
             child.process = subprocess.Popen(
                 self.command(child.name),
-                env=service_env(self.servers, self.key, child, self.data_dir),
+                env=service_env(self.servers, self.key, child, self.data_dir, self.gateway_port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -24,7 +24,7 @@ from shared.errors import AutopilotError
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
-FORMAT_VERBS = ("list", "get", "approve", "reject", "logs")
+FORMAT_VERBS = ("list", "get", "approve", "reject", "logs", "webhooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -93,11 +93,19 @@ def get_workflow(http: httpx.Client, workflow_id: str) -> dict[str, Any]:
     return body
 
 
-def sse(http: httpx.Client, path: str, *, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event type, data) of a workflow's Server-Sent Events."""
-    params = {"follow": "true" if follow else "false"}
+def sse(
+    http: httpx.Client,
+    path: str,
+    *,
+    follow: bool,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event type, data) of a gateway's Server-Sent Events (a workflow's, or `/v1/events`)."""
+    params = {**(params or {}), "follow": "true" if follow else "false"}
     try:
-        with http.stream("GET", path, params=params, headers={"Accept": "text/event-stream"},
+        with http.stream("GET", path, params=params,
+                         headers={"Accept": "text/event-stream", **(headers or {})},
                          timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)) as resp:  # fmt: skip
             if resp.status_code >= 400:
                 resp.read()

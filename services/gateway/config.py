@@ -47,6 +47,11 @@ class GatewaySettings(Settings):
         'workflows of that tenant pass without a reviewer ("*": every tenant, "": principals '
         "with no tenant). A submitter cannot ask for this; an approver or admin may, per workflow.",
     )
+    webhook_allow_private: bool | None = Field(
+        default=None,
+        description="Whether webhook subscriptions may point at loopback or private addresses; "
+        "unset: only in local mode (elsewhere a tenant must not reach the internal network).",
+    )
     model: str = Field(
         default=OFFLINE_MODEL,
         description="Chat model ('provider:model'); 'offline' plans from structured input only.",

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.gateway import webhooks
 from services.gateway.api import install_timing, install_unavailable, probes, router
 from services.gateway.config import GatewaySettings
 from services.gateway.graph import Deps, build_graph
@@ -40,6 +41,7 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
             app.state.supervisor = supervisor
             app.state.probes = res.probes
             app.state.keys = res.keys
+            app.state.webhooks = res.webhooks
             await res.start(supervisor)
             async with running(supervisor, settings.reconcile_interval_seconds):
                 yield
@@ -57,6 +59,7 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
     install_unavailable(app)
     app.include_router(router)
     app.include_router(probes)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -28,6 +28,7 @@ from shared.events import ensure_stream
 from shared.infra.artifacts import ArtifactStore
 from shared.infra.checkpoint import open_checkpointer, serializer
 from shared.infra.embedded import ensure_servers
+from shared.infra.webhooks import PostgresWebhooks, WebhookStore
 
 if TYPE_CHECKING:
     from services.gateway.supervisor import Supervisor
@@ -51,6 +52,8 @@ class Resources:
     """Reads a swarm consumer's backlog for the JetStream gauges (None: not on NATS)."""
     keys: KeyStore | None = None
     """The stored API keys (None: only AUTOPILOT_API_KEYS authenticates)."""
+    webhooks: WebhookStore | None = None
+    """Webhook subscriptions and the tenant-wide event feed (None: /v1/webhooks answers 409)."""
 
 
 ResourceFactory = Callable[[GatewaySettings], AbstractAsyncContextManager[Resources]]
@@ -87,6 +90,9 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
         keys = await stack.enter_async_context(
             PostgresKeys.open(database_url, pepper=settings.key_pepper())
         )
+        webhooks = await stack.enter_async_context(
+            PostgresWebhooks.open(database_url, key=settings.aes_key_bytes())
+        )
         broker = build_broker(settings, nats_url)
         connection = await broker.connect()
         stack.push_async_callback(stop_broker, broker)
@@ -116,4 +122,5 @@ async def open_resources(settings: GatewaySettings) -> AsyncIterator[Resources]:
             probes={"nats": nats_probe, "postgres": store.ping},
             consumer_lag=consumer_lag,
             keys=keys,
+            webhooks=webhooks,
         )

@@ -23,6 +23,7 @@ from services.gateway.resources import Resources
 from services.gateway.store import Artifacts, MemoryArtifacts, MemoryStore
 from shared.errors import AutopilotError
 from shared.events import Event, Phase, Swarm, SwarmFailure, SwarmRequest, SwarmResult
+from shared.infra.webhooks import MemoryWebhooks
 from shared.models.plan import ChartPlan, ImportNote
 from shared.models.reports import Severity
 from shared.models.requirements import ChartRequirements
@@ -161,6 +162,7 @@ class MemoryWorld:
         self.artifacts = MemoryArtifacts()
         self.store = MemoryStore()
         self.keys = MemoryKeys(b"memory-world-pepper")
+        self.webhooks = MemoryWebhooks(b"memory-world-webhook-key", source=self.store)
         self.swarms = InProcessSwarms(self.artifacts, intercept)
         self.saver = InMemorySaver()
         self.nats_down = False
@@ -184,4 +186,5 @@ class MemoryWorld:
             start=start,
             probes={"nats": nats_probe, "postgres": self.store.ping},
             keys=self.keys,
+            webhooks=self.webhooks,
         )

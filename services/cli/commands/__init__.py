@@ -8,5 +8,5 @@ from __future__ import annotations
 VERBS = (
     "generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit",
     "list", "get", "approve", "reject", "edit", "cancel", "logs",
-    "keys", "audit",
+    "keys", "audit", "webhooks", "events",
 )  # fmt: skip

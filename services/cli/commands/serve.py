@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-SERVICES = ("planner", "generator", "validator", "gateway")
+SERVICES = ("planner", "generator", "validator", "gateway", "notifier")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,1 @@
+"""The notifier: delivers `workflow.*` and `gate.*` notifications to webhook subscriptions."""
