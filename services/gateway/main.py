@@ -22,6 +22,7 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.reconciler import running
 from services.gateway.resources import ResourceFactory, open_resources
 from services.gateway.supervisor import Supervisor
+from services.gateway.web import install as install_web
 from shared.infra.checkpoint import time_writes
 
 
@@ -52,6 +53,9 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
         description="Submit an application, review the plan, the security findings and the "
         "deployment diff, get a Helm chart.",
         lifespan=lifespan,
+        # Served by the review UI from its own copies of Swagger UI and ReDoc (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_timing(app)
@@ -59,6 +63,7 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
     install_unavailable(app)
     app.include_router(router)
     app.include_router(probes)
+    install_web(app)
     app.include_router(webhooks.router)
     return app
 
