@@ -12,10 +12,9 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from langchain_core.language_models import BaseChatModel
 from pydantic import ValidationError
 
 from services.planner.intake import InputKind, Intake, decode, intake, load_yaml
@@ -23,6 +22,9 @@ from shared.errors import InputError
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 from shared.models.requirements import ChartRequirements, Standards
+
+if TYPE_CHECKING:  # langchain costs a second at start-up; the offline path never needs it
+    from langchain_core.language_models import BaseChatModel
 
 OFFLINE_INPUTS = (
     "a plain-language prompt needs a model: set AUTOPILOT_MODEL=provider:model "
