@@ -332,9 +332,9 @@ def colour_diff(diff: str, style: Style) -> list[str]:
 
 
 def new_files(diff: str) -> list[str]:
-    """The `# Source:` files of a diff against nothing (a first release)."""
-    files = [m.group(1) for m in re.finditer(r"^\+# Source: (\S+)", diff, re.MULTILINE)]
-    return list(dict.fromkeys(files))
+    """The objects (`# Kind/name` headers of rendered manifests) a first release adds."""
+    found = [m.group(1) for m in re.finditer(r"^\+# (\S+/\S+)$", diff, re.MULTILINE)]
+    return list(dict.fromkeys(found))
 
 
 def deployment_summary(
@@ -353,7 +353,7 @@ def deployment_summary(
     lines = [style("Deployment", "bold") + f"  {target}"]
     if previous is None:
         files = new_files(diff)
-        lines += ["", f"First release: {len(files)} file(s) rendered"]
+        lines += ["", f"First release: {len(files)} object(s) rendered"]
         lines += [f"  {style('+ ' + f, 'green')}" for f in files] or ["  (nothing rendered)"]
         return "\n".join(lines)
     added = sum(1 for x in diff.splitlines() if x.startswith("+") and not x.startswith("+++"))

@@ -17,7 +17,6 @@ swarm's answer. Gates are interrupts too. Nodes reach their I/O through the run'
 from __future__ import annotations
 
 import asyncio
-import difflib
 import functools
 import hashlib
 import json
@@ -231,31 +230,13 @@ def write_chart(files: dict[str, bytes], root: Path, name: str) -> Path:
 
 
 def rendered_manifests(files: dict[str, bytes], name: str) -> str:
-    """The chart rendered with its default values, one YAML document per object, sorted."""
-    from services.validator.engine import render_objects
+    """The chart rendered with its default values as its Argo CD Application installs it."""
+    from services.validator.diff import rendered_manifests as render
 
     if not files:
         return ""
     with tempfile.TemporaryDirectory(prefix="autopilot-diff-") as tmp:
-        objects = render_objects(write_chart(files, Path(tmp), name), None)
-
-    def key(obj: dict[str, Any]) -> tuple[str, str]:
-        return str(obj.get("kind", "")), str((obj.get("metadata") or {}).get("name", ""))
-
-    docs = [
-        f"# {kind}/{obj_name}\n" + yaml.safe_dump(obj, sort_keys=True)
-        for obj in sorted(objects, key=key)
-        for kind, obj_name in [key(obj)]
-    ]
-    return "---\n".join(docs)
-
-
-def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
-    """A unified diff of two rendered manifests."""
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), old_label, new_label
-    )
-    return "".join(lines)
+        return render(write_chart(files, Path(tmp), name))
 
 
 def replay_version(chart_yaml: bytes, replay: int) -> bytes:
@@ -540,6 +521,8 @@ async def deployment_approval(state: SupervisorState, runtime: Runtime[Deps]) ->
         asyncio.to_thread(rendered_manifests, old_files, name),
     )
     old_label = f"{name} (published by {previous[0]})" if previous else "/dev/null"
+    from services.validator.diff import manifest_diff
+
     diff = manifest_diff(old_text, new_text, old_label, f"{name} (this workflow)")
     details = {"diff": diff, "previous": previous[0] if previous else None}
     gate = GateName.DEPLOYMENT_APPROVAL.value

@@ -88,10 +88,10 @@ def test_security_summary_groups_findings_and_explains_exclusions() -> None:
 
 
 def test_deployment_summary_first_release_lists_files_and_diff_is_coloured() -> None:
-    first = "--- /dev/null\n+++ shop\n@@ -0,0 +1,3 @@\n+# Source: shop/templates/db/service.yaml\n+kind: Service\n"
+    first = "--- /dev/null\n+++ shop\n@@ -0,0 +1,3 @@\n+# Service/shop-db\n+kind: Service\n"
     text = deployment_summary(first, release="shop", namespace="shop", previous=None)
     assert "release shop in namespace shop" in text
-    assert "First release: 1 file(s)" in text and "+ shop/templates/db/service.yaml" in text
+    assert "First release: 1 object(s)" in text and "+ Service/shop-db" in text
     diff = "--- a\n+++ b\n@@ -1 +1 @@\n-replicas: 2\n+replicas: 3\n"
     text = deployment_summary(diff, release="shop", namespace=None, previous="wf-1", colour=True)
     assert "+1 -1 lines" in text and "\x1b[32m+replicas: 3\x1b[0m" in text

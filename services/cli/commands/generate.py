@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,17 @@ def run(args: argparse.Namespace) -> int:
         print("plan rejected; nothing written", file=sys.stderr)
         return 1
     plan = approved
+    if not args.yes:
+        # A person decides at security_review and deployment_approval before -o is touched.
+        with tempfile.TemporaryDirectory(prefix="autopilot-review-") as tmp:
+            with progress.step("generating the chart"):
+                draft = generate_chart(plan, Path(tmp), force=True).chart_dir
+            with progress.step("validating (lint, render, schema, checkov)"):
+                report = validate_chart(draft)
+            gate = _review_chart(plan, report, draft, Path(args.output) / plan.name)
+            if gate is not None:
+                print(f"{gate} rejected; nothing written", file=sys.stderr)
+                return 1
     with progress.step("generating the chart"):
         source = None if args.input == "-" else str(Path(args.input).resolve())
         generated = generate_chart(plan, Path(args.output), force=args.force, source=source)
@@ -135,6 +147,50 @@ def run(args: argparse.Namespace) -> int:
     for path in generated.preserved:
         print(f"  kept your edit of {path} (new version beside it)")
     return 0 if report.passed else 1
+
+
+def _review_chart(
+    plan: ChartPlan, report: ValidationReport, draft: Path, previous: Path
+) -> str | None:
+    """security_review then deployment_approval on the terminal; the rejected gate or None."""
+    from services.cli.review import review
+    from services.cli.summaries import deployment_summary, plan_exceptions, security_summary
+    from services.validator.diff import install_target, manifest_diff, rendered_manifests
+    from shared.models.reports import Severity
+
+    others = [
+        f
+        for r in report.results
+        if r.step != "checkov"
+        for f in r.findings
+        if f.severity in (Severity.ERROR, Severity.WARNING)
+    ]
+    exceptions = plan_exceptions(plan)
+    answer = review(
+        "security_review",
+        lambda _p, colour: security_summary(
+            report.security, others, exceptions=exceptions, colour=colour
+        ),
+        lambda _p: json.dumps(report.model_dump(mode="json", by_alias=True), indent=2),
+    )
+    if answer.decision == "reject":
+        return "security_review"
+    before = (previous / "Chart.yaml").is_file()
+    old = rendered_manifests(previous) if before else ""
+    diff = manifest_diff(old, rendered_manifests(draft), str(previous), f"{plan.name} (new)")
+    release, namespace = install_target(draft)
+    answer = review(
+        "deployment_approval",
+        lambda _p, colour: deployment_summary(
+            diff,
+            release=release,
+            namespace=namespace,
+            previous=str(previous) if before else None,
+            colour=colour,
+        ),
+        lambda _p: diff,
+    )
+    return "deployment_approval" if answer.decision == "reject" else None
 
 
 def _generate_with_model(
