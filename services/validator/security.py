@@ -33,6 +33,9 @@ _OFFLINE_ENV = {
     "CKV_BITBUCKET_CONFIG_FETCH_DATA": "FALSE",
     "CKV_VALIDATE_SECRETS": "FALSE",
     "BC_ENABLE_PERSIST_GRAPHS": "FALSE",
+    # Forking workers to parse one in-memory render costs more than the parse (and forking a
+    # threaded service is unsafe): parse in this process.
+    "CHECKOV_PARALLELIZATION_TYPE": "none",
 }
 
 CRITICAL_CHECKS = frozenset(
@@ -119,6 +122,24 @@ def _root_handlers_kept() -> Iterator[None]:
                 root.removeHandler(handler)
 
 
+def _line_loader() -> type[yaml.SafeLoader]:
+    """Checkov's loader (mappings marked with their first and last line) over libyaml.
+
+    Checkov parses the render with the pure-Python loader, most of a scan's time; libyaml
+    gives the same nodes and marks several times faster.
+    """
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class LineLoader(base):  # type: ignore[valid-type,misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+            mapping = super().construct_mapping(node, deep=deep)
+            mapping["__startline__"] = node.start_mark.line + 1
+            mapping["__endline__"] = node.end_mark.line + 1
+            return mapping
+
+    return LineLoader
+
+
 @cache
 def _checkov() -> tuple[Any, Any]:
     """Import checkov once (~2.5 s), offline and quiet; returns (Runner, RunnerFilter)."""
@@ -129,9 +150,14 @@ def _checkov() -> tuple[Any, Any]:
     level = root.level
     with _root_handlers_kept():
         import checkov
+        from checkov.common.models.enums import ParallelizationType
+        from checkov.common.parallelizer.parallel_runner import parallel_runner
+        from checkov.kubernetes.parser import k8_yaml
         from checkov.kubernetes.runner import Runner
         from checkov.runner_filter import RunnerFilter
     root.setLevel(level)
+    parallel_runner.type = ParallelizationType.NONE  # when checkov was imported before us
+    k8_yaml.SafeLineLoader = _line_loader()  # type: ignore[misc,assignment]
     root.addFilter(_DropCheckovRootRecords(str(Path(checkov.__file__).parent)))
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
     return Runner, RunnerFilter
