@@ -10,6 +10,7 @@ gateway's URL and a key, and `Last-Event-ID` resumes exactly where a dropped str
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterable
 from typing import Annotated
 
@@ -32,6 +33,9 @@ from shared.webhooks import (
 )
 
 FEED_POLL_SECONDS = 0.5
+# A followed feed has no natural end: it closes after this long (or AUTOPILOT_SSE_MAX_SECONDS)
+# and the client resumes with Last-Event-ID, so no connection is held forever.
+FEED_MAX_SECONDS = 300.0
 FEED_PAGE = 200
 
 router = APIRouter()
@@ -199,6 +203,7 @@ def feed_patterns(
     tags=["notifications"],
 )
 async def feed(
+    request: Request,
     principal: Reader,
     store: Store,
     patterns: Annotated[list[str], Depends(feed_patterns)],
@@ -222,6 +227,9 @@ async def feed(
         )
         shown = recent[-tail:] if tail else []
         cursor = shown[0].id - 1 if shown else (recent[-1].id if recent else 0)
+    until = time.monotonic() + (
+        getattr(request.app.state.settings, "sse_max_seconds", 0) or FEED_MAX_SECONDS
+    )
     while True:
         # Shielded: a client that leaves must not cancel a query half-way (see api.events).
         rows = await asyncio.shield(
@@ -233,6 +241,6 @@ async def feed(
                 yield _feed_event(row)
         if len(rows) == FEED_PAGE:
             continue
-        if not follow:
+        if not follow or time.monotonic() > until:
             return
         await asyncio.sleep(FEED_POLL_SECONDS)

@@ -506,3 +506,23 @@ class _Borrowed:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_the_cli_prints_events_as_json_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = GatewaySettings(data_dir=tmp_path, local_mode=True)
+    with TestClient(create_app(settings, resources=MemoryWorld())) as client:
+        monkeypatch.setattr("services.cli.remote.client", lambda *a, **k: _Borrowed(client))
+        wf = submit(client, SPEC)
+        wait_for(client, wf, lambda b: at_gate("planning_review")(b) or ended(b))
+        assert cli(["events", "--since", "0"]) == 0
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert lines[0]["type"] == "workflow.started" and lines[0]["workflow_id"] == wf
+        assert [e["id"] for e in lines] == sorted(e["id"] for e in lines)
+        assert cli(["events", "--since", "0", "-e", "gate.*.pending"]) == 0
+        [pending] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert pending["data"]["gate"] == "planning_review" and pending["workflow_id"] == wf
+        assert cli(["events", "--tail", "1", "-o", "text"]) == 0
+        assert "gate.planning_review.pending" in capsys.readouterr().out
+        assert cli(["events", "-e", "nope"]) == 2
