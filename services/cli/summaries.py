@@ -106,10 +106,13 @@ def decision_lines(decisions: Iterable[Decision], style: Style) -> list[str]:
 def _unknown_images(plan: ChartPlan) -> list[str]:
     """Components hardened without knowing what their image needs."""
     known = {d.component for d in plan.decisions if d.topic == "knowledge"}
+    # The planner's own risk note (source `<component>.security`) already says it, with the
+    # values keys that undo the hardening.
+    noted = {n.source.split(".")[0] for n in plan.notes if n.source.endswith(".security")}
     out = []
     for comp in plan.components:
         name = comp.spec.name
-        if name in known or comp.spec.security.has_exception("runAsRoot"):
+        if name in known | noted or comp.spec.security.has_exception("runAsRoot"):
             continue
         context = next(
             (
@@ -148,9 +151,13 @@ def risks(plan: ChartPlan) -> list[tuple[str, str]]:
         add("warning", text)
     for note in _uid_changes(plan.notes):
         add("warning", f"UID changed: {note.message}")
-    for note in plan.notes:
+    dropped: dict[str, list[str]] = {}
+    for note in plan.notes:  # one line per kind of drop, naming where it happened
         if note.severity == "info" and _DROPPED.search(note.message):
-            add("info", f"dropped: {note.source}: {note.message}")
+            dropped.setdefault(note.message, []).append(note.source)
+    for message, sources in dropped.items():
+        where = sources[0] if len(sources) == 1 else f"{len(sources)} places ({', '.join(sources)})"
+        add("info", f"dropped: {where}: {message}")
     for d in plan.decisions:
         if d.topic == "ports":
             add("warning", f"{d.component}: ports assumed {d.choice} ({d.reason})")
