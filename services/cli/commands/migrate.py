@@ -15,6 +15,7 @@ async def migrate(database_url: str) -> list[str]:
     from services.gateway.store import PostgresStore
     from shared.infra.artifacts import ArtifactStore
     from shared.infra.checkpoint import open_checkpointer, open_store
+    from shared.infra.webhooks import PostgresWebhooks
 
     done = []
     async with open_checkpointer(database_url, max_connections=2):
@@ -27,6 +28,8 @@ async def migrate(database_url: str) -> list[str]:
         done.append("gateway workflows and events: up to date")
     async with PostgresKeys.open(database_url, pepper=None, max_connections=2):
         done.append("gateway API keys: up to date")
+    async with PostgresWebhooks.open(database_url, key=None, max_connections=2):
+        done.append("webhook subscriptions: up to date")
     return done
 
 
