@@ -1,0 +1,215 @@
+"""Every example and real-world Compose file through the generator and Helm: the rendered
+objects, values.yaml, values.schema.json and README's parameter tables of each chart.
+
+The tests check what must hold for every chart (strict lint is clean, every values set renders
+to objects, templates are real Helm named templates with no text slots left). Run as a script,
+the module snapshots the same outputs to a file and compares a later run against it, which is
+how a change to the templates proves the charts mean what they meant before:
+
+    .venv/bin/python tests/unit/test_generator_golden.py write /tmp/golden.json
+    ... change the generator ...
+    .venv/bin/python tests/unit/test_generator_golden.py compare /tmp/golden.json
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from services.generator.engine import generate_chart  # noqa: E402
+from services.planner.engine import plan_chart  # noqa: E402
+from services.planner.intake import intake  # noqa: E402
+from services.validator.helm import with_placeholders  # noqa: E402
+from shared.models.plan import ChartPlan  # noqa: E402
+from tests.e2e.test_realworld import FILES as REALWORLD  # noqa: E402
+from tests.e2e.test_realworld import import_stack  # noqa: E402
+
+RELEASE = "rel"
+NAMESPACE = "apps"
+SHARED_EXAMPLES = Path("/work/shared/examples/compose")
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+pytestmark = pytest.mark.slow
+
+
+def sources() -> list[Path]:
+    """Every input: the examples (specs and Compose), then the real-world Compose files."""
+    found = sorted((ROOT / "examples").glob("*.yaml"))
+    found += sorted((ROOT / "examples" / "compose").glob("*.yaml"))
+    if SHARED_EXAMPLES.is_dir():
+        found += sorted(SHARED_EXAMPLES.glob("*.yaml"))
+    return found + list(REALWORLD)
+
+
+def label(source: Path) -> str:
+    """A stable name for an input, relative to the repository when it is inside it."""
+    return str(source.relative_to(ROOT)) if source.is_relative_to(ROOT) else str(source)
+
+
+@cache
+def plan_for(source: Path) -> ChartPlan:
+    """The plan of one input, imported the way the CLI imports it."""
+    if source.is_relative_to(ROOT / "tests" / "fixtures" / "realworld"):
+        result = import_stack(source)
+        return plan_chart(result.requirements, notes=result.notes)
+    taken = intake(source.read_bytes(), base_dir=source.parent, name=source.stem)
+    return plan_chart(taken.requirements, notes=taken.notes)
+
+
+def values_sets(chart: Path) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """The default values (with placeholders for required secrets) and every ci file."""
+    yield "values.yaml", with_placeholders(chart, None)
+    for path in sorted((chart / "ci").glob("*-values.yaml")):
+        yield f"ci/{path.name}", with_placeholders(chart, yaml.safe_load(path.read_text()) or {})
+
+
+def _mask_random(obj: dict[str, Any], generated: set[str]) -> dict[str, Any]:
+    """A Secret's generated keys hold fresh random text on every render: mask them."""
+    if obj.get("kind") == "Secret" and isinstance(obj.get("data"), dict):
+        obj["data"] = {k: "<random>" if k in generated else v for k, v in obj["data"].items()}
+    return obj
+
+
+def renders(chart: Path) -> dict[str, dict[str, Any]]:
+    """Each values set's render: objects by template (parsed, so layout does not count) and
+    NOTES.txt's non-empty lines."""
+    defaults = yaml.safe_load((chart / "values.yaml").read_text())
+    generated = set((defaults.get("secrets") or {}).get("generate") or [])
+    with helm_python.Chart.load(str(chart)) as loaded:
+        return {
+            name: _parse(
+                loaded.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True), generated
+            )
+            for name, values in values_sets(chart)
+        }
+
+
+def _parse(files: dict[str, str], generated: set[str]) -> dict[str, Any]:
+    """Rendered files as objects (NOTES.txt as its lines)."""
+    out: dict[str, Any] = {}
+    for template, text in sorted(files.items()):
+        if template.endswith("NOTES.txt"):
+            out[template] = [line.rstrip() for line in text.strip("\n").split("\n") if line.strip()]
+            continue
+        docs = [
+            _mask_random(d, generated) for d in yaml.load_all(text, Loader=_Loader) if d is not None
+        ]
+        if docs:
+            out[template] = docs
+    return out
+
+
+def chart_outputs(chart: Path) -> dict[str, Any]:
+    """What a chart means: its values, schema, parameter tables and every render."""
+    return {
+        "values": yaml.safe_load((chart / "values.yaml").read_text()),
+        "schema": json.loads((chart / "values.schema.json").read_text()),
+        "readme": (chart / "README.md").read_text(),
+        "chart": yaml.safe_load((chart / "Chart.yaml").read_text()),
+        "renders": renders(chart),
+    }
+
+
+def snapshot(out: Path) -> dict[str, Any]:
+    """Outputs of every input's chart, generated under `out`."""
+    data: dict[str, Any] = {}
+    for i, source in enumerate(sources()):
+        plan = plan_for(source)
+        chart = generate_chart(plan, out / str(i), force=True).chart_dir
+        data[label(source)] = chart_outputs(chart)
+    return data
+
+
+def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
+    """Paths where two JSON-like values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                out.append(f"{path}/{key}: only in {'after' if key not in a else 'before'}")
+            else:
+                _diff(a[key], b[key], f"{path}/{key}", out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(x, y, f"{path}[{i}]", out)
+    elif a != b:
+        out.append(
+            f"{path}: {json.dumps(a, default=str)[:200]} != {json.dumps(b, default=str)[:200]}"
+        )
+
+
+def main(argv: list[str]) -> int:
+    """`write <file>` a snapshot, or `compare <file>` against one; prints the counts."""
+    mode, file = argv[0], Path(argv[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = json.loads(json.dumps(snapshot(Path(tmp)), default=str))
+    renders = sum(len(chart["renders"]) for chart in data.values())
+    if mode == "write":
+        file.write_text(json.dumps(data, sort_keys=True))
+        print(f"wrote {len(data)} charts, {renders} renders to {file}")
+        return 0
+    before = json.loads(file.read_text())
+    differences: list[str] = []
+    _diff(before, data, "", differences)
+    for line in differences[:50]:
+        print(line)
+    print(f"{len(data)} charts, {renders} renders, {len(differences)} differences")
+    return 1 if differences else 0
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+SLOT = re.compile(r"@@[A-Z_]+@@")
+
+
+@pytest.fixture(scope="module")
+def charts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Every input's chart, generated once."""
+    out = tmp_path_factory.mktemp("golden")
+    return [
+        generate_chart(plan_for(source), out / str(i), force=True).chart_dir
+        for i, source in enumerate(sources())
+    ]
+
+
+def test_every_chart_renders_every_values_set_to_objects(charts: list[Path]) -> None:
+    for chart in charts:
+        for name, rendered in renders(chart).items():
+            objects = [
+                o for key, docs in rendered.items() if not key.endswith("NOTES.txt") for o in docs
+            ]
+            assert objects, (chart.name, name)
+            for obj in objects:
+                assert obj.get("kind") and obj["metadata"].get("name"), (chart.name, name, obj)
+                assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
+
+
+def test_templates_are_helm_with_no_text_slots(charts: list[Path]) -> None:
+    for chart in charts:
+        for path in (chart / "templates").rglob("*"):
+            if path.is_file():
+                assert not SLOT.search(path.read_text()), path
+
+
+def test_generation_is_stable(tmp_path: Path, charts: list[Path]) -> None:
+    """Generating the same plan twice gives the same outputs (what `compare` relies on)."""
+    source = sources()[0]
+    again = generate_chart(plan_for(source), tmp_path, force=True).chart_dir
+    assert chart_outputs(again) == chart_outputs(charts[0])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
