@@ -707,7 +707,7 @@ def test_template_syntax_in_user_text_renders_literally(tmp_path: Path) -> None:
     evil = " ".join(INJECTIONS)
     for path in (chart / "templates").rglob("*"):
         if path.is_file():
-            assert "fail" not in path.read_text() and "x */" not in path.read_text(), path
+            assert 'fail "boom"' not in path.read_text() and "x */" not in path.read_text(), path
     values = yaml.safe_load((chart / "values.yaml").read_text())
     assert values["web"]["env"]["EVIL"] == evil
     assert values["web"]["env"]["MULTI"] == f"line one\n{evil}\n  indented: yes\n"

@@ -124,7 +124,7 @@ def test_validator_flags_a_chart_that_installs_with_empty_required_secrets(
 
     broken = tmp_path / "pay"
     shutil.copytree(chart, broken)
-    template = broken / "templates" / "secret.yaml"
+    template = broken / "templates" / "_chart.tpl"  # the Secret's named template
     template.write_text(template.read_text().replace("{{- if $missing }}", "{{- if false }}"))
     report = validate_chart(broken, release=RELEASE)
     gate = [f for f in report.findings if f.check == "required-secrets"]

@@ -1,172 +1,375 @@
+{{/*
+The pod template of a workload: its labels and annotations, then the pod spec.
+Call with (dict "ctx" $ "component" "<name>" "values" <its values>
+  ["waitFor" (list "<component>" ...)] ["waitForJobs" (list "<component>" ...)]
+  ["batch" true] ["statefulSet" true]).
+waitFor names components with a Service to wait for, waitForJobs the Jobs to wait for; batch
+(Job, CronJob) sets restartPolicy and leaves out the probes; statefulSet leaves enabled volumes
+to the StatefulSet's volumeClaimTemplates.
+*/}}
+{{- define "@@CHART@@.podTemplate" -}}
+{{- $ctx := .ctx -}}
+{{- $values := .values -}}
+{{- $fullname := include "@@CHART@@.componentFullname" . -}}
+{{- /* Wait targets of enabled components only: a component that is off never answers. */ -}}
+{{- $waitServices := list -}}
+{{- $waitJobs := list -}}
+{{- if or .waitFor .waitForJobs -}}
+{{- if $values.waitFor.enabled -}}
+{{- range $name := .waitFor -}}
+{{- $target := index $ctx.Values (include "@@CHART@@.valuesKey" $name) -}}
+{{- if $target.enabled -}}
+{{- with $target.service.ports -}}
+{{- $waitServices = append $waitServices (printf "%s:%d" (include "@@CHART@@.componentFullname" (dict "ctx" $ctx "component" $name)) ((index . 0).port | int)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $waitJobs = include "@@CHART@@.waitJobNames" (dict "ctx" $ctx "jobs" .waitForJobs) | fromJsonArray -}}
+{{- end -}}
+{{- end -}}
 metadata:
   labels:
-    {{- include "@@CHART@@.podLabels" (dict "ctx" $ "component" "@@COMPONENT@@" "podLabels" .Values.@@KEY@@.podLabels) | nindent 4 }}
+    {{- include "@@CHART@@.podLabels" (dict "ctx" $ctx "component" .component "podLabels" $values.podLabels) | nindent 4 }}
   annotations:
-    {{- $podAnnotations := dict "checksum/config" (include (print $.Template.BasePath "/@@COMPONENT@@/configmap.yaml") $ | sha256sum) }}
-    {{- toYaml (merge $podAnnotations .Values.@@KEY@@.podAnnotations (.Values.commonAnnotations | default dict)) | nindent 4 }}
+    {{- $podAnnotations := dict "checksum/config" (include (print $ctx.Template.BasePath "/" .component "/configmap.yaml") $ctx | sha256sum) }}
+    {{- toYaml (merge $podAnnotations $values.podAnnotations ($ctx.Values.commonAnnotations | default dict)) | nindent 4 }}
 spec:
-  serviceAccountName: {{ include "@@CHART@@.serviceAccountName" (dict "ctx" $ "component" "@@COMPONENT@@" "serviceAccount" .Values.@@KEY@@.serviceAccount) | quote }}
-  automountServiceAccountToken: {{ .Values.@@KEY@@.automountServiceAccountToken | toJson }}
-  {{- include "@@CHART@@.imagePullSecrets" . | nindent 2 }}
-  {{- if .Values.@@KEY@@.hostNetwork }}
+  serviceAccountName: {{ include "@@CHART@@.serviceAccountName" (dict "ctx" $ctx "component" .component "serviceAccount" $values.serviceAccount) | quote }}
+  automountServiceAccountToken: {{ $values.automountServiceAccountToken | toJson }}
+  {{- include "@@CHART@@.imagePullSecrets" $ctx | nindent 2 }}
+  {{- if $values.hostNetwork }}
   hostNetwork: true
   dnsPolicy: ClusterFirstWithHostNet
   {{- end }}
-  {{- with .Values.@@KEY@@.priorityClassName }}
+  {{- with $values.priorityClassName }}
   priorityClassName: {{ . | quote }}
   {{- end }}
-  {{- with .Values.@@KEY@@.nodeSelector }}
+  {{- with $values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.@@KEY@@.tolerations }}
+  {{- with $values.tolerations }}
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.@@KEY@@.affinity }}
+  {{- with $values.affinity }}
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.@@KEY@@.topologySpreadConstraints }}
+  {{- with $values.topologySpreadConstraints }}
   topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  terminationGracePeriodSeconds: {{ .Values.@@KEY@@.terminationGracePeriodSeconds | int }}
-@@RESTART_POLICY@@
+  terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds | int }}
+  {{- if .batch }}
+  restartPolicy: {{ $values.job.restartPolicy | quote }}
+  {{- end }}
   securityContext:
-    {{- toYaml .Values.@@KEY@@.podSecurityContext | nindent 4 }}
-@@INIT@@
+    {{- toYaml $values.podSecurityContext | nindent 4 }}
+  {{- if or $waitServices $waitJobs }}
+  initContainers:
+    {{- include "@@CHART@@.waitInitContainers" (dict "ctx" $ctx "values" $values "services" $waitServices "jobs" $waitJobs) | trim | nindent 4 }}
+  {{- end }}
   containers:
-    - name: @@COMPONENT@@
-      image: {{ include "@@CHART@@.image" (dict "image" .Values.@@KEY@@.image "global" .Values.global) | quote }}
-      imagePullPolicy: {{ .Values.@@KEY@@.image.pullPolicy | quote }}
-      {{- with .Values.@@KEY@@.command }}
-      command:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with .Values.@@KEY@@.args }}
-      args:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with .Values.@@KEY@@.workingDir }}
-      workingDir: {{ . | quote }}
-      {{- end }}
-      securityContext:
-        {{- toYaml .Values.@@KEY@@.containerSecurityContext | nindent 8 }}
-      {{- if or .Values.@@KEY@@.env .Values.@@KEY@@.secretEnv .Values.@@KEY@@.refEnv .Values.@@KEY@@.extraEnv }}
-      env:
-        {{- range $name, $value := .Values.@@KEY@@.env }}
-        - name: {{ $name | quote }}
-          value: {{ $value | toString | quote }}
-        {{- end }}
-        {{- range $name, $key := .Values.@@KEY@@.secretEnv }}
-        - name: {{ $name | quote }}
-          valueFrom:
-            secretKeyRef:
-              name: {{ include "@@CHART@@.secretName" $ | quote }}
-              key: {{ $key | quote }}
-        {{- end }}
-        {{- range include "@@CHART@@.refSecrets" (dict "refEnv" .Values.@@KEY@@.refEnv) | fromJsonArray }}
-        - name: {{ include "@@CHART@@.refSecretVar" . | quote }}
-          valueFrom:
-            secretKeyRef:
-              name: {{ include "@@CHART@@.secretName" $ | quote }}
-              key: {{ . | quote }}
-        {{- end }}
-        {{- range $name, $format := .Values.@@KEY@@.refEnv }}
-        - name: {{ $name | quote }}
-          value: {{ include "@@CHART@@.refValue" (dict "ctx" $ "format" $format) | quote }}
-        {{- end }}
-        {{- with .Values.@@KEY@@.extraEnv }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
-      {{- end }}
-      {{- if .Values.@@KEY@@.envConfig }}
-      envFrom:
-        - configMapRef:
-            name: {{ printf "%s-env" $fullname | quote }}
-      {{- end }}
-      {{- with .Values.@@KEY@@.containerPorts }}
-      ports:
-        {{- range . }}
-        - name: {{ .name | quote }}
-          containerPort: {{ .containerPort | int }}
-          protocol: {{ .protocol | default "TCP" | quote }}
-        {{- end }}
-      {{- end }}
-@@PROBES@@
-      {{- with .Values.@@KEY@@.resources }}
-      resources:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      volumeMounts:
-        {{- range $i, $path := .Values.@@KEY@@.writablePaths }}
-        - name: {{ printf "writable-%d" $i | quote }}
-          mountPath: {{ $path | quote }}
-        {{- end }}
-        {{- range $i, $tmpfs := .Values.@@KEY@@.tmpfs }}
-        - name: {{ printf "tmpfs-%d" $i | quote }}
-          mountPath: {{ $tmpfs.path | quote }}
-        {{- end }}
-        {{- range $key, $file := .Values.@@KEY@@.configFiles }}
-        - name: config-files
-          mountPath: {{ $file.path | quote }}
-          subPath: {{ $key | quote }}
-          readOnly: true
-        {{- end }}
-        {{- range .Values.@@KEY@@.secretFiles }}
-        - name: secret-files
-          mountPath: {{ .path | quote }}
-          subPath: {{ .secret | quote }}
-          readOnly: true
-        {{- end }}
-        {{- range $name, $volume := .Values.@@KEY@@.persistence }}
-        - name: {{ $name | quote }}
-          mountPath: {{ $volume.mountPath | quote }}
-          {{- with $volume.subPath }}
-          subPath: {{ . | quote }}
-          {{- end }}
-          {{- if $volume.readOnly }}
-          readOnly: true
-          {{- end }}
-        {{- end }}
-        {{- with .Values.@@KEY@@.extraVolumeMounts }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+    {{- include "@@CHART@@.container" (dict "ctx" $ctx "component" .component "values" $values "fullname" $fullname "batch" .batch) | nindent 4 }}
   volumes:
-    {{- range $i, $path := .Values.@@KEY@@.writablePaths }}
+    {{- include "@@CHART@@.podVolumes" (dict "ctx" $ctx "values" $values "fullname" $fullname "waitJobs" $waitJobs "statefulSet" .statefulSet) | trim | nindent 4 }}
+{{- end -}}
+
+{{/*
+Names of the Jobs a component waits for, of enabled components only, as a JSON list.
+Call with (dict "ctx" $ "jobs" (list "<component>" ...)).
+*/}}
+{{- define "@@CHART@@.waitJobNames" -}}
+{{- $names := list -}}
+{{- range $name := .jobs -}}
+{{- if (index $.ctx.Values (include "@@CHART@@.valuesKey" $name)).enabled -}}
+{{- $names = append $names (include "@@CHART@@.jobName" (dict "ctx" $.ctx "component" $name)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/*
+The main container of a component, as a list item.
+Call with (dict "ctx" $ "component" "<name>" "values" <its values> "fullname" <componentFullname> ["batch" true]).
+*/}}
+{{- define "@@CHART@@.container" -}}
+{{- $ctx := .ctx -}}
+{{- $values := .values -}}
+- name: {{ .component }}
+  image: {{ include "@@CHART@@.image" (dict "image" $values.image "global" $ctx.Values.global) | quote }}
+  imagePullPolicy: {{ $values.image.pullPolicy | quote }}
+  {{- with $values.command }}
+  command:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.args }}
+  args:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.workingDir }}
+  workingDir: {{ . | quote }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $values.containerSecurityContext | nindent 4 }}
+  {{- if or $values.env $values.secretEnv $values.refEnv $values.extraEnv }}
+  env:
+    {{- include "@@CHART@@.env" (dict "ctx" $ctx "values" $values) | trim | nindent 4 }}
+  {{- end }}
+  {{- if $values.envConfig }}
+  envFrom:
+    - configMapRef:
+        name: {{ printf "%s-env" .fullname | quote }}
+  {{- end }}
+  {{- with $values.containerPorts }}
+  ports:
+    {{- range . }}
+    - name: {{ .name | quote }}
+      containerPort: {{ .containerPort | int }}
+      protocol: {{ .protocol | default "TCP" | quote }}
+    {{- end }}
+  {{- end }}
+  {{- if not .batch }}
+  {{- with include "@@CHART@@.probes" $values }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- end }}
+  {{- with $values.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    {{- range $i, $path := $values.writablePaths }}
     - name: {{ printf "writable-%d" $i | quote }}
-      emptyDir: {}
+      mountPath: {{ $path | quote }}
     {{- end }}
-    {{- range $i, $tmpfs := .Values.@@KEY@@.tmpfs }}
+    {{- range $i, $tmpfs := $values.tmpfs }}
     - name: {{ printf "tmpfs-%d" $i | quote }}
-      emptyDir:
-        medium: Memory
-        {{- with $tmpfs.sizeLimit }}
-        sizeLimit: {{ . | quote }}
-        {{- end }}
+      mountPath: {{ $tmpfs.path | quote }}
     {{- end }}
-    {{- with .Values.@@KEY@@.configFiles }}
+    {{- range $key, $file := $values.configFiles }}
     - name: config-files
-      configMap:
-        name: {{ printf "%s-files" $fullname | quote }}
-        items:
-          {{- range $key, $file := . }}
-          - key: {{ $key | quote }}
-            path: {{ $key | quote }}
-            {{- if hasKey $file "mode" }}
-            mode: {{ $file.mode | int }}
-            {{- end }}
-          {{- end }}
+      mountPath: {{ $file.path | quote }}
+      subPath: {{ $key | quote }}
+      readOnly: true
     {{- end }}
-    {{- if .Values.@@KEY@@.secretFiles }}
+    {{- range $values.secretFiles }}
     - name: secret-files
-      secret:
-        secretName: {{ include "@@CHART@@.secretName" $ | quote }}
-        defaultMode: 288
+      mountPath: {{ .path | quote }}
+      subPath: {{ .secret | quote }}
+      readOnly: true
     {{- end }}
-@@WAIT_VOLUMES@@
-@@PERSISTENCE_VOLUMES@@
-    {{- with .Values.@@KEY@@.extraVolumes }}
+    {{- range $name, $volume := $values.persistence }}
+    - name: {{ $name | quote }}
+      mountPath: {{ $volume.mountPath | quote }}
+      {{- with $volume.subPath }}
+      subPath: {{ . | quote }}
+      {{- end }}
+      {{- if $volume.readOnly }}
+      readOnly: true
+      {{- end }}
+    {{- end }}
+    {{- with $values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end -}}
+
+{{/*
+A container's env list: env, secretEnv, the Secret keys refEnv reads, refEnv, then extraEnv.
+Call with (dict "ctx" $ "values" <component values>).
+*/}}
+{{- define "@@CHART@@.env" -}}
+{{- $ctx := .ctx -}}
+{{- $secretName := include "@@CHART@@.secretName" $ctx -}}
+{{- range $name, $value := .values.env }}
+- name: {{ $name | quote }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- range $name, $key := .values.secretEnv }}
+- name: {{ $name | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secretName | quote }}
+      key: {{ $key | quote }}
+{{- end }}
+{{- range include "@@CHART@@.refSecrets" (dict "refEnv" .values.refEnv) | fromJsonArray }}
+- name: {{ include "@@CHART@@.refSecretVar" . | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secretName | quote }}
+      key: {{ . | quote }}
+{{- end }}
+{{- range $name, $format := .values.refEnv }}
+- name: {{ $name | quote }}
+  value: {{ include "@@CHART@@.refValue" (dict "ctx" $ctx "format" $format) | quote }}
+{{- end }}
+{{- with .values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The enabled liveness, readiness and startup probes of a container, as YAML (empty when none is).
+Call with the component's values.
+*/}}
+{{- define "@@CHART@@.probes" -}}
+{{- $probes := dict -}}
+{{- range $probe := list "livenessProbe" "readinessProbe" "startupProbe" -}}
+{{- $settings := get $ $probe -}}
+{{- if $settings.enabled -}}
+{{- $_ := set $probes $probe (omit $settings "enabled") -}}
+{{- end -}}
+{{- end -}}
+{{- with $probes -}}
+{{- toYaml . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Init containers that wait for Services to answer and for Jobs to complete, as list items.
+Call with (dict "ctx" $ "values" <component values> "services" (list "<host>:<port>" ...) "jobs" (list "<job>" ...)).
+*/}}
+{{- define "@@CHART@@.waitInitContainers" -}}
+{{- $ctx := .ctx -}}
+{{- $timeout := .values.waitFor.timeoutSeconds | int -}}
+{{- with .services }}
+- name: wait-for-services
+  image: {{ include "@@CHART@@.image" (dict "image" $ctx.Values.utility.image "global" $ctx.Values.global) | quote }}
+  imagePullPolicy: {{ $ctx.Values.utility.image.pullPolicy | quote }}
+  command:
+    - /bin/sh
+    - -c
+    - |
+      deadline=$(( $(date +%s) + $0 ))
+      for target in "$@"; do
+        until nc -z -w 2 "${target%:*}" "${target##*:}"; do
+          if [ "$(date +%s)" -ge "$deadline" ]; then echo "timed out waiting for $target"; exit 1; fi
+          echo "waiting for $target"; sleep 2
+        done
+      done
+  args:
+    - {{ $timeout | toString | quote }}
+    {{- range . }}
+    - {{ . | quote }}
+    {{- end }}
+  securityContext:
+    {{- toYaml $ctx.Values.utility.containerSecurityContext | nindent 4 }}
+  resources:
+    {{- toYaml $ctx.Values.utility.resources | nindent 4 }}
+{{- end }}
+{{- with .jobs }}
+{{- /* The only container that gets an API token: it may read just these Jobs (role.yaml). */}}
+- name: wait-for-jobs
+  image: {{ include "@@CHART@@.image" (dict "image" $ctx.Values.utility.kubectl.image "global" $ctx.Values.global) | quote }}
+  imagePullPolicy: {{ $ctx.Values.utility.kubectl.image.pullPolicy | quote }}
+  command:
+    - kubectl
+  args:
+    - wait
+    - --for=condition=complete
+    - {{ printf "--timeout=%ds" $timeout | quote }}
+    - {{ printf "--namespace=%s" $ctx.Release.Namespace | quote }}
+    - --cache-dir=/tmp/kube-cache
+    {{- range . }}
+    - {{ printf "job/%s" . | quote }}
+    {{- end }}
+  securityContext:
+    {{- toYaml $ctx.Values.utility.containerSecurityContext | nindent 4 }}
+  resources:
+    {{- toYaml $ctx.Values.utility.kubectl.resources | nindent 4 }}
+  volumeMounts:
+    - name: wait-jobs-token
+      mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      readOnly: true
+    - name: wait-jobs-tmp
+      mountPath: /tmp
+{{- end }}
+{{- end -}}
+
+{{/*
+The volumes of a pod, as list items: writable paths, tmpfs, config and secret files, the
+wait-for-jobs token, persistence, then extraVolumes.
+Call with (dict "ctx" $ "values" <component values> "fullname" <componentFullname>
+  "waitJobs" <list> ["statefulSet" true]).
+*/}}
+{{- define "@@CHART@@.podVolumes" -}}
+{{- $ctx := .ctx -}}
+{{- $fullname := .fullname -}}
+{{- range $i, $path := .values.writablePaths }}
+- name: {{ printf "writable-%d" $i | quote }}
+  emptyDir: {}
+{{- end }}
+{{- range $i, $tmpfs := .values.tmpfs }}
+- name: {{ printf "tmpfs-%d" $i | quote }}
+  emptyDir:
+    medium: Memory
+    {{- with $tmpfs.sizeLimit }}
+    sizeLimit: {{ . | quote }}
+    {{- end }}
+{{- end }}
+{{- with .values.configFiles }}
+- name: config-files
+  configMap:
+    name: {{ printf "%s-files" $fullname | quote }}
+    items:
+      {{- range $key, $file := . }}
+      - key: {{ $key | quote }}
+        path: {{ $key | quote }}
+        {{- if hasKey $file "mode" }}
+        mode: {{ $file.mode | int }}
+        {{- end }}
+      {{- end }}
+{{- end }}
+{{- if .values.secretFiles }}
+- name: secret-files
+  secret:
+    secretName: {{ include "@@CHART@@.secretName" $ctx | quote }}
+    defaultMode: 288
+{{- end }}
+{{- if .waitJobs }}
+{{- /* Projected like the kubelet's own token volume, but mounted by wait-for-jobs only. */}}
+- name: wait-jobs-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3600
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+- name: wait-jobs-tmp
+  emptyDir:
+    sizeLimit: 16Mi
+{{- end }}
+{{- range $name, $volume := .values.persistence }}
+{{- if $.statefulSet }}
+{{- if not $volume.enabled }}
+- name: {{ $name | quote }}
+  emptyDir: {}
+{{- end }}
+{{- else }}
+- name: {{ $name | quote }}
+  {{- if $volume.enabled }}
+  persistentVolumeClaim:
+    {{- if $volume.sharedClaim }}
+    claimName: {{ include "@@CHART@@.sharedClaimName" (dict "ctx" $ctx "name" $volume.sharedClaim) | quote }}
+    {{- else }}
+    claimName: {{ printf "%s-%s" $fullname $name | quote }}
+    {{- end }}
+  {{- else }}
+  emptyDir: {}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- with .values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -1,3 +1,13 @@
+{{/*
+Objects of the chart as a whole rather than of one component: the Secret and the claims
+several components share.
+*/}}
+
+{{/*
+The chart Secret, unless secrets.existingSecret names one; generated keys keep the value the
+cluster already holds. Call with the root context.
+*/}}
+{{- define "@@CHART@@.secret" -}}
 {{- if not .Values.secrets.existingSecret }}
 {{- $name := include "@@CHART@@.fullname" . }}
 {{- /* Generated values survive upgrades: reuse what the cluster already holds. */}}
@@ -39,3 +49,41 @@ data:
   {{- end }}
   {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* Claims several components mount; each exists while one of its users is enabled. Call with the root context. */}}
+{{- define "@@CHART@@.sharedClaims" -}}
+{{- range $name, $volume := .Values.sharedVolumes }}
+{{- $used := false }}
+{{- range $volume.users }}
+{{- if (index $.Values . | default dict).enabled }}
+{{- $used = true }}
+{{- end }}
+{{- end }}
+{{- if $used }}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ include "@@CHART@@.sharedClaimName" (dict "ctx" $ "name" $name) | quote }}
+  namespace: {{ $.Release.Namespace | quote }}
+  labels:
+    {{- include "@@CHART@@.labels" (dict "ctx" $ "component" "") | nindent 4 }}
+  {{- $policy := dict }}
+  {{- with $volume.resourcePolicy }}
+  {{- $_ := set $policy "helm.sh/resource-policy" . }}
+  {{- end }}
+  {{- with include "@@CHART@@.annotations" (dict "ctx" $ "extra" $policy) }}
+  annotations:
+    {{- . | nindent 4 }}
+  {{- end }}
+spec:
+  accessModes:
+    {{- toYaml $volume.accessModes | nindent 4 }}
+  resources:
+    requests:
+      storage: {{ $volume.size | quote }}
+  {{- include "@@CHART@@.storageClass" $volume | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -1,3 +1,0 @@
-{{- if .Values.@@KEY@@.enabled }}
-@@BODY@@
-{{- end }}

@@ -1,1 +1,0 @@
-  restartPolicy: {{ .Values.@@KEY@@.job.restartPolicy | quote }}
