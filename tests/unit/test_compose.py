@@ -1408,3 +1408,37 @@ def test_yaml_merge_keys_may_be_overridden() -> None:
             image: app:2
     """)
     assert comp(result, "a").image == "app:2"
+
+
+def test_traefik_labels_give_the_port_and_the_ingress_and_docker_provider_traefik_is_off() -> None:
+    result = imp(
+        """
+        services:
+          proxy:
+            image: traefik:v3.1
+            command: ["--providers.docker=true", "--entrypoints.websecure.address=:443"]
+          front:
+            image: ghcr.io/acme/front:1.0
+            labels:
+              - traefik.enable=true
+              - traefik.http.routers.front.rule=Host(`shop.example.com`)
+              - traefik.http.services.front.loadbalancer.server.port=80
+          api:
+            image: ghcr.io/acme/api:1.0
+            labels:
+              traefik.http.services.api.loadbalancer.server.port: "3000"
+              traefik.http.routers.api.rule: (Host(`a.example.com`) || Host(`b.example.com`)) && !PathPrefix(`/v1`)
+        """
+    )
+    front, api, proxy = comp(result, "front"), comp(result, "api"), comp(result, "proxy")
+    assert [(p.name, p.port) for p in front.ports] == [("http", 80)]
+    assert (
+        front.ingress is not None and front.ingress.host == "shop.example.com" and front.ingress.tls
+    )
+    assert [p.port for p in api.ports] == [3000] and api.ingress is None
+    assert (
+        "not a single host name"
+        in notes(result, "services.api.labels.traefik.http.routers.api.rule")[0]
+    )
+    assert proxy.enabled is False
+    assert "Docker provider" in notes(result, "services.proxy", "warning")[0]

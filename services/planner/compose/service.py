@@ -22,6 +22,7 @@ from services.planner.compose.credentials import move_credentials
 from services.planner.compose.deploy import map_deploy, map_gpus, resources, scheduling
 from services.planner.compose.health import map_healthcheck
 from services.planner.compose.load import parse_dotenv, read_text_file
+from services.planner.compose.proxy import is_docker_provider_proxy, map_traefik_labels
 from services.planner.compose.references import service_ref, split_url_password, to_format
 from services.planner.compose.secrets import has_url_credentials, is_secret_name, mask_credentials
 from services.planner.compose.security import (
@@ -82,7 +83,21 @@ def map_service(svc: str, spec: Mapping[str, Any], ctx: ImportContext) -> Draft:
             )
     if spec.get("deploy") is not None:
         map_deploy(spec["deploy"], f"{draft.path}.deploy", draft, ctx)
+    if is_docker_provider_proxy(spec):
+        draft.fields["enabled"] = False
+        ctx.notes.warning(
+            draft.path,
+            "Traefik with the Docker provider finds its routes through the Docker socket, which "
+            "a pod does not have: it is imported off; the components' Ingresses and your "
+            f"cluster's ingress controller route instead ({draft.name}.enabled=true to deploy it)",
+        )
     return draft
+
+
+def _labels(value: object, where: str, draft: Draft, ctx: ImportContext) -> None:
+    """`labels` -> annotations; reverse-proxy labels also give a port and an Ingress."""
+    add_annotations(value, where, draft, ctx)
+    map_traefik_labels(value, where, draft, ctx)
 
 
 # --- image and command ---------------------------------------------------------------------
@@ -484,7 +499,7 @@ HANDLERS: dict[str, Handler] = {
     "ipc": map_namespace,
     "uts": map_namespace,
     "userns_mode": map_namespace,
-    "labels": add_annotations,
+    "labels": _labels,
     "annotations": add_annotations,
     "depends_on": _depends_on,
     "restart": _restart,
