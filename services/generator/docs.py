@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
+from string import Template
 from typing import Any
 
 from services.generator.naming import values_key
@@ -105,7 +107,9 @@ def argocd_application(plan: ChartPlan) -> str:
             "syncPolicy": sync,
         },
     }
-    return "# Argo CD Application for this chart; apply it in the Argo CD namespace.\n" + dump_yaml(app)
+    return "# Argo CD Application for this chart; apply it in the Argo CD namespace.\n" + dump_yaml(
+        app
+    )
 
 
 # --- ci values --------------------------------------------------------------------------
@@ -140,33 +144,57 @@ def ci_files(plan: ChartPlan) -> dict[str, str]:
         cp = served[0]
         files["ci/ingress-tls-values.yaml"] = _ci(
             f"Exercise the Ingress with TLS on {cp.spec.name}.",
-            {values_key(cp.spec.name): {"ingress": {
-                "enabled": True, "hostname": f"{cp.spec.name}.example.com", "tls": True}}})
-    scalable = [cp for cp in plan.components if cp.kind in SCALABLE
-                and not (cp.spec.autoscaling and cp.spec.autoscaling.enabled)]
+            {
+                values_key(cp.spec.name): {
+                    "ingress": {
+                        "enabled": True,
+                        "hostname": f"{cp.spec.name}.example.com",
+                        "tls": True,
+                    }
+                }
+            },
+        )
+    scalable = [
+        cp
+        for cp in plan.components
+        if cp.kind in SCALABLE and not (cp.spec.autoscaling and cp.spec.autoscaling.enabled)
+    ]
     # Prefer stateless components: autoscaling a database is rarely what anyone wants.
     stateless = [cp for cp in scalable if cp.kind == WorkloadKind.DEPLOYMENT]
     scalable = stateless or scalable
     if scalable:
         files["ci/autoscaling-values.yaml"] = _ci(
             "Exercise the HorizontalPodAutoscalers.",
-            {values_key(cp.spec.name): {"autoscaling": {"enabled": True, "minReplicas": 2,
-                                                        "maxReplicas": 4}} for cp in scalable})
+            {
+                values_key(cp.spec.name): {
+                    "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4}
+                }
+                for cp in scalable
+            },
+        )
     if plan.secrets:
         files["ci/existing-secret-values.yaml"] = _ci(
             "Read secrets from an existing Secret instead of creating one.",
-            {"secrets": {"existingSecret": f"{plan.name}-credentials"}}, secrets=False)
+            {"secrets": {"existingSecret": f"{plan.name}-credentials"}},
+            secrets=False,
+        )
     with_volumes = [cp for cp in plan.components if cp.spec.volumes]
     if with_volumes:
         files["ci/no-persistence-values.yaml"] = _ci(
             "Run without PersistentVolumeClaims (emptyDir volumes).",
-            {values_key(cp.spec.name): {"persistence": {
-                v.name: {"enabled": False} for v in cp.spec.volumes}} for cp in with_volumes})
+            {
+                values_key(cp.spec.name): {
+                    "persistence": {v.name: {"enabled": False} for v in cp.spec.volumes}
+                }
+                for cp in with_volumes
+            },
+        )
     disabled = [cp for cp in plan.components if not cp.spec.enabled]
     if disabled:
         files["ci/all-profiles-values.yaml"] = _ci(
             "Deploy the components that are off by default (Compose profiles not active).",
-            {values_key(cp.spec.name): {"enabled": True} for cp in disabled})
+            {values_key(cp.spec.name): {"enabled": True} for cp in disabled},
+        )
     return files
 
 
@@ -178,18 +206,23 @@ def _cell(text: str) -> str:
     return one_line(text).replace("\\", "\\\\").replace("|", "\\|")
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table."""
-    return [
+    lines = [
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
+    return "\n".join(lines)
 
 
 def _component_row(cp: ComponentPlan) -> list[str]:
     """One row of the 'What it deploys' table."""
-    ports = ", ".join(f"{p['port']}/{p['protocol']}" for p in exposed_ports(cp)) if has_service(cp) else "-"
+    ports = (
+        ", ".join(f"{p['port']}/{p['protocol']}" for p in exposed_ports(cp))
+        if has_service(cp)
+        else "-"
+    )
     replicas = str(cp.replicas) if cp.kind in SCALABLE else "-"
     if cp.spec.autoscaling and cp.spec.autoscaling.enabled:
         replicas = f"{cp.spec.autoscaling.minReplicas}-{cp.spec.autoscaling.maxReplicas} (HPA)"
@@ -199,99 +232,148 @@ def _component_row(cp: ComponentPlan) -> list[str]:
     return [f"`{cp.spec.name}`", cp.kind.value, replicas, image, ports, ingress, volumes]
 
 
+README = Template(
+    (Path(__file__).parent / "files" / "README.template.md").read_text(encoding="utf-8")
+)
+"""The chart README; each placeholder is a paragraph, a table or an optional section."""
+
+IMAGES = Template("""\
+## Images to build
+
+> **Warning**: these components had no image (only a build context). Build and push them, then \
+set `<component>.image.repository` and `<component>.image.tag`; their pods cannot start with \
+the `REPLACE-ME` placeholder.
+
+$items
+
+""")
+
+SECRETS = Template("""\
+## Secrets
+
+Secret values are never stored in values.yaml. Set them at install \
+(`--set secrets.values.<key>=...`) or point `secrets.existingSecret` at a Secret you manage. \
+Keys marked generated get a random 32-character value that is kept across upgrades.
+
+$required$table
+
+""")
+
+REQUIRED = Template("""\
+> **Required**: $keys cannot be generated. An install without $them (and without \
+`secrets.existingSecret`) fails at once with a message naming the values to set. The \
+`ci/*-values.yaml` files (except `ci/existing-secret-values.yaml`) give $them the placeholder \
+`$placeholder`, and K8s Autopilot's validator renders and scans the default values with the \
+same kind of labelled placeholder, since values.yaml never holds a secret.
+
+""")
+
+NO_EXCEPTIONS = (
+    "None: every component runs with the hardened defaults (non-root, read-only root "
+    "filesystem, all capabilities dropped, no privilege escalation, seccomp RuntimeDefault)."
+)
+
+
+def _secrets_section(plan: ChartPlan) -> str:
+    """The Secrets section, empty when the chart has no Secret."""
+    if not plan.secrets:
+        return ""
+    required = [s.name for s in plan.secrets if not s.generate]
+    note = ""
+    if required:
+        note = REQUIRED.substitute(
+            keys=", ".join(f"`secrets.values.{k}`" for k in required),
+            them="it" if len(required) == 1 else "them",
+            placeholder=CI_SECRET_PLACEHOLDER,
+        )
+    table = _table(
+        ["Key", "Description", "Generated"],
+        [
+            [f"`{s.name}`", _cell(s.description) or "-", "yes" if s.generate else "no, must be set"]
+            for s in plan.secrets
+        ],
+    )
+    return SECRETS.substitute(required=note, table=table)
+
+
+def _parameters(tree: list[Node]) -> str:
+    """One table of parameters per values group, the top-level ones first as "Common"."""
+    common: list[Node] = [node for node in tree if not isinstance(node, Group)]
+    sections: list[tuple[str, str, list[Node]]] = [
+        ("Common", "Naming and organisation standards.", common)
+    ]
+    sections += [
+        (f"`{node.name}`", node.description, [node]) for node in tree if isinstance(node, Group)
+    ]
+    return "\n\n".join(
+        f"### {title}\n\n{one_line(description)}\n\n"
+        + _table(["Parameter", "Description", "Default"], [list(r) for r in table_rows(nodes)])
+        for title, description, nodes in sections
+    )
+
+
+def _images_section(plan: ChartPlan) -> str:
+    """The Images to build section, empty when every component has an image."""
+    missing = [cp.spec.name for cp in plan.components if cp.imageMissing]
+    if not missing:
+        return ""
+    items = (f"- `{name}` (values key `{values_key(name)}.image`)" for name in missing)
+    return IMAGES.substitute(items="\n".join(items))
+
+
+def _decisions(plan: ChartPlan) -> str:
+    """The plan's decisions as a table."""
+    if not plan.decisions:
+        return "The plan recorded no decisions."
+    rows = [
+        [
+            f"`{d.component}`" if d.component else "chart",
+            _cell(d.topic),
+            _cell(d.choice),
+            _cell(d.reason),
+        ]
+        for d in plan.decisions
+    ]
+    return _table(["Component", "Topic", "Choice", "Reason"], rows)
+
+
+def _exceptions(plan: ChartPlan) -> str:
+    """The security exceptions as a table, with their reasons."""
+    rows = [
+        [f"`{cp.spec.name}`", f"`{e.setting}`", _cell(e.reason)]
+        for cp in plan.components
+        for e in cp.spec.security.exceptions
+    ]
+    return _table(["Component", "Setting", "Reason"], rows) if rows else NO_EXCEPTIONS
+
+
+def _notes(plan: ChartPlan) -> str:
+    """The import and planning notes as a list."""
+    if not plan.notes:
+        return "Nothing to note."
+    return "\n".join(
+        f"- **{n.severity}** `{_cell(n.source).replace('`', '')}`: {_cell(n.message)}"
+        for n in plan.notes
+    )
+
+
 def readme(plan: ChartPlan, tree: list[Node]) -> str:
     """README.md: what the chart deploys, how to install it, the plan's reasons, the values."""
-    ns = plan.namespace or plan.name
-    out = [f"# {plan.name}", ""]
-    if plan.description:
-        out += [one_line(plan.description, limit=1024), ""]
-    out += [
-        f"Helm chart generated by K8s Autopilot from a reviewed plan (chart {plan.chartVersion}, "
-        f"app {_cell(plan.appVersion)}). Every object is hardened by default; each departure is "
-        "listed under [Security exceptions](#security-exceptions) with its reason.",
-        "",
-        "## What it deploys",
-        "",
-        *_table(["Component", "Kind", "Replicas", "Image", "Service ports", "Ingress", "Volumes"],
-                [_component_row(cp) for cp in plan.components]),
-        "",
-        "Each component also gets a ServiceAccount (no API token unless needed), a NetworkPolicy "
-        "that admits only the listed sources, and, when it runs more than one replica, a "
-        "PodDisruptionBudget.",
-        "",
-        "## Install",
-        "",
-        "```console",
-        f"helm install {plan.name} ./{plan.name} --namespace {ns} --create-namespace",
-        f"helm test {plan.name} --namespace {ns}",
-        "```",
-        "",
-        f"An Argo CD Application is in `argocd/application.yaml` (destination namespace `{ns}`).",
-        "",
-    ]
-    missing = [cp.spec.name for cp in plan.components if cp.imageMissing]
-    if missing:
-        out += ["## Images to build", "", "> **Warning**: these components had no image (only a "
-                "build context). Build and push them, then set `<component>.image.repository` and "
-                "`<component>.image.tag`; their pods cannot start with the `REPLACE-ME` placeholder.", ""]
-        out += [f"- `{name}` (values key `{values_key(name)}.image`)" for name in missing] + [""]
-    if plan.secrets:
-        out += ["## Secrets", "",
-                "Secret values are never stored in values.yaml. Set them at install "
-                "(`--set secrets.values.<key>=...`) or point `secrets.existingSecret` at a Secret "
-                "you manage. Keys marked generated get a random 32-character value that is kept "
-                "across upgrades.", ""]
-        required = [s.name for s in plan.secrets if not s.generate]
-        if required:
-            keys = ", ".join(f"`secrets.values.{k}`" for k in required)
-            out += [f"> **Required**: {keys} cannot be generated. An install without "
-                    f"{'it' if len(required) == 1 else 'them'} (and without "
-                    "`secrets.existingSecret`) fails at once with a message naming the values "
-                    "to set. The `ci/*-values.yaml` files (except `ci/existing-secret-values.yaml`) "
-                    f"give {'it' if len(required) == 1 else 'them'} the placeholder "
-                    f"`{CI_SECRET_PLACEHOLDER}`, and K8s Autopilot's validator renders and scans the "
-                    "default values with the same kind of labelled placeholder, since "
-                    "values.yaml never holds a secret.", ""]
-        out += _table(["Key", "Description", "Generated"], [
-            [f"`{s.name}`", _cell(s.description) or "-", "yes" if s.generate else "no, must be set"]
-            for s in plan.secrets]) + [""]
-    out += ["## Plan decisions", ""]
-    if plan.decisions:
-        out += _table(["Component", "Topic", "Choice", "Reason"], [
-            [f"`{d.component}`" if d.component else "chart", _cell(d.topic), _cell(d.choice), _cell(d.reason)]
-            for d in plan.decisions]) + [""]
-    else:
-        out += ["The plan recorded no decisions.", ""]
-    out += ["## Security exceptions", ""]
-    exceptions = [(cp.spec.name, e.setting, e.reason) for cp in plan.components
-                  for e in cp.spec.security.exceptions]
-    if exceptions:
-        out += _table(["Component", "Setting", "Reason"], [
-            [f"`{name}`", f"`{setting}`", _cell(reason)] for name, setting, reason in exceptions]) + [""]
-    else:
-        out += ["None: every component runs with the hardened defaults (non-root, read-only root "
-                "filesystem, all capabilities dropped, no privilege escalation, seccomp RuntimeDefault).", ""]
-    out += ["## Notes", ""]
-    if plan.notes:
-        out += [f"- **{n.severity}** `{_cell(n.source).replace('`', '')}`: {_cell(n.message)}" for n in plan.notes]
-        out += [""]
-    else:
-        out += ["Nothing to note.", ""]
-    out += [
-        "## Regenerating",
-        "",
-        "K8s Autopilot records what it generated in `.autopilot/manifest.json`. When the chart is "
-        "regenerated, files you edited are left alone; the new version is written beside them as "
-        "`<file>.autopilot-new` (for templates: under `.autopilot/pending/`) for you to merge.",
-        "",
-        "## Parameters",
-        "",
-    ]
-    common: list[Node] = [node for node in tree if not isinstance(node, Group)]
-    sections: list[tuple[str, str, list[Node]]] = [("Common", "Naming and organisation standards.", common)]
-    sections += [(f"`{node.name}`", node.description, [node]) for node in tree if isinstance(node, Group)]
-    for title, description, nodes in sections:
-        out += [f"### {title}", "", one_line(description), ""]
-        out += _table(["Parameter", "Description", "Default"], [list(r) for r in table_rows(nodes)])
-        out += [""]
-    return "\n".join(out).rstrip("\n") + "\n"
+    components = _table(
+        ["Component", "Kind", "Replicas", "Image", "Service ports", "Ingress", "Volumes"],
+        [_component_row(cp) for cp in plan.components],
+    )
+    return README.substitute(
+        name=plan.name,
+        namespace=plan.namespace or plan.name,
+        description=f"{one_line(plan.description, limit=1024)}\n\n" if plan.description else "",
+        chart_version=plan.chartVersion,
+        app_version=_cell(plan.appVersion),
+        components=components,
+        images=_images_section(plan),
+        secrets=_secrets_section(plan),
+        decisions=_decisions(plan),
+        exceptions=_exceptions(plan),
+        notes=_notes(plan),
+        parameters=_parameters(tree),
+    )
