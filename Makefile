@@ -4,14 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lock bench k8s check-alerts clean
+.PHONY: install demo test lint lock bench k8s check-alerts clean browser
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 
 $(STAMP): requirements.lock pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	# Bytecode at install: with PYTHONDONTWRITEBYTECODE set nothing is ever cached, and every
+	# command would compile checkov, pydantic and the rest from source (seconds per start).
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -24,8 +26,19 @@ demo: install
 	rm -rf out/demo
 	$(BIN)/python -m services.cli.demo
 
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest -q
+
+# The review UI's browser tests drive Debian's chromium (Playwright downloads no browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+	  else \
+	    echo "the browser tests need Debian's chromium: run 'sudo apt-get install -y chromium' (or make test as root)" >&2; \
+	    exit 1; \
+	  fi; }
 
 lint: install
 	$(BIN)/ruff check shared services tests bench

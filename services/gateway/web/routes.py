@@ -45,6 +45,14 @@ CSP = (
     "form-action 'self'; object-src 'none'"
 )
 
+# Swagger UI and ReDoc start from an inline script and style themselves inline; their images,
+# fonts and requests stay on 'self' too (ReDoc's sidebar logo would come from its CDN).
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(
     env=Environment(
@@ -544,7 +552,7 @@ def _submit_again(
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI from the gateway's own copy (no CDN)."""
-    return get_swagger_ui_html(
+    html = get_swagger_ui_html(
         openapi_url=request.app.openapi_url or "/openapi.json",
         title=f"{request.app.title} - Swagger UI",
         swagger_js_url=f"{STATIC}/vendor/swagger-ui/swagger-ui-bundle.js",
@@ -552,15 +560,19 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{STATIC}/favicon.svg",
         swagger_ui_parameters={"validatorUrl": None},
     )
+    html.headers["Content-Security-Policy"] = DOCS_CSP
+    return html
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
     """ReDoc from the gateway's own copy, without web fonts."""
-    return get_redoc_html(
+    html = get_redoc_html(
         openapi_url=request.app.openapi_url or "/openapi.json",
         title=f"{request.app.title} - ReDoc",
         redoc_js_url=f"{STATIC}/vendor/redoc/redoc.standalone.js",
         redoc_favicon_url=f"{STATIC}/favicon.svg",
         with_google_fonts=False,
     )
+    html.headers["Content-Security-Policy"] = DOCS_CSP
+    return html
