@@ -18,6 +18,7 @@ from services.generator.naming import values_key
 from services.planner.compose.common import Notes, dns_label
 from services.planner.compose.importer import ImportResult, compose_model, import_compose
 from services.planner.compose.load import parse_dotenv, project_environment
+from services.planner.compose.proxy import is_docker_provider_proxy
 from services.planner.compose.secrets import is_secret_name
 from services.planner.engine import plan_chart
 from services.validator.engine import FOREIGN_RELEASE, validate_chart
@@ -175,7 +176,9 @@ def _enabled_services(stack: Stack) -> set[str]:
 
 
 def test_profiles_are_honoured(stack: Stack) -> None:
-    enabled = _enabled_services(stack)
+    # A Traefik that routes through the Docker socket is off on purpose (see compose/proxy.py).
+    proxies = {name for name, spec in stack.services.items() if is_docker_provider_proxy(spec)}
+    enabled = _enabled_services(stack) - proxies
     for service in stack.services:
         component = stack.component(service)
         deployed = stack.values[values_key(component)].get("enabled", True)
