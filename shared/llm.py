@@ -95,25 +95,53 @@ class ClarificationNeeded(AutopilotError):
 class LLMSettings(BaseSettings):
     """Which chat model each swarm uses and how it is called."""
 
-    model_config = SettingsConfigDict(env_prefix="AUTOPILOT_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOPILOT_", extra="ignore", populate_by_name=True
+    )
 
     model: str = Field(default=OFFLINE, description="'offline' or 'provider:model'.")
     planner_model: str | None = Field(default=None, description="Planner override of `model`.")
     generator_model: str | None = Field(default=None, description="Generator override of `model`.")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, validation_alias=AliasChoices(
-        "AUTOPILOT_MODEL_TEMPERATURE", "model_temperature", "temperature"))
-    timeout: float = Field(default=120.0, gt=0, validation_alias=AliasChoices(
-        "AUTOPILOT_MODEL_TIMEOUT", "model_timeout", "timeout"), description="Seconds per request.")
-    max_tokens: int | None = Field(default=8192, ge=1, validation_alias=AliasChoices(
-        "AUTOPILOT_MODEL_MAX_TOKENS", "model_max_tokens", "max_tokens"))
-    max_retries: int = Field(default=3, ge=0, le=20, validation_alias=AliasChoices(
-        "AUTOPILOT_MODEL_MAX_RETRIES", "model_max_retries", "max_retries"),
-        description="Client retries of 429s, timeouts and 5xx (with Retry-After).")
-    check_endpoint: bool = Field(default=True, validation_alias=AliasChoices(
-        "AUTOPILOT_MODEL_CHECK_ENDPOINT", "check_endpoint"),
-        description="Probe base-URL providers (OpenAI-compatible, Ollama) at startup.")
-    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices(
-        "OPENAI_BASE_URL", "openai_base_url"), description="OpenAI-compatible server URL.")
+    temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        validation_alias=AliasChoices(
+            "AUTOPILOT_MODEL_TEMPERATURE", "model_temperature", "temperature"
+        ),
+    )
+    timeout: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias=AliasChoices("AUTOPILOT_MODEL_TIMEOUT", "model_timeout", "timeout"),
+        description="Seconds per request.",
+    )
+    max_tokens: int | None = Field(
+        default=8192,
+        ge=1,
+        validation_alias=AliasChoices(
+            "AUTOPILOT_MODEL_MAX_TOKENS", "model_max_tokens", "max_tokens"
+        ),
+    )
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        validation_alias=AliasChoices(
+            "AUTOPILOT_MODEL_MAX_RETRIES", "model_max_retries", "max_retries"
+        ),
+        description="Client retries of 429s, timeouts and 5xx (with Retry-After).",
+    )
+    check_endpoint: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("AUTOPILOT_MODEL_CHECK_ENDPOINT", "check_endpoint"),
+        description="Probe base-URL providers (OpenAI-compatible, Ollama) at startup.",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="OpenAI-compatible server URL.",
+    )
 
     def model_for(self, swarm: Swarm) -> str:
         """The model string a swarm uses: its override, else AUTOPILOT_MODEL."""
@@ -187,7 +215,11 @@ def _provider_kwargs(
     """Constructor arguments for the provider, and the (url, variable) to probe, if any."""
     common: dict[str, Any] = {"temperature": settings.temperature}
     if provider == "ollama":
-        base = _env("OLLAMA_BASE_URL", environ) or _env("OLLAMA_HOST", environ) or "http://127.0.0.1:11434"
+        base = (
+            _env("OLLAMA_BASE_URL", environ)
+            or _env("OLLAMA_HOST", environ)
+            or "http://127.0.0.1:11434"
+        )
         if not base.startswith(("http://", "https://")):
             base = f"http://{base}"
         kwargs = {**common, "base_url": base, "client_kwargs": {"timeout": settings.timeout}}
@@ -266,13 +298,21 @@ def classify_model_error(exc: BaseException) -> AutopilotError:
     if isinstance(exc, AutopilotError):
         return exc
     name = type(exc).__name__
-    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    status = getattr(exc, "status_code", None) or getattr(
+        getattr(exc, "response", None), "status_code", None
+    )
     if name == "RateLimitError" or status == 429:
         code = ErrorCode.RATE_LIMIT
     elif name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
         code = ErrorCode.PERMISSION
-    elif name in ("APITimeoutError", "APIConnectionError", "InternalServerError", "ConnectError",
-                  "ReadTimeout", "TimeoutException") or (isinstance(status, int) and status >= 500):
+    elif name in (
+        "APITimeoutError",
+        "APIConnectionError",
+        "InternalServerError",
+        "ConnectError",
+        "ReadTimeout",
+        "TimeoutException",
+    ) or (isinstance(status, int) and status >= 500):
         code = ErrorCode.TRANSIENT
     elif name in ("GraphRecursionError", "ModelCallLimitExceededError"):
         return EscalationNeeded(f"the model did not finish within its step budget: {exc}")
@@ -290,7 +330,9 @@ def run_config(
     **metadata: Any,
 ) -> RunnableConfig:
     """LangGraph run config with tracing metadata and tags (workflow id, swarm, gate)."""
-    meta = {k: v for k, v in {"workflow_id": workflow_id, "swarm": swarm, "gate": gate}.items() if v}
+    meta = {
+        k: v for k, v in {"workflow_id": workflow_id, "swarm": swarm, "gate": gate}.items() if v
+    }
     meta |= metadata
     tags = [f"{k}:{v}" for k, v in meta.items() if k in ("workflow_id", "swarm", "gate")]
     config: RunnableConfig = {

@@ -266,7 +266,6 @@ class EmbeddedNats(_Server):
         self._proc = None
 
 
-
 # --------------------------------------------------------------------------- PostgreSQL
 
 
@@ -487,7 +486,6 @@ class EmbeddedPostgres(_Server):
             self._pg_ctl(["-w", "-m", "immediate", "stop"], check=False, timeout=60)
         self._started = False
         atexit.unregister(self.stop)
-
 
 
 # --------------------------------------------------------------------------- both
