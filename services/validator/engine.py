@@ -7,11 +7,13 @@ report.passed, [r.step for r in report.results], report.security.passRate
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import helm_python
 
@@ -33,6 +35,9 @@ FOREIGN_RELEASE = "rel"
 _log = logging.getLogger(__name__)
 
 STEPS = ("lint", "render", "values-schema", "schema", "checkov", "checks")
+WORKERS = max(2, os.cpu_count() or 1)
+"""Threads for Helm's Go calls, which run outside the GIL."""
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -62,7 +67,7 @@ class _Step:
 
 
 @contextmanager
-def _timed(step: _Step) -> Iterator[_Step]:
+def _timing(step: _Step) -> Iterator[_Step]:
     """Time the body into step.seconds."""
     start = time.perf_counter()
     try:
@@ -88,68 +93,124 @@ def validate_chart(
     if isinstance(kube_versions, str):
         kube_versions = [kube_versions]  # a lone "1.30" is one version, not four characters
     sets, file_findings = helm.load_values_sets(chart_dir)
+    # Helm's Go calls (lint, render, values) let other threads run: they go to a pool while
+    # this thread does the Python work (checkov, schemas) as soon as its input is rendered.
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="validate") as pool:
+        lints = [pool.submit(_timed, helm.lint_set, chart_dir, vs, namespace) for vs in sets]
+        try:
+            chart = helm_python.Chart.load(chart_dir)
+        except helm_python.HelmError as exc:
+            return _unloadable(chart_dir, exc, _lint_step(sets, lints))
+        with chart:
+            return _validate_loaded(
+                pool,
+                chart,
+                chart_dir,
+                sets,
+                file_findings,
+                lints,
+                kube_versions=kube_versions,
+                namespace=namespace,
+                release=release,
+            )
 
+
+def _timed(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> tuple[_T, float]:
+    """fn's result and the seconds it took."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def _lint_step(
+    sets: list[ValuesSet], lints: list[Future[tuple[list[helm.LintEntry], float]]]
+) -> _Step:
+    """The lint step from the per-set lint jobs (seconds: the jobs' own time, summed)."""
+    done = [job.result() for job in lints]
     lint = _Step("lint")
-    with _timed(lint):
-        lint.findings = helm.lint(chart_dir, sets, namespace)
-        lint.passed = not _has(lint.findings, Severity.ERROR, Severity.WARNING)
-
-    try:
-        chart = helm_python.Chart.load(chart_dir)
-    except helm_python.HelmError as exc:
-        return _unloadable(chart_dir, exc, lint)
-    with chart:
-        return _validate_loaded(
-            chart,
-            chart_dir,
-            sets,
-            file_findings,
-            lint,
-            kube_versions=kube_versions,
-            namespace=namespace,
-            release=release,
-        )
+    lint.findings = helm.lint_findings(sets, [entries for entries, _ in done])
+    lint.seconds = sum(seconds for _, seconds in done)
+    lint.passed = not _has(lint.findings, Severity.ERROR, Severity.WARNING)
+    return lint
 
 
 def _validate_loaded(
+    pool: ThreadPoolExecutor,
     chart: helm_python.Chart,
     chart_dir: Path,
     sets: list[ValuesSet],
     file_findings: list[Finding],
-    lint: _Step,
+    lints: list[Future[tuple[list[helm.LintEntry], float]]],
     *,
     kube_versions: Sequence[str] | None,
     namespace: str,
     release: str | None,
 ) -> ValidationReport:
-    """The steps after lint, for a chart that loaded."""
+    """The steps after lint, for a chart that loaded.
+
+    The Go-bound steps (lint, render, values-schema) report the time of their own calls,
+    which overlap each other and the rest; the Python steps report their wall time.
+    """
     metadata = chart.metadata
     name = str(metadata.get("name") or chart_dir.name)
     # A release name unlike the chart's: links written for one release name show up broken.
     release_name = release or (FOREIGN_RELEASE if name != FOREIGN_RELEASE else "other")
+    renders_jobs = [
+        pool.submit(_timed, helm.render, chart, vs, release=release_name, namespace=namespace)
+        for vs in sets
+    ]
+    # The gate renders without the placeholders the defaults were rendered with.
+    gate_job = (
+        pool.submit(
+            _timed, _required_secrets_gate, chart, sets[0].values, release=release_name,
+            namespace=namespace,
+        )
+        if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values
+        else None
+    )  # fmt: skip
+    has_schema = chart.schema is not None
+    values_jobs = [pool.submit(_timed, _values_check, chart, vs, has_schema) for vs in sets]
+
+    scan = _Step("checkov")
+    with _timing(scan):
+        default, _ = renders_jobs[0].result()
+        security_report = _scan(default[0])
+        scan.findings = list(security_report.failedChecks)
+        if security_report.notRun:
+            scan.findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    tool="checkov",
+                    check="not-run",
+                    object=default[0].label,
+                    message=f"checkov did not run: {security_report.notRun}",
+                    hint="fix what stops the chart rendering with its defaults; the scan runs "
+                    "on that render",
+                )
+            )
+        critical = [f for f in scan.findings if f.severity == Severity.ERROR]
+        scan.passed = (
+            default[0].ok and not critical and security_report.passRate >= MIN_CHECKOV_PASS_RATE
+        )
 
     render = _Step("render")
-    with _timed(render):
-        render.findings = list(file_findings)
-        renders: list[Rendered] = []
-        for vs in sets:
-            rendered, findings = helm.render(chart, vs, release=release_name, namespace=namespace)
-            renders.append(rendered)
-            render.findings += findings
-        # When the defaults do not render, that error is the finding; the gate would repeat it.
-        if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values and renders[0].ok:
-            render.findings += _required_secrets_gate(
-                chart, sets[0].values, release=release_name, namespace=namespace
-            )
-        render.findings = _merge_sets(render.findings, [vs.label for vs in sets])
-
-    values_schema = _Step("values-schema")
-    with _timed(values_schema):
-        merged = {vs.label: _merged(chart, vs) for vs in sets}
-        values_schema.findings = _merge_sets(_check_values_schema(chart, merged), list(merged))
+    render.findings = list(file_findings)
+    renders: list[Rendered] = []
+    for job in renders_jobs:
+        (rendered, findings), seconds = job.result()
+        renders.append(rendered)
+        render.findings += findings
+        render.seconds += seconds
+    # When the defaults do not render, that error is the finding; the gate would repeat it.
+    if gate_job is not None:
+        gate_findings, seconds = gate_job.result()
+        render.seconds += seconds
+        if renders[0].ok:
+            render.findings += gate_findings
+    render.findings = _merge_sets(render.findings, [vs.label for vs in sets])
 
     schema = _Step("schema")
-    with _timed(schema):
+    with _timing(schema):
         versions, note = _versions(metadata, kube_versions)
         if note:
             schema.findings.append(
@@ -165,30 +226,18 @@ def _validate_loaded(
             [(r.label, r.objects, r.sources) for r in renders if r.ok], versions
         )
 
-    scan = _Step("checkov")
-    with _timed(scan):
-        default = renders[0]
-        security_report = _scan(default)
-        scan.findings = list(security_report.failedChecks)
-        if security_report.notRun:
-            scan.findings.append(
-                Finding(
-                    severity=Severity.ERROR,
-                    tool="checkov",
-                    check="not-run",
-                    object=default.label,
-                    message=f"checkov did not run: {security_report.notRun}",
-                    hint="fix what stops the chart rendering with its defaults; the scan runs "
-                    "on that render",
-                )
-            )
-        critical = [f for f in scan.findings if f.severity == Severity.ERROR]
-        scan.passed = (
-            default.ok and not critical and security_report.passRate >= MIN_CHECKOV_PASS_RATE
-        )
+    values_schema = _Step("values-schema")
+    merged: dict[str, dict[str, Any]] = {}
+    schema_findings: list[Finding] = [] if has_schema else [_NO_VALUES_SCHEMA]
+    for vs, values_job in zip(sets, values_jobs, strict=True):
+        (values, finding), seconds = values_job.result()
+        merged[vs.label] = values
+        values_schema.seconds += seconds
+        schema_findings += [finding] if finding else []
+    values_schema.findings = _merge_sets(schema_findings, list(merged))
 
     own = _Step("checks")
-    with _timed(own):
+    with _timing(own):
         own.findings = _merge_by_values(
             [
                 (r.label, _own_checks(r.objects, namespace, merged[r.label], release_name))
@@ -197,6 +246,7 @@ def _validate_loaded(
             ]
         )
 
+    lint = _lint_step(sets, lints)
     results = [s.result() for s in (lint, render, values_schema, schema, scan, own)]
     return ValidationReport(
         chart=name,
@@ -266,45 +316,38 @@ def _own_checks(
     return checks.run_checks(objects, namespace, values) + runs.check_runs(idx, release)
 
 
-def _merged(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:
-    """The values an install with this values set would use."""
+_NO_VALUES_SCHEMA = Finding(
+    severity=Severity.WARNING,
+    tool="values-schema",
+    check="values-schema",
+    object="values.schema.json",
+    message="no values.schema.json",
+    hint="ship a JSON schema for values.yaml so bad values fail before rendering",
+)
+
+
+def _values_check(
+    chart: helm_python.Chart, vs: ValuesSet, has_schema: bool
+) -> tuple[dict[str, Any], Finding | None]:
+    """The values an install with this set would use, and how they violate the chart's schema."""
     try:
-        return chart.merge_values(vs.values)
+        values = chart.merge_values(vs.values)
     except helm_python.HelmError:
-        return chart.values
-
-
-def _check_values_schema(
-    chart: helm_python.Chart, merged: dict[str, dict[str, Any]]
-) -> list[Finding]:
-    """Defaults and each ci values file (over defaults) against values.schema.json."""
-    if chart.schema is None:
-        return [
-            Finding(
-                severity=Severity.WARNING,
-                tool="values-schema",
-                check="values-schema",
-                object="values.schema.json",
-                message="no values.schema.json",
-                hint="ship a JSON schema for values.yaml so bad values fail before rendering",
-            )
-        ]
-    findings = []
-    for label, values in merged.items():
-        try:
-            chart.validate_schema(values)
-        except helm_python.HelmError as exc:
-            findings.append(
-                Finding(
-                    severity=Severity.ERROR,
-                    tool="values-schema",
-                    check="values-schema",
-                    object=label,
-                    message=f"{label} violates values.schema.json: {exc}",
-                    hint="fix the value, or the schema if the value is legitimate",
-                )
-            )
-    return findings
+        values = chart.values
+    if not has_schema:
+        return values, None
+    try:
+        chart.validate_schema(values)
+    except helm_python.HelmError as exc:
+        return values, Finding(
+            severity=Severity.ERROR,
+            tool="values-schema",
+            check="values-schema",
+            object=vs.label,
+            message=f"{vs.label} violates values.schema.json: {exc}",
+            hint="fix the value, or the schema if the value is legitimate",
+        )
+    return values, None
 
 
 def _versions(

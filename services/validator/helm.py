@@ -60,7 +60,9 @@ def required_secrets(defaults: object) -> list[str]:
 def placeholder_values(chart_dir: Path) -> dict[str, Any] | None:
     """Labelled placeholders for the chart's required secrets, or None when it has none."""
     try:
-        defaults = yaml.safe_load((chart_dir / "values.yaml").read_text(encoding="utf-8"))
+        defaults = yaml.load(
+            (chart_dir / "values.yaml").read_text(encoding="utf-8"), Loader=_Loader
+        )
     except (OSError, yaml.YAMLError):
         return None
     keys = required_secrets(defaults)
@@ -90,7 +92,7 @@ def load_values_sets(chart_dir: Path) -> tuple[list[ValuesSet], list[Finding]]:
     for path in sorted((chart_dir / "ci").glob("*-values.yaml")):
         label = f"ci/{path.name}"
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
         except (OSError, yaml.YAMLError) as exc:
             findings.append(_values_file_error(label, f"cannot read values file: {exc}"))
             continue
@@ -115,38 +117,48 @@ def _values_file_error(label: str, message: str) -> Finding:
     )
 
 
+LintEntry = tuple[Severity, str, str]
+"""(severity, path, message) of one helm-lint message."""
+
+
+def lint_set(chart_dir: Path, vs: ValuesSet, namespace: str) -> list[LintEntry]:
+    """Strict helm lint with one values set (a Go call that lets other threads run)."""
+    try:
+        report = helm_python.lint(chart_dir, vs.values, strict=True, namespace=namespace)
+    except helm_python.HelmError as exc:
+        return [(Severity.ERROR, str(chart_dir), str(exc))]
+    entries = [
+        (
+            _LINT_SEVERITY.get(int(m.get("severity", 3)), Severity.ERROR),
+            str(m.get("path", "")),
+            str(m.get("error", "")),
+        )
+        for m in report.get("messages", [])
+    ]
+    # `errors` repeats the messages strict mode fails on; keep only ones not already listed.
+    listed = {message for _, _, message in entries}
+    entries += [
+        (Severity.ERROR, "", str(err)) for err in report.get("errors", []) if str(err) not in listed
+    ]
+    return entries
+
+
+def lint_findings(sets: list[ValuesSet], per_set: list[list[LintEntry]]) -> list[Finding]:
+    """Each set's lint messages as findings; identical messages are reported once."""
+    findings: list[Finding] = []
+    seen: set[LintEntry] = set()
+    for vs, entries in zip(sets, per_set, strict=True):
+        for entry in entries:
+            if entry in seen:
+                continue
+            seen.add(entry)
+            findings.append(_lint_finding(*entry, vs.label))
+    return findings
+
+
 def lint(chart_dir: Path, sets: list[ValuesSet], namespace: str) -> list[Finding]:
     """Strict helm lint once per values set; identical messages are reported once."""
-    findings: list[Finding] = []
-    seen: set[tuple[Severity, str, str]] = set()
-    for vs in sets:
-        try:
-            report = helm_python.lint(chart_dir, vs.values, strict=True, namespace=namespace)
-        except helm_python.HelmError as exc:
-            findings.append(_lint_finding(Severity.ERROR, str(chart_dir), str(exc), vs.label))
-            continue
-        entries = [
-            (
-                _LINT_SEVERITY.get(int(m.get("severity", 3)), Severity.ERROR),
-                m.get("path", ""),
-                m.get("error", ""),
-            )
-            for m in report.get("messages", [])
-        ]
-        # `errors` repeats the messages strict mode fails on; keep only ones not already listed.
-        listed = {str(message) for _, _, message in entries}
-        entries += [
-            (Severity.ERROR, "", str(err))
-            for err in report.get("errors", [])
-            if str(err) not in listed
-        ]
-        for severity, path, message in entries:
-            key = (severity, str(path), str(message))
-            if key in seen:
-                continue
-            seen.add(key)
-            findings.append(_lint_finding(severity, str(path), str(message), vs.label))
-    return findings
+    return lint_findings(sets, [lint_set(chart_dir, vs, namespace) for vs in sets])
 
 
 def _lint_finding(severity: Severity, path: str, message: str, label: str) -> Finding:
