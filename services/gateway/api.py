@@ -8,10 +8,11 @@ names the field before anything is stored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import mimetypes
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import nats.errors
@@ -29,8 +30,8 @@ from fastapi import (
     Response,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
 from services.gateway.auth import Principal, Role, authorize
 from services.gateway.config import OFFLINE_MODEL, GatewaySettings
@@ -79,6 +80,7 @@ from shared.models.plan import ImportNote
 from shared.models.workflow import GateName
 
 SSE_POLL_SECONDS = 0.25
+SSE_KEEPALIVE_SECONDS = 15.0
 TERMINAL_EVENTS = {f"workflow.{s.value}" for s in TERMINAL}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such workflow."}
@@ -391,33 +393,58 @@ def _strip(exc: InputError) -> InputError:
 
 @router.get(
     "/v1/workflows/{workflow_id}/events",
-    response_class=EventSourceResponse,
-    responses=NOT_FOUND,
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}},
+                                  "description": "Server-Sent Events: `id`, `event` (the "
+                                  "notice's type), `data` (its JSON)."}},
     summary="Progress as Server-Sent Events",
-)
+)  # fmt: skip
 async def events(
     record: Existing,
     supervisor: SupervisorDep,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d{0,18}$")] = None,
     follow: Annotated[bool, Query(description="Keep streaming until the workflow ends.")] = True,
-) -> AsyncIterable[ServerSentEvent]:
+) -> Response:
     """Every event after `Last-Event-ID`, then live ones until the workflow ends."""
-    last = int(last_event_id or 0)
+    # A plain streaming response: Starlette stops it when the client hangs up, where FastAPI's
+    # SSE helper logs a BrokenResourceError traceback from its keep-alive task.
+    stream = _event_stream(supervisor, record.id, int(last_event_id or 0), follow)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(
+    supervisor: Supervisor, workflow_id: str, last: int, follow: bool
+) -> AsyncIterator[bytes]:
+    """The event log after `last` as SSE frames, then live ones (polled) while following."""
     last_type = ""
+    bound = supervisor.settings.sse_max_seconds
+    until = time.monotonic() + bound if bound else None
+    idle_since = time.monotonic()
     while True:
         # Shielded: a client that leaves cancels this generator, and a query cancelled half-way
         # costs the pool its connection (and logs a warning); let it finish instead.
-        rows = await asyncio.shield(supervisor.store.events_after(record.id, last))
+        rows = await asyncio.shield(supervisor.store.events_after(workflow_id, last))
         for row in rows:
             last, last_type = row.id, row.type
-            yield ServerSentEvent(id=str(row.id), event=row.type, data=row.data)
+            data = json.dumps(row.data, separators=(",", ":"), default=str)
+            yield format_sse_event(data_str=data, event=row.type, id=str(row.id))
         if rows:
+            idle_since = time.monotonic()
             continue
         if not follow:
             return
-        current = await asyncio.shield(supervisor.store.get(record.id))
+        current = await asyncio.shield(supervisor.store.get(workflow_id))
         if current is None or (current.status in TERMINAL and last_type in TERMINAL_EVENTS):
             return
+        if until is not None and time.monotonic() > until:
+            return  # an EventSource reconnects with Last-Event-ID
+        if time.monotonic() - idle_since > SSE_KEEPALIVE_SECONDS:
+            idle_since = time.monotonic()
+            yield KEEPALIVE_COMMENT  # proxies keep an idle stream open
         await asyncio.sleep(SSE_POLL_SECONDS)
 
 

@@ -71,6 +71,12 @@ class GatewaySettings(Settings):
     max_replays: int = Field(
         default=3, ge=0, description="Replays (time travel) allowed per workflow (409 above)."
     )
+    sse_max_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="End a followed event stream after this long (0: when the workflow ends); "
+        "an EventSource reconnects with Last-Event-ID.",
+    )
     swarm_deadline_seconds: float = Field(
         default=300.0,
         gt=0,

@@ -256,7 +256,12 @@ _INVALID = {
         "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
     },
 }
+_UNREADABLE = {
+    "description": "The body could not be read (not UTF-8 text, or cut off).",
+    "content": _PROBLEM,
+}
 _OPEN = ("/healthz", "/readyz", "/metrics")
+_SUBMIT = ("/v1/workflows", "post")
 
 
 def openapi(app: FastAPI) -> dict[str, Any]:
@@ -288,7 +293,35 @@ def openapi(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault(status, answer)
             if method in ("post", "put", "patch"):
                 responses.setdefault("413", _TOO_LARGE)
+            if operation.get("requestBody"):
+                responses.setdefault("400", _UNREADABLE)
+            if "{" in path:
+                responses.setdefault("404", {"description": "Not found.", "content": _PROBLEM})
+            for status, answer in responses.items():
+                # Errors are JSON even where the route streams events or serves files.
+                if status[0] in "45" and status != "422":
+                    answer["content"] = _PROBLEM
             if operation.get("parameters") or operation.get("requestBody"):
                 responses.setdefault("422", _INVALID)
+    _link_workflow_operations(doc)
     app.openapi_schema = doc
     return doc
+
+
+def _link_workflow_operations(doc: dict[str, Any]) -> None:
+    """OpenAPI links from a submitted workflow's id to every operation on it, so a client
+    generator (or a stateful fuzzer) knows where `{workflow_id}` comes from."""
+    paths = doc.get("paths", {})
+    accepted = paths.get(_SUBMIT[0], {}).get(_SUBMIT[1], {}).get("responses", {}).get("202")
+    if accepted is None:
+        return
+    links = accepted.setdefault("links", {})
+    for path, operations in paths.items():
+        if "{workflow_id}" not in path:
+            continue
+        for operation in operations.values():
+            if op_id := operation.get("operationId"):
+                links[op_id] = {
+                    "operationId": op_id,
+                    "parameters": {"workflow_id": "$response.body#/id"},
+                }

@@ -97,6 +97,12 @@ def _exactly_one_input(schema: dict[str, Any]) -> None:
             ("prompt", "string", "A plain-language prompt"),
         )
     ]
+    schema["examples"] = [
+        {"requirements": {"name": "shop", "components": [
+            {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"port": 8080}]}]}},
+        {"compose": "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n",
+         "name": "web"},
+    ]  # fmt: skip
 
 
 class SubmitRequest(BaseModel):
@@ -128,7 +134,8 @@ class SubmitRequest(BaseModel):
     @classmethod
     def _clean(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         """Keys and strings a YAML file can hold (the spec becomes values.yaml and templates)."""
-        return clean_tree(value)
+        clean_tree(value)
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> SubmitRequest:

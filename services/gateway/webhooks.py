@@ -10,13 +10,15 @@ gateway's URL and a key, and `Last-Event-ID` resumes exactly where a dropped str
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
+from fastapi.sse import ServerSentEvent, format_sse_event
 from pydantic import BaseModel, Field
 
 from services.gateway.auth import Principal, Role, authorize
@@ -198,10 +200,12 @@ def feed_patterns(
 
 @router.get(
     "/v1/events",
-    response_class=EventSourceResponse,
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "Server-Sent Events: `id`, `event` (the type), `data`."}},
     summary="Notifications of every visible workflow as Server-Sent Events",
     tags=["notifications"],
-)
+)  # fmt: skip
 async def feed(
     request: Request,
     principal: Reader,
@@ -215,8 +219,35 @@ async def feed(
         int, Query(ge=0, le=1000, description="Without `after`: how many past events first.")
     ] = 0,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d{0,18}$")] = None,
-) -> AsyncIterable[ServerSentEvent]:
+) -> Response:
     """Submitters see their own workflows' events, approvers their tenant's, global admins all."""
+    # A plain streaming response: Starlette stops it when the client hangs up, where FastAPI's
+    # SSE helper logs a BrokenResourceError traceback from its keep-alive task.
+    events = _feed(request, principal, store, patterns, follow, after, tail, last_event_id)
+    return StreamingResponse(
+        (_frame(e) async for e in events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _frame(event: ServerSentEvent) -> bytes:
+    """One SSE frame."""
+    data = json.dumps(event.data, separators=(",", ":"), default=str)
+    return format_sse_event(data_str=data, event=event.event, id=event.id)
+
+
+async def _feed(
+    request: Request,
+    principal: Principal,
+    store: WebhookStore,
+    patterns: list[str],
+    follow: bool,
+    after: int | None,
+    tail: int,
+    last_event_id: str | None,
+) -> AsyncIterator[ServerSentEvent]:
+    """The feed's events in the principal's scope, then live ones while following."""
     tenant = scope(principal) if principal.has(Role.APPROVER) else principal.tenant or ""
     by = None if principal.has(Role.APPROVER) else principal.id
     cursor = int(last_event_id) if last_event_id else after
