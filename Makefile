@@ -10,9 +10,9 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 
+# Bytecode at install: with PYTHONDONTWRITEBYTECODE set nothing is ever cached, and every
+# command would compile checkov, pydantic and the rest from source (seconds per start).
 $(STAMP): requirements.lock pyproject.toml | $(BIN)/uv
-	# Bytecode at install: with PYTHONDONTWRITEBYTECODE set nothing is ever cached, and every
-	# command would compile checkov, pydantic and the rest from source (seconds per start).
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
