@@ -92,6 +92,7 @@ def validate_chart(
     chart_dir = Path(chart_dir)
     if isinstance(kube_versions, str):
         kube_versions = [kube_versions]  # a lone "1.30" is one version, not four characters
+    security.preload()
     sets, file_findings = helm.load_values_sets(chart_dir)
     # Helm's Go calls (lint, render, values) let other threads run: they go to a pool while
     # this thread does the Python work (checkov, schemas) as soon as its input is rendered.

@@ -8,7 +8,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -140,9 +139,21 @@ def _line_loader() -> type[yaml.SafeLoader]:
     return LineLoader
 
 
-@cache
+_loaded: tuple[Any, Any] | None = None
+_import_lock = threading.Lock()
+
+
 def _checkov() -> tuple[Any, Any]:
-    """Import checkov once (~2.5 s), offline and quiet; returns (Runner, RunnerFilter)."""
+    """Import checkov once (~2 s), offline and quiet; returns (Runner, RunnerFilter)."""
+    global _loaded
+    with _import_lock:
+        if _loaded is None:
+            _loaded = _import_checkov()
+        return _loaded
+
+
+def _import_checkov() -> tuple[Any, Any]:
+    """The import itself (see _checkov)."""
     for key, value in _OFFLINE_ENV.items():
         os.environ[key] = value
     os.environ.pop("BC_API_KEY", None)
@@ -166,6 +177,16 @@ def _checkov() -> tuple[Any, Any]:
 def warm_up() -> None:
     """Pay checkov's import cost now rather than during the first validation."""
     _checkov()
+
+
+def preload() -> None:
+    """Start importing checkov in the background, if nothing has yet.
+
+    The import is Python work; Helm's lint and renders, which run meanwhile, are Go calls
+    that leave the interpreter free, so a cold process scans sooner.
+    """
+    if _loaded is None and not _import_lock.locked():
+        threading.Thread(target=_checkov, name="checkov-import", daemon=True).start()
 
 
 def _resource_ref(resource: str) -> str:
