@@ -15,6 +15,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from services.gateway import webhooks
 from services.gateway.api import probes, router
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
@@ -573,12 +574,14 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         ("post", "/v1/workflows/{workflow_id}/cancel"),
         ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
         ("post", "/v1/keys"), ("get", "/v1/keys"), ("delete", "/v1/keys/{name_or_id}"), ("get", "/v1/audit"),
+        ("post", "/v1/webhooks"), ("get", "/v1/webhooks"), ("delete", "/v1/webhooks/{webhook_id}"),
+        ("get", "/v1/events"),
     }  # fmt: skip
     documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
     assert routes == documented
     app_routes = {
         (m.lower(), r.path.replace("{path:path}", "{path}"))
-        for r in [*router.routes, *probes.routes]
+        for r in [*router.routes, *probes.routes, *webhooks.router.routes]
         if getattr(r, "include_in_schema", False)
         for m in r.methods - {"HEAD"}
     }
