@@ -1,0 +1,184 @@
+"""Issue 12's speed ratios, each measured side by side (A and B in turn, the ratio pair by pair).
+
+(a) warm, in process: plan + generate + validate of examples/shop.yaml / one Helm render of that
+    chart (goal <= 3)
+(b) cold CLI: `autopilot generate examples/shop.yaml -o X --yes` / `autopilot --version`
+    (goal <= 3)
+(c) cold CLI: the 57-service sentry-self-hosted stack / the shop example (goal < 3)
+(d) per rendered object: the shop chart's render / a `helm create` scaffold's (goal <= 2)
+
+Medians of the pair ratios are printed with the median times; nothing is cached between runs
+but imports, the loaded checkov and compiled schemas (what a warm service keeps).
+
+    .venv/bin/python bench/speed.py [--runs 3] [--warm-runs 7] [--only a,b,c,d]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHOP = ROOT / "examples" / "shop.yaml"
+STACK = ROOT / "tests" / "fixtures" / "realworld" / "sentry-self-hosted" / "docker-compose.yml"
+CLI = [sys.executable, "-m", "services.cli"]
+"""The `autopilot` command of this tree (the installed script runs the same main())."""
+
+
+def _paired(
+    a: Callable[[], float], b: Callable[[], float], runs: int
+) -> tuple[float, float, float]:
+    """Median A seconds, median B seconds, median of the pairwise A/B ratios."""
+    times_a, times_b, ratios = [], [], []
+    for _ in range(runs):
+        ta, tb = a(), b()
+        times_a.append(ta)
+        times_b.append(tb)
+        ratios.append(ta / tb)
+    return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
+
+
+def _timed_command(argv: Sequence[str]) -> Callable[[], float]:
+    """A function that runs argv (output discarded, a fresh -o folder each time), in seconds."""
+
+    def run() -> float:
+        with tempfile.TemporaryDirectory(prefix="autopilot-bench-") as tmp:
+            args = [tmp if a == "{out}" else a for a in argv]
+            start = time.perf_counter()
+            done = subprocess.run(args, cwd=ROOT, capture_output=True, check=False)
+            took = time.perf_counter() - start
+        if done.returncode not in (0, 1):  # 1 is a chart that failed validation: still timed
+            raise SystemExit(f"{shlex.join(args)} failed:\n{done.stderr.decode()[-2000:]}")
+        return took
+
+    return run
+
+
+def _row(label: str, a: float, b: float, ratio: float, goal: str, scale: float = 1000) -> None:
+    """One figure: A and B in ms (µs per object for d), their ratio and the goal."""
+    print(f"{label:58} {a * scale:9.1f} {b * scale:9.1f} {ratio:7.2f}  {goal}")
+
+
+def warm(runs: int) -> None:
+    """(a) plan + generate + validate in a warm process against one render of the chart."""
+    import helm_python
+
+    from services.generator.engine import generate_chart
+    from services.planner.engine import plan_chart
+    from services.planner.intake import intake
+    from services.validator.engine import validate_chart
+    from services.validator.helm import with_placeholders
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+
+        def full() -> float:
+            start = time.perf_counter()
+            taken = intake(SHOP.read_bytes(), base_dir=SHOP.parent, name=SHOP.stem)
+            plan = plan_chart(taken.requirements, notes=taken.notes)
+            chart_dir = generate_chart(plan, out, force=True).chart_dir
+            validate_chart(chart_dir)
+            return time.perf_counter() - start
+
+        full()  # imports, checkov's set-up, schema compilation: what a service pays once
+        chart_dir = out / "shop"
+        values = with_placeholders(chart_dir, None)
+        with helm_python.Chart.load(chart_dir) as chart:
+
+            def render() -> float:
+                start = time.perf_counter()
+                chart.render(values, name="rel", namespace="bench", is_install=True)
+                return time.perf_counter() - start
+
+            render()
+            a, b, ratio = _paired(full, render, runs)
+    _row("(a) warm plan+generate+validate / one render (shop)", a, b, ratio, "goal <= 3")
+
+
+def per_object(runs: int) -> None:
+    """(d) render time per object: the shop chart against a `helm create` scaffold."""
+    import helm_python
+
+    from services.generator.engine import generate_chart
+    from services.planner.engine import plan_chart
+    from services.planner.intake import intake
+    from services.validator.helm import with_placeholders
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        taken = intake(SHOP.read_bytes(), base_dir=SHOP.parent, name=SHOP.stem)
+        chart_dir = generate_chart(plan_chart(taken.requirements), out).chart_dir
+        helm_python.Chart.create("scaffold", tmp).close()
+        ours = helm_python.Chart.load(chart_dir)
+        scaffold = helm_python.Chart.load(out / "scaffold")
+        values = with_placeholders(chart_dir, None)
+
+        def timer(chart: helm_python.Chart, vals: dict[str, object] | None) -> Callable[[], float]:
+            count = _objects(chart.render(vals, name="rel", namespace="bench", is_install=True))
+
+            def run() -> float:
+                start = time.perf_counter()
+                for _ in range(5):
+                    chart.render(vals, name="rel", namespace="bench", is_install=True)
+                return (time.perf_counter() - start) / 5 / count
+
+            return run
+
+        with ours, scaffold:
+            a, b, ratio = _paired(timer(ours, values), timer(scaffold, None), runs)
+    _row("(d) render µs per object: shop / `helm create` scaffold", a, b, ratio, "goal <= 2", 1e6)
+
+
+def _objects(manifests: dict[str, str]) -> int:
+    """Kubernetes objects in a render (NOTES.txt and empty documents not counted)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return sum(
+        1
+        for name, text in manifests.items()
+        if not name.endswith("NOTES.txt")
+        for doc in yaml.load_all(text, Loader=loader)
+        if doc
+    )
+
+
+def main() -> None:
+    """Print each ratio with its median times and the commands that reproduce it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="pairs of cold CLI runs")
+    parser.add_argument("--warm-runs", type=int, default=7, help="pairs of in-process runs")
+    parser.add_argument("--only", default="a,b,c,d", help="which figures, e.g. a,d")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    shop = [*CLI, "generate", str(SHOP.relative_to(ROOT)), "-o", "{out}", "--yes", "-q"]
+    stack = [*CLI, "generate", str(STACK.relative_to(ROOT)), "-o", "{out}", "--yes", "-q"]
+    version = [*CLI, "--version"]
+    print(f"{'figure':58} {'A ms':>9} {'B ms':>9} {'A/B':>7}")
+    if "a" in only:
+        warm(args.warm_runs)
+    if "b" in only:
+        a, b, ratio = _paired(_timed_command(shop), _timed_command(version), args.runs)
+        _row("(b) cold `autopilot generate shop` / `autopilot --version`", a, b, ratio, "goal <= 3")
+    if "c" in only:
+        a, b, ratio = _paired(_timed_command(stack), _timed_command(shop), args.runs)
+        _row("(c) cold CLI: sentry-self-hosted (57 services) / shop", a, b, ratio, "goal < 3")
+    if "d" in only:
+        per_object(args.warm_runs)
+    print("\nreproduce (from the repository root; X is any empty folder):")
+    print(f"  {sys.executable} bench/speed.py --runs {args.runs} --warm-runs {args.warm_runs}")
+    for argv in (shop, version, stack):
+        print("  " + shlex.join(argv).replace("{out}", "X"))
+
+
+if __name__ == "__main__":
+    main()
