@@ -77,7 +77,7 @@ def test_validate_exits_1_on_a_broken_chart(
     chart = tmp_path / "thumbnailer"
     assert main(["validate", str(chart)]) == 0
     deployment = chart / "templates" / "worker" / "deployment.yaml"
-    deployment.write_text(deployment.read_text().replace("{{- end }}", "", 1))
+    deployment.write_text(deployment.read_text() + "\n{{- end }}\n")  # an unmatched end
     capsys.readouterr()
     assert main(["validate", str(chart), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
