@@ -2,8 +2,9 @@
 
 `make k8s` (k8s/build.py) run over a copy of k8s/ writes exactly the committed k8s/autopilot/,
 leaving no merge leftovers; the chart passes every validator step under a release name other
-than the chart's; and under that name (`prod`) the gateway and the swarms still meet: one Secret
-(the same NATS and PostgreSQL URLs), policies, Services, monitors and scalers that select them.
+than the chart's; and under that name (`prod`) the gateway, the swarms and the notifier still
+meet: one Secret (the same NATS and PostgreSQL URLs), policies, Services, monitors and scalers
+that select them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 CHART = K8S / "autopilot"
 SWARMS = ("planner", "generator", "validator")
-SERVICES = (*SWARMS, "gateway")
+SERVICES = (*SWARMS, "gateway", "notifier")
 RELEASE = "prod"
 FULLNAME = f"{RELEASE}-autopilot"
 KEDA = {"autoscaling": {"keda": {"enabled": True}}} | {
@@ -144,7 +145,7 @@ def test_release_prod_wires_the_gateway_to_the_swarms() -> None:
         name: d["spec"]["template"]["metadata"]["labels"]
         for name, d in (deployments | kinds["Job"]).items()
     }
-    # One Secret carries the NATS and PostgreSQL URLs of all four: they meet on one bus.
+    # One Secret carries the NATS and PostgreSQL URLs of all five: they meet on one bus.
     secret = kinds["Secret"][FULLNAME]
     refs = {}
     for name in SERVICES:
@@ -161,6 +162,8 @@ def test_release_prod_wires_the_gateway_to_the_swarms() -> None:
         refs[name] = {k: v.get("value") for k, v in env.items() if k.startswith("AUTOPILOT_")}
         assert "AUTOPILOT_SUBJECT_PREFIX" not in env and "AUTOPILOT_STREAM_NAME" not in env
     assert refs["gateway"]["AUTOPILOT_GATEWAY_HOST"] == "0.0.0.0"
+    assert refs["notifier"]["AUTOPILOT_NOTIFIER_PORT"] == "8080"
+    assert refs["notifier"]["AUTOPILOT_PUBLIC_URL"]
     # Each Service selects its own Deployment's pods; the Ingress reaches the gateway's.
     for name in SERVICES:
         service = kinds["Service"][f"{FULLNAME}-{name}"]
@@ -181,19 +184,22 @@ def test_release_prod_wires_the_gateway_to_the_swarms() -> None:
         flow = kinds["NetworkPolicy"][f"{FULLNAME}-{name}-flow"]
         ports = {p["port"] for rule in flow["spec"]["egress"] for p in rule["ports"]}
         assert {4222, 5432, 53} <= ports
+        # Only the notifier may leave the cluster, to webhook receivers on 443 and 80.
+        assert ({443, 80} <= ports) == (name == "notifier"), name
         assert _matches(flow["spec"]["podSelector"]["matchLabels"], pods[f"{FULLNAME}-{name}"])
     # The migration hook reads the database URL from its own hook Secret of this release.
     job = kinds["Job"][f"{FULLNAME}-migrate"]
     ref = job["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": f"{FULLNAME}-migrate", "key": "postgresql-url"}
     assert ref["name"] in kinds["Secret"]
-    # KEDA scales this release's swarms on their own consumers; the ServiceMonitor sees all four.
+    # KEDA scales this release's swarms on their own consumers; the ServiceMonitor sees all five.
     for swarm in SWARMS:
         scaled = kinds["ScaledObject"][f"{FULLNAME}-{swarm}"]["spec"]
         assert scaled["scaleTargetRef"]["name"] in deployments
         assert scaled["triggers"][0]["metadata"]["consumer"] == swarm
         assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) != (None, None)
     assert "HorizontalPodAutoscaler" not in kinds
+    assert set(kinds["ScaledObject"]) == {f"{FULLNAME}-{s}" for s in SWARMS}
     (monitor,) = kinds["ServiceMonitor"].values()
     selector = monitor["spec"]["selector"]["matchLabels"]
     assert sorted(

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CHART = ROOT / "k8s" / "autopilot"
 SWARMS = ("planner", "generator", "validator")
-SERVICES = (*SWARMS, "gateway")
+SERVICES = (*SWARMS, "gateway", "notifier")
 # Prometheus' own series that rules may use besides ours.
 PROMETHEUS_BUILTINS = {"up"}
 
@@ -257,9 +257,22 @@ def test_compose_services_start_in_order_and_swarms_scale() -> None:
         assert env["AUTOPILOT_LOCAL_MODE"] == "false"
         assert env.get("AUTOPILOT_GATEWAY_HOST", "0.0.0.0") == "0.0.0.0"
         assert {"AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL", "LANGGRAPH_AES_KEY"} <= set(env)
-    for name in SWARMS:
+    for name in (*SWARMS, "notifier"):
         assert "replicas" in services[name]["deploy"], name
         assert "ports" not in services[name], name  # nothing to publish: they only talk to NATS
+    # The notifier listens where Prometheus and the healthcheck look, and links gates to the
+    # gateway's public URL.
+    notifier = services["notifier"]["environment"]
+    assert notifier["AUTOPILOT_NOTIFIER_PORT"] == notifier["AUTOPILOT_HTTP_PORT"] == "8080"
+    assert notifier["AUTOPILOT_PUBLIC_URL"].startswith("${AUTOPILOT_PUBLIC_URL:-http")
+    assert set(services) == {
+        *SERVICES,
+        "migrate",
+        "nats",
+        "postgres",
+        "prometheus",
+        "grafana",
+    }
     assert services["migrate"]["command"] == ["migrate"]
     assert services["postgres"]["image"].startswith("postgres:17")
     assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
@@ -402,7 +415,7 @@ def test_dashboard_has_the_panels_operators_need() -> None:
 # --- the Helm chart of the system itself -----------------------------------------------------------
 
 
-def test_the_system_spec_describes_the_four_services() -> None:
+def test_the_system_spec_describes_the_five_services() -> None:
     spec = _yaml(ROOT / "k8s" / "autopilot.yaml")
     components = {c["name"]: c for c in spec["components"]}
     assert set(components) == set(SERVICES)
@@ -418,6 +431,13 @@ def test_the_system_spec_describes_the_four_services() -> None:
         assert c["probes"]["liveness"]["httpGet"]["path"] == live
         assert c["probes"]["readiness"]["httpGet"]["path"] == "/readyz"
     assert components["gateway"]["ingress"]["host"]
+    # The notifier serves its probes and metrics on port http (its own port setting) and links
+    # gate events to the gateway's public URL (a value: notifier.env.AUTOPILOT_PUBLIC_URL).
+    notifier = components["notifier"]
+    assert notifier["ports"] == [{"name": "http", "port": 8080}]
+    assert notifier["env"]["AUTOPILOT_NOTIFIER_PORT"] == "8080"
+    assert notifier["env"]["AUTOPILOT_PUBLIC_URL"].startswith("https://")
+    assert "autoscaling" not in notifier
 
 
 def _kinds(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -509,7 +529,8 @@ def test_network_policies_allow_only_the_flow() -> None:
     for name in SERVICES:
         flow = policies[f"autopilot-{name}-flow"]
         assert flow["spec"]["policyTypes"] == ["Ingress", "Egress"]
-        assert _egress_ports(flow) == {53, 4222, 5432}
+        webhooks = {443, 80} if name == "notifier" else set()
+        assert _egress_ports(flow) == {53, 4222, 5432} | webhooks
         (scrape,) = flow["spec"]["ingress"]
         assert scrape["ports"] == [{"port": "http", "protocol": "TCP"}]
         (peer,) = scrape["from"]
@@ -522,7 +543,7 @@ def test_network_policies_allow_only_the_flow() -> None:
     assert controller["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
     }
-    for swarm in SWARMS:
+    for swarm in (*SWARMS, "notifier"):
         peers = policies[f"autopilot-{swarm}"]["spec"]["ingress"][0]["from"]
         assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers] == [
             "test-connection"
@@ -534,3 +555,33 @@ def test_network_policies_allow_only_the_flow() -> None:
     )
     pg = next(r for r in flow["spec"]["egress"] if r["ports"][0]["port"] == 5432)
     assert pg["to"] == [{"ipBlock": {"cidr": "10.30.0.10/32"}}]
+
+
+def _webhook_rule(values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    policies = {
+        p["metadata"]["name"]: p for p in _kinds(render_objects(CHART, values))["NetworkPolicy"]
+    }
+    egress = policies["autopilot-notifier-flow"]["spec"]["egress"]
+    return next((r for r in egress if r["ports"][0]["port"] == 443), None)
+
+
+def test_only_the_notifier_reaches_webhook_receivers_outside_the_cluster() -> None:
+    rule = _webhook_rule()
+    assert rule is not None
+    assert rule["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 80, "protocol": "TCP"}]
+    (peer,) = rule["to"]
+    # Any address but the cluster's own ranges (and cloud metadata): not the pods around it.
+    assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
+        peer["ipBlock"]["except"]
+    )
+    # The cluster's pod and service CIDRs are values; so are the ports.
+    values = {
+        "networkPolicy": {
+            "webhookEgress": {"ports": [443], "except": ["100.64.0.0/10", "10.96.0.0/12"]}
+        }
+    }
+    rule = _webhook_rule(values)
+    assert rule["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert rule["to"][0]["ipBlock"]["except"] == ["100.64.0.0/10", "10.96.0.0/12"]
+    assert _webhook_rule({"networkPolicy": {"webhookEgress": {"enabled": False}}}) is None

@@ -28,6 +28,17 @@ Every value a user can set is data: it is printed with quote, toYaml or toJson o
 {{- end -}}
 
 {{/*
+The values key of a component: its name in camelCase ("my-db" becomes "myDb"). Call with the name.
+*/}}
+{{- define "autopilot.valuesKey" -}}
+{{- $parts := splitList "-" . -}}
+{{- first $parts -}}
+{{- range rest $parts -}}
+{{- title . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Name of a component's objects. Call with (dict "ctx" $ "component" "<name>").
 At most 52 characters: a StatefulSet's controller-revision-hash label appends 11, and
 the headless Service appends "-headless", and both must stay within 63.
