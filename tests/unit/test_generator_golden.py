@@ -179,9 +179,10 @@ SLOT = re.compile(r"@@[A-Z_]+@@")
 def charts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Every input's chart, generated once."""
     out = tmp_path_factory.mktemp("golden")
+    unique = {source.read_bytes(): source for source in reversed(sources())}  # copies once
     return [
         generate_chart(plan_for(source), out / str(i), force=True).chart_dir
-        for i, source in enumerate(sources())
+        for i, source in enumerate(sorted(unique.values(), key=sources().index))
     ]
 
 
@@ -197,11 +198,28 @@ def test_every_chart_renders_every_values_set_to_objects(charts: list[Path]) -> 
                 assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
 
 
+INCLUDE = re.compile(
+    r'\{\{- include "[a-z0-9-]+\.[A-Za-z.]+" (\$|\(dict "ctx" \$[^\n{}]*\)) \}\}\n'
+)
+
+
+def test_strict_lint_is_clean(charts: list[Path]) -> None:
+    """With the defaults (the validator lints every ci file too, for the charts it checks)."""
+    for chart in charts:
+        values = with_placeholders(chart, None)
+        report = helm_python.lint(str(chart), values, strict=True, namespace=NAMESPACE)
+        assert not report.get("messages") and not report.get("errors"), (chart, report)
+
+
 def test_templates_are_helm_with_no_text_slots(charts: list[Path]) -> None:
+    """Template text lives in named templates; every other file only calls them."""
     for chart in charts:
         for path in (chart / "templates").rglob("*"):
-            if path.is_file():
-                assert not SLOT.search(path.read_text()), path
+            text = path.read_text() if path.is_file() else ""
+            assert not SLOT.search(text), path
+            if path.is_file() and not path.name.startswith("_"):
+                assert INCLUDE.fullmatch(text) or path.name == "NOTES.txt", path
+                assert all(INCLUDE.fullmatch(line + "\n") for line in text.splitlines()), path
 
 
 def test_generation_is_stable(tmp_path: Path, charts: list[Path]) -> None:
