@@ -133,22 +133,25 @@ Call with (dict "ports" <containerPorts> "only" <list of numbers or nil>).
 {{- toYaml $labels -}}
 {{- end -}}
 
-{{/* Standard labels, then commonLabels. Call with (dict "ctx" $ "component" "<name>"); component may be "". */}}
+{{/*
+Standard labels, then commonLabels, then podLabels (on a pod template; earlier sources win).
+Call with (dict "ctx" $ "component" "<name>" ["podLabels" <map>]); component may be "".
+*/}}
 {{- define "autopilot.labels" -}}
-{{- $labels := fromYaml (include "autopilot.selectorLabels" .) -}}
-{{- $_ := set $labels "helm.sh/chart" (include "autopilot.chart" .ctx) -}}
-{{- $_ = set $labels "app.kubernetes.io/managed-by" .ctx.Release.Service -}}
-{{- $_ = set $labels "app.kubernetes.io/part-of" (include "autopilot.name" .ctx) -}}
-{{- with .ctx.Chart.AppVersion -}}
-{{- $_ = set $labels "app.kubernetes.io/version" (. | replace "+" "_" | trunc 63 | trimSuffix "-") -}}
+{{- $name := include "autopilot.name" .ctx -}}
+{{- $labels := dict "app.kubernetes.io/name" $name "app.kubernetes.io/instance" .ctx.Release.Name "helm.sh/chart" (include "autopilot.chart" .ctx) "app.kubernetes.io/managed-by" .ctx.Release.Service "app.kubernetes.io/part-of" $name -}}
+{{- if .component -}}
+{{- $_ := set $labels "app.kubernetes.io/component" .component -}}
 {{- end -}}
-{{- toYaml (merge $labels (.ctx.Values.commonLabels | default dict)) -}}
+{{- with .ctx.Chart.AppVersion -}}
+{{- $_ := set $labels "app.kubernetes.io/version" (. | replace "+" "_" | trunc 63 | trimSuffix "-") -}}
+{{- end -}}
+{{- toYaml (merge $labels (.ctx.Values.commonLabels | default dict) (.podLabels | default dict)) -}}
 {{- end -}}
 
-{{/* Pod template labels: standard labels, then podLabels. Call with (dict "ctx" $ "component" "<name>" "podLabels" ...). */}}
+{{/* Pod template labels: labels with podLabels. Call with (dict "ctx" $ "component" "<name>" "podLabels" <map>). */}}
 {{- define "autopilot.podLabels" -}}
-{{- $labels := fromYaml (include "autopilot.labels" .) -}}
-{{- toYaml (merge $labels (.podLabels | default dict)) -}}
+{{- include "autopilot.labels" . -}}
 {{- end -}}
 
 {{/* commonAnnotations merged under object annotations; empty when there are none. Call with (dict "ctx" $ "extra" <map>). */}}

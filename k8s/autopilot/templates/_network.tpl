@@ -4,6 +4,7 @@ renders nothing while <component>.enabled is false.
 Call with (dict "ctx" $ "component" "<name>").
 */}}
 
+{{/* The Service of a component. Call with (dict "ctx" $ "component" "<name>"). */}}
 {{- define "autopilot.service" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -37,7 +38,10 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{- /* Gives each pod a stable DNS name (<pod>.<service>); StatefulSets require it. */}}
+{{/*
+The headless Service of a component: gives each pod a stable DNS name (<pod>.<service>);
+StatefulSets require it. Call with (dict "ctx" $ "component" "<name>").
+*/}}
 {{- define "autopilot.serviceHeadless" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -71,6 +75,7 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The Ingress in front of a component's Service, while ingress.enabled. Call with (dict "ctx" $ "component" "<name>"). */}}
 {{- define "autopilot.ingress" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -120,6 +125,7 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The NetworkPolicy admitting a component's callers, tests and ingress controller. Call with (dict "ctx" $ "component" "<name>"). */}}
 {{- define "autopilot.networkPolicy" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}

@@ -29,7 +29,7 @@ to the StatefulSet's volumeClaimTemplates.
 {{- end -}}
 metadata:
   labels:
-    {{- include "autopilot.podLabels" (dict "ctx" $ctx "component" .component "podLabels" $values.podLabels) | nindent 4 }}
+    {{- include "autopilot.labels" (dict "ctx" $ctx "component" .component "podLabels" $values.podLabels) | nindent 4 }}
   annotations:
     {{- $podAnnotations := dict "checksum/config" (include (print $ctx.Template.BasePath "/" .component "/configmap.yaml") $ctx | sha256sum) }}
     {{- toYaml (merge $podAnnotations $values.podAnnotations ($ctx.Values.commonAnnotations | default dict)) | nindent 4 }}

@@ -5,6 +5,7 @@ Call with (dict "ctx" $ "component" "<name>" ["waitFor" (list "<component>" ...)
   ["waitForJobs" (list "<component>" ...)]); the lists are passed on to podTemplate.
 */}}
 
+{{/* The Deployment of a component (replicas unless autoscaled). Call with (dict "ctx" $ "component" "<name>" ["waitFor" ...] ["waitForJobs" ...]). */}}
 {{- define "autopilot.deployment" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -36,6 +37,7 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The StatefulSet of a component, with a claim template per enabled volume. Call like deployment. */}}
 {{- define "autopilot.statefulset" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -93,6 +95,7 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The DaemonSet of a component. Call like deployment. */}}
 {{- define "autopilot.daemonset" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -120,6 +123,7 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The Job of a component, named per release revision. Call like deployment. */}}
 {{- define "autopilot.job" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
@@ -143,6 +147,7 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The CronJob of a component. Call like deployment. */}}
 {{- define "autopilot.cronjob" -}}
 {{- $ctx := .ctx -}}
 {{- $values := index .ctx.Values (include "autopilot.valuesKey" .component) -}}
