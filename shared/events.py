@@ -42,11 +42,20 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 class Swarm(StrEnum):
-    """The remote swarms, each its own service."""
+    """The remote swarms, each its own service; the value names the step (subjects, phases,
+    graph nodes), `service` the program that runs it."""
 
     PLANNING = "planning"
     GENERATION = "generation"
     VALIDATION = "validation"
+
+    @property
+    def service(self) -> str:
+        """The service that runs the swarm: its durable consumer, its model setting
+        (AUTOPILOT_<SERVICE>_MODEL) and its name in traces and model metrics."""
+        return {"planning": "planner", "generation": "generator", "validation": "validator"}[
+            self.value
+        ]
 
 
 class Phase(StrEnum):

@@ -17,13 +17,14 @@ import importlib.util
 import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import AutopilotError
+from shared.events import Swarm
 from shared.models.workflow import ErrorCode
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFLINE = "offline"
-Swarm = Literal["planner", "generator"]
 REACHABILITY_TIMEOUT = 3.0
 
 # provider -> (environment variables of which one must be set, the package that implements it)
@@ -145,14 +145,22 @@ class LLMSettings(BaseSettings):
 
     def model_for(self, swarm: Swarm) -> str:
         """The model string a swarm uses: its override, else AUTOPILOT_MODEL."""
-        override = self.planner_model if swarm == "planner" else self.generator_model
-        return (override or self.model).strip() or OFFLINE
+        return (self.override_for(swarm) or self.model).strip() or OFFLINE
+
+    def override_for(self, swarm: Swarm) -> str | None:
+        """The swarm's own model setting (AUTOPILOT_<SERVICE>_MODEL), if it has one."""
+        return {Swarm.PLANNING: self.planner_model, Swarm.GENERATION: self.generator_model}.get(
+            swarm
+        )
 
 
 def _variable(swarm: Swarm, settings: LLMSettings) -> str:
     """The environment variable the swarm's model string came from (for error messages)."""
-    override = settings.planner_model if swarm == "planner" else settings.generator_model
-    return f"AUTOPILOT_{swarm.upper()}_MODEL" if override else "AUTOPILOT_MODEL"
+    return (
+        f"AUTOPILOT_{swarm.service.upper()}_MODEL"
+        if settings.override_for(swarm)
+        else "AUTOPILOT_MODEL"
+    )
 
 
 def split_model(spec: str, *, variable: str = "AUTOPILOT_MODEL") -> tuple[str, str]:
@@ -324,14 +332,15 @@ def classify_model_error(exc: BaseException) -> AutopilotError:
 def run_config(
     *,
     workflow_id: str | None = None,
-    swarm: str | None = None,
+    swarm: Swarm | None = None,
     gate: str | None = None,
     recursion_limit: int = 100,
     **metadata: Any,
 ) -> RunnableConfig:
     """LangGraph run config with tracing metadata and tags (workflow id, swarm, gate)."""
+    service = swarm.service if swarm else None
     meta = {
-        k: v for k, v in {"workflow_id": workflow_id, "swarm": swarm, "gate": gate}.items() if v
+        k: v for k, v in {"workflow_id": workflow_id, "swarm": service, "gate": gate}.items() if v
     }
     meta |= metadata
     tags = [f"{k}:{v}" for k, v in meta.items() if k in ("workflow_id", "swarm", "gate")]
@@ -340,6 +349,6 @@ def run_config(
         "metadata": meta,
         "tags": ["autopilot", *tags],
     }
-    if swarm:
-        config["run_name"] = f"autopilot-{swarm}"
+    if service:
+        config["run_name"] = f"autopilot-{service}"
     return config

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from shared.events import SPEC_VERSION, SUBJECT_PREFIX
-from shared.models.workflow import GateName
+from shared.gates import Gate
 
 SIGNATURE_HEADER = "X-Autopilot-Signature"
 EVENT_HEADER = "X-Autopilot-Event"
@@ -36,7 +36,7 @@ MAX_URL_LENGTH = 2000
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
 ROOTS = ("workflow", "gate")
-GATES = frozenset({*(g.value for g in GateName), "error_review"})
+GATES = frozenset(Gate)
 WORKFLOW_EVENTS = frozenset({"started", "step", "completed", "failed", "rejected", "cancelled"})
 _SEGMENT = re.compile(r"^(\*|[a-z][a-z0-9_]{0,63})$")
 

@@ -35,7 +35,6 @@ from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
 from services.gateway.auth import Principal, Role, authorize
 from services.gateway.config import OFFLINE_MODEL, GatewaySettings
-from services.gateway.graph import CHART_TGZ
 from services.gateway.guards import (
     CURSOR_PATTERN,
     NO_NUL_PATTERN,
@@ -65,7 +64,7 @@ from services.gateway.models import (
     WorkflowView,
     check_env,
 )
-from services.gateway.state import ERROR_REVIEW, TERMINAL, Status
+from services.gateway.state import TERMINAL, Status
 from services.gateway.store import WorkflowRecord
 from services.gateway.supervisor import (
     GateNotPending,
@@ -75,9 +74,10 @@ from services.gateway.supervisor import (
     Supervisor,
     WorkflowNotFound,
 )
+from shared import artifacts as kinds
 from shared.errors import InputError
+from shared.gates import AutoApprovable, Gate
 from shared.models.plan import ImportNote
-from shared.models.workflow import GateName
 
 SSE_POLL_SECONDS = 0.25
 SSE_KEEPALIVE_SECONDS = 15.0
@@ -186,7 +186,7 @@ def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, d
                   "msg": "plain-language prompts need a model (set AUTOPILOT_MODEL); offline, "
                          "send 'requirements' (a native spec) or 'compose' (a Docker Compose file)"}]
             )  # fmt: skip
-        return "prompt", {"prompt.txt": body.prompt.encode()}
+        return "prompt", {kinds.PROMPT_FILE: body.prompt.encode()}
     notes: list[ImportNote] = []
     if body.requirements is not None:
         precheck_components(body.requirements, settings)
@@ -211,13 +211,13 @@ def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, d
     check_size(requirements, kind, settings)
     notes_json = "[" + ",".join(n.model_dump_json(by_alias=True) for n in notes) + "]"
     return kind, {
-        "requirements.json": requirements.model_dump_json(by_alias=True).encode(),
-        "notes.json": notes_json.encode(),
+        kinds.REQUIREMENTS_FILE: requirements.model_dump_json(by_alias=True).encode(),
+        kinds.NOTES_FILE: notes_json.encode(),
     }
 
 
 def auto_approvals(
-    asked: list[GateName], principal: Principal, settings: GatewaySettings
+    asked: list[AutoApprovable], principal: Principal, settings: GatewaySettings
 ) -> dict[str, str]:
     """Gate -> who allowed passing it without a reviewer: the admin's policy for the tenant,
     or an approver or admin who asked; a submitter asking is refused (403 naming the field)."""
@@ -368,7 +368,7 @@ async def decide(
     if (
         record.submitted_by == principal.id
         and body.decision in ("approve", "edit")
-        and body.gate != ERROR_REVIEW
+        and body.gate != Gate.ERROR_REVIEW
         and not supervisor.settings.self_approval()
     ):
         raise HTTPException(
@@ -457,7 +457,7 @@ async def _event_stream(
 )  # fmt: skip
 async def chart_archive(record: Existing, supervisor: SupervisorDep, principal: Reader) -> Response:
     """The archive `helm package` made at publish (404 until then)."""
-    files = await supervisor.deps.artifacts.get_files(record.id, CHART_TGZ)
+    files = await supervisor.deps.artifacts.get_files(record.id, kinds.CHART_TGZ)
     if not files:
         raise HTTPException(404, f"workflow {record.id} has not published a chart")
     name, data = next(iter(files.items()))

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from shared.config import Settings
-from shared.models.workflow import GateName
+from shared.gates import AutoApprovable
 
 OFFLINE_MODEL = "offline"
 
@@ -41,7 +41,7 @@ class GatewaySettings(Settings):
         description="Whether a principal may approve (or edit, or auto-approve) a workflow it "
         "submitted. Unset: yes in local mode (one user), no elsewhere.",
     )
-    auto_approve: dict[str, list[GateName]] = Field(
+    auto_approve: dict[str, list[AutoApprovable]] = Field(
         default_factory=dict,
         description='Admin policy: JSON {"<tenant>": ["planning_review", ...]} of gates that '
         'workflows of that tenant pass without a reviewer ("*": every tenant, "": principals '

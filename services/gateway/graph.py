@@ -38,27 +38,19 @@ from langgraph.types import Command, RetryPolicy, interrupt
 from pydantic import ValidationError
 
 from services.gateway.config import GatewaySettings
-from services.gateway.state import ERROR_REVIEW, Status, SupervisorState
+from services.gateway.state import Status, SupervisorState
 from services.gateway.store import Artifacts, Store
+from shared import artifacts as kinds
 from shared.accepted import accepted_exceptions
 from shared.errors import AutopilotError
 from shared.events import ArtifactRef, Event, Swarm, SwarmRequest, SwarmResult, swarm_event, utcnow
+from shared.gates import Gate
 from shared.infra.artifacts import ArtifactError
 from shared.models.plan import ChartPlan
 from shared.models.reports import Finding, Severity, ValidationReport
-from shared.models.workflow import ErrorCode, ErrorContext, GateName
+from shared.models.workflow import ErrorCode, ErrorContext
 
 _log = logging.getLogger(__name__)
-
-RESULT_JSON = "result.json"
-INPUT_KIND = "input"
-# The reviewer's answers to the planning agent's clarifying questions, next to prompt.txt.
-ANSWERS = "answers.txt"
-APPROVED_PLAN = "plan.approved"
-CHART_TGZ = "chart.tgz"
-# Written by the generator in LLM mode beside `chart.{n}` (services/generator/graph.py).
-AGENT_DIFF = "agent-diff"
-AGENT_DIFF_FILE = "agent.diff"
 
 NodeName = Literal[
     "intake",
@@ -182,11 +174,11 @@ def _ref(state: SupervisorState, kind: str) -> ArtifactRef:
 async def _load_json(deps: Deps, workflow_id: str, kind: str) -> bytes:
     """The result.json of an artifact kind; ArtifactError when it is missing."""
     files = await deps.artifacts.get_files(workflow_id, kind)
-    if RESULT_JSON in files:
-        return files[RESULT_JSON]
+    if kinds.RESULT_FILE in files:
+        return files[kinds.RESULT_FILE]
     if len(files) == 1:  # a store that used its own file name for the one result
         return next(iter(files.values()))
-    raise ArtifactError(f"no {kind}/{RESULT_JSON} for workflow {workflow_id}")
+    raise ArtifactError(f"no {kind}/{kinds.RESULT_FILE} for workflow {workflow_id}")
 
 
 async def load_plan(deps: Deps, state: SupervisorState, kind: str | None = None) -> ChartPlan:
@@ -204,12 +196,11 @@ async def load_report(deps: Deps, state: SupervisorState) -> ValidationReport:
 async def load_agent_diff(deps: Deps, state: SupervisorState) -> str | None:
     """LLM mode: the engine-vs-agent diff stored beside the chart under review, if any."""
     chart_kind = state.get("chart_kind") or ""
-    attempt = chart_kind.rpartition(".")[2]
-    kind = f"{AGENT_DIFF}.{attempt}"
+    kind = kinds.agent_diff(kinds.attempt_of(chart_kind))
     if kind not in (state.get("refs") or {}):
         return None  # offline: the generator stores no diff
     files = await deps.artifacts.get_files(state["workflow_id"], kind)
-    return files.get(AGENT_DIFF_FILE, b"").decode("utf-8", errors="replace")
+    return files.get(kinds.AGENT_DIFF_FILE, b"").decode("utf-8", errors="replace")
 
 
 def parse_report(raw: bytes) -> ValidationReport:
@@ -320,19 +311,19 @@ def _gate_outcome(state: SupervisorState, gate: str, decision: dict[str, Any]) -
 async def intake(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     """Check the stored input and note the chart name; the API validated it before storing."""
     deps = runtime.context
-    files = await deps.artifacts.get_files(state["workflow_id"], INPUT_KIND)
-    if "requirements.json" in files:
-        name = str(json.loads(files["requirements.json"])["name"])
-    elif "prompt.txt" in files:
+    files = await deps.artifacts.get_files(state["workflow_id"], kinds.INPUT)
+    if kinds.REQUIREMENTS_FILE in files:
+        name = str(json.loads(files[kinds.REQUIREMENTS_FILE])["name"])
+    elif kinds.PROMPT_FILE in files:
         name = str((state.get("options") or {}).get("name") or "chart")
     else:
         raise ArtifactError(f"workflow {state['workflow_id']} has no stored input")
     digests = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
-    ref = ArtifactRef(workflow_id=state["workflow_id"], kind=INPUT_KIND, files=digests)
+    ref = ArtifactRef(workflow_id=state["workflow_id"], kind=kinds.INPUT, files=digests)
     return {
         "phase": "intake",
         "name": name,
-        "refs": {INPUT_KIND: ref.model_dump(mode="json")},
+        "refs": {kinds.INPUT: ref.model_dump(mode="json")},
         "fix_attempts": state.get("fix_attempts", 0),
         "feedback": [],
         "error": None,
@@ -345,10 +336,12 @@ def _request(state: SupervisorState, swarm: Swarm, attempt: int, deps: Deps) -> 
     base = {"workflow_id": state["workflow_id"], "attempt": attempt, "swarm": swarm,
             "deadline": deadline}  # fmt: skip
     if swarm is Swarm.PLANNING:
-        return SwarmRequest(**base, input_refs=[_ref(state, INPUT_KIND)])
+        return SwarmRequest(**base, input_refs=[_ref(state, kinds.INPUT)])
     if swarm is Swarm.GENERATION:
         feedback = [Finding.model_validate(f) for f in state.get("feedback") or []]
-        return SwarmRequest(**base, input_refs=[_ref(state, APPROVED_PLAN)], feedback=feedback)
+        return SwarmRequest(
+            **base, input_refs=[_ref(state, kinds.APPROVED_PLAN)], feedback=feedback
+        )
     chart_kind = state.get("chart_kind") or ""
     return SwarmRequest(**base, input_refs=[_ref(state, chart_kind)])
 
@@ -397,8 +390,7 @@ def await_swarm(swarm: Swarm) -> NodeFn:
         except ValidationError as exc:
             error = ErrorContext(code=ErrorCode.INVALID_OUTPUT, message=str(exc), swarm=swarm.value)
             return {**update, "error": error.dump(), "failed_step": f"dispatch_{swarm.value}"}
-        prefix = {Swarm.PLANNING: "plan", Swarm.GENERATION: "chart", Swarm.VALIDATION: "report"}
-        kind = result.artifacts[0].kind if result.artifacts else f"{prefix[swarm]}.{attempt}"
+        kind = result.artifacts[0].kind if result.artifacts else kinds.OUTPUT[swarm](attempt)
         refs = {ref.kind: ref.model_dump(mode="json") for ref in result.artifacts}
         update["refs"] = refs
         if swarm is Swarm.PLANNING:
@@ -445,7 +437,7 @@ async def check_validation(state: SupervisorState, runtime: Runtime[Deps]) -> Up
 async def planning_review(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     """Human gate: the plan (decisions and notes); an edit is the plan to continue with."""
     deps = runtime.context
-    gate = GateName.PLANNING_REVIEW.value
+    gate = Gate.PLANNING_REVIEW.value
     plan = await load_plan(deps, state)
     decision = _decide(state, gate, {"plan": plan.dump()})
     update = _gate_outcome(state, gate, decision)
@@ -454,8 +446,10 @@ async def planning_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     if decision.get("decision") == "edit":
         plan = ChartPlan.model_validate(decision["plan"])
     data = plan.model_dump_json(by_alias=True, exclude_none=True).encode()
-    ref = await deps.artifacts.put_files(state["workflow_id"], APPROVED_PLAN, {RESULT_JSON: data})
-    return {**update, "name": plan.name, "refs": {APPROVED_PLAN: ref.model_dump(mode="json")},
+    ref = await deps.artifacts.put_files(
+        state["workflow_id"], kinds.APPROVED_PLAN, {kinds.RESULT_FILE: data}
+    )
+    return {**update, "name": plan.name, "refs": {kinds.APPROVED_PLAN: ref.model_dump(mode="json")},
             "phase": gate}  # fmt: skip
 
 
@@ -464,7 +458,7 @@ async def _exceptions(
 ) -> list[dict[str, Any]]:
     """The approved plan's declared exceptions with reasons and the checks each accepted."""
     try:
-        plan = await load_plan(deps, state, APPROVED_PLAN)
+        plan = await load_plan(deps, state, kinds.APPROVED_PLAN)
     except (ArtifactError, ValidationError, KeyError, ValueError):
         return []
     return accepted_exceptions(plan, report)
@@ -495,7 +489,7 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     agent_diff = await load_agent_diff(runtime.context, state)
     if agent_diff is not None:
         details["agent_diff"] = agent_diff
-    gate = GateName.SECURITY_REVIEW.value
+    gate = Gate.SECURITY_REVIEW.value
     decision = _decide(state, gate, details)
     update = _gate_outcome(state, gate, decision)
     if decision.get("decision") == "approve" and exceptions:
@@ -525,7 +519,7 @@ async def deployment_approval(state: SupervisorState, runtime: Runtime[Deps]) ->
 
     diff = manifest_diff(old_text, new_text, old_label, f"{name} (this workflow)")
     details = {"diff": diff, "previous": previous[0] if previous else None}
-    gate = GateName.DEPLOYMENT_APPROVAL.value
+    gate = Gate.DEPLOYMENT_APPROVAL.value
     return {**_gate_outcome(state, gate, _decide(state, gate, details)), "phase": gate}
 
 
@@ -545,13 +539,13 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     publication = await deps.store.next_attempt(wf, "publish")
     files = {**files, "Chart.yaml": replay_version(files["Chart.yaml"], publication - 1)}
     archive, data = await asyncio.to_thread(package_chart, files, name)
-    ref = await deps.artifacts.put_files(wf, CHART_TGZ, {archive: data})
+    ref = await deps.artifacts.put_files(wf, kinds.CHART_TGZ, {archive: data})
     await deps.store.record_published(name, wf, chart_kind, state.get("tenant") or "")
     version = str((yaml.safe_load(files["Chart.yaml"]) or {}).get("version", ""))
     published = {"name": name, "version": version, "archive": archive, "chart_kind": chart_kind,
                  "sha256": ref.files.get(archive, "")}  # fmt: skip
     return {"status": Status.COMPLETED.value, "phase": "published", "published": published,
-            "refs": {CHART_TGZ: ref.model_dump(mode="json")}}  # fmt: skip
+            "refs": {kinds.CHART_TGZ: ref.model_dump(mode="json")}}  # fmt: skip
 
 
 def _fail(
@@ -580,12 +574,12 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
         # person has (clarification): a human decides at once, nothing is retried silently.
         questions = error.details.get("questions")
         decision = _ask_review(error, step, questions)
-        clear = {**clear, "audit": _audit(state, ERROR_REVIEW, decision)}
+        clear = {**clear, "audit": _audit(state, Gate.ERROR_REVIEW.value, decision)}
         answers = decision.get("answers") if questions else None
         if decision.get("decision") == "edit" and isinstance(answers, str) and answers.strip():
             refs = await _store_answers(runtime.context, state, answers)
             return Command(goto=step, update={**clear, "refs": refs, "phase": step,
-                                              "approvals": {ERROR_REVIEW: "edited"}})  # fmt: skip
+                                              "approvals": {Gate.ERROR_REVIEW.value: "edited"}})  # fmt: skip
         return _review_outcome(error, step, clear, decision)
     if (
         error.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT)
@@ -616,13 +610,13 @@ def _error_review(
     """The error_review gate: approve re-runs the step, anything else fails the workflow."""
     decision = _ask_review(error, step, None)
     return _review_outcome(
-        error, step, {**clear, "audit": _audit(state, ERROR_REVIEW, decision)}, decision
+        error, step, {**clear, "audit": _audit(state, Gate.ERROR_REVIEW.value, decision)}, decision
     )
 
 
 def _ask_review(error: ErrorContext, step: str, questions: Any) -> dict[str, Any]:
     """Wait at error_review (with the agent's questions, if any); the reviewer's decision."""
-    payload: dict[str, Any] = {"gate": ERROR_REVIEW, "error": error.dump(), "step": step}
+    payload: dict[str, Any] = {"gate": Gate.ERROR_REVIEW.value, "error": error.dump(), "step": step}
     if questions:
         payload["questions"] = [str(q) for q in questions]
     decision = interrupt(payload)
@@ -632,14 +626,14 @@ def _ask_review(error: ErrorContext, step: str, questions: Any) -> dict[str, Any
 async def _store_answers(deps: Deps, state: SupervisorState, answers: str) -> dict[str, Any]:
     """Add the reviewer's answers to the input as answers.txt; the new input reference."""
     workflow_id = state["workflow_id"]
-    files = await deps.artifacts.get_files(workflow_id, INPUT_KIND)
-    before = files.get(ANSWERS, b"").decode("utf-8", errors="replace")
+    files = await deps.artifacts.get_files(workflow_id, kinds.INPUT)
+    before = files.get(kinds.ANSWERS_FILE, b"").decode("utf-8", errors="replace")
     answers = answers.strip()
     # Earlier rounds stay; a re-run of this node after a crash must not add the same answers twice.
     if not before.endswith(answers):
-        files[ANSWERS] = (f"{before}\n\n{answers}" if before else answers).encode()
-    ref = await deps.artifacts.put_files(workflow_id, INPUT_KIND, files)
-    return {INPUT_KIND: ref.model_dump(mode="json")}
+        files[kinds.ANSWERS_FILE] = (f"{before}\n\n{answers}" if before else answers).encode()
+    ref = await deps.artifacts.put_files(workflow_id, kinds.INPUT, files)
+    return {kinds.INPUT: ref.model_dump(mode="json")}
 
 
 def _review_outcome(
@@ -649,9 +643,9 @@ def _review_outcome(
     choice = decision.get("decision")
     comment = decision.get("comment")
     if choice == "approve":
-        approvals = {"approvals": {ERROR_REVIEW: "approved"}, "phase": step}
+        approvals = {"approvals": {Gate.ERROR_REVIEW.value: "approved"}, "phase": step}
         if comment:
-            approvals["comments"] = {ERROR_REVIEW: comment}
+            approvals["comments"] = {Gate.ERROR_REVIEW.value: comment}
         return Command(goto=step, update={**clear, **approvals})
     return _fail(error, comment, clear.get("audit"))
 

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from shared.events import Swarm
+from shared.gates import Gate
 from shared.infra.metrics import MetricSet, checkpoint_histogram
 
 _log = logging.getLogger(__name__)
@@ -23,13 +24,6 @@ DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 PASS_RATE_BUCKETS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0)
 FIX_BUCKETS = (0, 1, 2, 3, 5, 10)
-GATES = ("planning_review", "security_review", "deployment_approval", "error_review")
-# Each swarm's durable consumer is named after its service (SwarmService: durable=service).
-CONSUMERS = {
-    Swarm.PLANNING: "planner",
-    Swarm.GENERATION: "generator",
-    Swarm.VALIDATION: "validator",
-}
 DECISIONS = {"approved": "approve", "edited": "edit", "rejected": "reject"}
 SEVERITIES = ("error", "warning", "info")
 LAG_TIMEOUT_SECONDS = 1.0
@@ -138,8 +132,8 @@ class GatewayMetrics:
 
     def set_gates(self, waiting: Iterable[tuple[str, datetime | None]], now: datetime) -> None:
         """The gate gauges from the workflows waiting now: (gate, since) pairs."""
-        count = dict.fromkeys(GATES, 0)
-        oldest = dict.fromkeys(GATES, 0.0)
+        count = dict.fromkeys(map(str, Gate), 0)
+        oldest = dict.fromkeys(map(str, Gate), 0.0)
         for gate, since in waiting:
             count[gate] = count.get(gate, 0) + 1
             age = (now - since).total_seconds() if since is not None else 0.0
@@ -152,7 +146,9 @@ class GatewayMetrics:
         """JetStream pending / ack-pending of every swarm's consumer, each with a short timeout."""
         if self.consumer_lag is None or not self.enabled:
             return
-        for swarm, durable in CONSUMERS.items():
+        for swarm in Swarm:
+            # Each swarm's durable consumer is named after its service (SwarmService).
+            durable = swarm.service
             try:
                 pending, ack_pending = await asyncio.wait_for(
                     self.consumer_lag(durable), LAG_TIMEOUT_SECONDS

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.gateway.state import Status
-from shared.models.workflow import ErrorContext, GateName
+from shared.gates import AutoApprovable, Gate
+from shared.models.workflow import ErrorContext
 
 MAX_ENV_ENTRIES = 1_000
 MAX_ENV_BYTES = 64 * 1024
@@ -68,7 +69,6 @@ def clean_tree(value: Any, pattern: re.Pattern[str] = _NOT_YAML, path: str = "")
     return value
 
 
-GateId = Literal["planning_review", "security_review", "deployment_approval", "error_review"]
 InputKindName = Literal["requirements", "compose", "prompt"]
 
 
@@ -77,7 +77,7 @@ class SubmitOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    auto_approve: list[GateName] = Field(
+    auto_approve: list[AutoApprovable] = Field(
         default_factory=list,
         description="Gates to approve without a reviewer: only for the approver or admin role "
         "(403 for a submitter); the admin's AUTOPILOT_AUTO_APPROVE policy needs no asking.",
@@ -185,7 +185,7 @@ class SubmitResponse(BaseModel):
 class PendingGate(BaseModel):
     """A human gate waiting for a decision, with what the reviewer needs to see."""
 
-    gate: GateId
+    gate: Gate
     since: datetime | None = None
     plan: dict[str, Any] | None = Field(
         default=None, description="planning_review: the ChartPlan (decisions and notes inside)."
@@ -260,7 +260,7 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gate: GateId
+    gate: Gate
     decision: Literal["approve", "edit", "reject"]
     changes: dict[str, Any] | list[dict[str, Any]] | None = Field(
         default=None,

@@ -29,10 +29,6 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED})
 
-ERROR_REVIEW = "error_review"
-"""The gate an escalated error waits at (approve = retry the step once more, reject = fail)."""
-
-
 class SupervisorState(TypedDict, total=False):
     """One workflow as the supervisor graph sees it."""
 

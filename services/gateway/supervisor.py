@@ -20,11 +20,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
 from services.gateway.auth import Principal
-from services.gateway.graph import INPUT_KIND, Deps, load_plan, load_report
+from services.gateway.graph import Deps, load_plan, load_report
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.models import DecisionRequest, HistoryEntry, Notice
-from services.gateway.state import ERROR_REVIEW, TERMINAL, Status, SupervisorState
+from services.gateway.state import TERMINAL, Status, SupervisorState
 from services.gateway.store import WorkflowRecord
+from shared import artifacts as kinds
 from shared.errors import InputError
 from shared.events import (
     Event,
@@ -37,8 +38,8 @@ from shared.events import (
     swarm_subject,
     utcnow,
 )
+from shared.gates import Gate
 from shared.models.plan import ChartPlan
-from shared.models.workflow import GateName
 from shared.plan_edit import edit_plan
 
 _log = logging.getLogger(__name__)
@@ -79,11 +80,7 @@ def _answers(gate: dict[str, Any], request: DecisionRequest) -> str:
         )
     changes = request.changes if isinstance(request.changes, dict) else {}
     answers = changes.get("answers")
-    if (
-        set(changes) != {"answers"}
-        or not isinstance(answers, str)
-        or not answers.strip()
-    ):
+    if set(changes) != {"answers"} or not isinstance(answers, str) or not answers.strip():
         raise InputError(
             'an edit at error_review needs \'changes\': {"answers": "<text>"}', field="changes"
         )
@@ -210,7 +207,7 @@ class Supervisor:
         record.error = (
             values.get("last_error")
             if record.status == Status.FAILED
-            else (gate.get("error") if gate and gate["gate"] == ERROR_REVIEW else None)
+            else (gate.get("error") if gate and gate["gate"] == Gate.ERROR_REVIEW else None)
         )
         old_gate = (before.pending_gate or {}).get("gate")
         if gate:
@@ -330,7 +327,7 @@ class Supervisor:
     ) -> WorkflowRecord:
         """Store a validated input, record the workflow and run it to its first wait."""
         workflow_id = uuid.uuid4().hex
-        await self.deps.artifacts.put_files(workflow_id, INPUT_KIND, files)
+        await self.deps.artifacts.put_files(workflow_id, kinds.INPUT, files)
         deadline = utcnow() + timedelta(seconds=self.settings.swarm_deadline_seconds)
         record = await self.store.create(
             WorkflowRecord(
@@ -381,7 +378,7 @@ class Supervisor:
                                       "by": principal, "how": "human",
                                       "role": reviewer.top_role and reviewer.top_role.value,
                                       "principal_tenant": reviewer.tenant}  # fmt: skip
-            if request.decision == "edit" and request.gate == ERROR_REVIEW:
+            if request.decision == "edit" and request.gate == Gate.ERROR_REVIEW:
                 resume["answers"] = _answers(gates[0], request)
             elif request.decision == "edit":
                 values = cast(SupervisorState, snapshot.values)
@@ -401,7 +398,7 @@ class Supervisor:
     async def _edited_plan(self, values: SupervisorState, request: DecisionRequest) -> ChartPlan:
         """The plan with the reviewer's changes (JSON Patch or merge by name) applied and
         validated like a spec; state is not touched."""
-        if request.gate != GateName.PLANNING_REVIEW.value:
+        if request.gate != Gate.PLANNING_REVIEW:
             raise InputError("only planning_review accepts an edit", field="decision")
         plan = await load_plan(self.deps, values)
         return edit_plan(plan, request.changes, prefix="changes")

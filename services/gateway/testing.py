@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.gateway.config import GatewaySettings
-from services.gateway.graph import RESULT_JSON, write_chart
+from services.gateway.graph import write_chart
 from services.gateway.keys import MemoryKeys
 from services.gateway.resources import Resources
 from services.gateway.store import Artifacts, MemoryArtifacts, MemoryStore
+from shared import artifacts as kinds
 from shared.errors import AutopilotError
 from shared.events import Event, Phase, Swarm, SwarmFailure, SwarmRequest, SwarmResult
 from shared.infra.webhooks import MemoryWebhooks
@@ -41,8 +42,8 @@ def _plan(files: dict[str, bytes]) -> ChartPlan:
     """Planner: requirements (+ import notes) -> plan."""
     from services.planner.engine import plan_chart
 
-    requirements = ChartRequirements.model_validate_json(files["requirements.json"])
-    notes = [ImportNote.model_validate(n) for n in json.loads(files.get("notes.json", b"[]"))]
+    requirements = ChartRequirements.model_validate_json(files[kinds.REQUIREMENTS_FILE])
+    notes = [ImportNote.model_validate(n) for n in json.loads(files.get(kinds.NOTES_FILE, b"[]"))]
     return plan_chart(requirements, notes=notes)
 
 
@@ -70,15 +71,17 @@ async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | S
         if request.swarm is Swarm.PLANNING:
             plan = await asyncio.to_thread(_plan, files)
             out = await artifacts.put_files(
-                wf, f"plan.{attempt}", {RESULT_JSON: plan.model_dump_json(by_alias=True).encode()}
+                wf,
+                kinds.plan(attempt),
+                {kinds.RESULT_FILE: plan.model_dump_json(by_alias=True).encode()},
             )
             return SwarmResult(
                 workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out]
             )
         if request.swarm is Swarm.GENERATION:
-            plan = ChartPlan.model_validate_json(files[RESULT_JSON])
+            plan = ChartPlan.model_validate_json(files[kinds.RESULT_FILE])
             chart = await asyncio.to_thread(_chart, plan)
-            out = await artifacts.put_files(wf, f"chart.{attempt}", chart)
+            out = await artifacts.put_files(wf, kinds.chart(attempt), chart)
             return SwarmResult(workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out],
                                summary={"files": len(chart)})  # fmt: skip
         name = ref.kind
@@ -88,7 +91,9 @@ async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | S
             name = str(yaml.safe_load(files["Chart.yaml"])["name"])
         report = await asyncio.to_thread(_validate, files, name)
         out = await artifacts.put_files(
-            wf, f"report.{attempt}", {RESULT_JSON: report.model_dump_json(by_alias=True).encode()}
+            wf,
+            kinds.report(attempt),
+            {kinds.RESULT_FILE: report.model_dump_json(by_alias=True).encode()},
         )
         summary = {
             "passed": report.passed,

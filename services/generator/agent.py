@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.validator.engine import render_objects, validate_chart
 from shared.errors import AutopilotError
+from shared.events import Swarm
 from shared.llm import classify_model_error, run_config
 from shared.models.plan import ChartPlan
 from shared.models.reports import Severity, ValidationReport
@@ -336,7 +337,7 @@ def improve_chart(
     engine_report = validate_chart(chart_dir)
     rollback = RollbackMiddleware(chart_dir, engine_report)
     agent = build_generation_agent(model, chart_dir, rollback, max_model_calls=max_model_calls)
-    config = run_config(workflow_id=workflow_id, swarm="generator", gate=gate,
+    config = run_config(workflow_id=workflow_id, swarm=Swarm.GENERATION, gate=gate,
                         recursion_limit=4 * max_model_calls + 10)
     messages: list[AnyMessage] = [HumanMessage(_task_message(plan, engine_report))]
     try:

@@ -13,7 +13,6 @@ from shared.infra.swarm import SwarmSettings
 class GeneratorSettings(SwarmSettings):
     """One generator process (env: AUTOPILOT_*, LANGGRAPH_AES_KEY)."""
 
-    SERVICE: ClassVar[str] = "generator"
     SWARM: ClassVar[Swarm] = Swarm.GENERATION
 
     http_port: int = Field(default=8102, ge=0, le=65535, description="/health, /readyz, /metrics.")

@@ -21,7 +21,9 @@ from langgraph.runtime import Runtime
 from services.generator.engine import generate_chart
 from services.generator.state import GeneratorState
 from services.validator.graph import report_summary, validate_files
+from shared import artifacts as kinds
 from shared.errors import GenerationError, InputError
+from shared.gates import Gate
 from shared.infra.swarm import (
     SwarmContext,
     first_ref,
@@ -35,13 +37,10 @@ from shared.models.plan import ChartPlan
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-PLAN_FILE = "result.json"
 # Generator bookkeeping (edit detection), not part of the chart.
 PRIVATE_DIR = ".autopilot/"
-AGENT_DIFF_KIND = "agent-diff"
-AGENT_DIFF_FILE = "agent.diff"
 # The gate whose reviewer sees the agent's diff (tracing metadata of the agent's runs).
-NEXT_GATE = "security_review"
+NEXT_GATE = Gate.SECURITY_REVIEW.value
 
 
 @swarm_node("load_plan")
@@ -54,7 +53,7 @@ async def load_plan(state: GeneratorState, *, runtime: Runtime[SwarmContext]) ->
         plan = ChartPlan.model_validate(request.input["plan"])
     else:
         plan = await load_json(
-            runtime.context.artifacts, first_ref(request), PLAN_FILE, ChartPlan,
+            runtime.context.artifacts, first_ref(request), kinds.RESULT_FILE, ChartPlan,
             field_name="input_refs",
         )  # fmt: skip
     return {
@@ -81,8 +80,9 @@ async def generate(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> 
     return {"files": await asyncio.to_thread(_render, plan)}
 
 
-def _improve(plan: ChartPlan, files: dict[str, str], model: BaseChatModel,
-             workflow_id: str) -> tuple[dict[str, str], dict[str, Any]]:
+def _improve(
+    plan: ChartPlan, files: dict[str, str], model: BaseChatModel, workflow_id: str
+) -> tuple[dict[str, str], dict[str, Any]]:
     """Let the agent edit a copy of the engine's files; its files and what it did."""
     from services.generator.agent import improve_chart
 
@@ -131,15 +131,15 @@ async def store(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dic
     plan = ChartPlan.model_validate(state.plan)
     ref = await runtime.context.artifacts.put_files(
         request.workflow_id,
-        f"chart.{request.attempt}",
+        kinds.chart(request.attempt),
         {name: text.encode() for name, text in state.files.items()},
     )
     refs = [ref.model_dump(mode="json")]  # the chart first: the gateway reads refs[0] as it
     if state.agent:
         diff_ref = await runtime.context.artifacts.put_files(
             request.workflow_id,
-            f"{AGENT_DIFF_KIND}.{request.attempt}",
-            {AGENT_DIFF_FILE: str(state.agent.get("diff", "")).encode()},
+            kinds.agent_diff(request.attempt),
+            {kinds.AGENT_DIFF_FILE: str(state.agent.get("diff", "")).encode()},
         )
         refs.append(diff_ref.model_dump(mode="json"))
     agent_summary = (
@@ -160,7 +160,9 @@ async def store(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dic
     }
 
 
-def build_graph(model: BaseChatModel | None = None) -> StateGraph[GeneratorState, SwarmContext, Any, Any]:
+def build_graph(
+    model: BaseChatModel | None = None,
+) -> StateGraph[GeneratorState, SwarmContext, Any, Any]:
     """The generation subgraph, uncompiled (the entry point compiles it with the checkpointer)."""
     graph = StateGraph(GeneratorState, context_schema=SwarmContext)
     graph.add_node("load_plan", load_plan)

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.planner import knowledge
 from services.planner.engine import plan_chart
 from shared.errors import AutopilotError, InputError, PlanningError
+from shared.events import Swarm
 from shared.llm import ClarificationNeeded, EscalationNeeded, classify_model_error, run_config
 from shared.models.plan import ChartPlan, Decision, ImportNote
 from shared.models.requirements import ChartRequirements, Component, Standards, split_image
@@ -265,7 +266,7 @@ def plan_with_agent(
     base = plan_chart(requirements, standards=std, notes=notes)  # policy errors fail before any call
     budget = _Budget(max_invalid, "plan")
     agent = build_planning_agent(model, store=store, budget=budget, max_model_calls=max_model_calls)
-    config = run_config(workflow_id=workflow_id, swarm="planner", gate=gate,
+    config = run_config(workflow_id=workflow_id, swarm=Swarm.PLANNING, gate=gate,
                         recursion_limit=4 * max_model_calls + 10)
     messages: list[AnyMessage] = [HumanMessage(_task_message(requirements, base, std))]
     while True:
@@ -451,7 +452,7 @@ def requirements_from_prompt(
     if not prompt.strip():
         raise InputError("empty prompt; describe the application", field="prompt")
     bound = model.bind_tools([ChartRequirements, AskForClarification])
-    config = run_config(workflow_id=workflow_id, swarm="planner", gate=gate, step="prompt")
+    config = run_config(workflow_id=workflow_id, swarm=Swarm.PLANNING, gate=gate, step="prompt")
     messages: list[AnyMessage] = [
         SystemMessage(PROMPT_SYSTEM),
         HumanMessage(_request_text(prompt, answers)),

@@ -13,7 +13,6 @@ from shared.infra.swarm import SwarmSettings
 class PlannerSettings(SwarmSettings):
     """One planner process (env: AUTOPILOT_*, LANGGRAPH_AES_KEY)."""
 
-    SERVICE: ClassVar[str] = "planner"
     SWARM: ClassVar[Swarm] = Swarm.PLANNING
 
     http_port: int = Field(default=8101, ge=0, le=65535, description="/health, /readyz, /metrics.")

@@ -21,7 +21,9 @@ from services.cli.agentic import OFFLINE_INPUTS
 from services.planner.engine import plan_chart
 from services.planner.intake import parse_requirements
 from services.planner.state import PlannerState
+from shared import artifacts as kinds
 from shared.errors import InputError
+from shared.gates import Gate
 from shared.infra.swarm import SwarmContext, first_ref, load_files, swarm_node
 from shared.models.plan import ChartPlan, ImportNote
 from shared.models.requirements import ChartRequirements, Standards
@@ -30,15 +32,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langgraph.store.base import BaseStore
 
-REQUIREMENTS = "requirements.json"
-NOTES = "notes.json"
-STANDARDS = "standards.json"
-PROMPT = "prompt.txt"
-# A reviewer's answers to the agent's clarifying questions, stored by the gateway's error_review.
-ANSWERS = "answers.txt"
 # The gate that reviews what this swarm produces (tracing metadata of the agent's runs).
-NEXT_GATE = "planning_review"
-RESULT = "result.json"
+NEXT_GATE = Gate.PLANNING_REVIEW.value
 
 _notes = TypeAdapter(list[ImportNote])
 
@@ -63,15 +58,26 @@ async def load_input(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> 
             "raw_standards": inline.get("standards"),
         }
     files = await load_files(runtime.context.artifacts, first_ref(request), field_name="input_refs")
-    if PROMPT in files and REQUIREMENTS not in files:
-        answers = files[ANSWERS].decode("utf-8", errors="replace") if ANSWERS in files else None
-        return {"prompt": files[PROMPT].decode("utf-8", errors="replace"), "answers": answers}
-    if REQUIREMENTS not in files:
-        raise InputError(f"the input artifact has no {REQUIREMENTS}", field="input_refs")
+    if kinds.PROMPT_FILE in files and kinds.REQUIREMENTS_FILE not in files:
+        answers = (
+            files[kinds.ANSWERS_FILE].decode("utf-8", errors="replace")
+            if kinds.ANSWERS_FILE in files
+            else None
+        )
+        return {
+            "prompt": files[kinds.PROMPT_FILE].decode("utf-8", errors="replace"),
+            "answers": answers,
+        }
+    if kinds.REQUIREMENTS_FILE not in files:
+        raise InputError(f"the input artifact has no {kinds.REQUIREMENTS_FILE}", field="input_refs")
     return {
-        "raw_requirements": _json(REQUIREMENTS, files[REQUIREMENTS]),
-        "raw_notes": _json(NOTES, files[NOTES]) if NOTES in files else [],
-        "raw_standards": _json(STANDARDS, files[STANDARDS]) if STANDARDS in files else None,
+        "raw_requirements": _json(kinds.REQUIREMENTS_FILE, files[kinds.REQUIREMENTS_FILE]),
+        "raw_notes": _json(kinds.NOTES_FILE, files[kinds.NOTES_FILE])
+        if kinds.NOTES_FILE in files
+        else [],
+        "raw_standards": _json(kinds.STANDARDS_FILE, files[kinds.STANDARDS_FILE])
+        if kinds.STANDARDS_FILE in files
+        else None,
     }
 
 
@@ -155,8 +161,8 @@ async def store(state: PlannerState, *, runtime: Runtime[SwarmContext]) -> dict[
     chart_plan = ChartPlan.model_validate(state.plan)
     ref = await runtime.context.artifacts.put_files(
         request.workflow_id,
-        f"plan.{request.attempt}",
-        {RESULT: chart_plan.model_dump_json(by_alias=True).encode()},
+        kinds.plan(request.attempt),
+        {kinds.RESULT_FILE: chart_plan.model_dump_json(by_alias=True).encode()},
     )
     return {
         "artifacts": [ref.model_dump(mode="json")],

@@ -6,6 +6,7 @@ import functools
 
 from services.planner.config import PlannerSettings
 from services.planner.handlers import build_service
+from shared.events import Swarm
 from shared.infra.swarm import run_service
 from shared.llm import ModelConfigError, load_model
 
@@ -14,7 +15,7 @@ def main() -> None:
     """Serve planning requests until SIGTERM."""
     try:
         # Before any server starts: a misconfigured model is one clear line naming the variable.
-        model = load_model("planner")
+        model = load_model(Swarm.PLANNING)
     except ModelConfigError as exc:
         raise SystemExit(f"error: {exc}") from exc
     run_service(functools.partial(build_service, model=model), PlannerSettings())

@@ -13,7 +13,6 @@ from shared.infra.swarm import SwarmSettings
 class ValidatorSettings(SwarmSettings):
     """One validator process (env: AUTOPILOT_*, LANGGRAPH_AES_KEY)."""
 
-    SERVICE: ClassVar[str] = "validator"
     SWARM: ClassVar[Swarm] = Swarm.VALIDATION
 
     http_port: int = Field(default=8103, ge=0, le=65535, description="/health, /readyz, /metrics.")

@@ -19,11 +19,11 @@ from langgraph.runtime import Runtime
 
 from services.validator.engine import validate_chart
 from services.validator.state import ValidatorState
+from shared import artifacts as kinds
 from shared.errors import InputError
 from shared.infra.swarm import SwarmContext, first_ref, load_files, swarm_node, write_tree
 from shared.models.reports import Severity, ValidationReport
 
-RESULT = "result.json"
 _CHART_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -89,8 +89,8 @@ async def store(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> dic
     report = ValidationReport.model_validate(state.report)
     ref = await runtime.context.artifacts.put_files(
         request.workflow_id,
-        f"report.{request.attempt}",
-        {RESULT: report.model_dump_json(by_alias=True).encode()},
+        kinds.report(request.attempt),
+        {kinds.RESULT_FILE: report.model_dump_json(by_alias=True).encode()},
     )
     return {"artifacts": [ref.model_dump(mode="json")], "summary": report_summary(report)}
 

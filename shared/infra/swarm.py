@@ -108,7 +108,6 @@ _HEADER_MAX = 1000
 class SwarmSettings(Settings):
     """Settings every swarm service has; each service's config.py names its swarm."""
 
-    SERVICE: ClassVar[str] = "swarm"
     SWARM: ClassVar[Swarm]
 
     max_deliver: int = Field(
@@ -442,7 +441,7 @@ class SwarmService:
     ) -> None:
         self.settings = settings
         self.swarm = settings.SWARM
-        self.service = settings.SERVICE
+        self.service = settings.SWARM.service
         self.source = f"/autopilot/{self.service}"
         self.build_graph = build_graph
         self.warm_up = warm_up
@@ -824,7 +823,7 @@ def build_broker(settings: SwarmSettings) -> NatsBroker:
     """The FastStream NATS broker of one service process."""
     return NatsBroker(
         settings.nats_url or "nats://127.0.0.1:4222",
-        name=f"autopilot-{settings.SERVICE}",
+        name=f"autopilot-{settings.SWARM.service}",
         # Let an in-flight request finish on SIGTERM; JetStream redelivers whatever does not.
         graceful_timeout=settings.ack_wait_seconds,
     )

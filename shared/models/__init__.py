@@ -36,7 +36,6 @@ from shared.models.workflow import (
     ArgoCDConfig,
     ErrorCode,
     ErrorContext,
-    GateName,
     WorkflowMetadata,
 )
 
@@ -53,7 +52,6 @@ __all__ = [
     "ErrorCode",
     "ErrorContext",
     "Finding",
-    "GateName",
     "ImportNote",
     "NetworkPolicyPlan",
     "Peer",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from shared.gates import Gate
 from shared.models.requirements import SpecModel
 
 
@@ -39,14 +40,6 @@ class ApprovalStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class GateName(StrEnum):
-    """The three human gates."""
-
-    PLANNING_REVIEW = "planning_review"
-    SECURITY_REVIEW = "security_review"
-    DEPLOYMENT_APPROVAL = "deployment_approval"
-
-
 class WorkflowMetadata(SpecModel):
     """Who asked for what, when."""
 
@@ -54,7 +47,7 @@ class WorkflowMetadata(SpecModel):
     inputKind: Literal["requirements", "compose", "prompt"]
     submittedBy: str = "local"
     createdAt: datetime = Field(default_factory=utcnow)
-    approvals: dict[GateName, ApprovalStatus] = Field(default_factory=dict)
+    approvals: dict[Gate, ApprovalStatus] = Field(default_factory=dict)
 
 
 class ErrorCode(StrEnum):

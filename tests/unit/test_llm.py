@@ -13,6 +13,7 @@ from deepagents.backends import FilesystemBackend
 
 from services.cli.agentic import OFFLINE_INPUTS, prompt_of, take_input
 from shared.errors import InputError
+from shared.events import Swarm
 from shared.llm import (
     ClarificationNeeded,
     EscalationNeeded,
@@ -49,19 +50,19 @@ def free_port() -> int:
 
 def test_offline_is_the_default() -> None:
     assert LLMSettings().model == "offline"
-    assert load_model("planner") is None
-    assert load_model("generator") is None
+    assert load_model(Swarm.PLANNING) is None
+    assert load_model(Swarm.GENERATION) is None
 
 
 def test_per_swarm_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOPILOT_GENERATOR_MODEL", "anthropic:claude-x")
     settings = LLMSettings()
-    assert settings.model_for("planner") == "offline"
-    assert settings.model_for("generator") == "anthropic:claude-x"
+    assert settings.model_for(Swarm.PLANNING) == "offline"
+    assert settings.model_for(Swarm.GENERATION) == "anthropic:claude-x"
     with pytest.raises(ModelConfigError) as info:
-        load_model("generator")
+        load_model(Swarm.GENERATION)
     assert info.value.field == "ANTHROPIC_API_KEY"
-    assert load_model("planner") is None
+    assert load_model(Swarm.PLANNING) is None
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +77,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_model_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOPILOT_MODEL", "gpt-4")
     with pytest.raises(ModelConfigError) as info:
-        load_model("planner")
+        load_model(Swarm.PLANNING)
     assert info.value.field == "AUTOPILOT_MODEL"
     assert "provider:model" in str(info.value)
 
@@ -84,7 +85,7 @@ def test_bad_model_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) ->
 def test_missing_openai_key_is_a_startup_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOPILOT_MODEL", "openai:gpt-4.1")
     with pytest.raises(ModelConfigError) as info:
-        load_model("planner")
+        load_model(Swarm.PLANNING)
     assert info.value.field == "OPENAI_API_KEY"
     assert "OPENAI_API_KEY is not set" in str(info.value)
 
@@ -103,7 +104,7 @@ def test_unreachable_base_url_is_a_startup_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     monkeypatch.setenv("AUTOPILOT_MODEL", "openai:local-model")
     with pytest.raises(ModelConfigError) as info:
-        load_model("planner")
+        load_model(Swarm.PLANNING)
     assert info.value.field == "OPENAI_BASE_URL"
     assert "unreachable" in str(info.value)
 
@@ -113,7 +114,7 @@ def test_base_url_model_against_the_fake(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
         monkeypatch.setenv("AUTOPILOT_MODEL", "openai:gpt-fake")
         monkeypatch.setenv("AUTOPILOT_MODEL_MAX_RETRIES", "1")
-        model = load_model("planner")  # no OPENAI_API_KEY needed for a compatible server
+        model = load_model(Swarm.PLANNING)  # no OPENAI_API_KEY needed for a compatible server
         assert model is not None
         assert model.max_retries == 1  # type: ignore[attr-defined]
         assert model.invoke("hi").content == "hello"
@@ -153,7 +154,7 @@ def test_tracing_needs_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_config_carries_workflow_swarm_and_gate() -> None:
-    config = run_config(workflow_id="wf-1", swarm="planner", gate="planning_review", recursion_limit=50)
+    config = run_config(workflow_id="wf-1", swarm=Swarm.PLANNING, gate="planning_review", recursion_limit=50)
     assert config["metadata"] == {"workflow_id": "wf-1", "swarm": "planner", "gate": "planning_review"}
     assert {"workflow_id:wf-1", "swarm:planner", "gate:planning_review"} <= set(config["tags"])
     assert config["recursion_limit"] == 50

@@ -491,7 +491,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.fault_marker_path() == s.data_dir / "fault-fired"
     config = consumer_config(s, "generator")
     assert (config.durable_name, config.max_deliver, config.ack_wait) == ("generator", 3, 10.0)
-    assert PlannerSettings.SERVICE == "planner" and ValidatorSettings.SWARM is Swarm.VALIDATION
+    assert PlannerSettings.SWARM.service == "planner" and ValidatorSettings.SWARM is Swarm.VALIDATION
 
 
 def test_http_side_binds_loopback_locally_and_all_interfaces_in_containers() -> None:

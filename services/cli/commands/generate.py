@@ -95,12 +95,13 @@ def run(args: argparse.Namespace) -> int:
     from services.generator.engine import generate_chart
     from services.planner.engine import plan_chart
     from services.validator.engine import validate_chart
+    from shared.events import Swarm
     from shared.llm import LLMSettings
 
     data, base_dir = read_input(args.input)
     overrides, override_names = read_override(args.input, quiet=args.quiet)
     args.name = args.name or compose_chart_name(args.input, data)
-    model = args.model or LLMSettings().model_for("generator")
+    model = args.model or LLMSettings().model_for(Swarm.GENERATION)
     if model != "offline":
         return _generate_with_model(args, data, base_dir, model, (overrides, override_names))
     progress = Progress(quiet=args.quiet or args.json)

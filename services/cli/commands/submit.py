@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from shared.errors import AutopilotError
-from shared.models.workflow import GateName
+from shared.gates import AUTO_APPROVABLE
 
 FINAL = {"completed", "failed", "rejected"}
 ARGOCD_APP = "argocd/application.yaml"
@@ -67,7 +67,7 @@ def request_body(
         )
     options: dict[str, Any] = {}
     if yes:
-        options["auto_approve"] = [g.value for g in GateName]
+        options["auto_approve"] = [g.value for g in AUTO_APPROVABLE]
     if name:
         options["name"] = name
     if options:

@@ -27,17 +27,13 @@ from services.gateway.web import views
 from services.gateway.web.loopback import Loopback
 from services.gateway.web.session import CSRF_FIELD, Session, Sessions
 from shared.errors import InputError
+from shared.gates import Gate
 from shared.models.plan import ChartPlan
 from shared.plan_edit import plan_changes
 
 HERE = Path(__file__).parent
 STATIC = "/ui/static"
-GATE_TITLES = {
-    "planning_review": "Planning review",
-    "security_review": "Security review",
-    "deployment_approval": "Deployment approval",
-    "error_review": "Error review",
-}
+GATE_TITLES = {gate.value: gate.label for gate in Gate}
 # Pages never leave this server: scripts, styles, images and requests are all 'self'.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -271,7 +267,7 @@ def gate_context(gate: dict[str, Any] | None) -> dict[str, Any]:
     if not gate:
         return {}
     name = gate.get("gate")
-    if name == "planning_review" and gate.get("plan"):
+    if name == Gate.PLANNING_REVIEW and gate.get("plan"):
         return {"plan": views.plan_view(gate["plan"])}
     if name == "security_review":
         out: dict[str, Any] = {"security": views.security_view(gate.get("security") or {})}
@@ -361,7 +357,7 @@ async def decision(
         body["comment"] = comment.strip()
     if decision == "reject" and not comment.strip():
         return await again([views.FieldError("comment", "say why it is rejected")])
-    if decision == "edit" and gate == "error_review":
+    if decision == "edit" and gate == Gate.ERROR_REVIEW:
         body["changes"] = {"answers": answers}
     elif decision == "edit":
         try:
