@@ -582,6 +582,9 @@ def service_nodes(cp: ComponentPlan) -> list[Node]:
         Param("type", "Service type", cp.service.type, s_enum(*SERVICE_TYPES)),
         Param("ports", "Service ports (targetPort names a container port)", ports, s_arr(port_schema)),
         Param("annotations", "Service annotations", {}, S_STR_MAP),
+        Param("aliases", "Extra Services with exactly these names (host names a sibling's image "
+              "has built in); two releases in one namespace collide on them",
+              list(cp.service.aliases), s_arr(s_str(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))),
     ])]
     ing = cp.spec.ingress
     names = {p["name"] for p in ports}

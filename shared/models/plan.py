@@ -43,6 +43,9 @@ class ServicePlan(SpecModel):
 
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     headless: bool = Field(default=False, description="Also create a headless Service.")
+    aliases: list[Name] = Field(
+        default_factory=list, description="Extra Services with exactly these names."
+    )
 
 
 class Peer(SpecModel):

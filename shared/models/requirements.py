@@ -441,6 +441,14 @@ class Component(SpecModel):
     strategy: UpdateStrategy | None = None
     job: JobSpec | None = None
     dependsOn: list[Name] = Field(default_factory=list)
+    serviceAliases: list[Name] = Field(
+        default_factory=list,
+        description=(
+            "Extra Service names, exactly as written (not release-qualified): host names a "
+            "sibling's image has built in, such as a Compose service name. Two releases in "
+            "one namespace collide on them."
+        ),
+    )
     enabled: bool = Field(
         default=True,
         description="Deploy it; false keeps it in the chart, off (a Compose profile not active).",

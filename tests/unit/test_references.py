@@ -399,3 +399,37 @@ def test_config_file_calls_are_references_with_a_service_and_a_policy_rule(tmp_p
         if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("kibana-files")
     )
     assert "http://prod-elk-elasticsearch:9200" in next(iter(cm["data"].values()))
+
+
+def test_a_dependency_named_nowhere_keeps_its_compose_name_as_a_service(tmp_path: Path) -> None:
+    """example-voting-app: vote depends on redis and has `redis` built into its image."""
+    req = compose(
+        """
+        services:
+          vote:
+            image: dockersamples/examplevotingapp_vote:latest
+            ports: ["8080:80"]
+            depends_on: [redis, api]
+            environment:
+              API_URL: http://api:9000
+          redis: {image: redis:7.4.2}
+          api: {image: ghcr.io/acme/api:1.0.0, ports: ["9000:9000"]}
+        """,
+        name="voting",
+    )
+    by_name = {c.name: c for c in req.components}
+    assert by_name["redis"].serviceAliases == ["redis"]
+    assert by_name["api"].serviceAliases == []  # vote names api in API_URL
+    plan = plan_chart(req)
+    assert plan.component("redis").service is not None
+    assert plan.component("redis").service.aliases == ["redis"]
+    chart = generate_chart(plan, tmp_path).chart_dir
+    objs = render(chart)
+    alias = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "redis")
+    main = next(
+        o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "prod-voting-redis"
+    )
+    assert alias["spec"]["selector"] == main["spec"]["selector"]
+    assert alias["spec"]["ports"] == main["spec"]["ports"]
+    off = render(chart, {"redis": {"service": {"aliases": []}}})
+    assert not any(o["kind"] == "Service" and o["metadata"]["name"] == "redis" for o in off)

@@ -182,6 +182,8 @@ class Draft:
     restart: str | None = None  # Compose `restart:`, judged with the other facts at the end
     profiles: list[str] = field(default_factory=list)
     optional_deps: set[str] = field(default_factory=set)
+    aliases: list[str] = field(default_factory=list)
+    """Service names siblings' images have built in (see importer._built_in_names)."""
     """Dependencies marked `required: false`: they do not pull in a disabled profile."""
     build_context: str | None = None
     workdir: str | None = None

@@ -7,6 +7,7 @@ Secret values never reach the result; equal values are matched by keyed hash and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import reduce
 from pathlib import Path, PurePosixPath
@@ -43,6 +44,7 @@ from shared.models.requirements import (
     ChartRequirements,
     Component,
     ConfigFile,
+    ServiceRef,
     Volume,
     WorkloadKind,
 )
@@ -179,6 +181,7 @@ def _import_document(
     _shared_volume_notes(ctx)
     _share_data(drafts, ctx)
     _secret_notes(ctx)
+    _built_in_names(drafts, services, ctx)
     components = [_component(draft) for draft in drafts]
     try:
         requirements = ChartRequirements(
@@ -503,6 +506,52 @@ _FIELD_SOURCES = {
 }
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _built_in_names(
+    drafts: list[Draft], services: Mapping[str, Mapping[str, Any]], ctx: ImportContext
+) -> None:
+    """A dependency that a dependent names nowhere keeps its Compose name as a Service alias.
+
+    `depends_on: [redis]` with no `redis` in the dependent's env, command or config files
+    means the host name is in its image (example-voting-app's vote connects to `redis`):
+    only a Service with exactly that name lets it find its peer.
+    """
+    by_name = {d.name: d for d in drafts}
+    for draft in drafts:
+        called = {
+            link[0]
+            for value in draft.env.values()
+            if isinstance(value, ServiceRef)
+            for link in value.links()
+        }
+        called |= {
+            link[0]
+            for _, mount in draft.mounts.values()
+            if isinstance(mount, ConfigFile)
+            for link in mount.links()
+        }
+        for dep in draft.fields.get("dependsOn", []):
+            callee = by_name.get(dep)
+            if callee is None or dep in called or dep == draft.name:
+                continue
+            names = [callee.service, services[callee.service].get("hostname")]
+            for alias in names:
+                if (
+                    isinstance(alias, str)
+                    and _DNS_LABEL.match(alias)
+                    and alias not in callee.aliases
+                ):
+                    callee.aliases.append(alias)
+                    ctx.notes.info(
+                        f"{callee.path}",
+                        f"{draft.name} depends on it but names no host for it, so its image "
+                        f"likely has {alias!r} built in: a Service named exactly {alias!r} "
+                        f"reaches it too ({callee.name}.service.aliases)",
+                    )
+
+
 def _component(draft: Draft) -> Component:
     """Build the Component; a validation failure names the Compose field it came from."""
     fields = dict(draft.fields)
@@ -513,6 +562,8 @@ def _component(draft: Draft) -> Component:
     fields["volumes"] = [m for m in mounts if isinstance(m, Volume)]
     fields["configFiles"] = [m for m in mounts if isinstance(m, ConfigFile)]
     fields["tmpfs"] = [m for m in mounts if isinstance(m, str)]
+    if draft.aliases:
+        fields["serviceAliases"] = draft.aliases
     try:
         return Component(name=draft.name, **fields)
     except ValidationError as exc:

@@ -72,7 +72,16 @@ def plan_service(spec: Component, kind: WorkloadKind, rec: Recorder) -> ServiceP
         f"Exposes {', '.join(str(p.port) for p in exposed)} inside the cluster; reach it from "
         "outside through an Ingress, not a node port.",
     )
-    return ServicePlan(headless=kind == WorkloadKind.STATEFULSET)
+    if spec.serviceAliases:
+        rec.decide(
+            spec.name,
+            "service aliases",
+            ", ".join(spec.serviceAliases),
+            "A dependent names no host for it, so its image likely has this name built in: "
+            "Services with exactly these names reach it too (two releases in one namespace "
+            f"would collide on them; set {spec.name}.service.aliases to [] to drop them).",
+        )
+    return ServicePlan(headless=kind == WorkloadKind.STATEFULSET, aliases=list(spec.serviceAliases))
 
 
 def plan_ingress(
