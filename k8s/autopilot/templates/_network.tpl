@@ -35,6 +35,27 @@ spec:
     {{- end }}
   selector:
     {{- include "autopilot.selectorLabels" . | nindent 4 }}
+{{- range $alias := $service.aliases | default list }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $alias | quote }}
+  namespace: {{ $ctx.Release.Namespace | quote }}
+  labels:
+    {{- include "autopilot.labels" $ | nindent 4 }}
+spec:
+  type: ClusterIP
+  ports:
+    {{- range $service.ports }}
+    - name: {{ .name | quote }}
+      port: {{ .port | int }}
+      targetPort: {{ .targetPort | toJson }}
+      protocol: {{ .protocol | default "TCP" | quote }}
+    {{- end }}
+  selector:
+    {{- include "autopilot.selectorLabels" $ | nindent 4 }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
