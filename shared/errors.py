@@ -1,25 +1,51 @@
-"""The exception tree every service raises, and how each maps to an ErrorCode.
+"""The one exception tree of the project, how each class maps to HTTP and to an ErrorCode, and
+how any exception is classified for retries.
 
-AutopilotError
-├── InputError          bad user input (spec, compose file, CLI args): names the field
-├── PlanningError       the requirements cannot be planned as asked (policy, conflicts)
-├── GenerationError     the generator could not write the chart
-└── ValidationFailed    the chart did not pass validation (carries the report)
+```
+AutopilotError                  status  ErrorCode
+├── InputError                  422     invalid_input     bad input: names the field
+├── ModelConfigError            422     invalid_input     model settings that cannot work
+├── ClarificationNeeded         422     invalid_input     a prompt lacks a fact (escalates)
+├── PlanningError               422     policy            cannot be planned as asked
+├── GenerationError             500     unknown           the generator could not write the chart
+├── ValidationFailed            422     validation_failed the chart did not pass validation
+├── ModelCallError              502     (per call)        a model call failed after retries
+├── EscalationNeeded            502     invalid_output    the model's output keeps failing
+├── ArtifactError               500     invalid_input     an artifact is missing or unreadable
+│   └── ArtifactNotFound        404     invalid_input     (also a LookupError)
+├── EmbeddedServerError         500     unknown           a local Postgres/NATS did not start
+├── NotFound                    404     invalid_input     no such workflow (WorkflowNotFound)
+└── Conflict                    409     invalid_input     not possible in the current state
+    ├── GateNotPending, NothingToReplay, ReplayLimit, NotCancellable
+    └── (services' own: gateway keys' KeyError_)
+```
+`TABLE` is the mapping; each class reads its `status` and `code` from it, and the gateway's one
+app-level handler answers with `status`. Services define their own subclasses beside their code
+(planner `KnowledgeError`, generator `ChartConflict`, gateway `KeyError_`, CLI `Unavailable`).
+
+`classify` turns any exception into the `ErrorContext` that failure events carry and the
+gateway's error handler reads; `is_transient` is the one test of "worth retrying", used by the
+swarm runtime (nak and redeliver) and the gateway's node retry policy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 
 from shared.models.workflow import ErrorCode, ErrorContext
+
+if TYPE_CHECKING:
+    from shared.events import Swarm
 
 
 class AutopilotError(Exception):
     """Base of every error the project raises on purpose."""
 
     code: ErrorCode = ErrorCode.UNKNOWN
+    status: ClassVar[int] = 500
 
     def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
         super().__init__(message)
@@ -40,15 +66,13 @@ class AutopilotError(Exception):
             field=self.field,
             swarm=swarm,
             attempt=attempt,
-            retryable=self.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT),
+            retryable=self.code in RETRYABLE_CODES,
             details=self.details,
         )
 
 
 class InputError(AutopilotError):
     """The input is invalid; the message says which field and what would fix it."""
-
-    code = ErrorCode.INVALID_INPUT
 
     @classmethod
     def from_validation(cls, exc: ValidationError, prefix: str = "") -> InputError:
@@ -61,20 +85,188 @@ class InputError(AutopilotError):
         first = ".".join(str(p) for p in (prefix, *errors[0]["loc"]) if p != "") if errors else None
         return cls("; ".join(lines), field=first or None, errors=lines)
 
+    def under(self, source: str) -> InputError:
+        """The same error with its field placed under `source` (a request body's field)."""
+        field = source if not self.field or self.field == "input" else f"{source}.{self.field}"
+        return InputError(self.message, field=field, **self.details)
+
 
 class PlanningError(AutopilotError):
     """The requirements break a standard or cannot be planned."""
-
-    code = ErrorCode.POLICY
 
 
 class GenerationError(AutopilotError):
     """The generator failed to write the chart."""
 
-    code = ErrorCode.UNKNOWN
-
 
 class ValidationFailed(AutopilotError):
     """The chart failed validation."""
 
-    code = ErrorCode.VALIDATION_FAILED
+
+# --------------------------------------------------------------------------- models
+
+
+class ModelConfigError(AutopilotError):
+    """The model settings cannot work: names the variable to set or the endpoint to start."""
+
+
+class ModelCallError(AutopilotError):
+    """A call to the model failed after the client's own retries (code says whether to retry)."""
+
+    def __init__(self, message: str, *, code: ErrorCode, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.code = code
+
+
+class EscalationNeeded(AutopilotError):
+    """The model kept answering with output that fails validation; a human has to decide."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        # `escalate` tells the gateway to open the error_review gate instead of retrying.
+        super().__init__(message, **{"escalate": "invalid_output", **details})
+
+
+class ClarificationNeeded(AutopilotError):
+    """A required fact is missing from a plain-language request; ask instead of guessing."""
+
+    def __init__(self, questions: list[str], **details: Any) -> None:
+        super().__init__(
+            "clarification needed: " + " ".join(questions),
+            field="prompt",
+            **{"escalate": "clarification", "questions": questions, **details},
+        )
+        self.questions = questions
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+class ArtifactError(AutopilotError):
+    """An artifact is missing, unreadable with the current key, or corrupted."""
+
+
+class ArtifactNotFound(ArtifactError, LookupError):
+    """No artifact at that address."""
+
+
+class EmbeddedServerError(AutopilotError, RuntimeError):
+    """An embedded server could not start or stop; the message carries its log tail."""
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+class NotFound(AutopilotError, LookupError):
+    """No such thing (or none the caller may see)."""
+
+
+class WorkflowNotFound(NotFound):
+    """No workflow with that id."""
+
+
+class Conflict(AutopilotError):
+    """The request is not possible in the current state."""
+
+
+class GateNotPending(Conflict):
+    """A decision for a gate the workflow is not waiting at."""
+
+
+class NothingToReplay(Conflict):
+    """The checkpoint has nothing left to run."""
+
+
+class ReplayLimit(Conflict):
+    """The workflow was replayed as often as `max_replays` allows."""
+
+
+class NotCancellable(Conflict):
+    """The workflow already ended."""
+
+
+# --------------------------------------------------------------------------- the table
+
+TABLE: dict[type[AutopilotError], tuple[int, ErrorCode]] = {
+    AutopilotError: (500, ErrorCode.UNKNOWN),
+    InputError: (422, ErrorCode.INVALID_INPUT),
+    PlanningError: (422, ErrorCode.POLICY),
+    GenerationError: (500, ErrorCode.UNKNOWN),
+    ValidationFailed: (422, ErrorCode.VALIDATION_FAILED),
+    ModelConfigError: (422, ErrorCode.INVALID_INPUT),
+    ClarificationNeeded: (422, ErrorCode.INVALID_INPUT),
+    ModelCallError: (502, ErrorCode.UNKNOWN),
+    EscalationNeeded: (502, ErrorCode.INVALID_OUTPUT),
+    # Unreadable input of a swarm; `classify` makes it bad output where the gateway reads it.
+    ArtifactError: (500, ErrorCode.INVALID_INPUT),
+    ArtifactNotFound: (404, ErrorCode.INVALID_INPUT),
+    EmbeddedServerError: (500, ErrorCode.UNKNOWN),
+    NotFound: (404, ErrorCode.INVALID_INPUT),
+    Conflict: (409, ErrorCode.INVALID_INPUT),
+}
+"""Class -> (HTTP status, ErrorCode); a class not listed has its parent's row."""
+
+for _cls, (_status, _code) in TABLE.items():
+    _cls.status, _cls.code = _status, _code
+
+# --------------------------------------------------------------------------- retries
+
+RETRYABLE_CODES = frozenset({ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT})
+
+TRANSIENT_ERRORS = frozenset({
+    "psycopg.OperationalError",  # includes psycopg_pool.PoolTimeout
+    "nats.errors.TimeoutError",
+    "nats.errors.ConnectionClosedError",
+    "nats.errors.NoServersError",
+    "nats.errors.NoRespondersError",
+    "nats.errors.StaleConnectionError",
+    "nats.errors.OutboundBufferLimitError",
+    "nats.errors.ConnectionReconnectingError",
+    "nats.js.errors.ServiceUnavailableError",
+    "nats.js.errors.NoStreamResponseError",
+    "builtins.ConnectionError",
+    "builtins.TimeoutError",
+})  # fmt: skip
+"""Errors of the infrastructure, not of the request: the same work will likely succeed later.
+Named, not imported, so the CLI and the contracts load neither psycopg nor nats."""
+
+
+def _qualified(cls: type) -> str:
+    """`module.Name` of a class, as listed in TRANSIENT_ERRORS."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an exception is worth retrying with back-off (infrastructure hiccups, rate limits)."""
+    if isinstance(exc, AutopilotError):
+        return exc.code in RETRYABLE_CODES
+    return any(_qualified(cls) in TRANSIENT_ERRORS for cls in type(exc).__mro__)
+
+
+def classify(
+    exc: BaseException, *, swarm: Swarm | None = None, attempt: int = 1, step: str | None = None
+) -> ErrorContext:
+    """An exception as the ErrorContext failure events carry and the gateway's error handler
+    reads: raised by a swarm (`swarm`, `attempt`) or by a gateway node (`step`).
+
+    What a reader cannot load is the fault of whoever wrote it: a swarm's unreadable input is
+    invalid input, a swarm's output the gateway cannot load is invalid output.
+    """
+    name = type(exc).__name__
+    where = swarm.value if swarm is not None else None
+    if step is not None:
+        if isinstance(exc, ValidationError | ArtifactError | json.JSONDecodeError | KeyError):
+            return ErrorContext(code=ErrorCode.INVALID_OUTPUT, message=f"{step}: {exc}")
+        if isinstance(exc, AutopilotError):
+            return exc.context(swarm=None).model_copy(update={"details": {"step": step}})
+        return ErrorContext(code=ErrorCode.UNKNOWN, message=f"{step}: {name}: {exc}")
+    if isinstance(exc, AutopilotError):
+        return exc.context(where, attempt)
+    transient = is_transient(exc)
+    return ErrorContext(
+        code=ErrorCode.TRANSIENT if transient else ErrorCode.UNKNOWN,
+        message=f"{name}: {exc}" if str(exc) else name,
+        swarm=where,
+        attempt=attempt,
+        retryable=transient,
+        details={"exception": name},
+    )

@@ -23,7 +23,12 @@ import httpx
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import AutopilotError
+from shared.errors import (
+    AutopilotError,
+    EscalationNeeded,
+    ModelCallError,
+    ModelConfigError,
+)
 from shared.events import Swarm
 from shared.models.workflow import ErrorCode
 
@@ -52,44 +57,6 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], str]] = {
     "bedrock_converse": ((), "langchain-aws"),
 }
 EXAMPLES = "openai:gpt-4.1, anthropic:claude-sonnet-4-5, ollama:llama3.1"
-
-
-class ModelConfigError(AutopilotError):
-    """The model settings cannot work: names the variable to set or the endpoint to start."""
-
-    code = ErrorCode.INVALID_INPUT
-
-
-class ModelCallError(AutopilotError):
-    """A call to the model failed after the client's own retries (code says whether to retry)."""
-
-    def __init__(self, message: str, *, code: ErrorCode, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.code = code
-
-
-class EscalationNeeded(AutopilotError):
-    """The model kept answering with output that fails validation; a human has to decide."""
-
-    code = ErrorCode.INVALID_OUTPUT
-
-    def __init__(self, message: str, **details: Any) -> None:
-        # `escalate` tells the gateway to open the error_review gate instead of retrying.
-        super().__init__(message, **{"escalate": "invalid_output", **details})
-
-
-class ClarificationNeeded(AutopilotError):
-    """A required fact is missing from a plain-language request; ask instead of guessing."""
-
-    code = ErrorCode.INVALID_INPUT
-
-    def __init__(self, questions: list[str], **details: Any) -> None:
-        super().__init__(
-            "clarification needed: " + " ".join(questions),
-            field="prompt",
-            **{"escalate": "clarification", "questions": questions, **details},
-        )
-        self.questions = questions
 
 
 class LLMSettings(BaseSettings):

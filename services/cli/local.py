@@ -25,10 +25,10 @@ from pathlib import Path
 
 from services.cli.remote import Unavailable
 from shared.config import AES_KEY_ENV, Settings
+from shared.errors import EmbeddedServerError
 from shared.infra.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
-    EmbeddedServerError,
     Servers,
     ensure_servers,
     free_port,

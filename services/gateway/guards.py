@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.config import GatewaySettings
+from shared.errors import AutopilotError, InputError
 from shared.models.requirements import ChartRequirements
 
 _log = logging.getLogger(__name__)
@@ -218,6 +219,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+async def autopilot_error(request: Request, exc: Exception) -> Response:
+    """The project's exception tree, with the status of its table (shared/errors.py): bad input
+    is a 422 whose location names the field, like FastAPI's own; the rest a JSON `detail`."""
+    assert isinstance(exc, AutopilotError)
+    if isinstance(exc, InputError):
+        loc = ("body", *exc.field.split(".")) if exc.field else ("body",)
+        return await validation_error(request, _unprocessable(loc[1:], exc.message))
+    if exc.status >= 500:
+        _log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        return await server_error(request, exc)
+    return await http_error(request, StarletteHTTPException(exc.status, str(exc)))
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     """A bug is still a JSON answer (the traceback goes to the log, not to the caller)."""
     return JSONResponse(
@@ -231,6 +245,7 @@ def install_errors(app: FastAPI, settings: GatewaySettings) -> None:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(AutopilotError, autopilot_error)
     app.add_exception_handler(Exception, server_error)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from services.gateway.auth import Principal, Role
 from services.gateway.sealed import derive
+from shared.errors import Conflict
 from shared.events import utcnow
 from shared.infra.pg import advisory_lock
 
@@ -56,7 +57,7 @@ GRANTS: dict[Role, frozenset[Role]] = {
 }
 
 
-class KeyError_(Exception):
+class KeyError_(Conflict):
     """A key cannot be created or revoked as asked (the message says why)."""
 
 

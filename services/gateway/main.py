@@ -13,16 +13,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway import webhooks
-from services.gateway.api import install_timing, install_unavailable, probes, router
 from services.gateway.config import GatewaySettings
-from services.gateway.graph import Deps, build_graph
 from services.gateway.guards import install_errors
+from services.gateway.http import install_timing, install_unavailable
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.reconciler import running
 from services.gateway.resources import ResourceFactory, open_resources
+from services.gateway.routes import ROUTERS
 from services.gateway.supervisor import Supervisor
 from services.gateway.web import install as install_web
+from services.gateway.workflow import Deps, build_graph
 from shared.infra.checkpoint import time_writes
 
 
@@ -61,10 +61,9 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
     install_timing(app)
     install_errors(app, settings)
     install_unavailable(app)
-    app.include_router(router)
-    app.include_router(probes)
+    for router in ROUTERS:
+        app.include_router(router)
     install_web(app)
-    app.include_router(webhooks.router)
     return app
 
 
@@ -76,7 +75,11 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = GatewaySettings()
-    uvicorn.run(create_app(settings), host=settings.listen_host(settings.gateway_host), port=settings.gateway_port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.listen_host(settings.gateway_host),
+        port=settings.gateway_port,
+    )
 
 
 if __name__ == "__main__":

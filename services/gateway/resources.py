@@ -19,11 +19,11 @@ from faststream.nats import NatsBroker
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from services.gateway.config import GatewaySettings
-from services.gateway.graph import Publisher
 from services.gateway.handlers import NatsPublisher, build_broker, subscribe
 from services.gateway.keys import KeyStore, PostgresKeys
 from services.gateway.metrics import ConsumerLag
 from services.gateway.store import Artifacts, PostgresStore, Store
+from services.gateway.workflow import Publisher
 from shared.events import ensure_stream
 from shared.infra.artifacts import ArtifactStore
 from shared.infra.checkpoint import open_checkpointer, serializer

@@ -20,13 +20,21 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
 from services.gateway.auth import Principal
-from services.gateway.graph import Deps, load_plan, load_report
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.models import DecisionRequest, HistoryEntry, Notice
 from services.gateway.state import TERMINAL, Status, SupervisorState
 from services.gateway.store import WorkflowRecord
+from services.gateway.workflow import Deps
+from services.gateway.workflow.artifacts import load_plan, load_report
 from shared import artifacts as kinds
-from shared.errors import InputError
+from shared.errors import (
+    GateNotPending,
+    InputError,
+    NotCancellable,
+    NothingToReplay,
+    ReplayLimit,
+    WorkflowNotFound,
+)
 from shared.events import (
     Event,
     Phase,
@@ -45,26 +53,6 @@ from shared.plan_edit import edit_plan
 _log = logging.getLogger(__name__)
 
 Graph = CompiledStateGraph[SupervisorState, Deps, SupervisorState, SupervisorState]
-
-
-class WorkflowNotFound(LookupError):
-    """No workflow with that id."""
-
-
-class GateNotPending(Exception):
-    """A decision for a gate the workflow is not waiting at."""
-
-
-class NothingToReplay(Exception):
-    """The checkpoint has nothing left to run."""
-
-
-class ReplayLimit(Exception):
-    """The workflow was replayed as often as `max_replays` allows."""
-
-
-class NotCancellable(Exception):
-    """The workflow already ended."""
 
 
 def _interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:

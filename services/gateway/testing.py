@@ -16,8 +16,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.gateway.charts import write_chart
 from services.gateway.config import GatewaySettings
-from services.gateway.graph import write_chart
 from services.gateway.keys import MemoryKeys
 from services.gateway.resources import Resources
 from services.gateway.store import Artifacts, MemoryArtifacts, MemoryStore

@@ -6,9 +6,10 @@ import functools
 
 from services.generator.config import GeneratorSettings
 from services.generator.handlers import build_service
+from shared.errors import ModelConfigError
 from shared.events import Swarm
 from shared.infra.swarm import run_service
-from shared.llm import ModelConfigError, load_model
+from shared.llm import load_model
 
 
 def main() -> None:

@@ -35,9 +35,15 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.planner import knowledge
 from services.planner.engine import plan_chart
-from shared.errors import AutopilotError, InputError, PlanningError
+from shared.errors import (
+    AutopilotError,
+    ClarificationNeeded,
+    EscalationNeeded,
+    InputError,
+    PlanningError,
+)
 from shared.events import Swarm
-from shared.llm import ClarificationNeeded, EscalationNeeded, classify_model_error, run_config
+from shared.llm import classify_model_error, run_config
 from shared.models.plan import ChartPlan, Decision, ImportNote
 from shared.models.requirements import ChartRequirements, Component, Standards, split_image
 

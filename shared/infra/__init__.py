@@ -1,11 +1,10 @@
 """Infrastructure the services stand on: embedded servers, checkpoints, artifact storage."""
 
-from shared.infra.artifacts import ArtifactError, ArtifactNotFound, ArtifactStore
+from shared.infra.artifacts import ArtifactStore
 from shared.infra.checkpoint import open_checkpointer, open_store, serializer
 from shared.infra.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
-    EmbeddedServerError,
     Servers,
     ensure_servers,
     free_port,
@@ -13,12 +12,9 @@ from shared.infra.embedded import (
 from shared.infra.pg import advisory_lock, create_database, drop_database, with_database
 
 __all__ = [
-    "ArtifactError",
-    "ArtifactNotFound",
     "ArtifactStore",
     "EmbeddedNats",
     "EmbeddedPostgres",
-    "EmbeddedServerError",
     "Servers",
     "advisory_lock",
     "create_database",

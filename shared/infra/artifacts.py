@@ -27,6 +27,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from shared.errors import ArtifactError, ArtifactNotFound
 from shared.events import ArtifactRef
 from shared.infra.pg import advisory_lock
 
@@ -51,14 +52,6 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (workflow_id, kind, name)
 )
 """
-
-
-class ArtifactError(Exception):
-    """An artifact is missing, unreadable with the current key, or corrupted."""
-
-
-class ArtifactNotFound(ArtifactError, LookupError):
-    """No artifact at that address."""
 
 
 class _Codec:

@@ -32,16 +32,13 @@ from types import TracebackType
 from typing import Self
 
 from shared.config import Settings
+from shared.errors import EmbeddedServerError
 
 _log = logging.getLogger(__name__)
 
 LOCALHOST = "127.0.0.1"
 PG_SYSTEM_USER = "embedded_postgres"
 _START_ATTEMPTS = 3
-
-
-class EmbeddedServerError(RuntimeError):
-    """An embedded server could not start or stop; the message carries its log tail."""
 
 
 def free_port(host: str = LOCALHOST) -> int:

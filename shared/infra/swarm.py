@@ -51,7 +51,7 @@ from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.config import Settings
-from shared.errors import AutopilotError, InputError
+from shared.errors import ArtifactError, AutopilotError, InputError, classify
 from shared.events import (
     MSG_ID_HEADER,
     ArtifactRef,
@@ -68,7 +68,7 @@ from shared.events import (
     swarm_event,
     swarm_subject,
 )
-from shared.infra.artifacts import ArtifactError, ArtifactStore
+from shared.infra.artifacts import ArtifactStore
 from shared.infra.checkpoint import open_checkpointer, serializer, time_writes
 from shared.infra.embedded import ensure_servers
 from shared.infra.metrics import MetricSet, checkpoint_histogram
@@ -84,21 +84,6 @@ S_contra = TypeVar("S_contra", contravariant=True)
 
 Outcome = Literal["completed", "resumed", "replayed", "failed", "dead_lettered", "retried"]
 
-# Errors of the infrastructure, not of the request: the same message will likely work later.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
-    nats.errors.TimeoutError,
-    nats.errors.ConnectionClosedError,
-    nats.errors.NoServersError,
-    nats.errors.NoRespondersError,
-    nats.errors.StaleConnectionError,
-    nats.errors.OutboundBufferLimitError,
-    nats.errors.ConnectionReconnectingError,
-    nats.js.errors.ServiceUnavailableError,
-    nats.js.errors.NoStreamResponseError,
-    ConnectionError,
-    TimeoutError,
-)
 _HEADER_MAX = 1000
 
 
@@ -338,31 +323,6 @@ def read_tree(root: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:
 # --------------------------------------------------------------------------- errors
 
 
-def classify(exc: BaseException, swarm: Swarm, attempt: int) -> ErrorContext:
-    """An exception as the ErrorContext a failure event carries."""
-    if isinstance(exc, AutopilotError):
-        return exc.context(swarm.value, attempt)
-    if isinstance(exc, ArtifactError):
-        return InputError(str(exc)).context(swarm.value, attempt)
-    name = type(exc).__name__
-    if isinstance(exc, TRANSIENT_ERRORS):
-        return ErrorContext(
-            code=ErrorCode.TRANSIENT,
-            message=f"{name}: {exc}" if str(exc) else name,
-            swarm=swarm.value,
-            attempt=attempt,
-            retryable=True,
-            details={"exception": name},
-        )
-    return ErrorContext(
-        code=ErrorCode.UNKNOWN,
-        message=f"{name}: {exc}" if str(exc) else name,
-        swarm=swarm.value,
-        attempt=attempt,
-        details={"exception": name},
-    )
-
-
 def _header(value: object) -> str:
     """A value safe for a NATS header: one line, bounded."""
     return re.sub(r"[\r\n]+", " ", str(value))[:_HEADER_MAX]
@@ -580,11 +540,11 @@ class SwarmService:
         self, message: NatsMessage, body: bytes, request: SwarmRequest, exc: Exception
     ) -> Outcome:
         """Retry, fail, or dead-letter, by the error's class and the delivery count."""
-        error = classify(exc, self.swarm, request.attempt)
+        error = classify(exc, swarm=self.swarm, attempt=request.attempt)
         self.metrics.failures.labels(self.swarm.value, error.code.value).inc()
         deliveries = _deliveries(message)
         last = deliveries >= self.settings.max_deliver
-        deliberate = isinstance(exc, AutopilotError | ArtifactError)
+        deliberate = isinstance(exc, AutopilotError)
         if (error.retryable or not deliberate) and not last:
             # Transient, or a bug that may not repeat: let JetStream deliver it again later.
             _log.warning(

@@ -27,14 +27,9 @@ from services.planner.agent import (
 )
 from services.planner.engine import plan_chart
 from services.planner.intake import intake
+from shared.errors import ClarificationNeeded, EscalationNeeded, ModelCallError
 from shared.infra.checkpoint import open_store
-from shared.llm import (
-    ClarificationNeeded,
-    EscalationNeeded,
-    LLMSettings,
-    ModelCallError,
-    init_model,
-)
+from shared.llm import LLMSettings, init_model
 from shared.models.plan import ChartPlan
 from shared.models.requirements import ChartRequirements, Standards
 from shared.models.workflow import ErrorCode

@@ -19,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from shared.config import Settings
+from shared.errors import ArtifactError, ArtifactNotFound
 from shared.events import (
     ArtifactRef,
     Event,
@@ -34,8 +35,6 @@ from shared.events import (
     thread_id,
 )
 from shared.infra import (
-    ArtifactError,
-    ArtifactNotFound,
     ArtifactStore,
     EmbeddedNats,
     EmbeddedPostgres,

@@ -15,10 +15,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from services.gateway import webhooks
-from services.gateway.api import probes, router
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
+from services.gateway.routes import ROUTERS
 from services.gateway.supervisor import Supervisor
 from services.gateway.testing import MemoryWorld, answer
 from services.generator.engine import generate_chart
@@ -581,7 +580,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     assert routes == documented
     app_routes = {
         (m.lower(), r.path.replace("{path:path}", "{path}"))
-        for r in [*router.routes, *probes.routes, *webhooks.router.routes]
+        for r in [route for router in ROUTERS for route in router.routes]
         if getattr(r, "include_in_schema", False)
         for m in r.methods - {"HEAD"}
     }

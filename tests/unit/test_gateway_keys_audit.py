@@ -184,10 +184,10 @@ def test_every_decision_is_in_the_audit_log(tmp_path: Path, world: MemoryWorld) 
 
 
 def test_error_review_decisions_are_audited() -> None:
-    from services.gateway.graph import _audit
+    from services.gateway.workflow.nodes.gates import audit_entry
 
     state: Any = {"workflow_id": "w1", "tenant": "t1"}
-    [entry] = _audit(state, "error_review", {"decision": "reject", "by": "bob", "how": "human",
+    [entry] = audit_entry(state, "error_review", {"decision": "reject", "by": "bob", "how": "human",
                                              "role": "approver", "comment": "no"})  # fmt: skip
     assert (entry["principal"], entry["how"], entry["tenant"], entry["comment"]) == (
         "bob", "human", "t1", "no")  # fmt: skip

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from services.cli import remote
 from services.cli.main import main as cli_main
+from services.gateway.charts import replay_version
 from services.gateway.config import GatewaySettings
-from services.gateway.graph import replay_version
 from services.gateway.main import create_app
 from services.gateway.testing import MemoryWorld
 from shared.events import Phase, Swarm, SwarmResult

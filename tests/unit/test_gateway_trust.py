@@ -253,11 +253,11 @@ def test_auto_approve_policy_is_per_tenant_and_gate(tmp_path: Path, world: Memor
 
 def test_a_workflow_stored_with_a_bare_auto_approve_option_waits() -> None:
     """Only the grant the API records counts, not the option a submitter wrote."""
-    from services.gateway.graph import _auto_approver
+    from services.gateway.workflow.nodes.gates import auto_approver
 
-    assert _auto_approver({"options": {"auto_approve": GATES}}, "planning_review") is None
+    assert auto_approver({"options": {"auto_approve": GATES}}, "planning_review") is None
     state: Any = {"options": {"auto_approved_by": {"planning_review": "policy"}}}
-    assert _auto_approver(state, "planning_review") == "policy"
+    assert auto_approver(state, "planning_review") == "policy"
 
 
 # --------------------------------------------------------------------------- 3. tenants' charts

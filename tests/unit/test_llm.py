@@ -12,14 +12,16 @@ import pytest
 from deepagents.backends import FilesystemBackend
 
 from services.cli.agentic import OFFLINE_INPUTS, prompt_of, take_input
-from shared.errors import InputError
-from shared.events import Swarm
-from shared.llm import (
+from shared.errors import (
     ClarificationNeeded,
     EscalationNeeded,
-    LLMSettings,
+    InputError,
     ModelCallError,
     ModelConfigError,
+)
+from shared.events import Swarm
+from shared.llm import (
+    LLMSettings,
     classify_model_error,
     configure_tracing,
     init_model,

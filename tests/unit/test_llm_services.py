@@ -33,8 +33,8 @@ from services.planner.graph import build_graph as planner_graph
 from services.planner.handlers import build_service as build_planner
 from services.planner.intake import parse_requirements
 from services.validator.engine import validate_chart
+from shared.errors import ClarificationNeeded, EscalationNeeded
 from shared.events import ArtifactRef, Swarm, SwarmRequest, SwarmResult
-from shared.llm import ClarificationNeeded, EscalationNeeded
 from shared.models.plan import ChartPlan
 from shared.models.workflow import ErrorCode, ErrorContext
 

@@ -460,14 +460,14 @@ def test_fault_hook_kills_after_the_node_once_then_resumes(
 
 
 def test_classify_uses_the_error_code() -> None:
-    assert classify(PlanningError("no", field="f"), Swarm.PLANNING, 2).model_dump(include={"code", "field", "attempt"}) == {
+    assert classify(PlanningError("no", field="f"), swarm=Swarm.PLANNING, attempt=2).model_dump(include={"code", "field", "attempt"}) == {
         "code": ErrorCode.POLICY, "field": "f", "attempt": 2,
     }  # fmt: skip
-    assert classify(GenerationError("x"), Swarm.GENERATION, 1).code is ErrorCode.UNKNOWN
-    transient = classify(psycopg.OperationalError("down"), Swarm.VALIDATION, 1)
+    assert classify(GenerationError("x"), swarm=Swarm.GENERATION, attempt=1).code is ErrorCode.UNKNOWN
+    transient = classify(psycopg.OperationalError("down"), swarm=Swarm.VALIDATION, attempt=1)
     assert transient.code is ErrorCode.TRANSIENT and transient.retryable
-    assert classify(TimeoutError(), Swarm.VALIDATION, 1).code is ErrorCode.TRANSIENT
-    unknown = classify(KeyError("k"), Swarm.PLANNING, 1)
+    assert classify(TimeoutError(), swarm=Swarm.VALIDATION, attempt=1).code is ErrorCode.TRANSIENT
+    unknown = classify(KeyError("k"), swarm=Swarm.PLANNING, attempt=1)
     assert unknown.code is ErrorCode.UNKNOWN and unknown.message == "KeyError: 'k'"
 
 

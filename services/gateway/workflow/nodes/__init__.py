@@ -1,0 +1,1 @@
+"""The workflow graph's nodes, one module per concern."""
