@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from services.cli.demo import System, scratch_dir, start_system, stop_system
 
@@ -142,7 +142,8 @@ def test_submit_review_every_gate_by_clicking_and_download(
     row = page.locator("table.list tr", has=page.locator(f'a[href="/workflows/{wf}"]'))
     assert "waiting for approval" in row.inner_text() and "Planning review" in row.inner_text()
     page.select_option("#status", "completed")
-    page.wait_for_function(f"!document.querySelector('a[href=\"/workflows/{wf}\"]')")
+    # A selector wait, not wait_for_function: the page's CSP (script-src 'self') forbids eval.
+    page.wait_for_selector(f'a[href="/workflows/{wf}"]', state="detached")
     page.select_option("#status", "waiting_for_approval")
     page.wait_for_selector(f'a[href="/workflows/{wf}"]')
     shot(page, "workflows")
@@ -170,8 +171,11 @@ def test_submit_review_every_gate_by_clicking_and_download(
 
     # The config file's markup is text in the chart's files: shown, never run.
     page.click('ul.file-list a:text-is("values.yaml")')
-    page.wait_for_selector("#file-text")
-    assert "<script>window.__xss = 1</script>" in page.inner_text("#file-view")
+    # The gate panel refreshes itself while the workflow moves on; expect() polls until the
+    # file's text is shown (a live refresh may briefly put the empty view back).
+    expect(page.locator("#file-view")).to_contain_text(
+        "<script>window.__xss = 1</script>", timeout=30_000
+    )
     assert page.locator("#injected").count() == 0
     assert page.evaluate("window.__xss") is None
     shot(page, "file")
