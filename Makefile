@@ -41,7 +41,8 @@ browser:
 	  fi; }
 
 lint: install
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tests bench k8s
+	$(BIN)/ruff format --check shared services tests bench k8s
 	$(BIN)/mypy shared services
 
 bench: install

@@ -40,19 +40,36 @@ def script(req: ChartRequirements) -> list[Reply]:
     plan = plan_chart(req).dump()
     first = plan["components"][0]
     first["replicas"] = max(first["replicas"], 1)
-    plan["decisions"].append({"component": first["spec"]["name"], "topic": "review",
-                              "choice": "kept", "reason": "Scripted model: engine plan accepted."})
+    plan["decisions"].append(
+        {
+            "component": first["spec"]["name"],
+            "topic": "review",
+            "choice": "kept",
+            "reason": "Scripted model: engine plan accepted.",
+        }
+    )
     image = req.components[0].image or "nginx"
     return [
         tool_call("write_todos", {"todos": [{"content": "research", "status": "in_progress"}]}),
-        tool_call("task", {"description": f"What does {image} need?",
-                           "subagent_type": "best-practices-researcher"}),
+        tool_call(
+            "task",
+            {
+                "description": f"What does {image} need?",
+                "subagent_type": "best-practices-researcher",
+            },
+        ),
         tool_call("lookup_image", {"image": image}),
         text(f"{image}: plan from the requirements"),
         tool_call("ChartPlan", plan),
         tool_call("validate_chart", {}),
-        tool_call("edit_file", {"file_path": "/README.md", "old_string": f"# {req.name}\n",
-                                "new_string": f"# {req.name}\n\nReviewed by the generation agent.\n"}),
+        tool_call(
+            "edit_file",
+            {
+                "file_path": "/README.md",
+                "old_string": f"# {req.name}\n",
+                "new_string": f"# {req.name}\n\nReviewed by the generation agent.\n",
+            },
+        ),
         text("Validation is clean."),
     ]
 
@@ -85,11 +102,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with FakeOpenAI(latency=args.latency) as fake, tempfile.TemporaryDirectory() as tmp:
-        model = init_model("openai:gpt-fake", LLMSettings(openai_base_url=fake.base_url),
-                           environ={"OPENAI_API_KEY": "sk-bench"})
+        model = init_model(
+            "openai:gpt-fake",
+            LLMSettings(openai_base_url=fake.base_url),
+            environ={"OPENAI_API_KEY": "sk-bench"},
+        )
         print(f"scripted model: {args.latency * 1000:.0f} ms a call; median of {args.runs} runs")
-        print(f"{'example':<20} {'calls':>5} {'prompt tok':>10} {'compl tok':>9} "
-              f"{'offline ms':>10} {'agent ms':>9} {'overhead':>8} {'valid':>5}")
+        print(
+            f"{'example':<20} {'calls':>5} {'prompt tok':>10} {'compl tok':>9} "
+            f"{'offline ms':>10} {'agent ms':>9} {'overhead':>8} {'valid':>5}"
+        )
         for name in EXAMPLES:
             source = ROOT / "examples" / name
             out = Path(tmp) / name
@@ -102,11 +124,16 @@ def main() -> None:
                 seconds, passed = agentic(source, out / "agent", fake, model)
                 agent.append(seconds)
                 ok = ok and passed
-            calls = (fake.stats.calls - before[0], fake.stats.prompt_tokens - before[1],
-                     fake.stats.completion_tokens - before[2])
+            calls = (
+                fake.stats.calls - before[0],
+                fake.stats.prompt_tokens - before[1],
+                fake.stats.completion_tokens - before[2],
+            )
             o, a = statistics.median(off), statistics.median(agent)
-            print(f"{name:<20} {calls[0]:>5} {calls[1]:>10} {calls[2]:>9} "
-                  f"{o * 1000:>10.0f} {a * 1000:>9.0f} {a / o:>7.1f}x {'yes' if ok else 'NO':>5}")
+            print(
+                f"{name:<20} {calls[0]:>5} {calls[1]:>10} {calls[2]:>9} "
+                f"{o * 1000:>10.0f} {a * 1000:>9.0f} {a / o:>7.1f}x {'yes' if ok else 'NO':>5}"
+            )
         print("tokens are the fake's estimate (4 characters a token) of what the client sent")
 
 

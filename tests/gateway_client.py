@@ -42,6 +42,8 @@ def submit(client: TestClient, spec: dict[str, Any], **body: Any) -> str:
 
 def approve(client: TestClient, wf: str, gate: str, **extra: Any) -> dict[str, Any]:
     """Approve the pending gate."""
-    response = client.post(f"/v1/workflows/{wf}/decisions", json={"gate": gate, "decision": "approve", **extra})
+    response = client.post(
+        f"/v1/workflows/{wf}/decisions", json={"gate": gate, "decision": "approve", **extra}
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())

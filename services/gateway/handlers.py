@@ -104,7 +104,9 @@ def poison_failure(body: bytes, subject: str, error: str) -> SwarmFailure | None
         return None
 
 
-def _handler(broker: NatsBroker, settings: GatewaySettings, supervisor: Supervisor, phase: Phase) -> Any:
+def _handler(
+    broker: NatsBroker, settings: GatewaySettings, supervisor: Supervisor, phase: Phase
+) -> Any:
     """The message handler for one phase's subjects."""
     dead_letter = f"{settings.subject_prefix}.deadletter.gateway"
 
@@ -118,7 +120,10 @@ def _handler(broker: NatsBroker, settings: GatewaySettings, supervisor: Supervis
             _log.error("unreadable %s event on %s: %s", phase.value, subject, exc)
             reason = str(exc).splitlines()[0]
             await broker.publish(
-                message.body, dead_letter, stream=settings.stream_name, timeout=PUBLISH_TIMEOUT,
+                message.body,
+                dead_letter,
+                stream=settings.stream_name,
+                timeout=PUBLISH_TIMEOUT,
                 headers={"Autopilot-Original-Subject": subject, "Autopilot-Error": reason[:500]},
             )
             failure = poison_failure(message.body, subject, reason)

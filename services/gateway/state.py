@@ -29,6 +29,7 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED})
 
+
 class SupervisorState(TypedDict, total=False):
     """One workflow as the supervisor graph sees it."""
 

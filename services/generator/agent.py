@@ -47,7 +47,9 @@ from shared.models.reports import Severity, ValidationReport
 EDIT_TOOLS = frozenset({"write_file", "edit_file"})
 FS_TOOLS: list[Any] = ["ls", "read_file", "write_file", "edit_file", "glob", "grep"]
 PRIVATE = ".autopilot"
-PERMISSIONS = [FilesystemPermission(operations=["read", "write"], paths=[f"/{PRIVATE}/**"], mode="deny")]
+PERMISSIONS = [
+    FilesystemPermission(operations=["read", "write"], paths=[f"/{PRIVATE}/**"], mode="deny")
+]
 MAX_TOOL_OUTPUT = 20_000
 DEFAULT_MAX_MODEL_CALLS = 30
 DEFAULT_MAX_ROUNDS = 2
@@ -104,11 +106,14 @@ def unified_diff(before: dict[str, bytes], after: dict[str, bytes]) -> str:
         old, new = before.get(rel), after.get(rel)
         if old == new:
             continue
-        chunks.extend(difflib.unified_diff(
-            _lines(old), _lines(new),
-            fromfile=f"a/{rel}" if old is not None else "/dev/null",
-            tofile=f"b/{rel}" if new is not None else "/dev/null",
-        ))
+        chunks.extend(
+            difflib.unified_diff(
+                _lines(old),
+                _lines(new),
+                fromfile=f"a/{rel}" if old is not None else "/dev/null",
+                tofile=f"b/{rel}" if new is not None else "/dev/null",
+            )
+        )
     return "".join(chunks)
 
 
@@ -143,8 +148,11 @@ class Score:
 
     def worse_than(self, other: Score) -> bool:
         """More errors, a lower checkov pass rate, or more warnings than `other`."""
-        return (self.errors > other.errors or self.pass_rate < other.pass_rate - 1e-9
-                or self.warnings > other.warnings)
+        return (
+            self.errors > other.errors
+            or self.pass_rate < other.pass_rate - 1e-9
+            or self.warnings > other.warnings
+        )
 
     def __str__(self) -> str:
         return f"{self.errors} errors, {self.warnings} warnings, checkov {self.pass_rate:.1%}"
@@ -152,7 +160,9 @@ class Score:
 
 def report_text(report: ValidationReport) -> str:
     """The validator's full report as text for the model."""
-    lines = [f"chart {report.chart}: {'PASSED' if report.passed else 'FAILED'} ({Score.of(report)})"]
+    lines = [
+        f"chart {report.chart}: {'PASSED' if report.passed else 'FAILED'} ({Score.of(report)})"
+    ]
     for result in report.results:
         lines.append(f"step {result.step}: {'ok' if result.passed else 'FAIL'}")
         for f in result.findings:
@@ -211,8 +221,12 @@ def chart_tools(chart_dir: Path) -> list[BaseTool]:
 class RollbackMiddleware(AgentMiddleware[Any, Any, Any]):
     """Validates the chart after every write/edit and undoes a change that makes it worse."""
 
-    def __init__(self, chart_dir: Path, report: ValidationReport,
-                 validate: Callable[[Path], ValidationReport] = validate_chart) -> None:
+    def __init__(
+        self,
+        chart_dir: Path,
+        report: ValidationReport,
+        validate: Callable[[Path], ValidationReport] = validate_chart,
+    ) -> None:
         super().__init__()
         self.chart_dir = chart_dir
         self.report = report
@@ -246,12 +260,21 @@ class RollbackMiddleware(AgentMiddleware[Any, Any, Any]):
             if new.worse_than(old):
                 restore(self.chart_dir, before)
                 self.rolled_back.append(f"{call['name']} {path}: {old} -> {new}")
-                errors = [f for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING)]
-                detail = "\n".join(f"  {f.tool}:{f.check} {f.object} {f.message}" for f in errors[:15])
+                errors = [
+                    f for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING)
+                ]
+                detail = "\n".join(
+                    f"  {f.tool}:{f.check} {f.object} {f.message}" for f in errors[:15]
+                )
                 return ToolMessage(
-                    content=_clip(f"ROLLED BACK: your {call['name']} of {path} made validation "
-                                  f"worse ({old} -> {new}); the file is as before.\n{detail}"),
-                    tool_call_id=call["id"] or "", name=call["name"], status="error")
+                    content=_clip(
+                        f"ROLLED BACK: your {call['name']} of {path} made validation "
+                        f"worse ({old} -> {new}); the file is as before.\n{detail}"
+                    ),
+                    tool_call_id=call["id"] or "",
+                    name=call["name"],
+                    status="error",
+                )
             self.report = report
             self.accepted.append(f"{call['name']} {path}: {old} -> {new}")
             if isinstance(result, ToolMessage):
@@ -293,10 +316,16 @@ def build_generation_agent(
         "description": "Works on one focused chart fix with the same tools and guards.",
         "system_prompt": SYSTEM_PROMPT,
         "tools": tools,
-        "middleware": [fs, rollback, ModelCallLimitMiddleware(run_limit=max(4, max_model_calls // 3), exit_behavior="end")],
+        "middleware": [
+            fs,
+            rollback,
+            ModelCallLimitMiddleware(run_limit=max(4, max_model_calls // 3), exit_behavior="end"),
+        ],
     }
     middleware: list[Any] = [
-        fs, TodoListMiddleware(), rollback,
+        fs,
+        TodoListMiddleware(),
+        rollback,
         ModelCallLimitMiddleware(run_limit=max_model_calls, exit_behavior="end"),
     ]
     return create_deep_agent(
@@ -337,8 +366,12 @@ def improve_chart(
     engine_report = validate_chart(chart_dir)
     rollback = RollbackMiddleware(chart_dir, engine_report)
     agent = build_generation_agent(model, chart_dir, rollback, max_model_calls=max_model_calls)
-    config = run_config(workflow_id=workflow_id, swarm=Swarm.GENERATION, gate=gate,
-                        recursion_limit=4 * max_model_calls + 10)
+    config = run_config(
+        workflow_id=workflow_id,
+        swarm=Swarm.GENERATION,
+        gate=gate,
+        recursion_limit=4 * max_model_calls + 10,
+    )
     messages: list[AnyMessage] = [HumanMessage(_task_message(plan, engine_report))]
     try:
         for _ in range(max_rounds):
@@ -348,9 +381,14 @@ def improve_chart(
                 break
             if len(rollback.accepted) == edits:
                 break  # a round without a kept edit: more rounds would only cost tokens
-            messages = [*result["messages"], HumanMessage(
-                "Validation still reports problems:\n" + report_text(rollback.report)
-                + "\nFix them or stop and say why you cannot.")]
+            messages = [
+                *result["messages"],
+                HumanMessage(
+                    "Validation still reports problems:\n"
+                    + report_text(rollback.report)
+                    + "\nFix them or stop and say why you cannot."
+                ),
+            ]
     except Exception as exc:
         # The chart is never left half-edited: back to the engine's version, then report.
         restore(chart_dir, engine_files)
@@ -367,4 +405,3 @@ def improve_chart(
         accepted=rollback.accepted,
         rolled_back=rollback.rolled_back,
     )
-

@@ -137,7 +137,11 @@ _Dumper.add_representer(str, _represent_str)
 def dump_yaml(data: Any) -> str:
     """YAML text of `data`: safe types only, sorted keys, no line folding."""
     return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=True, width=1 << 30, allow_unicode=True,
+        data,
+        Dumper=_Dumper,
+        sort_keys=True,
+        width=1 << 30,
+        allow_unicode=True,
         default_flow_style=False,
     )
 

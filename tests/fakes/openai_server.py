@@ -53,7 +53,9 @@ def tool_calls(*calls: tuple[str, dict[str, Any] | str]) -> Reply:
 def status(code: int, *, retry_after: float | None = None, message: str = "") -> Reply:
     """An HTTP error, e.g. 429 with a Retry-After header."""
     headers = (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
-    error = {"error": {"message": message or f"status {code}", "type": "fake_error", "code": str(code)}}
+    error = {
+        "error": {"message": message or f"status {code}", "type": "fake_error", "code": str(code)}
+    }
     return Reply(status=code, headers=headers, body=json.dumps(error).encode())
 
 
@@ -62,7 +64,10 @@ def raw(body: bytes, *, code: int = 200, content_type: str = "application/json")
     return Reply(status=code, body=body, headers=(("Content-Type", content_type),))
 
 
-Script = Sequence[Reply | Callable[[dict[str, Any], int], Reply]] | Callable[[dict[str, Any], int], Reply]
+Script = (
+    Sequence[Reply | Callable[[dict[str, Any], int], Reply]]
+    | Callable[[dict[str, Any], int], Reply]
+)
 
 
 def approx_tokens(data: Any) -> int:
@@ -160,8 +165,11 @@ def _completion(reply: Reply, request: dict[str, Any], fake: FakeOpenAI) -> dict
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
     if reply.calls:
         message["tool_calls"] = [
-            {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-             "function": {"name": name, "arguments": args}}
+            {
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {"name": name, "arguments": args},
+            }
             for name, args in reply.calls
         ]
     prompt = approx_tokens(request.get("messages", [])) + approx_tokens(request.get("tools", []))
@@ -175,13 +183,18 @@ def _completion(reply: Reply, request: dict[str, Any], fake: FakeOpenAI) -> dict
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "gpt-fake"),
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": reply.finish_reason or ("tool_calls" if reply.calls else "stop"),
-        }],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                  "total_tokens": prompt + completion},
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": reply.finish_reason or ("tool_calls" if reply.calls else "stop"),
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
     }
 
 
@@ -228,8 +241,15 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             """/v1/models: what startup reachability checks probe."""
             if self.path.rstrip("/").endswith("/models"):
-                self._send(200, json.dumps({"object": "list", "data": [
-                    {"id": "gpt-fake", "object": "model", "owned_by": "fake"}]}).encode())
+                self._send(
+                    200,
+                    json.dumps(
+                        {
+                            "object": "list",
+                            "data": [{"id": "gpt-fake", "object": "model", "owned_by": "fake"}],
+                        }
+                    ).encode(),
+                )
             else:
                 self._send(404, b'{"error": {"message": "not found"}}')
 
@@ -255,9 +275,10 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._send(200, json.dumps(body).encode())
                 return
             usage = bool((request.get("stream_options") or {}).get("include_usage"))
-            events = b"".join(
-                f"data: {json.dumps(c)}\n\n".encode() for c in _chunks(body, usage)
-            ) + b"data: [DONE]\n\n"
+            events = (
+                b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in _chunks(body, usage))
+                + b"data: [DONE]\n\n"
+            )
             self._send(200, events, (("Content-Type", "text/event-stream"),))
 
     return Handler

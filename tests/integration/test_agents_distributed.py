@@ -72,8 +72,12 @@ def fake() -> Iterator[FakeOpenAI]:
 
 def model_env(fake: FakeOpenAI) -> dict[str, str]:
     """What `autopilot up` passes on to every service to use the fake."""
-    return {"AUTOPILOT_MODEL": "openai:gpt-fake", "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "sk-dummy", "AUTOPILOT_MODEL_MAX_RETRIES": "1"}
+    return {
+        "AUTOPILOT_MODEL": "openai:gpt-fake",
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-dummy",
+        "AUTOPILOT_MODEL_MAX_RETRIES": "1",
+    }
 
 
 def submit_prompt(url: str, prompt: str, auto_approve: list[str]) -> str:
@@ -84,7 +88,9 @@ def submit_prompt(url: str, prompt: str, auto_approve: list[str]) -> str:
     return str(response.json()["id"])
 
 
-def wait_for(url: str, wf: str, check: Callable[[dict[str, Any]], bool], timeout: float = 240) -> dict[str, Any]:
+def wait_for(
+    url: str, wf: str, check: Callable[[dict[str, Any]], bool], timeout: float = 240
+) -> dict[str, Any]:
     """Poll the workflow until `check` holds; fails with the last state, never hangs."""
     deadline = time.monotonic() + timeout
     while True:
@@ -108,10 +114,16 @@ def unpack(archive: bytes) -> dict[str, bytes]:
 
 def _compared(rel: Path) -> bool:
     # helm package rewrites Chart.yaml and drops .helmignore'd files; compare what it keeps verbatim.
-    return rel.parts[0] in ("templates", "ci") or rel.name in ("values.yaml", "values.schema.json", "README.md")
+    return rel.parts[0] in ("templates", "ci") or rel.name in (
+        "values.yaml",
+        "values.schema.json",
+        "README.md",
+    )
 
 
-def cli_chart(fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+def cli_chart(
+    fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, bytes]:
     """What `autopilot generate --model` writes for the same prompt and script."""
     from services.cli.main import main
 
@@ -120,15 +132,36 @@ def cli_chart(fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     source = tmp_path / "prompt.txt"
     source.write_text(PROMPT)
     out = tmp_path / "cli"
-    assert main(["generate", str(source), "-o", str(out), "--yes", "--json", "--model", "openai:gpt-fake"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(source),
+                "-o",
+                str(out),
+                "--yes",
+                "--json",
+                "--model",
+                "openai:gpt-fake",
+            ]
+        )
+        == 0
+    )
     chart = out / "web"
-    return {str(p.relative_to(chart)): p.read_bytes() for p in chart.rglob("*")
-            if p.is_file() and _compared(p.relative_to(chart))}
+    return {
+        str(p.relative_to(chart)): p.read_bytes()
+        for p in chart.rglob("*")
+        if p.is_file() and _compared(p.relative_to(chart))
+    }
 
 
 @pytest.mark.timeout(420)
 def test_prompt_through_the_system_gives_the_cli_chart(
-    data_dir: Path, tmp_path: Path, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    data_dir: Path,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fake.script = happy
     expected = cli_chart(fake, tmp_path, monkeypatch)
@@ -136,14 +169,29 @@ def test_prompt_through_the_system_gives_the_cli_chart(
     cli_calls = fake.stats.calls
     system = start_system(data_dir, **model_env(fake))
     try:
-        wf = submit_prompt(system.url, PROMPT, auto_approve=["planning_review", "deployment_approval"])
-        body = wait_for(system.url, wf, lambda b: b.get("pending_gate") is not None
-                        or b["status"] in ("completed", "failed", "rejected"))
+        wf = submit_prompt(
+            system.url, PROMPT, auto_approve=["planning_review", "deployment_approval"]
+        )
+        body = wait_for(
+            system.url,
+            wf,
+            lambda b: (
+                b.get("pending_gate") is not None
+                or b["status"] in ("completed", "failed", "rejected")
+            ),
+        )
         assert (body.get("pending_gate") or {}).get("gate") == "security_review", body
         assert body["pending_gate"]["agent_diff"] == "", "the agent answered 'clean': no edits"
         decision = {"gate": "security_review", "decision": "approve", "comment": "agent diff read"}
-        assert httpx.post(f"{system.url}/v1/workflows/{wf}/decisions", json=decision, timeout=30).status_code == 200
-        body = wait_for(system.url, wf, lambda b: b["status"] in ("completed", "failed", "rejected"))
+        assert (
+            httpx.post(
+                f"{system.url}/v1/workflows/{wf}/decisions", json=decision, timeout=30
+            ).status_code
+            == 200
+        )
+        body = wait_for(
+            system.url, wf, lambda b: b["status"] in ("completed", "failed", "rejected")
+        )
         assert body["status"] == "completed", body
         assert body["validation"]["passed"] is True
         archive = httpx.get(f"{system.url}/v1/workflows/{wf}/chart.tgz", timeout=30)
@@ -167,18 +215,34 @@ def test_garbage_and_clarification_end_at_error_review(data_dir: Path, fake: Fak
     try:
         garbage = submit_prompt(system.url, PROMPT, auto_approve=GATES)
         question = submit_prompt(system.url, f"{CLARIFY}: a web app on 8080", auto_approve=GATES)
-        at_review = lambda b: (b.get("pending_gate") or {}).get("gate") == "error_review" or b["status"] in (  # noqa: E731
-            "completed", "failed", "rejected")
+
+        def at_review(b: dict[str, Any]) -> bool:
+            gate = (b.get("pending_gate") or {}).get("gate")
+            return gate == "error_review" or b["status"] in ("completed", "failed", "rejected")
+
         body = wait_for(system.url, garbage, at_review)
         assert body["status"] == "waiting_for_approval", body
         error = body["pending_gate"]["error"]
-        assert error["code"] == "invalid_output" and error["details"]["escalate"] == "invalid_output"
+        assert (
+            error["code"] == "invalid_output" and error["details"]["escalate"] == "invalid_output"
+        )
         body = wait_for(system.url, question, at_review)
         assert body["status"] == "waiting_for_approval", body
         assert body["pending_gate"]["questions"] == ["Which image runs the web app?"]
-        reject = {"gate": "error_review", "decision": "reject", "comment": "resubmit with the image"}
-        assert httpx.post(f"{system.url}/v1/workflows/{question}/decisions", json=reject, timeout=30).status_code == 200
-        body = wait_for(system.url, question, lambda b: b["status"] in ("completed", "failed", "rejected"))
+        reject = {
+            "gate": "error_review",
+            "decision": "reject",
+            "comment": "resubmit with the image",
+        }
+        assert (
+            httpx.post(
+                f"{system.url}/v1/workflows/{question}/decisions", json=reject, timeout=30
+            ).status_code
+            == 200
+        )
+        body = wait_for(
+            system.url, question, lambda b: b["status"] in ("completed", "failed", "rejected")
+        )
         assert body["status"] == "failed"
     finally:
         stop_system(system)
@@ -202,13 +266,21 @@ def test_answers_at_error_review_reach_the_planner_and_the_workflow_completes(
     system = start_system(data_dir, **model_env(fake))
     try:
         wf = submit_prompt(system.url, "a web app on 8080", auto_approve=GATES)
-        body = wait_for(system.url, wf, lambda b: b.get("pending_gate") is not None
-                        or b["status"] in ("completed", "failed", "rejected"))
+        body = wait_for(
+            system.url,
+            wf,
+            lambda b: (
+                b.get("pending_gate") is not None
+                or b["status"] in ("completed", "failed", "rejected")
+            ),
+        )
         assert body["pending_gate"]["questions"] == ["Which image runs the web app?"], body
         answer = {"gate": "error_review", "decision": "edit", "changes": {"answers": ANSWER}}
         response = httpx.post(f"{system.url}/v1/workflows/{wf}/decisions", json=answer, timeout=30)
         assert response.status_code == 200, response.text
-        body = wait_for(system.url, wf, lambda b: b["status"] in ("completed", "failed", "rejected"))
+        body = wait_for(
+            system.url, wf, lambda b: b["status"] in ("completed", "failed", "rejected")
+        )
         assert body["status"] == "completed", body
         assert body["validation"]["passed"] is True
     finally:

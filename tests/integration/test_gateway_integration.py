@@ -88,11 +88,16 @@ class Responder(threading.Thread):
                     payload = await answer(request, store)
                 event = swarm_event(payload, source="/test/swarm", prefix=s.subject_prefix)
                 self.published.append(event)
-                await js.publish(event.type, event.to_bytes(), headers=event.headers(), stream=s.stream_name)
+                await js.publish(
+                    event.type, event.to_bytes(), headers=event.headers(), stream=s.stream_name
+                )
                 await msg.ack()
 
             sub = await js.subscribe(
-                f"{s.subject_prefix}.*.requested", stream=s.stream_name, cb=on_request, manual_ack=True
+                f"{s.subject_prefix}.*.requested",
+                stream=s.stream_name,
+                cb=on_request,
+                manual_ack=True,
             )
             self.ready.set()
             while not self._halt.is_set():
@@ -135,7 +140,9 @@ def gateway_settings(
 
 
 @pytest.fixture
-def running(gateway_settings: GatewaySettings) -> Iterator[Callable[..., tuple[TestClient, Responder]]]:
+def running(
+    gateway_settings: GatewaySettings,
+) -> Iterator[Callable[..., tuple[TestClient, Responder]]]:
     """Start a gateway app and a responder; everything is stopped at the end of the test."""
     started: list[tuple[TestClient, Responder]] = []
 
@@ -163,24 +170,18 @@ def running(gateway_settings: GatewaySettings) -> Iterator[Callable[..., tuple[T
         client.__exit__(None, None, None)
 
 
-
-
-
-
-
-
-
-
-
-
 def checkpoints(database_url: str, wf: str) -> int:
     with connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s", (wf,)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (wf,)
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
 def test_three_gates_over_nats_produce_the_offline_chart_and_survive_a_restart(
-    running: Callable[..., tuple[TestClient, Responder]], gateway_settings: GatewaySettings, tmp_path: Path
+    running: Callable[..., tuple[TestClient, Responder]],
+    gateway_settings: GatewaySettings,
+    tmp_path: Path,
 ) -> None:
     client, _ = running()
     started = time.perf_counter()
@@ -198,8 +199,14 @@ def test_three_gates_over_nats_produce_the_offline_chart_and_survive_a_restart(
     assert done["status"] == "completed", done
     print(f"\nsubmit -> planning_review over NATS+Postgres: {first_gate * 1000:.0f} ms")
 
-    chart_dir = generate_chart(plan_chart(ChartRequirements.model_validate(SPEC)), tmp_path / "offline").chart_dir
-    expected = {str(p.relative_to(chart_dir)) for p in chart_dir.rglob("*") if p.is_file() and ".autopilot" not in p.parts}
+    chart_dir = generate_chart(
+        plan_chart(ChartRequirements.model_validate(SPEC)), tmp_path / "offline"
+    ).chart_dir
+    expected = {
+        str(p.relative_to(chart_dir))
+        for p in chart_dir.rglob("*")
+        if p.is_file() and ".autopilot" not in p.parts
+    }
     for rel in expected:
         served = client.get(f"/v1/workflows/{wf}/files/{rel}")
         assert served.status_code == 200 and served.content == (chart_dir / rel).read_bytes(), rel
@@ -207,18 +214,25 @@ def test_three_gates_over_nats_produce_the_offline_chart_and_survive_a_restart(
     with helm_python.Chart.load_archive(archive.content) as chart:
         assert chart.name == "shop"
 
-    with client.stream("GET", f"/v1/workflows/{wf}/events", headers={"Last-Event-ID": "3"}) as response:
+    with client.stream(
+        "GET", f"/v1/workflows/{wf}/events", headers={"Last-Event-ID": "3"}
+    ) as response:
         ids = [int(line[3:]) for line in response.iter_lines() if line.startswith("id:")]
     assert ids and ids[0] > 3 and ids == sorted(ids)
     history = client.get(f"/v1/workflows/{wf}/history").json()["checkpoints"]
     assert len(history) == checkpoints(gateway_settings.database_url or "", wf)
 
 
-def test_rejected_plan_is_rejected_with_comment(running: Callable[..., tuple[TestClient, Responder]]) -> None:
+def test_rejected_plan_is_rejected_with_comment(
+    running: Callable[..., tuple[TestClient, Responder]],
+) -> None:
     client, responder = running()
     wf = submit(client)
     wait_for(client, wf, at_gate("planning_review"))
-    client.post(f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "reject", "comment": "no"})
+    client.post(
+        f"/v1/workflows/{wf}/decisions",
+        json={"gate": "planning_review", "decision": "reject", "comment": "no"},
+    )
     body = wait_for(client, wf, ended)
     assert body["status"] == "rejected" and body["comment"] == "no"
     assert [r.swarm for r in responder.requests] == [Swarm.PLANNING]
@@ -226,7 +240,9 @@ def test_rejected_plan_is_rejected_with_comment(running: Callable[..., tuple[Tes
     assert [w["id"] for w in listed] == [wf]
 
 
-def test_dropped_request_is_recovered_by_the_reconciler(running: Callable[..., tuple[TestClient, Responder]]) -> None:
+def test_dropped_request_is_recovered_by_the_reconciler(
+    running: Callable[..., tuple[TestClient, Responder]],
+) -> None:
     dropped: list[int] = []
 
     def drop_first(request: SwarmRequest) -> str | None:
@@ -242,7 +258,10 @@ def test_dropped_request_is_recovered_by_the_reconciler(running: Callable[..., t
     assert dropped == [1] and [r.attempt for r in generation] == [1, 1]
     assert len(responder.deleted) == 1
     assert body["status"] == "waiting_for_approval"
-    assert 'autopilot_reconciler_redispatches_total{swarm="generation"} 1.0' in client.get("/metrics").text
+    assert (
+        'autopilot_reconciler_redispatches_total{swarm="generation"} 1.0'
+        in client.get("/metrics").text
+    )
 
 
 def test_duplicate_completion_does_not_advance_the_graph(
@@ -257,38 +276,57 @@ def test_duplicate_completion_does_not_advance_the_graph(
     fresh = original.model_copy(update={"id": "another-id"})
     responder.republish(fresh)  # new id: delivered, and the gateway must ignore it
     deadline = time.monotonic() + 10
-    while 'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0' not in client.get("/metrics").text:
+    while (
+        'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0'
+        not in client.get("/metrics").text
+    ):
         assert time.monotonic() < deadline, client.get("/metrics").text
         time.sleep(0.05)
     assert checkpoints(gateway_settings.database_url or "", wf) == before
     assert at_gate("planning_review")(client.get(f"/v1/workflows/{wf}").json())
 
 
-def test_policy_failure_escalates_to_error_review(running: Callable[..., tuple[TestClient, Responder]]) -> None:
+def test_policy_failure_escalates_to_error_review(
+    running: Callable[..., tuple[TestClient, Responder]],
+) -> None:
     def deny(request: SwarmRequest) -> ErrorContext | None:
         if request.swarm is Swarm.PLANNING and request.attempt == 1:
-            return ErrorContext(code=ErrorCode.POLICY, message="registry not allowed", field="components[0].image")
+            return ErrorContext(
+                code=ErrorCode.POLICY, message="registry not allowed", field="components[0].image"
+            )
         return None
 
     client, responder = running(deny)
     wf = submit(client)
     body = wait_for(client, wf, at_gate("error_review"))
-    assert body["pending_gate"]["error"]["code"] == "policy" and body["error"]["field"] == "components[0].image"
+    assert (
+        body["pending_gate"]["error"]["code"] == "policy"
+        and body["error"]["field"] == "components[0].image"
+    )
     approve(client, wf, "error_review")
     wait_for(client, wf, at_gate("planning_review"))
     assert [r.attempt for r in responder.requests if r.swarm is Swarm.PLANNING] == [1, 2]
 
 
-def test_invalid_input_stores_nothing(running: Callable[..., tuple[TestClient, Responder]], gateway_settings: GatewaySettings) -> None:
+def test_invalid_input_stores_nothing(
+    running: Callable[..., tuple[TestClient, Responder]], gateway_settings: GatewaySettings
+) -> None:
     client, _ = running()
-    response = client.post("/v1/workflows", json={"requirements": {"name": "Bad Name", "components": []}})
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == ["body", "requirements"]
+    response = client.post(
+        "/v1/workflows", json={"requirements": {"name": "Bad Name", "components": []}}
+    )
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == [
+        "body",
+        "requirements",
+    ]
     with connect(gateway_settings.database_url or "") as conn:
         assert conn.execute("SELECT count(*) FROM gateway_workflows").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM autopilot_artifacts").fetchone() == (0,)
 
 
-def test_readyz_reflects_nats_going_down(pg_database: str, scratch_dir: Path, tmp_path: Path) -> None:
+def test_readyz_reflects_nats_going_down(
+    pg_database: str, scratch_dir: Path, tmp_path: Path
+) -> None:
     with EmbeddedNats(scratch_dir / "nats") as server:
         settings = GatewaySettings(nats_url=server.url, database_url=pg_database, data_dir=tmp_path,
                                    subject_prefix="readyz.autopilot.v1", stream_name="READYZ")  # fmt: skip
@@ -320,8 +358,17 @@ def test_poison_answer_is_dead_lettered_and_fails_only_its_workflow(
     victim = submit(client, requirements=SPEC, options={"auto_approve": ["planning_review"]})
     wait_for(client, victim, lambda b: b["phase"] == "generation" and bool(held))
     other = submit(client, requirements=SPEC, options={"auto_approve": ["planning_review"]})
-    poison = {"subject": victim, "type": "x", "source": "/evil",
-              "data": {"workflow_id": victim, "swarm": "generation", "attempt": 1, "artifacts": "not-a-list"}}
+    poison = {
+        "subject": victim,
+        "type": "x",
+        "source": "/evil",
+        "data": {
+            "workflow_id": victim,
+            "swarm": "generation",
+            "attempt": 1,
+            "artifacts": "not-a-list",
+        },
+    }
 
     async def publish_and_read_dead_letter() -> bytes:
         nc = await nats.connect(gateway_settings.nats_url)

@@ -608,7 +608,13 @@ def test_crash_after_generate_resumes_at_self_check(env: Env) -> None:
             history = [s async for s in graph.aget_state_history(config)]
         runs = state.values["node_runs"]
         # `improve` (the agent's step; a no-op offline) is the first node after the crash.
-        assert [r.split("@")[0] for r in runs] == ["load_plan", "generate", "improve", "self_check", "store"]
+        assert [r.split("@")[0] for r in runs] == [
+            "load_plan",
+            "generate",
+            "improve",
+            "self_check",
+            "store",
+        ]
         pids = [int(r.split("@")[1]) for r in runs]
         assert pids == [first.pid, first.pid, second.pid, second.pid, second.pid]
         scheduled = [task.name for snap in history for task in snap.tasks]

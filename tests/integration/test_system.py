@@ -196,7 +196,10 @@ async def node_runs(system: System, service: str, workflow_id: str) -> list[str]
 
 def test_nats_and_postgres_restarts_mid_run_are_survived(data_dir: Path, tmp_path: Path) -> None:
     # The servers belong to the test, not to `up`: the with-block stops them whatever happens.
-    with EmbeddedNats(data_dir / "ext-nats") as nats, EmbeddedPostgres(data_dir / "ext-pg") as postgres:
+    with (
+        EmbeddedNats(data_dir / "ext-nats") as nats,
+        EmbeddedPostgres(data_dir / "ext-pg") as postgres,
+    ):
         _restart_servers_mid_run(data_dir, tmp_path, nats, postgres)
 
 

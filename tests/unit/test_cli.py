@@ -119,7 +119,9 @@ def test_submit_calls_retry_while_the_gateway_is_briefly_away() -> None:
 
     from services.cli.commands.submit import call
 
-    answers = iter([httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"ok": True})])
+    answers = iter(
+        [httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"ok": True})]
+    )
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -58,9 +58,10 @@ def test_risks_and_changes_of_a_compose_import(wordpress: ChartPlan) -> None:
     assert any(t.startswith("dropped:") and "host ports are not published" in t for t in found)
     kinds = {k for k, _ in changes(wordpress)}
     assert {"pinned", "linked", "secret"} <= kinds
-    assert ("linked", "wordpress WORDPRESS_DB_HOST -> db (its Service name, any release)") in changes(
-        wordpress
-    )
+    assert (
+        "linked",
+        "wordpress WORDPRESS_DB_HOST -> db (its Service name, any release)",
+    ) in changes(wordpress)
 
 
 def test_security_summary_groups_findings_and_explains_exclusions() -> None:
@@ -113,8 +114,13 @@ def test_validate_plan_names_the_component_field(shop: ChartPlan) -> None:
 
 
 def test_merge_patch_and_gateway_url() -> None:
-    old = {"name": "a", "components": [{"spec": {"name": "web", "image": "x"}, "replicas": 1},
-                                       {"spec": {"name": "db", "image": "y"}, "replicas": 1}]}
+    old = {
+        "name": "a",
+        "components": [
+            {"spec": {"name": "web", "image": "x"}, "replicas": 1},
+            {"spec": {"name": "db", "image": "y"}, "replicas": 1},
+        ],
+    }
     new = {"name": "a", "components": [{"spec": {"name": "db", "image": "y"}, "replicas": 3}]}
     assert plan_changes(old, new) == {"components": {"web": None, "db": {"replicas": 3}}}
     assert gateway_url("http://gw:8080/v1/") == "http://gw:8080"

@@ -55,16 +55,6 @@ def client(tmp_path: Path, world: MemoryWorld) -> Iterator[TestClient]:
         yield c
 
 
-
-
-
-
-
-
-
-
-
-
 def run_through(client: TestClient, wf: str) -> dict[str, Any]:
     for gate in GATES:
         wait_for(client, wf, at_gate(gate))
@@ -89,7 +79,9 @@ def chart_files(world: MemoryWorld, wf: str, kind: str) -> dict[str, bytes]:
 # --------------------------------------------------------------------------- the flow
 
 
-def test_three_gates_produce_the_offline_chart(client: TestClient, world: MemoryWorld, tmp_path: Path) -> None:
+def test_three_gates_produce_the_offline_chart(
+    client: TestClient, world: MemoryWorld, tmp_path: Path
+) -> None:
     wf = submit(client)
     gate = wait_for(client, wf, at_gate("planning_review"))
     assert gate["status"] == "waiting_for_approval" and gate["submitted_by"] == "local"
@@ -136,7 +128,9 @@ def test_second_chart_of_a_name_diffs_against_the_published_one(client: TestClie
     assert "+" in diff["diff"] and "1.5.0" in diff["diff"]
 
 
-def test_rejected_plan_ends_rejected_with_the_comment(client: TestClient, world: MemoryWorld) -> None:
+def test_rejected_plan_ends_rejected_with_the_comment(
+    client: TestClient, world: MemoryWorld
+) -> None:
     wf = submit(client)
     wait_for(client, wf, at_gate("planning_review"))
     response = client.post(
@@ -152,7 +146,9 @@ def test_rejected_plan_ends_rejected_with_the_comment(client: TestClient, world:
     assert types[-1] == "workflow.rejected" and "gate.planning_review.reject" in types
 
 
-def test_edited_plan_continues_with_the_edit(client: TestClient, world: MemoryWorld, tmp_path: Path) -> None:
+def test_edited_plan_continues_with_the_edit(
+    client: TestClient, world: MemoryWorld, tmp_path: Path
+) -> None:
     wf = submit(client)
     plan = wait_for(client, wf, at_gate("planning_review"))["pending_gate"]["plan"]
     assert plan["components"][0]["replicas"] != 5
@@ -160,8 +156,12 @@ def test_edited_plan_continues_with_the_edit(client: TestClient, world: MemoryWo
     components[0]["replicas"] = 5
     response = client.post(
         f"/v1/workflows/{wf}/decisions",
-        json={"gate": "planning_review", "decision": "edit", "changes": {"components": components},
-              "comment": "five"},
+        json={
+            "gate": "planning_review",
+            "decision": "edit",
+            "changes": {"components": components},
+            "comment": "five",
+        },
     )
     assert response.status_code == 200, response.text
     approved = ChartPlan.model_validate_json(chart_files(world, wf, "plan.approved")["result.json"])
@@ -176,7 +176,9 @@ def test_edited_plan_continues_with_the_edit(client: TestClient, world: MemoryWo
     assert chart_files(world, wf, done["chart"]["chart_kind"]) == offline_chart(edited, tmp_path)
 
 
-def test_invalid_edit_is_422_naming_the_field_and_changes_nothing(client: TestClient, world: MemoryWorld) -> None:
+def test_invalid_edit_is_422_naming_the_field_and_changes_nothing(
+    client: TestClient, world: MemoryWorld
+) -> None:
     wf = submit(client)
     plan = wait_for(client, wf, at_gate("planning_review"))["pending_gate"]["plan"]
     components = json.loads(json.dumps(plan["components"]))
@@ -186,7 +188,13 @@ def test_invalid_edit_is_422_naming_the_field_and_changes_nothing(client: TestCl
         json={"gate": "planning_review", "decision": "edit", "changes": {"components": components}},
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "changes", "components", "web", "replicas"]
+    assert response.json()["detail"][0]["loc"] == [
+        "body",
+        "changes",
+        "components",
+        "web",
+        "replicas",
+    ]
     assert (wf, "plan.approved") not in world.artifacts.files
     body = client.get(f"/v1/workflows/{wf}").json()
     assert at_gate("planning_review")(body) and body["pending_gate"]["plan"] == plan
@@ -196,9 +204,19 @@ def test_invalid_edit_is_422_naming_the_field_and_changes_nothing(client: TestCl
 LINKED: dict[str, Any] = {
     "name": "shop",
     "components": [
-        {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"port": 8080}],
-         "env": {"DB_PASSWORD": {"secret": "db-password"},
-                 "WORKER_URL": {"serviceRef": "worker", "port": 9000, "format": "http://{host}:{port}"}}},
+        {
+            "name": "web",
+            "image": "ghcr.io/acme/web:1.4.2",
+            "ports": [{"port": 8080}],
+            "env": {
+                "DB_PASSWORD": {"secret": "db-password"},
+                "WORKER_URL": {
+                    "serviceRef": "worker",
+                    "port": 9000,
+                    "format": "http://{host}:{port}",
+                },
+            },
+        },
         {"name": "worker", "image": "ghcr.io/acme/worker:2.0.1", "ports": [{"port": 9000}]},
     ],
     "secrets": [{"name": "db-password"}],
@@ -206,15 +224,23 @@ LINKED: dict[str, Any] = {
 
 
 def edit(client: TestClient, wf: str, changes: Any) -> Any:
-    return client.post(f"/v1/workflows/{wf}/decisions",
-                       json={"gate": "planning_review", "decision": "edit", "changes": changes})
+    return client.post(
+        f"/v1/workflows/{wf}/decisions",
+        json={"gate": "planning_review", "decision": "edit", "changes": changes},
+    )
 
 
-@pytest.mark.parametrize("changes", [
-    [{"op": "replace", "path": "/components/worker/replicas", "value": 3}],
-    {"components": {"worker": {"replicas": 3}}},
-], ids=["json-patch", "merge-by-name"])
-def test_edit_addresses_a_component_by_name(client: TestClient, world: MemoryWorld, changes: Any) -> None:
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [{"op": "replace", "path": "/components/worker/replicas", "value": 3}],
+        {"components": {"worker": {"replicas": 3}}},
+    ],
+    ids=["json-patch", "merge-by-name"],
+)
+def test_edit_addresses_a_component_by_name(
+    client: TestClient, world: MemoryWorld, changes: Any
+) -> None:
     wf = submit_to(client, LINKED)
     plan = wait_for(client, wf, at_gate("planning_review"))["pending_gate"]["plan"]
     assert [c["spec"]["name"] for c in plan["components"]] == ["web", "worker"]
@@ -222,52 +248,126 @@ def test_edit_addresses_a_component_by_name(client: TestClient, world: MemoryWor
     assert response.status_code == 200, response.text
     approved = ChartPlan.model_validate_json(chart_files(world, wf, "plan.approved")["result.json"])
     assert approved.component("worker").replicas == 3
-    assert approved.component("web").replicas == ChartPlan.model_validate(plan).component("web").replicas
-    assert approved.component("web").spec.env == ChartPlan.model_validate(plan).component("web").spec.env
+    assert (
+        approved.component("web").replicas
+        == ChartPlan.model_validate(plan).component("web").replicas
+    )
+    assert (
+        approved.component("web").spec.env
+        == ChartPlan.model_validate(plan).component("web").spec.env
+    )
     wait_for(client, wf, at_gate("security_review"))
     values = yaml.safe_load(client.get(f"/v1/workflows/{wf}/files/values.yaml").text)
     assert values["worker"]["replicaCount"] == 3
 
 
-def test_edit_by_name_reaches_into_env_and_removes_an_unused_secret_by_name(client: TestClient, world: MemoryWorld) -> None:
+def test_edit_by_name_reaches_into_env_and_removes_an_unused_secret_by_name(
+    client: TestClient, world: MemoryWorld
+) -> None:
     wf = submit_to(client, LINKED)
     wait_for(client, wf, at_gate("planning_review"))
-    response = edit(client, wf, [
-        {"op": "replace", "path": "/components/web/spec/env/DB_PASSWORD", "value": "not-a-secret-any-more"},
-        {"op": "remove", "path": "/secrets/db-password"},
-        {"op": "replace", "path": "/components/web/spec/ports/0/port", "value": 8081},
-    ])
+    response = edit(
+        client,
+        wf,
+        [
+            {
+                "op": "replace",
+                "path": "/components/web/spec/env/DB_PASSWORD",
+                "value": "not-a-secret-any-more",
+            },
+            {"op": "remove", "path": "/secrets/db-password"},
+            {"op": "replace", "path": "/components/web/spec/ports/0/port", "value": 8081},
+        ],
+    )
     assert response.status_code == 200, response.text
     approved = ChartPlan.model_validate_json(chart_files(world, wf, "plan.approved")["result.json"])
-    assert approved.secrets == [] and approved.component("web").spec.env["DB_PASSWORD"] == "not-a-secret-any-more"
+    assert (
+        approved.secrets == []
+        and approved.component("web").spec.env["DB_PASSWORD"] == "not-a-secret-any-more"
+    )
     assert approved.component("web").spec.ports[0].port == 8081
 
 
-@pytest.mark.parametrize(("changes", "loc", "words"), [
-    ({"secrets": None}, ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"],
-     "still referenced"),
-    ([{"op": "remove", "path": "/secrets/db-password"}],
-     ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"], "still referenced"),
-    ({"secrets": {"db-password": None}},
-     ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"], "db-password"),
-    ({"components": {"worker": None}},
-     ["changes", "components", "web", "spec", "env", "WORKER_URL", "serviceRef"], "unknown component 'worker'"),
-    ([{"op": "replace", "path": "/components/web/spec/env/WORKER_URL/serviceRef", "value": "ghost"}],
-     ["changes", "components", "web", "spec", "env", "WORKER_URL", "serviceRef"], "unknown component 'ghost'"),
-    ([{"op": "replace", "path": "/components/ghost/replicas", "value": 2}],
-     ["changes", "0", "path"], "no item 'ghost'"),
-    ({"components": {"ghost": {"replicas": 2}}}, ["changes", "components", "ghost"], "no component 'ghost'"),
-    ({"components": {"worker": {"replicas": "three"}}}, ["changes", "components", "worker", "replicas"],
-     "integer"),
-    ([{"op": "replace", "path": "/components/worker/replicas", "value": -2}],
-     ["changes", "components", "worker", "replicas"], "greater than or equal to 0"),
-    ({"components": [{"spec": {"name": "web", "image": "x:1"}, "kind": "Deployment", "replicas": 1}]},
-     ["changes", "components"], "leaves out worker"),
-], ids=["secrets-null", "patch-remove-secret", "merge-remove-secret", "remove-called-component",
-        "serviceref-to-missing", "patch-unknown-component", "merge-unknown-component", "wrong-type",
-        "patch-wrong-value", "list-drops-a-component"])
-def test_refused_edit_is_422_naming_the_field(client: TestClient, world: MemoryWorld, changes: Any,
-                                              loc: list[str], words: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "loc", "words"),
+    [
+        (
+            {"secrets": None},
+            ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"],
+            "still referenced",
+        ),
+        (
+            [{"op": "remove", "path": "/secrets/db-password"}],
+            ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"],
+            "still referenced",
+        ),
+        (
+            {"secrets": {"db-password": None}},
+            ["changes", "components", "web", "spec", "env", "DB_PASSWORD", "secret"],
+            "db-password",
+        ),
+        (
+            {"components": {"worker": None}},
+            ["changes", "components", "web", "spec", "env", "WORKER_URL", "serviceRef"],
+            "unknown component 'worker'",
+        ),
+        (
+            [
+                {
+                    "op": "replace",
+                    "path": "/components/web/spec/env/WORKER_URL/serviceRef",
+                    "value": "ghost",
+                }
+            ],
+            ["changes", "components", "web", "spec", "env", "WORKER_URL", "serviceRef"],
+            "unknown component 'ghost'",
+        ),
+        (
+            [{"op": "replace", "path": "/components/ghost/replicas", "value": 2}],
+            ["changes", "0", "path"],
+            "no item 'ghost'",
+        ),
+        (
+            {"components": {"ghost": {"replicas": 2}}},
+            ["changes", "components", "ghost"],
+            "no component 'ghost'",
+        ),
+        (
+            {"components": {"worker": {"replicas": "three"}}},
+            ["changes", "components", "worker", "replicas"],
+            "integer",
+        ),
+        (
+            [{"op": "replace", "path": "/components/worker/replicas", "value": -2}],
+            ["changes", "components", "worker", "replicas"],
+            "greater than or equal to 0",
+        ),
+        (
+            {
+                "components": [
+                    {"spec": {"name": "web", "image": "x:1"}, "kind": "Deployment", "replicas": 1}
+                ]
+            },
+            ["changes", "components"],
+            "leaves out worker",
+        ),
+    ],
+    ids=[
+        "secrets-null",
+        "patch-remove-secret",
+        "merge-remove-secret",
+        "remove-called-component",
+        "serviceref-to-missing",
+        "patch-unknown-component",
+        "merge-unknown-component",
+        "wrong-type",
+        "patch-wrong-value",
+        "list-drops-a-component",
+    ],
+)
+def test_refused_edit_is_422_naming_the_field(
+    client: TestClient, world: MemoryWorld, changes: Any, loc: list[str], words: str
+) -> None:
     wf = submit_to(client, LINKED)
     plan = wait_for(client, wf, at_gate("planning_review"))["pending_gate"]["plan"]
     response = edit(client, wf, changes)
@@ -283,16 +383,27 @@ def test_refused_edit_is_422_naming_the_field(client: TestClient, world: MemoryW
 def test_decision_for_a_gate_not_pending_is_409(client: TestClient) -> None:
     wf = submit(client)
     wait_for(client, wf, at_gate("planning_review"))
-    response = client.post(f"/v1/workflows/{wf}/decisions", json={"gate": "security_review", "decision": "approve"})
+    response = client.post(
+        f"/v1/workflows/{wf}/decisions", json={"gate": "security_review", "decision": "approve"}
+    )
     assert response.status_code == 409 and "planning_review" in response.json()["detail"]
     approve(client, wf, "planning_review")
-    again = client.post(f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "approve"})
+    again = client.post(
+        f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "approve"}
+    )
     assert again.status_code == 409
-    assert client.post("/v1/workflows/nope/decisions", json={"gate": "planning_review", "decision": "approve"}).status_code == 404
+    assert (
+        client.post(
+            "/v1/workflows/nope/decisions", json={"gate": "planning_review", "decision": "approve"}
+        ).status_code
+        == 404
+    )
 
 
 def test_auto_approve_skips_the_gate(client: TestClient) -> None:
-    wf = submit(client, requirements=SPEC, options={"auto_approve": ["planning_review", "security_review"]})
+    wf = submit(
+        client, requirements=SPEC, options={"auto_approve": ["planning_review", "security_review"]}
+    )
     body = wait_for(client, wf, at_gate("deployment_approval"))
     assert body["status"] == "waiting_for_approval"
 
@@ -308,12 +419,17 @@ def test_invalid_requirements_are_422_naming_the_field_and_nothing_is_stored(
     assert response.status_code == 422
     loc = response.json()["detail"][0]["loc"]
     assert loc[:2] == ["body", "requirements"] and "components" in loc and "replicas" in loc[-1]
-    assert world.store.records == {} and world.artifacts.files == {} and world.swarms.published == []
+    assert (
+        world.store.records == {} and world.artifacts.files == {} and world.swarms.published == []
+    )
 
 
 def test_bad_compose_is_422_and_compose_input_runs(client: TestClient, world: MemoryWorld) -> None:
     response = client.post("/v1/workflows", json={"compose": "services: [1, 2"})
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == ["body", "compose"]
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == [
+        "body",
+        "compose",
+    ]
     compose = "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n"
     wf = submit(client, compose=compose, name="site")
     body = wait_for(client, wf, at_gate("planning_review"))
@@ -325,12 +441,18 @@ def test_prompt_offline_is_422_naming_the_inputs_that_work(client: TestClient) -
     response = client.post("/v1/workflows", json={"prompt": "a web shop with postgres"})
     assert response.status_code == 422
     detail = response.json()["detail"][0]
-    assert detail["loc"] == ["body", "prompt"] and "requirements" in detail["msg"] and "compose" in detail["msg"]
+    assert (
+        detail["loc"] == ["body", "prompt"]
+        and "requirements" in detail["msg"]
+        and "compose" in detail["msg"]
+    )
 
 
 def test_body_must_name_exactly_one_input(client: TestClient) -> None:
     assert client.post("/v1/workflows", json={}).status_code == 422
-    assert client.post("/v1/workflows", json={"requirements": SPEC, "compose": "x"}).status_code == 422
+    assert (
+        client.post("/v1/workflows", json={"requirements": SPEC, "compose": "x"}).status_code == 422
+    )
     assert client.post("/v1/workflows", json={"requirements": SPEC, "typo": 1}).status_code == 422
 
 
@@ -346,7 +468,9 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
                 yield b"y" * 1000
             yield b'"}'
 
-        response = client.post("/v1/workflows", content=chunks(), headers={"content-type": "application/json"})
+        response = client.post(
+            "/v1/workflows", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert response.status_code == 413
         assert world.store.records == {}
 
@@ -385,7 +509,9 @@ def test_list_filters_and_pagination(client: TestClient) -> None:
     compose = submit(client, compose="services:\n  web:\n    image: nginx:1.27\n", name="site")
     for wf in [*ids, compose]:
         wait_for(client, wf, at_gate("planning_review"))
-    client.post(f"/v1/workflows/{ids[0]}/decisions", json={"gate": "planning_review", "decision": "reject"})
+    client.post(
+        f"/v1/workflows/{ids[0]}/decisions", json={"gate": "planning_review", "decision": "reject"}
+    )
     wait_for(client, ids[0], ended)
 
     page = client.get("/v1/workflows", params={"limit": 2}).json()
@@ -396,7 +522,9 @@ def test_list_filters_and_pagination(client: TestClient) -> None:
     assert [w["id"] for w in kind] == [compose]
     rejected = client.get("/v1/workflows", params={"status": "rejected"}).json()["items"]
     assert [w["id"] for w in rejected] == [ids[0]]
-    waiting = client.get("/v1/workflows", params={"status": "waiting_for_approval", "submitted_by": "local"})
+    waiting = client.get(
+        "/v1/workflows", params={"status": "waiting_for_approval", "submitted_by": "local"}
+    )
     assert len(waiting.json()["items"]) == 3
     assert client.get("/v1/workflows", params={"submitted_by": "someone"}).json()["items"] == []
     assert client.get("/v1/workflows", params={"status": "bogus"}).status_code == 422
@@ -409,7 +537,12 @@ def test_files_refuses_paths_leaving_the_chart(client: TestClient) -> None:
     wait_for(client, wf, at_gate("security_review"))
     assert client.get(f"/v1/workflows/{wf}/files/Chart.yaml").status_code == 200
     # Encoded, because an HTTP client resolves a literal "../" before the request is sent.
-    for bad in ["..%2F..%2Fetc%2Fpasswd", "templates%2F..%2F..%2Fsecret", "%2Fetc%2Fpasswd", "%2E%2E"]:
+    for bad in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "templates%2F..%2F..%2Fsecret",
+        "%2Fetc%2Fpasswd",
+        "%2E%2E",
+    ]:
         response = client.get(f"/v1/workflows/{wf}/files/{bad}")
         assert response.status_code in (400, 404), bad
         assert response.status_code == 400 or "Chart" not in response.text
@@ -418,7 +551,9 @@ def test_files_refuses_paths_leaving_the_chart(client: TestClient) -> None:
     assert client.get(f"/v1/workflows/{wf}/chart.tgz").status_code == 404  # not published yet
 
 
-def test_history_lists_checkpoints_and_replay_reruns(client: TestClient, world: MemoryWorld) -> None:
+def test_history_lists_checkpoints_and_replay_reruns(
+    client: TestClient, world: MemoryWorld
+) -> None:
     wf = submit(client)
     wait_for(client, wf, at_gate("planning_review"))
     approve(client, wf, "planning_review")
@@ -429,19 +564,25 @@ def test_history_lists_checkpoints_and_replay_reruns(client: TestClient, world: 
     before_review = next(h for h in history if h["next"] == ["planning_review"])
     generations = sum(r.swarm is Swarm.GENERATION for r in world.swarms.requests)
 
-    response = client.post(f"/v1/workflows/{wf}/replay", json={"checkpoint_id": before_review["checkpoint_id"]})
+    response = client.post(
+        f"/v1/workflows/{wf}/replay", json={"checkpoint_id": before_review["checkpoint_id"]}
+    )
     assert response.status_code == 202, response.text
     assert at_gate("planning_review")(response.json())
     plan = response.json()["pending_gate"]["plan"]
     components = json.loads(json.dumps(plan["components"]))
     components[0]["replicas"] = 4
-    client.post(f"/v1/workflows/{wf}/decisions",
-                json={"gate": "planning_review", "decision": "edit", "changes": {"components": components}})
+    client.post(
+        f"/v1/workflows/{wf}/decisions",
+        json={"gate": "planning_review", "decision": "edit", "changes": {"components": components}},
+    )
     body = wait_for(client, wf, at_gate("security_review"))
     assert sum(r.swarm is Swarm.GENERATION for r in world.swarms.requests) == generations + 1
     values = yaml.safe_load(client.get(f"/v1/workflows/{wf}/files/values.yaml").text)
     assert values["web"]["replicaCount"] == 4 and body["status"] == "waiting_for_approval"
-    assert client.post(f"/v1/workflows/{wf}/replay", json={"checkpoint_id": "nope"}).status_code == 404
+    assert (
+        client.post(f"/v1/workflows/{wf}/replay", json={"checkpoint_id": "nope"}).status_code == 404
+    )
 
 
 # --------------------------------------------------------------------------- failures
@@ -477,7 +618,11 @@ def test_policy_failure_escalates_to_error_review(tmp_path: Path) -> None:
     def deny_generation(request: SwarmRequest) -> ErrorContext | None:
         if request.swarm is Swarm.GENERATION and not failed:
             failed.append(request.attempt)
-            return ErrorContext(code=ErrorCode.POLICY, message="images must come from registry.acme", field="components[0].image")
+            return ErrorContext(
+                code=ErrorCode.POLICY,
+                message="images must come from registry.acme",
+                field="components[0].image",
+            )
         return None
 
     world = MemoryWorld(deny_generation)
@@ -487,7 +632,10 @@ def test_policy_failure_escalates_to_error_review(tmp_path: Path) -> None:
         approve(client, wf, "planning_review")
         body = wait_for(client, wf, at_gate("error_review"))
         assert body["status"] == "waiting_for_approval"
-        assert body["pending_gate"]["error"]["code"] == "policy" and body["pending_gate"]["step"] == "dispatch_generation"
+        assert (
+            body["pending_gate"]["error"]["code"] == "policy"
+            and body["pending_gate"]["step"] == "dispatch_generation"
+        )
         assert body["error"]["message"] == "images must come from registry.acme"
         approve(client, wf, "error_review", comment="exception granted")
         body = wait_for(client, wf, at_gate("security_review"))
@@ -495,11 +643,20 @@ def test_policy_failure_escalates_to_error_review(tmp_path: Path) -> None:
 
 
 def test_error_review_reject_fails_the_workflow(tmp_path: Path) -> None:
-    world = MemoryWorld(lambda r: ErrorContext(code=ErrorCode.PERMISSION, message="no") if r.swarm is Swarm.PLANNING else None)
+    world = MemoryWorld(
+        lambda r: (
+            ErrorContext(code=ErrorCode.PERMISSION, message="no")
+            if r.swarm is Swarm.PLANNING
+            else None
+        )
+    )
     with TestClient(create_app(settings(tmp_path), resources=world)) as client:
         wf = submit(client)
         wait_for(client, wf, at_gate("error_review"))
-        client.post(f"/v1/workflows/{wf}/decisions", json={"gate": "error_review", "decision": "reject", "comment": "stop"})
+        client.post(
+            f"/v1/workflows/{wf}/decisions",
+            json={"gate": "error_review", "decision": "reject", "comment": "stop"},
+        )
         body = wait_for(client, wf, ended)
         assert body["status"] == "failed" and body["error"]["code"] == "permission"
         assert body["error"]["details"]["comment"] == "stop"
@@ -526,7 +683,9 @@ def test_transient_failure_is_redispatched_then_invalid_input_fails(tmp_path: Pa
         assert 'autopilot_workflows_failed_total{input_kind="requirements"} 1.0' in metrics
 
 
-def test_duplicate_completion_does_not_advance_twice(client: TestClient, world: MemoryWorld) -> None:
+def test_duplicate_completion_does_not_advance_twice(
+    client: TestClient, world: MemoryWorld
+) -> None:
     wf = submit(client)
     wait_for(client, wf, at_gate("planning_review"))
     request = next(r for r in world.swarms.requests if r.swarm is Swarm.PLANNING)
@@ -545,7 +704,10 @@ def test_duplicate_completion_does_not_advance_twice(client: TestClient, world: 
     assert at_gate("planning_review")(client.get(f"/v1/workflows/{wf}").json())
     steps = [e.data.get("node") for e in world.store.events if e.workflow_id == wf]
     assert steps.count("await_planning") == 1
-    assert 'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0' in client.get("/metrics").text
+    assert (
+        'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0'
+        in client.get("/metrics").text
+    )
 
 
 # --------------------------------------------------------------------------- service
@@ -587,7 +749,11 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     assert app_routes == documented
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            ok = op["responses"].get("200") or op["responses"].get("201") or op["responses"].get("202")
+            ok = (
+                op["responses"].get("200")
+                or op["responses"].get("201")
+                or op["responses"].get("202")
+            )
             assert ok and ok.get("content"), (method, path)
     view = spec["components"]["schemas"]["WorkflowView"]["properties"]
     assert {"id", "status", "phase", "pending_gate", "validation", "error"} <= view.keys()
@@ -630,8 +796,10 @@ def test_api_latency_and_time_to_first_gate(client: TestClient) -> None:
         client.get(f"/v1/workflows/{wf}")
         gets.append(time.perf_counter() - t)
     gets.sort()
-    print(f"\nsubmit {submit_s * 1000:.1f} ms, first gate {first_gate_s * 1000:.1f} ms, "
-          f"GET p50 {gets[25] * 1000:.2f} ms p95 {gets[47] * 1000:.2f} ms")
+    print(
+        f"\nsubmit {submit_s * 1000:.1f} ms, first gate {first_gate_s * 1000:.1f} ms, "
+        f"GET p50 {gets[25] * 1000:.2f} ms p95 {gets[47] * 1000:.2f} ms"
+    )
     assert first_gate_s < 10 and gets[25] < 0.5
 
 
@@ -645,14 +813,21 @@ def test_outside_local_mode_api_keys_decide_who_may_do_what(tmp_path: Path) -> N
         "appr-key-456": {"id": "bob", "roles": ["approver"]},
     }
     prod = GatewaySettings(
-        data_dir=tmp_path, local_mode=False, nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x", LANGGRAPH_AES_KEY="k" * 16, api_keys=keys,
+        data_dir=tmp_path,
+        local_mode=False,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        LANGGRAPH_AES_KEY="k" * 16,
+        api_keys=keys,
     )
     assert "sub-key-123" not in repr(prod)
     with TestClient(create_app(prod, resources=MemoryWorld())) as client:
         assert client.post("/v1/workflows", json={"requirements": SPEC}).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
-        assert client.post("/v1/workflows", json={"requirements": SPEC}, headers=wrong).status_code == 401
+        assert (
+            client.post("/v1/workflows", json={"requirements": SPEC}, headers=wrong).status_code
+            == 401
+        )
         alice = {"Authorization": "Bearer sub-key-123"}
         bob = {"Authorization": "Bearer appr-key-456"}
         response = client.post("/v1/workflows", json={"requirements": SPEC}, headers=alice)
@@ -664,8 +839,14 @@ def test_outside_local_mode_api_keys_decide_who_may_do_what(tmp_path: Path) -> N
         while client.get(f"/v1/workflows/{wf}", headers=bob).json().get("pending_gate") is None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=alice).status_code == 403
-        assert client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=bob).status_code == 200
+        assert (
+            client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=alice).status_code
+            == 403
+        )
+        assert (
+            client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=bob).status_code
+            == 200
+        )
         assert client.get("/metrics").status_code == 200  # scrapers carry no key
         assert client.get("/healthz").status_code == 200
 
@@ -674,7 +855,9 @@ def submit(client: TestClient, **body: Any) -> str:
     return submit_to(client, SPEC, **body)
 
 
-def test_database_away_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_away_is_503_with_retry_after(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import psycopg
 
     async def away(*args: Any, **kwargs: Any) -> Any:

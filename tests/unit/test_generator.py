@@ -75,11 +75,19 @@ def web_plan() -> ComponentPlan:
         name="web",
         image="ghcr.io/acme/web:1.4.2",
         ports=[Port(name="http", port=8080, servicePort=80)],
-        env={"LOG_LEVEL": "info", "DB_PASSWORD": SecretRef(secret="db-password"),
-             "API_KEY": SecretRef(secret="api-key")},
+        env={
+            "LOG_LEVEL": "info",
+            "DB_PASSWORD": SecretRef(secret="db-password"),
+            "API_KEY": SecretRef(secret="api-key"),
+        },
         envFiles={"FEATURE_X": "on"},
-        configFiles=[ConfigFile(path="/etc/nginx/conf.d/default.conf",
-                                content="server {\n  listen 8080;\n}\n", mode=0o644)],
+        configFiles=[
+            ConfigFile(
+                path="/etc/nginx/conf.d/default.conf",
+                content="server {\n  listen 8080;\n}\n",
+                mode=0o644,
+            )
+        ],
         secretFiles=[SecretFile(secret="api-key", path="/run/secrets/api-key")],
         resources=_resources(),
         probes=_http_probes(),
@@ -89,8 +97,13 @@ def web_plan() -> ComponentPlan:
         dependsOn=["db"],
     )
     return ComponentPlan(
-        spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=2, service=ServicePlan(), pdb=True,
-        networkPolicy=NetworkPolicyPlan(allowIngressController=True), waitFor=["db"],
+        spec=spec,
+        kind=WorkloadKind.DEPLOYMENT,
+        replicas=2,
+        service=ServicePlan(),
+        pdb=True,
+        networkPolicy=NetworkPolicyPlan(allowIngressController=True),
+        waitFor=["db"],
     )
 
 
@@ -100,18 +113,28 @@ def db_plan() -> ComponentPlan:
         name="db",
         image="docker.io/library/postgres:17.2@sha256:" + "a" * 64,
         ports=[Port(name="postgres", port=5432)],
-        env={"POSTGRES_PASSWORD": SecretRef(secret="db-password"), "PGDATA": "/var/lib/postgresql/data/pgdata"},
+        env={
+            "POSTGRES_PASSWORD": SecretRef(secret="db-password"),
+            "PGDATA": "/var/lib/postgresql/data/pgdata",
+        },
         volumes=[Volume(name="data", mountPath="/var/lib/postgresql/data", size="10Gi")],
         resources=_resources(),
         probes=Probes(
             liveness=ProbeSpec(exec=["pg_isready", "-U", "postgres"]),
             readiness=ProbeSpec(tcpSocket="postgres"),
         ),
-        security=Security(runAsUser=10999, runAsGroup=10999, fsGroup=10999, writablePaths=["/var/run/postgresql"]),
+        security=Security(
+            runAsUser=10999, runAsGroup=10999, fsGroup=10999, writablePaths=["/var/run/postgresql"]
+        ),
     )
     return ComponentPlan(
-        spec=spec, kind=WorkloadKind.STATEFULSET, replicas=1, service=ServicePlan(),
-        networkPolicy=NetworkPolicyPlan(allowFrom=[Peer(component="web", ports=[5432]), Peer(component="report")]),
+        spec=spec,
+        kind=WorkloadKind.STATEFULSET,
+        replicas=1,
+        service=ServicePlan(),
+        networkPolicy=NetworkPolicyPlan(
+            allowFrom=[Peer(component="web", ports=[5432]), Peer(component="report")]
+        ),
     )
 
 
@@ -135,13 +158,22 @@ def agent_plan() -> ComponentPlan:
         image="quay.io/acme/agent:0.9.1",
         ports=[Port(name="metrics", port=80, expose=False)],
         resources=_resources(),
-        probes=Probes(liveness=ProbeSpec(tcpSocket="metrics"), readiness=ProbeSpec(tcpSocket="metrics")),
+        probes=Probes(
+            liveness=ProbeSpec(tcpSocket="metrics"), readiness=ProbeSpec(tcpSocket="metrics")
+        ),
         security=Security(
             capabilities={"add": ["NET_ADMIN"]},
             exceptions=[
-                SecurityException(setting="runAsRoot", reason="Reads /proc of every process on the node."),
-                SecurityException(setting="writableRootFilesystem", reason="Writes its state to /var/lib/agent.\n# injected"),
-                SecurityException(setting="privilegeEscalation", reason="Needs setuid helper for tc."),
+                SecurityException(
+                    setting="runAsRoot", reason="Reads /proc of every process on the node."
+                ),
+                SecurityException(
+                    setting="writableRootFilesystem",
+                    reason="Writes its state to /var/lib/agent.\n# injected",
+                ),
+                SecurityException(
+                    setting="privilegeEscalation", reason="Needs setuid helper for tc."
+                ),
                 SecurityException(setting="capabilities", reason="NET_ADMIN to shape traffic."),
             ],
         ),
@@ -151,16 +183,25 @@ def agent_plan() -> ComponentPlan:
 
 def worker_plan() -> ComponentPlan:
     """A component whose image is missing (compose build:)."""
-    spec = Component(name="worker", image="", resources=_resources(),
-                     probes=Probes(liveness=ProbeSpec(exec=["true"]), readiness=ProbeSpec(exec=["true"])))
+    spec = Component(
+        name="worker",
+        image="",
+        resources=_resources(),
+        probes=Probes(liveness=ProbeSpec(exec=["true"]), readiness=ProbeSpec(exec=["true"])),
+    )
     return ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1, imageMissing=True)
 
 
 def migrate_plan() -> ComponentPlan:
     """A one-off Job."""
-    spec = Component(name="migrate", image="ghcr.io/acme/web:1.4.2", command=["/app/migrate"],
-                     env={"DB_PASSWORD": SecretRef(secret="db-password")}, resources=_resources(),
-                     job=JobSpec(backoffLimit=1))
+    spec = Component(
+        name="migrate",
+        image="ghcr.io/acme/web:1.4.2",
+        command=["/app/migrate"],
+        env={"DB_PASSWORD": SecretRef(secret="db-password")},
+        resources=_resources(),
+        job=JobSpec(backoffLimit=1),
+    )
     return ComponentPlan(spec=spec, kind=WorkloadKind.JOB, replicas=1, waitFor=["db"])
 
 
@@ -171,16 +212,34 @@ def shop_plan(**overrides: Any) -> ChartPlan:
         chartVersion="0.1.0",
         appVersion="1.4.2",
         description="A small shop: web front end, postgres, reports.",
-        components=[web_plan(), db_plan(), report_plan(), agent_plan(), worker_plan(), migrate_plan()],
+        components=[
+            web_plan(),
+            db_plan(),
+            report_plan(),
+            agent_plan(),
+            worker_plan(),
+            migrate_plan(),
+        ],
         secrets=[
             ChartSecret(name="db-password", description="Postgres password", generate=True),
             ChartSecret(name="api-key", description="Payment provider API key"),
         ],
-        standards=Standards(requiredLabels={"team": "payments"}, requiredAnnotations={"owner": "payments@example.com"}),
+        standards=Standards(
+            requiredLabels={"team": "payments"},
+            requiredAnnotations={"owner": "payments@example.com"},
+        ),
         namespace="shop",
-        decisions=[Decision(component="db", topic="workload", choice="StatefulSet",
-                            reason="It has a volume | and needs stable identity.")],
-        notes=[ImportNote(source="services.worker.build", message="No image; a placeholder is used.")],
+        decisions=[
+            Decision(
+                component="db",
+                topic="workload",
+                choice="StatefulSet",
+                reason="It has a volume | and needs stable identity.",
+            )
+        ],
+        notes=[
+            ImportNote(source="services.worker.build", message="No image; a placeholder is used.")
+        ],
     )
     data.update(overrides)
     return ChartPlan(**data)
@@ -188,11 +247,24 @@ def shop_plan(**overrides: Any) -> ChartPlan:
 
 def minimal_plan() -> ChartPlan:
     """One Deployment with one port."""
-    spec = Component(name="api", image="ghcr.io/acme/api:1.0.0", ports=[Port(port=8080)],
-                     resources=_resources(), probes=_http_probes("tcp-8080"))
-    return ChartPlan(name="tiny", chartVersion="1.0.0", appVersion="1.0.0", description="",
-                     components=[ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1,
-                                               service=ServicePlan())])
+    spec = Component(
+        name="api",
+        image="ghcr.io/acme/api:1.0.0",
+        ports=[Port(port=8080)],
+        resources=_resources(),
+        probes=_http_probes("tcp-8080"),
+    )
+    return ChartPlan(
+        name="tiny",
+        chartVersion="1.0.0",
+        appVersion="1.0.0",
+        description="",
+        components=[
+            ComponentPlan(
+                spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1, service=ServicePlan()
+            )
+        ],
+    )
 
 
 def injection_plan() -> ChartPlan:
@@ -206,20 +278,29 @@ def injection_plan() -> ChartPlan:
         ports=[Port(name="http", port=8080)],
         env={"EVIL": evil, "MULTI": f"line one\n{evil}\n  indented: yes\n"},
         envFiles={"FROM_FILE": evil},
-        configFiles=[ConfigFile(path="/etc/app/app.conf", content=f"a: 1\n{evil}\n"),
-                     ConfigFile(path="/etc/app/empty.conf", content="")],
+        configFiles=[
+            ConfigFile(path="/etc/app/app.conf", content=f"a: 1\n{evil}\n"),
+            ConfigFile(path="/etc/app/empty.conf", content=""),
+        ],
         annotations={"note": evil},
         labels={"tier": "front"},
         ingress=Ingress(host="evil.example.com", annotations={"x": evil}),
         resources=_resources(),
         probes=_http_probes(),
-        security=Security(exceptions=[SecurityException(setting="writableRootFilesystem",
-                                                        reason=f"because\n{evil}\n#: x")]),
+        security=Security(
+            exceptions=[
+                SecurityException(setting="writableRootFilesystem", reason=f"because\n{evil}\n#: x")
+            ]
+        ),
     )
     cp = ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1, service=ServicePlan())
     return ChartPlan(
-        name="evil", chartVersion="0.1.0", appVersion="1.0.0", description=f"desc {evil}\nnext: line",
-        components=[cp], secrets=[ChartSecret(name="token", description=evil)],
+        name="evil",
+        chartVersion="0.1.0",
+        appVersion="1.0.0",
+        description=f"desc {evil}\nnext: line",
+        components=[cp],
+        secrets=[ChartSecret(name="token", description=evil)],
         standards=Standards(requiredLabels={"team": "core"}, requiredAnnotations={"why": evil}),
         decisions=[Decision(topic=evil, choice=evil, reason=evil)],
         notes=[ImportNote(source=evil, message=evil)],
@@ -229,8 +310,9 @@ def injection_plan() -> ChartPlan:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def render(chart_dir: Path, values: dict[str, Any] | None = None, *,
-           placeholders: bool = True) -> dict[str, str]:
+def render(
+    chart_dir: Path, values: dict[str, Any] | None = None, *, placeholders: bool = True
+) -> dict[str, str]:
     """Render the chart like `helm template rel --namespace apps`.
 
     Secrets that must be set at install get the validator's placeholders unless told not to.
@@ -268,7 +350,10 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
 
 def ci_values(chart_dir: Path) -> dict[str, dict[str, Any]]:
     """Every ci values file of a chart."""
-    return {p.name: yaml.safe_load(p.read_text()) for p in sorted((chart_dir / "ci").glob("*-values.yaml"))}
+    return {
+        p.name: yaml.safe_load(p.read_text())
+        for p in sorted((chart_dir / "ci").glob("*-values.yaml"))
+    }
 
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -306,16 +391,33 @@ def test_config_key_sanitises_paths_and_dedupes() -> None:
 def test_chart_layout(shop: Path) -> None:
     files = {str(p.relative_to(shop)) for p in shop.rglob("*") if p.is_file()}
     for expected in [
-        "Chart.yaml", "values.yaml", "values.schema.json", "README.md", ".helmignore",
-        "argocd/application.yaml", ".autopilot/manifest.json", "templates/_helpers.tpl",
-        "templates/NOTES.txt", "templates/secret.yaml", "templates/tests/test-connection.yaml",
-        "templates/web/deployment.yaml", "templates/web/service.yaml", "templates/web/ingress.yaml",
-        "templates/web/hpa.yaml", "templates/web/pdb.yaml", "templates/web/configmap.yaml",
-        "templates/web/networkpolicy.yaml", "templates/web/serviceaccount.yaml",
-        "templates/db/statefulset.yaml", "templates/db/service-headless.yaml",
-        "templates/report/cronjob.yaml", "templates/node-agent/daemonset.yaml",
-        "templates/migrate/job.yaml", "ci/autoscaling-values.yaml",
-        "ci/existing-secret-values.yaml", "ci/no-persistence-values.yaml",
+        "Chart.yaml",
+        "values.yaml",
+        "values.schema.json",
+        "README.md",
+        ".helmignore",
+        "argocd/application.yaml",
+        ".autopilot/manifest.json",
+        "templates/_helpers.tpl",
+        "templates/NOTES.txt",
+        "templates/secret.yaml",
+        "templates/tests/test-connection.yaml",
+        "templates/web/deployment.yaml",
+        "templates/web/service.yaml",
+        "templates/web/ingress.yaml",
+        "templates/web/hpa.yaml",
+        "templates/web/pdb.yaml",
+        "templates/web/configmap.yaml",
+        "templates/web/networkpolicy.yaml",
+        "templates/web/serviceaccount.yaml",
+        "templates/db/statefulset.yaml",
+        "templates/db/service-headless.yaml",
+        "templates/report/cronjob.yaml",
+        "templates/node-agent/daemonset.yaml",
+        "templates/migrate/job.yaml",
+        "ci/autoscaling-values.yaml",
+        "ci/existing-secret-values.yaml",
+        "ci/no-persistence-values.yaml",
     ]:
         assert expected in files, expected
     assert "ci/ingress-tls-values.yaml" not in files  # the plan already enables an ingress
@@ -361,16 +463,29 @@ def test_every_values_key_is_documented_and_in_the_readme(shop: Path) -> None:
     assert len(params) == len(set(params)) > 100
     assert _undocumented(yaml.safe_load(text), set(params)) == []
     readme = (shop / "README.md").read_text()
-    table = [row.split("|")[1].strip().strip("`") for row in readme.split("## Parameters")[1].splitlines()
-             if row.startswith("| `")]
+    table = [
+        row.split("|")[1].strip().strip("`")
+        for row in readme.split("## Parameters")[1].splitlines()
+        if row.startswith("| `")
+    ]
     assert sorted(table) == sorted(params)
-    assert "| `web.replicaCount` | Number of replicas (ignored when autoscaling is enabled) | `2` |" in readme
+    assert (
+        "| `web.replicaCount` | Number of replicas (ignored when autoscaling is enabled) | `2` |"
+        in readme
+    )
 
 
 def test_readme_sections(shop: Path) -> None:
     readme = (shop / "README.md").read_text()
-    for heading in ("## What it deploys", "## Install", "## Plan decisions", "## Security exceptions",
-                    "## Notes", "## Parameters", "## Images to build"):
+    for heading in (
+        "## What it deploys",
+        "## Install",
+        "## Plan decisions",
+        "## Security exceptions",
+        "## Notes",
+        "## Parameters",
+        "## Images to build",
+    ):
         assert heading in readme
     assert "Reads /proc of every process on the node." in readme
     assert "It has a volume \\| and needs stable identity." in readme
@@ -378,8 +493,10 @@ def test_readme_sections(shop: Path) -> None:
 
 def test_security_exception_reasons_are_comments_next_to_values(shop: Path) -> None:
     text = (shop / "values.yaml").read_text()
-    assert "readOnlyRootFilesystem: false  # security exception (writableRootFilesystem): " \
-           "Writes its state to /var/lib/agent. # injected" in text
+    assert (
+        "readOnlyRootFilesystem: false  # security exception (writableRootFilesystem): "
+        "Writes its state to /var/lib/agent. # injected" in text
+    )
     assert "runAsUser: 0  # security exception (runAsRoot)" in text
 
 
@@ -423,25 +540,40 @@ def test_selectors_match_pod_labels(shop_objs: list[dict[str, Any]]) -> None:
     for obj in shop_objs:
         if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
             selector = obj["spec"]["selector"]["matchLabels"]
-            assert set(selector) == {"app.kubernetes.io/name", "app.kubernetes.io/instance",
-                                     "app.kubernetes.io/component"}
+            assert set(selector) == {
+                "app.kubernetes.io/name",
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/component",
+            }
             assert selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
     web_svc = find(shop_objs, "Service", "rel-shop-web")
     web = find(shop_objs, "Deployment", "rel-shop-web")
     assert web_svc["spec"]["selector"] == web["spec"]["selector"]["matchLabels"]
-    assert web_svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert web_svc["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
 
 
 def test_hardened_security_contexts(shop_objs: list[dict[str, Any]]) -> None:
     spec = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))
     assert spec["securityContext"] == {
-        "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
-        "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert spec["automountServiceAccountToken"] is False
     container = spec["containers"][0]["securityContext"]
     assert container == {
-        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "privileged": False,
-        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
     assert {"/tmp", "/var/cache/nginx"} <= mounts
     db = pod_spec(find(shop_objs, "StatefulSet", "rel-shop-db"))
@@ -467,7 +599,9 @@ def test_low_port_non_root_gets_unprivileged_port_sysctl(tmp_path: Path) -> None
     plan.components[0].spec.ports = [Port(name="http", port=80)]
     chart = generate_chart(plan, tmp_path).chart_dir
     spec = pod_spec(find(objects(chart), "Deployment", "rel-tiny-api"))
-    assert spec["securityContext"]["sysctls"] == [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+    assert spec["securityContext"]["sysctls"] == [
+        {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}
+    ]
 
 
 def test_probes_resources_and_image(shop_objs: list[dict[str, Any]]) -> None:
@@ -476,8 +610,10 @@ def test_probes_resources_and_image(shop_objs: list[dict[str, Any]]) -> None:
     assert container["readinessProbe"]["periodSeconds"] == 5
     assert container["startupProbe"]["tcpSocket"] == {"port": "http"}
     assert "enabled" not in container["livenessProbe"]
-    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                      "limits": {"cpu": "500m", "memory": "256Mi"}}
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+    }
     assert container["image"] == "ghcr.io/acme/web:1.4.2"
     assert container["imagePullPolicy"] == "Always"
     db = pod_spec(find(shop_objs, "StatefulSet", "rel-shop-db"))["containers"][0]
@@ -487,13 +623,17 @@ def test_probes_resources_and_image(shop_objs: list[dict[str, Any]]) -> None:
     assert "livenessProbe" not in cron and cron["command"] == ["/app/report", "--since", "24h"]
 
 
-def test_env_is_sorted_quoted_and_secrets_come_from_the_secret(shop_objs: list[dict[str, Any]]) -> None:
+def test_env_is_sorted_quoted_and_secrets_come_from_the_secret(
+    shop_objs: list[dict[str, Any]],
+) -> None:
     container = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))["containers"][0]
     env = container["env"]
     assert env[0] == {"name": "LOG_LEVEL", "value": "info"}
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
-    assert refs == {"API_KEY": {"name": "rel-shop", "key": "api-key"},
-                    "DB_PASSWORD": {"name": "rel-shop", "key": "db-password"}}
+    assert refs == {
+        "API_KEY": {"name": "rel-shop", "key": "api-key"},
+        "DB_PASSWORD": {"name": "rel-shop", "key": "db-password"},
+    }
     assert container["envFrom"] == [{"configMapRef": {"name": "rel-shop-web-env"}}]
     assert find(shop_objs, "ConfigMap", "rel-shop-web-env")["data"] == {"FEATURE_X": "on"}
 
@@ -503,13 +643,26 @@ def test_config_files_are_mounted_with_subpath_and_mode(shop_objs: list[dict[str
     assert cm["data"] == {"etc-nginx-conf.d-default.conf": "server {\n  listen 8080;\n}\n"}
     spec = pod_spec(find(shop_objs, "Deployment", "rel-shop-web"))
     mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "config-files")
-    assert mount == {"name": "config-files", "mountPath": "/etc/nginx/conf.d/default.conf",
-                     "subPath": "etc-nginx-conf.d-default.conf", "readOnly": True}
+    assert mount == {
+        "name": "config-files",
+        "mountPath": "/etc/nginx/conf.d/default.conf",
+        "subPath": "etc-nginx-conf.d-default.conf",
+        "readOnly": True,
+    }
     volume = next(v for v in spec["volumes"] if v["name"] == "config-files")
     assert volume["configMap"]["items"] == [
-        {"key": "etc-nginx-conf.d-default.conf", "path": "etc-nginx-conf.d-default.conf", "mode": 0o644}]
-    secret_mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secret-files")
-    assert secret_mount["subPath"] == "api-key" and secret_mount["mountPath"] == "/run/secrets/api-key"
+        {
+            "key": "etc-nginx-conf.d-default.conf",
+            "path": "etc-nginx-conf.d-default.conf",
+            "mode": 0o644,
+        }
+    ]
+    secret_mount = next(
+        m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secret-files"
+    )
+    assert (
+        secret_mount["subPath"] == "api-key" and secret_mount["mountPath"] == "/run/secrets/api-key"
+    )
 
 
 def test_config_change_rolls_pods(shop: Path) -> None:
@@ -517,8 +670,16 @@ def test_config_change_rolls_pods(shop: Path) -> None:
         dep = find(objects(shop, values), "Deployment", "rel-shop-web")
         return str(dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
 
-    changed = {"web": {"configFiles": {"etc-nginx-conf.d-default.conf": {
-        "path": "/etc/nginx/conf.d/default.conf", "content": "changed"}}}}
+    changed = {
+        "web": {
+            "configFiles": {
+                "etc-nginx-conf.d-default.conf": {
+                    "path": "/etc/nginx/conf.d/default.conf",
+                    "content": "changed",
+                }
+            }
+        }
+    }
     assert checksum(None) != checksum(changed)
 
 
@@ -529,20 +690,28 @@ def test_statefulset_claims_and_no_persistence(shop: Path, shop_objs: list[dict[
     assert claim["metadata"]["name"] == "data"
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert find(shop_objs, "Service", "rel-shop-db-headless")["spec"]["clusterIP"] == "None"
-    off = find(objects(shop, ci_values(shop)["no-persistence-values.yaml"]), "StatefulSet", "rel-shop-db")
+    off = find(
+        objects(shop, ci_values(shop)["no-persistence-values.yaml"]), "StatefulSet", "rel-shop-db"
+    )
     assert "volumeClaimTemplates" not in off["spec"]
     assert {"name": "data", "emptyDir": {}} in pod_spec(off)["volumes"]
 
 
 def test_pvc_for_deployment_volume_keeps_data(tmp_path: Path) -> None:
     plan = minimal_plan()
-    plan.components[0].spec.volumes = [Volume(name="uploads", mountPath="/data", size="1Gi", storageClass="fast")]
+    plan.components[0].spec.volumes = [
+        Volume(name="uploads", mountPath="/data", size="1Gi", storageClass="fast")
+    ]
     chart = generate_chart(plan, tmp_path).chart_dir
     objs = objects(chart)
     pvc = find(objs, "PersistentVolumeClaim", "rel-tiny-api-uploads")
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert pvc["spec"]["storageClassName"] == "fast"
-    volume = next(v for v in pod_spec(find(objs, "Deployment", "rel-tiny-api"))["volumes"] if v["name"] == "uploads")
+    volume = next(
+        v
+        for v in pod_spec(find(objs, "Deployment", "rel-tiny-api"))["volumes"]
+        if v["name"] == "uploads"
+    )
     assert volume["persistentVolumeClaim"]["claimName"] == "rel-tiny-api-uploads"
 
 
@@ -553,10 +722,16 @@ def test_hpa_only_when_enabled(shop: Path, shop_objs: list[dict[str, Any]]) -> N
     assert find(shop_objs, "Deployment", "rel-shop-worker")["spec"]["replicas"] == 1
     hpa = find(shop_objs, "HorizontalPodAutoscaler", "rel-shop-web")["spec"]
     assert hpa["minReplicas"] == 2 and hpa["maxReplicas"] == 6
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "rel-shop-web"}
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "rel-shop-web",
+    }
     scaled = objects(shop, ci_values(shop)["autoscaling-values.yaml"])
     assert {o["metadata"]["name"] for o in scaled if o["kind"] == "HorizontalPodAutoscaler"} == {
-        "rel-shop-web", "rel-shop-worker"}
+        "rel-shop-web",
+        "rel-shop-worker",
+    }
 
 
 def test_pdb_only_where_planned(shop_objs: list[dict[str, Any]]) -> None:
@@ -573,7 +748,10 @@ def test_ingress_with_tls(shop_objs: list[dict[str, Any]]) -> None:
     rule = ing["rules"][0]
     assert rule["host"] == "shop.example.com"
     assert rule["http"]["paths"][0]["pathType"] == "Prefix"
-    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "rel-shop-web", "port": {"name": "http"}}
+    assert rule["http"]["paths"][0]["backend"]["service"] == {
+        "name": "rel-shop-web",
+        "port": {"name": "http"},
+    }
 
 
 def test_ingress_ci_file_when_plan_has_none(tmp_path: Path) -> None:
@@ -588,24 +766,40 @@ def test_ingress_ci_file_when_plan_has_none(tmp_path: Path) -> None:
 def test_network_policies(shop_objs: list[dict[str, Any]]) -> None:
     db = find(shop_objs, "NetworkPolicy", "rel-shop-db")["spec"]
     assert db["policyTypes"] == ["Ingress"]
-    rules = [([p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in r["from"]], r["ports"])
-             for r in db["ingress"]]
+    rules = [
+        (
+            [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in r["from"]],
+            r["ports"],
+        )
+        for r in db["ingress"]
+    ]
     # Each caller on the ports it calls (report: every port); the helm test on every port.
-    assert rules == [(["web"], [{"port": 5432, "protocol": "TCP"}]),
-                     (["report"], [{"port": 5432, "protocol": "TCP"}]),
-                     (["test-connection"], [{"port": 5432, "protocol": "TCP"}])]
+    assert rules == [
+        (["web"], [{"port": 5432, "protocol": "TCP"}]),
+        (["report"], [{"port": 5432, "protocol": "TCP"}]),
+        (["test-connection"], [{"port": 5432, "protocol": "TCP"}]),
+    ]
     web = find(shop_objs, "NetworkPolicy", "rel-shop-web")["spec"]
     sources = [p for r in web["ingress"] for p in r["from"]]
-    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}} in sources
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+    } in sources
     assert {"namespaceSelector": {}, "podSelector": {}} not in sources
     worker = find(shop_objs, "NetworkPolicy", "rel-shop-worker")["spec"]
     assert "ingress" not in worker  # no ports: deny all
-    selected = {tuple(sorted(o["spec"]["podSelector"]["matchLabels"].items()))
-                for o in shop_objs if o["kind"] == "NetworkPolicy"}
+    selected = {
+        tuple(sorted(o["spec"]["podSelector"]["matchLabels"].items()))
+        for o in shop_objs
+        if o["kind"] == "NetworkPolicy"
+    }
     for obj in shop_objs:
         if obj["kind"] in WORKLOADS:
-            template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
+            template = (
+                obj["spec"]["jobTemplate"]["spec"]["template"]
+                if obj["kind"] == "CronJob"
+                else obj["spec"]["template"]
+            )
             labels = template["metadata"]["labels"]
             assert any(set(sel) <= set(labels.items()) for sel in selected), obj["metadata"]["name"]
 
@@ -617,7 +811,9 @@ def test_wait_for_init_container(shop: Path, shop_objs: list[dict[str, Any]]) ->
     assert init["args"] == ["300", "rel-shop-db:5432"]
     assert init["securityContext"]["readOnlyRootFilesystem"] is True
     assert init["resources"]["limits"]["memory"] == "64Mi"
-    off = pod_spec(find(objects(shop, {"web": {"waitFor": {"enabled": False}}}), "Deployment", "rel-shop-web"))
+    off = pod_spec(
+        find(objects(shop, {"web": {"waitFor": {"enabled": False}}}), "Deployment", "rel-shop-web")
+    )
     assert "initContainers" not in off
 
 
@@ -626,7 +822,9 @@ def test_missing_image_is_a_loud_placeholder(shop: Path, shop_objs: list[dict[st
     assert container["image"] == "REPLACE-ME/worker:1.4.2"
     notes = render(shop)["shop/templates/NOTES.txt"]
     assert "WARNING: worker has no image yet" in notes
-    fixed = render(shop, {"worker": {"image": {"repository": "acme/worker"}}})["shop/templates/NOTES.txt"]
+    fixed = render(shop, {"worker": {"image": {"repository": "acme/worker"}}})[
+        "shop/templates/NOTES.txt"
+    ]
     assert "worker has no image" not in fixed
 
 
@@ -636,7 +834,9 @@ def test_secret_generation_and_existing_secret(shop: Path, shop_objs: list[dict[
     assert base64.b64decode(secret["data"]["api-key"]).decode() == PLACEHOLDER
     generated = base64.b64decode(secret["data"]["db-password"]).decode()
     assert len(generated) == 32 and generated.isalnum()
-    given = find(objects(shop, {"secrets": {"values": {"api-key": "s3cret"}}}), "Secret", "rel-shop")
+    given = find(
+        objects(shop, {"secrets": {"values": {"api-key": "s3cret"}}}), "Secret", "rel-shop"
+    )
     assert base64.b64decode(given["data"]["api-key"]).decode() == "s3cret"
     # A secret the chart cannot generate is required: an install without it fails naming it.
     with pytest.raises(helm_python.HelmError, match=r"secrets\.values\.api-key is required"):
@@ -648,8 +848,11 @@ def test_secret_generation_and_existing_secret(shop: Path, shop_objs: list[dict[
     container = pod_spec(find(existing, "Deployment", "rel-shop-web"))["containers"][0]
     names = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
     assert names == {"shop-credentials"}
-    volume = next(v for v in pod_spec(find(existing, "Deployment", "rel-shop-web"))["volumes"]
-                  if v["name"] == "secret-files")
+    volume = next(
+        v
+        for v in pod_spec(find(existing, "Deployment", "rel-shop-web"))["volumes"]
+        if v["name"] == "secret-files"
+    )
     assert volume["secret"]["secretName"] == "shop-credentials"
 
 
@@ -678,10 +881,17 @@ def test_release_name_and_overrides(shop: Path) -> None:
     assert find(objs, "Deployment", "store-web")
     with helm_python.Chart.load(str(shop)) as chart:
         chart.validate_schema({"web": {"image": {"tag": 1.5}}})
-    assert pod_spec(find(objects(shop, {"web": {"image": {"tag": 1.5}}}), "Deployment", "rel-shop-web"))[
-        "containers"][0]["image"] == "ghcr.io/acme/web:1.5"
+    assert (
+        pod_spec(
+            find(objects(shop, {"web": {"image": {"tag": 1.5}}}), "Deployment", "rel-shop-web")
+        )["containers"][0]["image"]
+        == "ghcr.io/acme/web:1.5"
+    )
     objs = objects(shop, {"global": {"imageRegistry": "mirror.local"}})
-    assert pod_spec(find(objs, "Deployment", "rel-shop-web"))["containers"][0]["image"] == "mirror.local/acme/web:1.4.2"
+    assert (
+        pod_spec(find(objs, "Deployment", "rel-shop-web"))["containers"][0]["image"]
+        == "mirror.local/acme/web:1.4.2"
+    )
 
 
 # --- schema -----------------------------------------------------------------------------
@@ -692,9 +902,14 @@ def test_schema_accepts_defaults_and_ci_files_and_rejects_typos(shop: Path) -> N
         chart.validate_schema(None)
         for values in ci_values(shop).values():
             chart.validate_schema(values)
-        for bad in ({"web": {"replicaCount": "two"}}, {"web": {"replicaCuont": 2}},
-                    {"web": {"image": {"pullPolicy": "Sometimes"}}}, {"web": {"service": {"type": "Magic"}}},
-                    {"wbe": {}}, {"db": {"containerPorts": [{"name": "x", "containerPort": 0}]}}):
+        for bad in (
+            {"web": {"replicaCount": "two"}},
+            {"web": {"replicaCuont": 2}},
+            {"web": {"image": {"pullPolicy": "Sometimes"}}},
+            {"web": {"service": {"type": "Magic"}}},
+            {"wbe": {}},
+            {"db": {"containerPorts": [{"name": "x", "containerPort": 0}]}},
+        ):
             with pytest.raises(helm_python.HelmValuesError):
                 chart.validate_schema(bad)
 
@@ -731,7 +946,10 @@ def test_template_syntax_in_user_text_renders_literally(tmp_path: Path) -> None:
     # Comments stay single-line: the reason's second line must not become YAML.
     text = (chart / "values.yaml").read_text()
     assert yaml.safe_load(text) == values
-    assert all("#: x" not in line or line.lstrip().startswith("#") or "  # " in line for line in text.splitlines())
+    assert all(
+        "#: x" not in line or line.lstrip().startswith("#") or "  # " in line
+        for line in text.splitlines()
+    )
 
 
 # --- security scan ----------------------------------------------------------------------
@@ -745,8 +963,11 @@ def test_checkov_pass_rate(shop_objs: list[dict[str, Any]], tmp_path: Path) -> N
 
     manifest = tmp_path / "all.yaml"
     manifest.write_text(yaml.safe_dump_all(shop_objs))
-    report = Runner().run(root_folder=None, files=[str(manifest)],
-                          runner_filter=RunnerFilter(framework=["kubernetes"]))
+    report = Runner().run(
+        root_folder=None,
+        files=[str(manifest)],
+        runner_filter=RunnerFilter(framework=["kubernetes"]),
+    )
     ignored = {"CKV_K8S_43", "CKV_K8S_35"}
     passed = [c for c in report.passed_checks if c.check_id not in ignored]
     failed = [c for c in report.failed_checks if c.check_id not in ignored]
@@ -804,7 +1025,9 @@ def test_regeneration_removes_files_the_plan_no_longer_makes(tmp_path: Path) -> 
     chart = generate_chart(shop_plan(), tmp_path).chart_dir
     edited = chart / "templates/migrate/configmap.yaml"
     edited.write_text(edited.read_text() + "# keep me\n")
-    smaller = shop_plan(components=[c for c in shop_plan().components if c.spec.name not in ("report", "migrate")])
+    smaller = shop_plan(
+        components=[c for c in shop_plan().components if c.spec.name not in ("report", "migrate")]
+    )
     result = generate_chart(smaller, tmp_path)
     assert not (chart / "templates/report").exists()
     assert not (chart / "templates/migrate/job.yaml").exists()
@@ -815,8 +1038,10 @@ def test_tmpfs_gpu_and_daemonset_budget(tmp_path: Path) -> None:
     plan = minimal_plan()
     spec = plan.components[0].spec
     spec.tmpfs = ["/run/cache"]
-    spec.resources = Resources(requests=ResourceAmounts(cpu="1", memory="1Gi", gpu=1),
-                               limits=ResourceAmounts(cpu="2", memory="2Gi"))
+    spec.resources = Resources(
+        requests=ResourceAmounts(cpu="1", memory="1Gi", gpu=1),
+        limits=ResourceAmounts(cpu="2", memory="2Gi"),
+    )
     plan.components[0].kind = WorkloadKind.DAEMONSET
     plan.components[0].pdb = True
     chart = generate_chart(plan, tmp_path).chart_dir
@@ -824,7 +1049,9 @@ def test_tmpfs_gpu_and_daemonset_budget(tmp_path: Path) -> None:
     spec_out = pod_spec(find(objs, "DaemonSet", "rel-tiny-api"))
     volume = next(v for v in spec_out["volumes"] if v["name"] == "tmpfs-0")
     assert volume["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Mi"}
-    assert {"name": "tmpfs-0", "mountPath": "/run/cache"} in spec_out["containers"][0]["volumeMounts"]
+    assert {"name": "tmpfs-0", "mountPath": "/run/cache"} in spec_out["containers"][0][
+        "volumeMounts"
+    ]
     assert spec_out["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     pdb = find(objs, "PodDisruptionBudget", "rel-tiny-api")["spec"]
     assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
@@ -844,7 +1071,9 @@ def test_reserved_names_are_refused(tmp_path: Path) -> None:
 def test_long_chart_and_component_names_stay_within_dns_label_limits(tmp_path: Path) -> None:
     db = db_plan()
     db.spec.name = "a-very-long-database-component-name-xyz"
-    plan = shop_plan(name="a-rather-long-chart-name-for-a-product-x", components=[db], decisions=[], notes=[])
+    plan = shop_plan(
+        name="a-rather-long-chart-name-for-a-product-x", components=[db], decisions=[], notes=[]
+    )
     chart = generate_chart(plan, tmp_path).chart_dir
     report = helm_python.lint(str(chart), None, strict=True, namespace=NAMESPACE)
     assert not [m for m in report["messages"] if m["severity"] >= 2], report
@@ -857,22 +1086,36 @@ def test_long_chart_and_component_names_stay_within_dns_label_limits(tmp_path: P
 
 
 def test_ingress_controller_is_admitted_exactly_while_ingress_is_on(shop: Path) -> None:
-    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
-                  "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}
+    controller = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+    }
 
     def db_sources(values: dict[str, Any] | None) -> list[Any]:
         policy = find(objects(shop, values), "NetworkPolicy", "rel-shop-db")["spec"]
         return [p for r in policy["ingress"] for p in r["from"]]
 
     assert controller not in db_sources(None)
-    assert controller in db_sources({"db": {"ingress": {"enabled": True, "hostname": "db.example.com"}}})
+    assert controller in db_sources(
+        {"db": {"ingress": {"enabled": True, "hostname": "db.example.com"}}}
+    )
 
 
 def test_go_yaml_booleans_stay_strings(tmp_path: Path) -> None:
     """`SKIP_CLAMD=n` (mailcow) must reach the pod as "n": Helm's YAML reads a bare n as false."""
-    spec = Component(name="app", image="ghcr.io/acme/app:1.0.0", env={"SKIP": "n", "DEV": "Y", "ON": "on"})
-    plan = ChartPlan(name="yn", chartVersion="0.1.0", appVersion="1.0.0", description="y/n",
-                     components=[ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1)])
+    spec = Component(
+        name="app", image="ghcr.io/acme/app:1.0.0", env={"SKIP": "n", "DEV": "Y", "ON": "on"}
+    )
+    plan = ChartPlan(
+        name="yn",
+        chartVersion="0.1.0",
+        appVersion="1.0.0",
+        description="y/n",
+        components=[ComponentPlan(spec=spec, kind=WorkloadKind.DEPLOYMENT, replicas=1)],
+    )
     chart = generate_chart(plan, tmp_path).chart_dir
-    env = {e["name"]: e["value"] for e in pod_spec(find(objects(chart), "Deployment", "rel-yn-app"))["containers"][0]["env"]}
+    env = {
+        e["name"]: e["value"]
+        for e in pod_spec(find(objects(chart), "Deployment", "rel-yn-app"))["containers"][0]["env"]
+    }
     assert env == {"SKIP": "n", "DEV": "Y", "ON": "on"}

@@ -226,9 +226,18 @@ def test_native_job_others_depend_on_is_waited_for() -> None:
     plan = plan_chart(
         native(
             {"name": "db", "image": "postgres:16.4", "ports": [{"port": 5432}]},
-            {"name": "migrate", "image": "ghcr.io/acme/api:1.0", "kind": "Job", "dependsOn": ["db"]},
-            {"name": "api", "image": "ghcr.io/acme/api:1.0", "ports": [{"port": 8080}],
-             "dependsOn": ["migrate", "db"]},
+            {
+                "name": "migrate",
+                "image": "ghcr.io/acme/api:1.0",
+                "kind": "Job",
+                "dependsOn": ["db"],
+            },
+            {
+                "name": "api",
+                "image": "ghcr.io/acme/api:1.0",
+                "ports": [{"port": 8080}],
+                "dependsOn": ["migrate", "db"],
+            },
         )
     )
     migrate, api = plan.component("migrate"), plan.component("api")
@@ -251,8 +260,12 @@ def test_imported_one_shot_is_planned_as_a_job_with_waiting_dependents() -> None
 
 
 def test_shared_claim_decision_and_statefulset_keeps_its_own() -> None:
-    shared = {"name": "data", "mountPath": "/data", "sharedClaim": "data",
-              "accessModes": ["ReadWriteMany"]}
+    shared = {
+        "name": "data",
+        "mountPath": "/data",
+        "sharedClaim": "data",
+        "accessModes": ["ReadWriteMany"],
+    }
     plan = plan_chart(
         native(
             {"name": "db", "image": "postgres:16.4", "volumes": [shared]},
@@ -280,34 +293,59 @@ def _plan() -> ChartPlan:
         description="one-shot, profile and shared claim",
         components=[
             ComponentPlan(
-                spec=Component(name="db", image="postgres:16.4",
-                               ports=[Port(name="postgresql", port=5432)]),
-                kind=WorkloadKind.STATEFULSET, replicas=1, service=ServicePlan(headless=True),
+                spec=Component(
+                    name="db", image="postgres:16.4", ports=[Port(name="postgresql", port=5432)]
+                ),
+                kind=WorkloadKind.STATEFULSET,
+                replicas=1,
+                service=ServicePlan(headless=True),
             ),
             ComponentPlan(
-                spec=Component(name="migrate", image="ghcr.io/acme/api:1.0",
-                               job=JobSpec(ttlSecondsAfterFinished=None)),
-                kind=WorkloadKind.JOB, replicas=1, waitFor=["db"],
+                spec=Component(
+                    name="migrate",
+                    image="ghcr.io/acme/api:1.0",
+                    job=JobSpec(ttlSecondsAfterFinished=None),
+                ),
+                kind=WorkloadKind.JOB,
+                replicas=1,
+                waitFor=["db"],
             ),
             ComponentPlan(
-                spec=Component(name="api", image="ghcr.io/acme/api:1.0",
-                               ports=[Port(name="http", port=8080)],
-                               volumes=[Volume(name="uploads", mountPath="/srv/uploads", **uploads)],
-                               dependsOn=["migrate", "db"]),
-                kind=WorkloadKind.DEPLOYMENT, replicas=1, service=ServicePlan(),
-                waitFor=["db"], waitForJobs=["migrate"],
+                spec=Component(
+                    name="api",
+                    image="ghcr.io/acme/api:1.0",
+                    ports=[Port(name="http", port=8080)],
+                    volumes=[Volume(name="uploads", mountPath="/srv/uploads", **uploads)],
+                    dependsOn=["migrate", "db"],
+                ),
+                kind=WorkloadKind.DEPLOYMENT,
+                replicas=1,
+                service=ServicePlan(),
+                waitFor=["db"],
+                waitForJobs=["migrate"],
             ),
             ComponentPlan(
-                spec=Component(name="worker", image="ghcr.io/acme/worker:1.0",
-                               volumes=[Volume(name="files", mountPath="/data", **uploads)],
-                               dependsOn=["migrate"]),
-                kind=WorkloadKind.DEPLOYMENT, replicas=1, waitForJobs=["migrate"],
+                spec=Component(
+                    name="worker",
+                    image="ghcr.io/acme/worker:1.0",
+                    volumes=[Volume(name="files", mountPath="/data", **uploads)],
+                    dependsOn=["migrate"],
+                ),
+                kind=WorkloadKind.DEPLOYMENT,
+                replicas=1,
+                waitForJobs=["migrate"],
             ),
             ComponentPlan(
-                spec=Component(name="adminer", image="adminer:4.8.1", enabled=False,
-                               ports=[Port(name="http", port=8080)],
-                               volumes=[Volume(name="sessions", mountPath="/sessions")]),
-                kind=WorkloadKind.DEPLOYMENT, replicas=1, service=ServicePlan(),
+                spec=Component(
+                    name="adminer",
+                    image="adminer:4.8.1",
+                    enabled=False,
+                    ports=[Port(name="http", port=8080)],
+                    volumes=[Volume(name="sessions", mountPath="/sessions")],
+                ),
+                kind=WorkloadKind.DEPLOYMENT,
+                replicas=1,
+                service=ServicePlan(),
                 waitFor=["db"],
             ),
         ],
@@ -344,7 +382,10 @@ def test_one_shot_is_a_job_the_dependents_wait_for(chart: Path) -> None:
     job = find(objs, "Job", "rel-app-migrate-1")
     assert "ttlSecondsAfterFinished" not in job["spec"]
     # The Job waits for its own dependency with the existing wait-for-services container.
-    assert job["spec"]["template"]["spec"]["initContainers"][0]["args"] == ["300", "rel-app-db:5432"]
+    assert job["spec"]["template"]["spec"]["initContainers"][0]["args"] == [
+        "300",
+        "rel-app-db:5432",
+    ]
     pod = find(objs, "Deployment", "rel-app-api")["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     services, jobs = pod["initContainers"]
@@ -361,20 +402,27 @@ def test_one_shot_is_a_job_the_dependents_wait_for(chart: Path) -> None:
     for container in (*pod["containers"], services):
         assert "wait-jobs-token" not in {m["name"] for m in container.get("volumeMounts", [])}
     off = objects(chart, {"api": {"waitFor": {"enabled": False}}})
-    assert "initContainers" not in find(off, "Deployment", "rel-app-api")["spec"]["template"]["spec"]
+    assert (
+        "initContainers" not in find(off, "Deployment", "rel-app-api")["spec"]["template"]["spec"]
+    )
     assert not [o for o in off if o["kind"] == "Role" and "api" in o["metadata"]["name"]]
 
 
 def test_role_reads_only_the_awaited_jobs_and_binds_the_dependents_account(chart: Path) -> None:
     objs = objects(chart)
     role = find(objs, "Role", "rel-app-api-wait")
-    assert role["rules"] == [{
-        "apiGroups": ["batch"], "resources": ["jobs"],
-        "resourceNames": ["rel-app-migrate-1"], "verbs": ["get", "list", "watch"],
-    }]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["batch"],
+            "resources": ["jobs"],
+            "resourceNames": ["rel-app-migrate-1"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
     binding = find(objs, "RoleBinding", "rel-app-api-wait")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rel-app-api",
-                                    "namespace": "apps"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rel-app-api", "namespace": "apps"}
+    ]
     assert binding["roleRef"]["name"] == "rel-app-api-wait"
     assert find(objs, "Role", "rel-app-worker-wait")
     assert {o["kind"] for o in objs} >= {"Role", "RoleBinding"}
@@ -383,12 +431,20 @@ def test_role_reads_only_the_awaited_jobs_and_binds_the_dependents_account(chart
 
 def test_job_name_follows_the_release_revision(chart: Path) -> None:
     with helm_python.Chart.load(str(chart)) as loaded:
-        rendered = loaded.render(None, name=RELEASE, namespace=NAMESPACE, revision=3,
-                                 is_upgrade=True)
-    objs = [d for p, t in rendered.items() if not p.endswith("NOTES.txt")
-            for d in yaml.safe_load_all(t) if d]
+        rendered = loaded.render(
+            None, name=RELEASE, namespace=NAMESPACE, revision=3, is_upgrade=True
+        )
+    objs = [
+        d
+        for p, t in rendered.items()
+        if not p.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(t)
+        if d
+    ]
     assert find(objs, "Job", "rel-app-migrate-3")
-    assert find(objs, "Role", "rel-app-api-wait")["rules"][0]["resourceNames"] == ["rel-app-migrate-3"]
+    assert find(objs, "Role", "rel-app-api-wait")["rules"][0]["resourceNames"] == [
+        "rel-app-migrate-3"
+    ]
     pod = find(objs, "Deployment", "rel-app-api")["spec"]["template"]["spec"]
     assert pod["initContainers"][1]["args"][-1] == "job/rel-app-migrate-3"
 
@@ -400,8 +456,13 @@ def test_profile_component_is_off_by_default_and_whole_when_enabled(chart: Path)
     assert values == {"adminer": {"enabled": True}}
     on = objects(chart, values)
     kinds = {o["kind"] for o in on if o["metadata"]["name"].startswith("rel-app-adminer")}
-    assert kinds == {"Deployment", "Service", "ServiceAccount", "NetworkPolicy",
-                     "PersistentVolumeClaim"}
+    assert kinds == {
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+    }
     test = find(on, "Job", "rel-app-test-connection")["spec"]["template"]["spec"]["containers"][0]
     assert "rel-app-adminer:8080" in test["args"]
     test_off = find(off, "Job", "rel-app-test-connection")["spec"]["template"]["spec"]

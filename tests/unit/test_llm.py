@@ -31,9 +31,16 @@ from shared.llm import (
 from shared.models.workflow import ErrorCode
 from tests.fakes.openai_server import FakeOpenAI, status, text, tool_call
 
-ENV_VARS = ("AUTOPILOT_MODEL", "AUTOPILOT_PLANNER_MODEL", "AUTOPILOT_GENERATOR_MODEL",
-            "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "LANGSMITH_TRACING",
-            "LANGSMITH_API_KEY")
+ENV_VARS = (
+    "AUTOPILOT_MODEL",
+    "AUTOPILOT_PLANNER_MODEL",
+    "AUTOPILOT_GENERATOR_MODEL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "LANGSMITH_TRACING",
+    "LANGSMITH_API_KEY",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +80,12 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOPILOT_MODEL_MAX_TOKENS", "1000")
     monkeypatch.setenv("AUTOPILOT_MODEL_MAX_RETRIES", "1")
     settings = LLMSettings()
-    assert (settings.temperature, settings.timeout, settings.max_tokens, settings.max_retries) == (0.3, 9, 1000, 1)
+    assert (settings.temperature, settings.timeout, settings.max_tokens, settings.max_retries) == (
+        0.3,
+        9,
+        1000,
+        1,
+    )
 
 
 def test_bad_model_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,8 +140,13 @@ def test_fake_streams_tool_calls_and_usage() -> None:
     from langchain_openai import ChatOpenAI
 
     with FakeOpenAI([tool_call("lookup", {"image": "redis"})]) as fake:
-        model = ChatOpenAI(model="gpt-fake", base_url=fake.base_url, api_key="k",  # type: ignore[arg-type]
-                           streaming=True, stream_usage=True)
+        model = ChatOpenAI(
+            model="gpt-fake",
+            base_url=fake.base_url,
+            api_key="k",  # type: ignore[arg-type]
+            streaming=True,
+            stream_usage=True,
+        )
         reply = model.invoke("x")
         assert reply.tool_calls[0]["name"] == "lookup"
         assert reply.tool_calls[0]["args"] == {"image": "redis"}
@@ -156,8 +173,14 @@ def test_tracing_needs_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_config_carries_workflow_swarm_and_gate() -> None:
-    config = run_config(workflow_id="wf-1", swarm=Swarm.PLANNING, gate="planning_review", recursion_limit=50)
-    assert config["metadata"] == {"workflow_id": "wf-1", "swarm": "planner", "gate": "planning_review"}
+    config = run_config(
+        workflow_id="wf-1", swarm=Swarm.PLANNING, gate="planning_review", recursion_limit=50
+    )
+    assert config["metadata"] == {
+        "workflow_id": "wf-1",
+        "swarm": "planner",
+        "gate": "planning_review",
+    }
     assert {"workflow_id:wf-1", "swarm:planner", "gate:planning_review"} <= set(config["tags"])
     assert config["recursion_limit"] == 50
 
@@ -167,11 +190,15 @@ def test_error_classification() -> None:
     import openai
 
     request = httpx.Request("POST", "http://x/v1/chat/completions")
-    limited = openai.RateLimitError("slow down", response=httpx.Response(429, request=request), body=None)
+    limited = openai.RateLimitError(
+        "slow down", response=httpx.Response(429, request=request), body=None
+    )
     err = classify_model_error(limited)
     assert isinstance(err, ModelCallError) and err.code == ErrorCode.RATE_LIMIT
     assert err.context().retryable
-    assert classify_model_error(openai.APIConnectionError(request=request)).code == ErrorCode.TRANSIENT
+    assert (
+        classify_model_error(openai.APIConnectionError(request=request)).code == ErrorCode.TRANSIENT
+    )
     from langgraph.errors import GraphRecursionError
 
     assert isinstance(classify_model_error(GraphRecursionError("loop")), EscalationNeeded)
@@ -222,9 +249,13 @@ def inside(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
 
 
-@pytest.mark.parametrize("path", ["../outside.txt", "/../outside.txt", "/templates/../../outside.txt",
-                                  "..\\outside.txt/.."])
-def test_backend_refuses_traversal(confined: tuple[FilesystemBackend, Path, Path], path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    ["../outside.txt", "/../outside.txt", "/templates/../../outside.txt", "..\\outside.txt/.."],
+)
+def test_backend_refuses_traversal(
+    confined: tuple[FilesystemBackend, Path, Path], path: str
+) -> None:
     backend, _, outside = confined
     assert refused(lambda: backend.write(path, "pwned"))
     assert refused(lambda: backend.read(path))
@@ -233,7 +264,9 @@ def test_backend_refuses_traversal(confined: tuple[FilesystemBackend, Path, Path
 
 
 @pytest.mark.parametrize("path", ["~/outside.txt", "~root/.bashrc", "~"])
-def test_backend_tilde_is_never_home(confined: tuple[FilesystemBackend, Path, Path], path: str) -> None:
+def test_backend_tilde_is_never_home(
+    confined: tuple[FilesystemBackend, Path, Path], path: str
+) -> None:
     backend, root, _ = confined
     bashrc = Path.home() / ".bashrc"
     before = bashrc.read_bytes() if bashrc.is_file() else None
@@ -243,7 +276,9 @@ def test_backend_tilde_is_never_home(confined: tuple[FilesystemBackend, Path, Pa
     assert not (Path.home() / "outside.txtx").exists()
 
 
-def test_backend_maps_absolute_paths_into_the_root(confined: tuple[FilesystemBackend, Path, Path]) -> None:
+def test_backend_maps_absolute_paths_into_the_root(
+    confined: tuple[FilesystemBackend, Path, Path],
+) -> None:
     backend, root, _ = confined
     result = backend.write("/etc/passwd", "pwned")
     assert result.error is None

@@ -116,13 +116,24 @@ def test_planner_structured_input_with_a_model_uses_the_agent(
 @pytest.mark.parametrize(
     ("raised", "code", "escalate"),
     [
-        (ClarificationNeeded(["Which image runs the web server?"]), ErrorCode.INVALID_INPUT, "clarification"),
-        (EscalationNeeded("the model gave 3 invalid plan answers", errors=["x"]), ErrorCode.INVALID_OUTPUT,
-         "invalid_output"),
+        (
+            ClarificationNeeded(["Which image runs the web server?"]),
+            ErrorCode.INVALID_INPUT,
+            "clarification",
+        ),
+        (
+            EscalationNeeded("the model gave 3 invalid plan answers", errors=["x"]),
+            ErrorCode.INVALID_OUTPUT,
+            "invalid_output",
+        ),
     ],
 )
 def test_planner_agent_refusals_become_failures_with_their_codes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised: Exception, code: ErrorCode, escalate: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    raised: Exception,
+    code: ErrorCode,
+    escalate: str,
 ) -> None:
     def refuse(*args: Any, **kw: Any) -> Any:
         raise raised
@@ -147,16 +158,24 @@ def _edit_values(chart_dir: Path, plan: ChartPlan, model: Any, **kw: Any) -> Cha
     report = validate_chart(chart_dir)
     values = chart_dir / "values.yaml"
     values.write_text(values.read_text() + "# tuned by the agent\n")
-    return ChartResult(chart_dir=chart_dir, engine_report=report, report=report,
-                       diff=unified_diff(before, snapshot(chart_dir)), accepted=["values.yaml"])
+    return ChartResult(
+        chart_dir=chart_dir,
+        engine_report=report,
+        report=report,
+        diff=unified_diff(before, snapshot(chart_dir)),
+        accepted=["values.yaml"],
+    )
 
 
 def generation_request(h: Any) -> SwarmRequest:
     """A generation request with the approved plan stored."""
     plan = plan_chart(parse_requirements(REQUIREMENTS))
     h.artifacts.files[("wf-g", "plan.approved")] = {"result.json": plan.model_dump_json().encode()}
-    return SwarmRequest(workflow_id="wf-g", swarm=Swarm.GENERATION,
-                        input_refs=[ArtifactRef(workflow_id="wf-g", kind="plan.approved")])
+    return SwarmRequest(
+        workflow_id="wf-g",
+        swarm=Swarm.GENERATION,
+        input_refs=[ArtifactRef(workflow_id="wf-g", kind="plan.approved")],
+    )
 
 
 @pytest.mark.slow
@@ -170,7 +189,9 @@ def test_generator_stores_the_agents_chart_and_the_engine_vs_agent_diff(
         return _edit_values(chart_dir, plan, model)
 
     monkeypatch.setattr("services.generator.agent.improve_chart", agent)
-    h = harness(build_generator(settings(GeneratorSettings, data_dir=tmp_path)), generator_graph(MODEL))
+    h = harness(
+        build_generator(settings(GeneratorSettings, data_dir=tmp_path)), generator_graph(MODEL)
+    )
     run_request(h, generation_request(h))
     payload = result(h.on("completed")[0])
     assert [a.kind for a in payload.artifacts] == ["chart.1", "agent-diff.1"]
@@ -217,34 +238,49 @@ def test_clarification_opens_error_review_with_the_questions(tmp_path: Path) -> 
         gate = body["pending_gate"]
         assert gate["questions"] == ["Which image runs the web server?"]
         assert gate["error"]["code"] == "invalid_input" and gate["step"] == "dispatch_planning"
-        client.post(f"/v1/workflows/{wf}/decisions",
-                    json={"gate": "error_review", "decision": "reject", "comment": "resubmit with the image"})
+        client.post(
+            f"/v1/workflows/{wf}/decisions",
+            json={
+                "gate": "error_review",
+                "decision": "reject",
+                "comment": "resubmit with the image",
+            },
+        )
         body = wait_for(client, wf, ended)
         assert body["status"] == "failed" and body["error"]["details"]["questions"]
 
 
-def test_invalid_output_escalation_opens_error_review_at_once_and_approve_replans(tmp_path: Path) -> None:
-    error = EscalationNeeded("the model gave 3 invalid plan answers", errors=["components: missing"])
+def test_invalid_output_escalation_opens_error_review_at_once_and_approve_replans(
+    tmp_path: Path,
+) -> None:
+    error = EscalationNeeded(
+        "the model gave 3 invalid plan answers", errors=["components: missing"]
+    )
     world = MemoryWorld(fail_planning_once(error.context("planning", 1)))
     with TestClient(create_app(gateway_settings(tmp_path), resources=world)) as client:
         wf = submit(client, requirements=SPEC)
         body = wait_for(client, wf, at_gate("error_review"))
         assert body["pending_gate"]["error"]["code"] == "invalid_output"
         assert body["pending_gate"]["error"]["details"]["errors"] == ["components: missing"]
-        assert len([r for r in world.swarms.requests if r.swarm is Swarm.PLANNING]) == 1, "no silent retry"
+        assert len([r for r in world.swarms.requests if r.swarm is Swarm.PLANNING]) == 1, (
+            "no silent retry"
+        )
         approve(client, wf, "error_review", comment="try again")
         wait_for(client, wf, at_gate("planning_review"))
 
 
-def test_security_review_shows_the_agents_diff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_security_review_shows_the_agents_diff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_answer = gateway_testing.answer
     diff = "--- engine/values.yaml\n+++ agent/values.yaml\n+# tuned\n"
 
     async def with_diff(request: SwarmRequest, artifacts: Any) -> Any:
         payload = await real_answer(request, artifacts)
         if request.swarm is Swarm.GENERATION and isinstance(payload, SwarmResult):
-            ref = await artifacts.put_files(request.workflow_id, f"agent-diff.{request.attempt}",
-                                            {"agent.diff": diff.encode()})
+            ref = await artifacts.put_files(
+                request.workflow_id, f"agent-diff.{request.attempt}", {"agent.diff": diff.encode()}
+            )
             payload = payload.model_copy(update={"artifacts": [*payload.artifacts, ref]})
         return payload
 
@@ -276,10 +312,17 @@ def test_answers_to_a_clarification_reach_the_planner_and_planning_runs_again(
         files = await artifacts.get_files(request.workflow_id, "input")
         seen.append((request.attempt, files))
         plan = plan_chart(parse_requirements(REQUIREMENTS))  # what the planner makes of the answers
-        ref = await artifacts.put_files(request.workflow_id, f"plan.{request.attempt}",
-                                        {"result.json": plan.model_dump_json().encode()})
-        return SwarmResult(workflow_id=request.workflow_id, attempt=request.attempt,
-                           swarm=request.swarm, artifacts=[ref])
+        ref = await artifacts.put_files(
+            request.workflow_id,
+            f"plan.{request.attempt}",
+            {"result.json": plan.model_dump_json().encode()},
+        )
+        return SwarmResult(
+            workflow_id=request.workflow_id,
+            attempt=request.attempt,
+            swarm=request.swarm,
+            artifacts=[ref],
+        )
 
     monkeypatch.setattr(gateway_testing, "answer", planner)
     error = ClarificationNeeded(["Which image runs the web server?"]).context("planning", 1)
@@ -289,10 +332,18 @@ def test_answers_to_a_clarification_reach_the_planner_and_planning_runs_again(
         wf = submit(client, prompt="a web server on 8080")
         wait_for(client, wf, at_gate("error_review"))
         url = f"/v1/workflows/{wf}/decisions"
-        bad = client.post(url, json={"gate": "error_review", "decision": "edit", "changes": {"plan": {}}})
+        bad = client.post(
+            url, json={"gate": "error_review", "decision": "edit", "changes": {"plan": {}}}
+        )
         assert bad.status_code == 422 and "answers" in bad.text
-        client.post(url, json={"gate": "error_review", "decision": "edit",
-                               "changes": {"answers": "ghcr.io/acme/web:1.2"}}).raise_for_status()
+        client.post(
+            url,
+            json={
+                "gate": "error_review",
+                "decision": "edit",
+                "changes": {"answers": "ghcr.io/acme/web:1.2"},
+            },
+        ).raise_for_status()
         wait_for(client, wf, at_gate("planning_review"))
     attempts = [r.attempt for r in world.swarms.requests if r.swarm is Swarm.PLANNING]
     assert attempts == [1, 2], "planning runs again with a new attempt"
@@ -311,8 +362,10 @@ def test_planner_passes_the_reviewers_answers_with_the_prompt(
         return parse_requirements(REQUIREMENTS)
 
     monkeypatch.setattr("services.planner.agent.requirements_from_prompt", from_prompt)
-    monkeypatch.setattr("services.planner.agent.plan_with_agent",
-                        lambda requirements, model, **kw: plan_chart(requirements))
+    monkeypatch.setattr(
+        "services.planner.agent.plan_with_agent",
+        lambda requirements, model, **kw: plan_chart(requirements),
+    )
     h = prompt_planner(tmp_path, MODEL)
     h.artifacts.files[("wf-1", "input")]["answers.txt"] = b"ghcr.io/acme/web:1.2"
     run_request(h, planning(attempt=2))

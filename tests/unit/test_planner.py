@@ -130,9 +130,7 @@ def test_network_policy_allows_declared_and_discovered_consumers() -> None:
         )
     )
     assert plan.component("api").networkPolicy.allowFrom == [Peer(component="web")]
-    assert plan.component("cache").networkPolicy.allowFrom == [
-        Peer(component="api", ports=[6379])
-    ]
+    assert plan.component("cache").networkPolicy.allowFrom == [Peer(component="api", ports=[6379])]
     assert plan.component("web").networkPolicy.allowFrom == []
     assert not plan.component("web").networkPolicy.allowIngressController
     assert plan.component("web").waitFor == ["api"]
@@ -333,5 +331,7 @@ def test_findings_the_chart_keeps_carry_the_reason() -> None:
     reasons = {e.setting: e.reason for e in plan.component("clock").spec.security.exceptions}
     assert "nothing to probe" in reasons["noProbes"]
     assert "clock.image.tag" in reasons["unpinnedTag"]
-    pinned = plan_chart(req({"name": "web", "image": "ghcr.io/acme/web:1.2.3", "ports": [{"port": 8080}]}))
+    pinned = plan_chart(
+        req({"name": "web", "image": "ghcr.io/acme/web:1.2.3", "ports": [{"port": 8080}]})
+    )
     assert pinned.component("web").spec.security.exceptions == []

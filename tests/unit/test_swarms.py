@@ -463,7 +463,9 @@ def test_classify_uses_the_error_code() -> None:
     assert classify(PlanningError("no", field="f"), swarm=Swarm.PLANNING, attempt=2).model_dump(include={"code", "field", "attempt"}) == {
         "code": ErrorCode.POLICY, "field": "f", "attempt": 2,
     }  # fmt: skip
-    assert classify(GenerationError("x"), swarm=Swarm.GENERATION, attempt=1).code is ErrorCode.UNKNOWN
+    assert (
+        classify(GenerationError("x"), swarm=Swarm.GENERATION, attempt=1).code is ErrorCode.UNKNOWN
+    )
     transient = classify(psycopg.OperationalError("down"), swarm=Swarm.VALIDATION, attempt=1)
     assert transient.code is ErrorCode.TRANSIENT and transient.retryable
     assert classify(TimeoutError(), swarm=Swarm.VALIDATION, attempt=1).code is ErrorCode.TRANSIENT
@@ -491,7 +493,9 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.fault_marker_path() == s.data_dir / "fault-fired"
     config = consumer_config(s, "generator")
     assert (config.durable_name, config.max_deliver, config.ack_wait) == ("generator", 3, 10.0)
-    assert PlannerSettings.SWARM.service == "planner" and ValidatorSettings.SWARM is Swarm.VALIDATION
+    assert (
+        PlannerSettings.SWARM.service == "planner" and ValidatorSettings.SWARM is Swarm.VALIDATION
+    )
 
 
 def test_http_side_binds_loopback_locally_and_all_interfaces_in_containers() -> None:
