@@ -24,7 +24,8 @@ from services.validator.graph import report_summary, validate_files
 from shared import artifacts as kinds
 from shared.errors import GenerationError, InputError
 from shared.gates import Gate
-from shared.infra.swarm import (
+from shared.models.plan import ChartPlan
+from shared.swarm.nodes import (
     SwarmContext,
     first_ref,
     load_json,
@@ -32,7 +33,6 @@ from shared.infra.swarm import (
     swarm_node,
     write_tree,
 )
-from shared.models.plan import ChartPlan
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from services.generator.config import GeneratorSettings
 from services.generator.graph import build_graph
 from services.validator.engine import warm_up
-from shared.infra.swarm import SwarmService
+from shared.swarm.service import SwarmService
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -8,8 +8,8 @@ from services.generator.config import GeneratorSettings
 from services.generator.handlers import build_service
 from shared.errors import ModelConfigError
 from shared.events import Swarm
-from shared.infra.swarm import run_service
 from shared.llm import load_model
+from shared.swarm.app import run_service
 
 
 def main() -> None:

@@ -24,9 +24,9 @@ from services.planner.state import PlannerState
 from shared import artifacts as kinds
 from shared.errors import InputError
 from shared.gates import Gate
-from shared.infra.swarm import SwarmContext, first_ref, load_files, swarm_node
 from shared.models.plan import ChartPlan, ImportNote
 from shared.models.requirements import ChartRequirements, Standards
+from shared.swarm.nodes import SwarmContext, first_ref, load_files, swarm_node
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -11,7 +11,7 @@ from langgraph.graph import StateGraph
 from services.planner.config import PlannerSettings
 from services.planner.graph import build_graph
 from shared.infra.checkpoint import open_store
-from shared.infra.swarm import SwarmService
+from shared.swarm.service import SwarmService
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from shared.events import Swarm
-from shared.infra.swarm import SwarmSettings
+from shared.swarm.settings import SwarmSettings
 
 
 class ValidatorSettings(SwarmSettings):

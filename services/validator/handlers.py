@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.validator.config import ValidatorSettings
 from services.validator.engine import warm_up
 from services.validator.graph import build_graph
-from shared.infra.swarm import SwarmService
+from shared.swarm.service import SwarmService
 
 
 def build_service(settings: ValidatorSettings | None = None) -> SwarmService:

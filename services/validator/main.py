@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import build_service
-from shared.infra.swarm import run_service
+from shared.swarm.app import run_service
 
 
 def main() -> None:

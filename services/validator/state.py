@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.infra.swarm import SwarmState
+from shared.swarm.nodes import SwarmState
 
 
 @dataclass

@@ -52,16 +52,11 @@ from shared.events import (
     swarm_event,
 )
 from shared.infra import ArtifactStore, free_port, open_checkpointer, serializer
-from shared.infra.swarm import (
-    SwarmContext,
-    SwarmService,
-    SwarmSettings,
-    SwarmState,
-    read_tree,
-    swarm_node,
-)
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
+from shared.swarm.nodes import SwarmContext, SwarmState, read_tree, swarm_node
+from shared.swarm.service import SwarmService
+from shared.swarm.settings import SwarmSettings
 
 KEY = "0123456789abcdef0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from services.gateway.metrics import GatewayMetrics
 from shared.infra.checkpoint import time_writes
 from shared.infra.metrics import MetricSet, checkpoint_histogram
 from shared.infra.model_metrics import ModelMetrics
-from shared.infra.swarm import SwarmMetrics
+from shared.swarm.metrics import SwarmMetrics
 
 
 class CountingModel(BaseChatModel):

@@ -24,7 +24,7 @@ from faststream.nats import NatsMessage, TestNatsBroker
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
-import shared.infra.swarm as swarm_module
+import shared.swarm.service as swarm_module
 from services.generator.config import GeneratorSettings
 from services.generator.engine import generate_chart
 from services.generator.graph import build_graph as generator_graph
@@ -37,7 +37,7 @@ from services.planner.intake import parse_requirements
 from services.validator.config import ValidatorSettings
 from services.validator.graph import build_graph as validator_graph
 from services.validator.handlers import build_service as build_validator
-from shared.errors import GenerationError, InputError, PlanningError
+from shared.errors import GenerationError, InputError, PlanningError, classify
 from shared.events import (
     MSG_ID_HEADER,
     ArtifactRef,
@@ -48,20 +48,13 @@ from shared.events import (
     SwarmResult,
     swarm_event,
 )
-from shared.infra.swarm import (
-    SwarmContext,
-    SwarmService,
-    SwarmSettings,
-    classify,
-    consumer_config,
-    peek_ids,
-    read_tree,
-    safe_relpath,
-    write_tree,
-)
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 from shared.models.workflow import ErrorCode
+from shared.swarm.errors import peek_ids
+from shared.swarm.nodes import SwarmContext, read_tree, safe_relpath, write_tree
+from shared.swarm.service import SwarmService, consumer_config
+from shared.swarm.settings import SwarmSettings
 
 PREFIX = "unit.autopilot.v1"
 STREAM = "UNIT"
