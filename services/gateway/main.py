@@ -69,11 +69,11 @@ def create_app(settings: GatewaySettings, resources: ResourceFactory | None = No
 
 def main() -> None:
     """Serve the gateway with uvicorn on the configured host and port."""
-    import logging
-
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from shared.logs import configure
+
+    configure()
     settings = GatewaySettings()
     uvicorn.run(
         create_app(settings),

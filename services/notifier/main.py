@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -27,6 +25,7 @@ from services.notifier.metrics import NotifierMetrics
 from shared.events import ensure_stream
 from shared.infra.embedded import ensure_servers
 from shared.infra.webhooks import PostgresWebhooks
+from shared.logs import configure
 
 
 class NotifierService:
@@ -147,10 +146,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> None:
     """Deliver notifications until SIGTERM."""
-    logging.basicConfig(
-        level=os.environ.get("AUTOPILOT_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     asyncio.run(serve(NotifierSettings()))
 

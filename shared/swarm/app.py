@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import signal
 from collections.abc import Callable
 from typing import TypeVar
 
 from shared.infra.embedded import ensure_servers
+from shared.logs import configure
 from shared.swarm.service import SwarmService
 from shared.swarm.settings import SwarmSettings
 
@@ -33,10 +32,7 @@ async def serve(service_factory: Callable[[SettingsT], SwarmService], settings: 
 
 def run_service(service_factory: Callable[[SettingsT], SwarmService], settings: SettingsT) -> None:
     """Blocking entry point for a service's `main()`."""
-    logging.basicConfig(
-        level=os.environ.get("AUTOPILOT_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure()
     # uvicorn handles SIGTERM while it serves, then restores this handler and re-raises the
     # signal; as SystemExit it unwinds `serve`, so embedded servers are stopped, not orphaned.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_validate_refuses_links_in_an_archive(
 def test_service_logs_to_a_file_carry_no_colour_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     from faststream._internal.logger.formatter import ColourizedFormatter
 
-    from services.cli.commands.serve import plain_logs
+    from shared.logs import plain_logs
 
     monkeypatch.setenv("NO_COLOR", "1")
     plain_logs()
@@ -120,6 +121,31 @@ def test_service_logs_to_a_file_carry_no_colour_codes(monkeypatch: pytest.Monkey
     assert formatter.format(record) == "INFO hello"
     for handler in logging.getLogger("faststream").handlers:
         assert not getattr(handler.formatter, "use_colors", False)
+
+
+def test_every_entry_point_logs_through_one_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.logs
+    from shared.logs import FORMAT, configure
+
+    calls: list[dict[str, object]] = []
+    plain: list[bool] = []
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(shared.logs, "plain_logs", lambda: plain.append(True))
+    monkeypatch.setenv("AUTOPILOT_LOG_LEVEL", "debug")
+    monkeypatch.setenv("NO_COLOR", "1")
+    configure()
+    assert calls == [{"level": "DEBUG", "format": FORMAT}] and plain == [True]
+    monkeypatch.delenv("AUTOPILOT_LOG_LEVEL")
+    configure()
+    assert calls[-1]["level"] == "INFO"
+    root = Path(__file__).resolve().parents[2]
+    callers = [
+        str(path.relative_to(root))
+        for folder in ("services", "shared")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"^\s*logging\.basicConfig\(", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert callers == ["shared/logs.py"]
 
 
 def test_up_data_is_kept_out_of_the_checkout_and_of_git(

@@ -45,13 +45,13 @@ def _check_port_free(port: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Embedded servers and the four services, until Ctrl-C."""
     import asyncio
-    import logging
 
     from services.cli.local import run_up
     from shared.config import default_data_dir
+    from shared.logs import configure
 
     if args.port is not None:
         _check_port_free(args.port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure()
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     return asyncio.run(run_up(data_dir.resolve(), args.port))
