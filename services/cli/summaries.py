@@ -52,14 +52,16 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], style: Style) ->
 # --------------------------------------------------------------------------- planning
 
 
-def _replicas(comp: ComponentPlan) -> str:
+def replicas_text(comp: ComponentPlan) -> str:
+    """Replicas as a reviewer reads them: a count, an HPA range, or - for batch work."""
     auto = comp.spec.autoscaling
     if auto is not None and auto.enabled:
         return f"{auto.minReplicas}-{auto.maxReplicas} (HPA)"
     return "-" if comp.kind in ("Job", "CronJob") else str(comp.replicas)
 
 
-def _resources(comp: ComponentPlan) -> str:
+def resources_text(comp: ComponentPlan) -> str:
+    """Requests/limits as `cpu, memory`."""
     res = comp.spec.resources
     if res is None:
         return "-"
@@ -76,9 +78,9 @@ def components_table(plan: ChartPlan, style: Style) -> list[str]:
             c.spec.name,
             str(c.kind),
             c.spec.image,
-            _replicas(c),
+            replicas_text(c),
             ",".join(str(p.port) for p in c.spec.ports) or "-",
-            _resources(c),
+            resources_text(c),
         ]
         for c in plan.components
     ]

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from psycopg import AsyncConnection, errors
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
@@ -30,7 +30,7 @@ from services.gateway.auth import Principal, Role
 from services.gateway.sealed import derive
 from shared.errors import Conflict
 from shared.events import utcnow
-from shared.infra.pg import advisory_lock
+from shared.infra.pg import table_pool
 
 KEY_PATTERN = re.compile(r"ap_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _SETUP_LOCK = "autopilot:gateway-keys-setup"
@@ -212,18 +212,9 @@ class PostgresKeys:
         cls, database_url: str, *, pepper: bytes | None, max_connections: int = 4
     ) -> AsyncIterator[PostgresKeys]:
         """A key store, its table created under an advisory lock."""
-        pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
-            database_url,
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            check=AsyncConnectionPool.check_connection,
-            open=False,
-        )
-        async with pool:
-            async with advisory_lock(database_url, _SETUP_LOCK), pool.connection() as conn:
-                for ddl in _DDL:
-                    await conn.execute(ddl)
+        async with table_pool(
+            database_url, _DDL, lock=_SETUP_LOCK, max_connections=max_connections
+        ) as pool:
             yield cls(pool, pepper)
 
     async def create(

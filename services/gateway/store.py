@@ -22,14 +22,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from services.gateway.sealed import Sealer
 from shared.events import ArtifactRef, utcnow
-from shared.infra.pg import advisory_lock
+from shared.infra.pg import advisory_lock, table_pool
 
 _SETUP_LOCK = "autopilot:gateway-setup"
 _DDL = [
@@ -434,20 +434,10 @@ class PostgresStore:
         cls, database_url: str, *, max_connections: int = 10, key: bytes | None = None
     ) -> AsyncIterator[PostgresStore]:
         """A store on its own pool, tables created under an advisory lock."""
-        pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
-            database_url,
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            check=AsyncConnectionPool.check_connection,
-            open=False,
-        )
-        async with pool:
-            store = cls(pool, database_url, key)
-            async with advisory_lock(database_url, _SETUP_LOCK), pool.connection() as conn:
-                for ddl in _DDL:
-                    await conn.execute(ddl)
-            yield store
+        async with table_pool(
+            database_url, _DDL, lock=_SETUP_LOCK, max_connections=max_connections
+        ) as pool:
+            yield cls(pool, database_url, key)
 
     async def create(self, record: WorkflowRecord) -> WorkflowRecord:
         """Insert a new workflow row."""

@@ -1,4 +1,5 @@
-"""Small PostgreSQL helpers: advisory locks for racy setup, and per-name databases."""
+"""Small PostgreSQL helpers: advisory locks for racy setup, pools with their tables, and
+per-name databases."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
 def lock_key(name: str) -> int:
@@ -43,6 +48,26 @@ async def advisory_lock(
             yield
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+@asynccontextmanager
+async def table_pool(
+    database_url: str, ddl: Sequence[str], *, lock: str, max_connections: int
+) -> AsyncIterator[Pool]:
+    """A pool of dict-row autocommit connections, its tables created once under `lock`."""
+    pool: Pool = AsyncConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=max_connections,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+    )
+    async with pool:
+        async with advisory_lock(database_url, lock), pool.connection() as conn:
+            for statement in ddl:
+                await conn.execute(statement)
+        yield pool
 
 
 def with_database(database_url: str, database: str) -> str:

@@ -26,13 +26,13 @@ from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 from Crypto.Random import get_random_bytes
 from psycopg import AsyncConnection, errors
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from shared.events import utcnow
-from shared.infra.pg import advisory_lock
+from shared.infra.pg import table_pool
 from shared.webhooks import WebhookFormat
 
 _SETUP_LOCK = "autopilot:gateway-webhooks-setup"
@@ -270,18 +270,9 @@ class PostgresWebhooks:
         cls, database_url: str, *, key: bytes | None, max_connections: int = 4
     ) -> AsyncIterator[PostgresWebhooks]:
         """A store, its table created under an advisory lock."""
-        pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
-            database_url,
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            check=AsyncConnectionPool.check_connection,
-            open=False,
-        )
-        async with pool:
-            async with advisory_lock(database_url, _SETUP_LOCK), pool.connection() as conn:
-                for ddl in _DDL:
-                    await conn.execute(ddl)
+        async with table_pool(
+            database_url, _DDL, lock=_SETUP_LOCK, max_connections=max_connections
+        ) as pool:
             yield cls(pool, key)
 
     async def ping(self) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from services.cli.summaries import EXCLUDED_WHY, changes, risks
-from shared.models.plan import ChartPlan, ComponentPlan
+from services.cli.summaries import EXCLUDED_WHY, changes, replicas_text, resources_text, risks
+from shared.models.plan import ChartPlan
 
 SEVERITIES = ("error", "warning", "info")
 STATUSES = ("running", "waiting_for_approval", "completed", "failed", "rejected", "cancelled")
@@ -59,23 +59,6 @@ def age(value: str | None, now: datetime | None = None) -> str:
 # --------------------------------------------------------------------------- planning
 
 
-def _replicas(comp: ComponentPlan) -> str:
-    auto = comp.spec.autoscaling
-    if auto is not None and auto.enabled:
-        return f"{auto.minReplicas}-{auto.maxReplicas} (HPA)"
-    return "-" if comp.kind in ("Job", "CronJob") else str(comp.replicas)
-
-
-def _resources(comp: ComponentPlan) -> str:
-    res = comp.spec.resources
-    if res is None:
-        return "-"
-    req, lim = res.requests, res.limits
-    cpu = " / ".join(str(v) for v in (req.cpu, lim.cpu) if v) or "-"
-    mem = " / ".join(str(v) for v in (req.memory, lim.memory) if v) or "-"
-    return f"{cpu} cpu, {mem}"
-
-
 def plan_view(data: dict[str, Any]) -> dict[str, Any]:
     """The planning gate: components, decisions with reasons, risks, changes, the YAML."""
     try:
@@ -91,9 +74,9 @@ def plan_view(data: dict[str, Any]) -> dict[str, Any]:
                 "name": c.spec.name,
                 "kind": str(c.kind),
                 "image": c.spec.image,
-                "replicas": _replicas(c),
+                "replicas": replicas_text(c),
                 "ports": ", ".join(str(p.port) for p in c.spec.ports) or "-",
-                "resources": _resources(c),
+                "resources": resources_text(c),
                 "exceptions": [(e.setting, e.reason) for e in c.spec.security.exceptions],
             }
             for c in plan.components
