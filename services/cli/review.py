@@ -15,6 +15,7 @@ import yaml
 
 from services.cli.summaries import Style
 from services.cli.terminal import Terminal
+from services.planner.engine.calls import rewire
 from shared.errors import InputError
 from shared.models.plan import ChartPlan
 from shared.plan_edit import edit_plan, plan_changes, validate_plan
@@ -51,7 +52,7 @@ def edit_once(plan: ChartPlan, text: str) -> ChartPlan | None:
     changes = plan_changes(plan.dump(), data)
     if not changes:
         return None
-    return edit_plan(plan, changes, prefix="")
+    return rewire(edit_plan(plan, changes, prefix=""))
 
 
 def edit_loop(term: Terminal, plan: ChartPlan, style: Style) -> ChartPlan | None:

@@ -26,6 +26,7 @@ from services.gateway.state import TERMINAL, Status, SupervisorState
 from services.gateway.store import WorkflowRecord
 from services.gateway.workflow import Deps
 from services.gateway.workflow.artifacts import load_plan, load_report
+from services.planner.engine.calls import rewire
 from shared import artifacts as kinds
 from shared.errors import (
     GateNotPending,
@@ -389,7 +390,8 @@ class Supervisor:
         if request.gate != Gate.PLANNING_REVIEW:
             raise InputError("only planning_review accepts an edit", field="decision")
         plan = await load_plan(self.deps, values)
-        return edit_plan(plan, request.changes, prefix="changes")
+        # A reviewer's new serviceRef gets its Service port and NetworkPolicy rule.
+        return rewire(edit_plan(plan, request.changes, prefix="changes"))
 
     async def reconcile_once(self, limit: int = 100) -> int:
         """Re-dispatch or resume every workflow past its deadline; returns how many were touched."""

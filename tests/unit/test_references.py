@@ -433,3 +433,36 @@ def test_a_dependency_named_nowhere_keeps_its_compose_name_as_a_service(tmp_path
     assert alias["spec"]["ports"] == main["spec"]["ports"]
     off = render(chart, {"redis": {"service": {"aliases": []}}})
     assert not any(o["kind"] == "Service" and o["metadata"]["name"] == "redis" for o in off)
+
+
+def test_a_reviewers_new_service_ref_gets_its_port_service_and_policy(tmp_path: Path) -> None:
+    from services.planner.engine.calls import rewire
+    from shared.plan_edit import edit_plan
+
+    spec = {
+        "name": "shop",
+        "components": [
+            {
+                "name": "web",
+                "image": "ghcr.io/acme/web:1.0.0",
+                "ports": [{"name": "http", "port": 8080}],
+            },
+            {"name": "cache", "image": "ghcr.io/acme/cache:1.0.0"},
+        ],
+    }
+    plan = plan_chart(ChartRequirements.model_validate(spec))
+    assert plan.component("cache").service is None and plan.references == []
+    change = {
+        "components": {
+            "web": {"spec": {"env": {"CACHE_URL": {"serviceRef": "cache", "port": 6380}}}}
+        }
+    }
+    edited = rewire(edit_plan(plan, change))
+    assert [(r.caller, r.callee, r.port) for r in edited.references] == [("web", "cache", 6380)]
+    cache = edited.component("cache")
+    assert cache.service is not None and [p.port for p in cache.spec.ports] == [6380]
+    assert [(p.component, p.ports) for p in cache.networkPolicy.allowFrom] == [("web", [6380])]
+    assert plan.component("cache").networkPolicy.allowFrom == []  # the reviewed plan is untouched
+    chart = generate_chart(edited, tmp_path).chart_dir
+    runs = [f for r in validate_chart(chart).results for f in r.findings if f.check == "runs"]
+    assert runs == []

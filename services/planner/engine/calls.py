@@ -15,7 +15,7 @@ from collections.abc import Callable
 from services.planner.engine.network import http_port
 from services.planner.engine.record import Recorder
 from shared.hosts import HostFinder, component_aliases
-from shared.models.plan import NetworkPolicyPlan, Peer, Reference, ServicePlan
+from shared.models.plan import ChartPlan, NetworkPolicyPlan, Peer, Reference, ServicePlan
 from shared.models.requirements import ChartRequirements, Component, Port, ServiceRef
 
 Decide = Callable[[str | None, str, str, str], None]
@@ -186,3 +186,40 @@ def note_calls_to_disabled(req: ChartRequirements, calls: list[Reference], note:
                 f"{call.caller}.refEnv at a service of your own",
                 "warning",
             )
+
+
+def rewire(plan: ChartPlan) -> ChartPlan:
+    """A reviewed plan with its calls derived again from the components' (edited) env.
+
+    A reviewer may add a serviceRef or a config file that calls a sibling; its callee then
+    exposes that port behind a Service, and its NetworkPolicy admits the new caller on it.
+    Nothing the reviewer set is taken away: peers and ports are only added.
+    """
+    specs = ChartRequirements.model_validate(
+        {"name": plan.name, "components": [c.spec.dump() for c in plan.components],
+         "secrets": [s.dump() for s in plan.secrets]}
+    )  # fmt: skip
+    calls = references(specs)
+    components = []
+    for cp in plan.components:
+        spec = cp.spec.model_copy(deep=True)
+        mine = [c for c in calls if c.callee == spec.name]
+        expose_called_ports(spec, mine, lambda *_: None, lambda *_: None)
+        service = cp.service
+        if service is None and cp.kind.value not in ("Job", "CronJob"):
+            service = ServicePlan() if any(p.expose for p in spec.ports) else None
+        allow = [p.model_copy() for p in cp.networkPolicy.allowFrom]
+        have = {p.component: p for p in allow}
+        for peer in peers(spec, mine, []):
+            old = have.get(peer.component)
+            if old is None:
+                allow.append(peer)
+            elif old.ports and peer.ports:
+                old.ports = sorted(set(old.ports) | set(peer.ports))
+            elif old.ports and not peer.ports:
+                old.ports = []
+        policy = cp.networkPolicy.model_copy(update={"allowFrom": allow})
+        components.append(
+            cp.model_copy(update={"spec": spec, "service": service, "networkPolicy": policy})
+        )
+    return plan.model_copy(update={"components": components, "references": calls})
