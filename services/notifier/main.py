@@ -7,16 +7,14 @@ store opened in its lifespan, and `/health`, `/readyz`, `/metrics` on its HTTP s
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
 import httpx
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.types import ASGIApp, Scope
+from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
 from faststream.nats import NatsBroker
-from prometheus_client import make_asgi_app
 
 from services.notifier.config import NotifierSettings
 from services.notifier.delivery import USER_AGENT
@@ -26,6 +24,7 @@ from shared.events import ensure_stream
 from shared.infra.embedded import ensure_servers
 from shared.infra.webhooks import PostgresWebhooks
 from shared.logs import configure
+from shared.swarm.service import probe_routes
 
 
 class NotifierService:
@@ -94,24 +93,7 @@ class NotifierService:
 
     def http_routes(self) -> list[tuple[str, ASGIApp]]:
         """/health (alive), /readyz (can work), /metrics (Prometheus)."""
-
-        @get(include_in_schema=False)
-        async def health(scope: Scope) -> AsgiResponse:
-            return AsgiResponse(b"ok", 200, {"content-type": "text/plain"})
-
-        @get(include_in_schema=False)
-        async def readyz(scope: Scope) -> AsgiResponse:
-            checks = await self.readiness()
-            status = 200 if all(checks.values()) else 503
-            return AsgiResponse(
-                json.dumps(checks).encode(), status, {"content-type": "application/json"}
-            )
-
-        return [
-            ("/health", health),
-            ("/readyz", readyz),
-            ("/metrics", make_asgi_app(self.metrics.registry)),
-        ]
+        return probe_routes(self.readiness, self.metrics.registry)
 
     def asgi_app(self) -> AsgiFastStream:
         """The ASGI app: the broker runs in its lifespan, HTTP serves probes and metrics."""

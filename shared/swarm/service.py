@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from faststream.nats import NatsBroker, NatsMessage, PullSub
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from nats.js.api import AckPolicy, ConsumerConfig
-from prometheus_client import make_asgi_app
+from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import ValidationError
 
 from shared.errors import AutopilotError, InputError, classify
@@ -74,6 +74,26 @@ def postgres_lock(database_url: str) -> ThreadLock:
         return advisory_lock(database_url, f"autopilot:thread:{thread}")
 
     return lock
+
+
+def probe_routes(
+    readiness: Callable[[], Awaitable[dict[str, bool]]], registry: CollectorRegistry
+) -> list[tuple[str, ASGIApp]]:
+    """/health (alive), /readyz (200 when every check is true, else 503), /metrics."""
+
+    @get(include_in_schema=False)
+    async def health(scope: Scope) -> AsgiResponse:
+        return AsgiResponse(b"ok", 200, {"content-type": "text/plain"})
+
+    @get(include_in_schema=False)
+    async def readyz(scope: Scope) -> AsgiResponse:
+        checks = await readiness()
+        status = 200 if all(checks.values()) else 503
+        return AsgiResponse(
+            json.dumps(checks).encode(), status, {"content-type": "application/json"}
+        )
+
+    return [("/health", health), ("/readyz", readyz), ("/metrics", make_asgi_app(registry))]
 
 
 class SwarmService:
@@ -431,24 +451,7 @@ class SwarmService:
 
     def http_routes(self) -> list[tuple[str, ASGIApp]]:
         """/health (alive), /readyz (can work), /metrics (Prometheus)."""
-
-        @get(include_in_schema=False)
-        async def health(scope: Scope) -> AsgiResponse:
-            return AsgiResponse(b"ok", 200, {"content-type": "text/plain"})
-
-        @get(include_in_schema=False)
-        async def readyz(scope: Scope) -> AsgiResponse:
-            checks = await self.readiness()
-            status = 200 if all(checks.values()) else 503
-            return AsgiResponse(
-                json.dumps(checks).encode(), status, {"content-type": "application/json"}
-            )
-
-        return [
-            ("/health", health),
-            ("/readyz", readyz),
-            ("/metrics", make_asgi_app(self.metrics.registry)),
-        ]
+        return probe_routes(self.readiness, self.metrics.registry)
 
     def asgi_app(self) -> AsgiFastStream:
         """The ASGI app: the broker runs in its lifespan, HTTP serves the probes and metrics."""
