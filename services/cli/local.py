@@ -6,6 +6,10 @@ store. Each service runs as `python -m services.cli serve <name>` with the serve
 the checkpoint key in its environment. A service that dies is restarted with a capped
 backoff, and so is an embedded NATS or PostgreSQL, on the same port and data (the services
 reconnect). Ctrl-C (or SIGTERM) stops the services, then the embedded servers.
+
+`--replicas generator=2` runs a swarm service as several processes: they share the swarm's
+durable JetStream consumer (each request goes to one of them) and each has its own /metrics
+port, pid file and log (`generator`, `generator-2`, ...).
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.cli.remote import Unavailable
 from shared.config import AES_KEY_ENV, Settings
-from shared.errors import EmbeddedServerError
+from shared.errors import AutopilotError, EmbeddedServerError
 from shared.infra.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
@@ -37,6 +41,9 @@ from shared.infra.embedded import (
 log = logging.getLogger("autopilot.up")
 
 SERVICES = ("planner", "generator", "validator", "gateway", "notifier")
+REPLICABLE = ("planner", "generator", "validator")
+"""The services that may run as several processes (the swarms; one gateway, one notifier)."""
+MAX_REPLICAS = 16
 RESTART_BACKOFF_MAX = 10.0
 SERVER_CHECK_SECONDS = 1.0
 
@@ -91,7 +98,7 @@ class DataDirLock:
 
 @dataclass
 class Child:
-    """One supervised service process."""
+    """One supervised service process (`name` is the service, or `<service>-<n>` for a replica)."""
 
     name: str
     port: int
@@ -99,6 +106,47 @@ class Child:
     restarts: int = 0
     started_at: float = 0.0
     log_path: Path = field(default_factory=Path)
+    service: str = ""
+
+    def __post_init__(self) -> None:
+        """A child named after its service unless told otherwise."""
+        if not self.service:
+            self.service = self.name
+
+
+def parse_replicas(values: Sequence[str]) -> dict[str, int]:
+    """`--replicas` values (`generator=2`, repeatable or comma-separated) as service -> count.
+
+    Raises AutopilotError (one line, exit 2) naming what is wrong: an unknown or unreplicable
+    service, a count that is not a whole number from 1 to MAX_REPLICAS, a service given twice.
+    """
+    counts: dict[str, int] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        service, sep, number = (text.strip() for text in item.partition("="))
+        if not sep or not service:
+            raise AutopilotError(
+                f"{item!r} is not SERVICE=N (e.g. generator=2)", field="--replicas"
+            )
+        if service not in REPLICABLE:
+            one = " (one process only)" if service in SERVICES else ""
+            raise AutopilotError(
+                f"{service!r} cannot be replicated{one}; one of {', '.join(REPLICABLE)}",
+                field="--replicas",
+            )
+        if not number.isdigit() or not 1 <= int(number) <= MAX_REPLICAS:
+            raise AutopilotError(
+                f"{item!r}: the count must be a whole number from 1 to {MAX_REPLICAS}",
+                field="--replicas",
+            )
+        if service in counts:
+            raise AutopilotError(f"{service} is given twice", field="--replicas")
+        counts[service] = int(number)
+    return counts
+
+
+def replica_names(service: str, count: int) -> list[str]:
+    """The process names of a service's replicas: `generator`, `generator-2`, ..."""
+    return [service if i == 1 else f"{service}-{i}" for i in range(1, count + 1)]
 
 
 def aes_key(data_dir: Path) -> str:
@@ -157,6 +205,7 @@ class Launcher:
         *,
         services: Sequence[str] = SERVICES,
         command: Callable[[str], list[str]] = serve_command,
+        replicas: Mapping[str, int] | None = None,
     ) -> None:
         self.servers = servers
         self.command = command
@@ -165,8 +214,11 @@ class Launcher:
         self.pid_dir = data_dir / "pids"
         self.log_dir = data_dir / "logs"
         self.gateway_port = gateway_port
+        counts = replicas or {}
         self.children = [
-            Child(name, gateway_port if name == "gateway" else free_port()) for name in services
+            Child(name, gateway_port if service == "gateway" else free_port(), service=service)
+            for service in services
+            for name in replica_names(service, counts.get(service, 1))
         ]
         self.stopping = False
 
@@ -177,7 +229,7 @@ class Launcher:
         child.log_path = self.log_dir / f"{child.name}.log"
         with child.log_path.open("ab") as out:
             child.process = subprocess.Popen(
-                self.command(child.name),
+                self.command(child.service),
                 env=service_env(self.servers, self.key, child, self.data_dir, self.gateway_port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -240,11 +292,13 @@ class Launcher:
                 log.info("embedded %s restarted (pid %s)", name, server.pid)
 
     def _record_server_pid(self, name: str, server: EmbeddedNats | EmbeddedPostgres) -> None:
+        """Write an embedded server's pid to `pids/<name>.pid`."""
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         if (pid := server.pid) is not None:
             (self.pid_dir / f"{name}.pid").write_text(f"{pid}\n")
 
     def _restart_later(self, child: Child) -> None:
+        """The backoff's timer: start the child again unless `up` is stopping or did already."""
         if not self.stopping and child.process is None:
             self.start(child)
 
@@ -268,28 +322,33 @@ class Launcher:
 
 
 def _is_running(server: EmbeddedNats | EmbeddedPostgres) -> bool:
+    """Whether the embedded server's process is alive (run in a thread: it may probe)."""
     return server.running
 
 
 def _urls(launcher: Launcher) -> list[str]:
+    """One `/metrics` line per process, replicas included."""
     lines = []
     for child in launcher.children:
         lines.append(f"  {child.name:<10} http://127.0.0.1:{child.port}/metrics")
     return lines
 
 
-async def run_up(data_dir: Path, gateway_port: int | None) -> int:
-    """Run the whole system until interrupted."""
+async def run_up(
+    data_dir: Path, gateway_port: int | None, replicas: Mapping[str, int] | None = None
+) -> int:
+    """Run the whole system until interrupted (`replicas`: processes per swarm service, 1 else)."""
     with DataDirLock(data_dir):
-        return await _run_locked(data_dir, gateway_port)
+        return await _run_locked(data_dir, gateway_port, replicas or {})
 
 
-async def _run_locked(data_dir: Path, gateway_port: int | None) -> int:
+async def _run_locked(data_dir: Path, gateway_port: int | None, replicas: Mapping[str, int]) -> int:
+    """`run_up` once the data dir is ours: servers, the services, then wait for a signal."""
     os.environ["AUTOPILOT_DATA_DIR"] = str(data_dir)
     settings = Settings(data_dir=data_dir)
     servers = await ensure_servers(settings)
     key = aes_key(data_dir)
-    launcher = Launcher(servers, data_dir, gateway_port or free_port(), key)
+    launcher = Launcher(servers, data_dir, gateway_port or free_port(), key, replicas=replicas)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -109,3 +109,104 @@ def test_a_killed_embedded_nats_is_restarted_on_the_same_port(tmp_path: Path) ->
         assert int((tmp_path / "pids" / "nats.pid").read_text()) == second
         launcher.stop(timeout=5)
         assert not (tmp_path / "pids" / "nats.pid").exists()
+
+
+def test_replicas_parse_from_repeated_or_comma_separated_flags() -> None:
+    from services.cli.local import parse_replicas
+
+    assert parse_replicas([]) == {}
+    assert parse_replicas(["generator=2", "validator=3"]) == {"generator": 2, "validator": 3}
+    assert parse_replicas(["generator=2, validator = 1", "planner=16"]) == {
+        "generator": 2,
+        "validator": 1,
+        "planner": 16,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("gateway=2", "'gateway' cannot be replicated (one process only); one of planner, "),
+        ("notifier=2", "'notifier' cannot be replicated (one process only)"),
+        ("nope=2", "'nope' cannot be replicated; one of planner, generator, validator"),
+        ("generator", "'generator' is not SERVICE=N"),
+        ("=2", "'=2' is not SERVICE=N"),
+        ("generator=0", "the count must be a whole number from 1 to 16"),
+        ("generator=17", "the count must be a whole number from 1 to 16"),
+        ("generator=-1", "the count must be a whole number from 1 to 16"),
+        ("generator=two", "the count must be a whole number from 1 to 16"),
+        ("generator=2,generator=3", "generator is given twice"),
+    ],
+)
+def test_bad_replicas_are_one_line_exit_2_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, says: str
+) -> None:
+    from services.cli.main import main
+
+    assert main(["up", "--data-dir", str(tmp_path / "data"), "--replicas", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --replicas: ") and says in err and err.count("\n") == 1
+    assert not (tmp_path / "data").exists(), "nothing was started or created"
+
+
+def test_up_help_names_the_replicas_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli.local import MAX_REPLICAS
+    from services.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--replicas SERVICE=N" in text and "generator=2" in text
+    assert f"N from 1 to {MAX_REPLICAS}" in text
+
+
+def test_replicas_run_as_processes_of_their_own_sharing_the_service_command(
+    tmp_path: Path,
+) -> None:
+    servers = Servers(nats_url="nats://127.0.0.1:1", database_url="postgresql://x@127.0.0.1:1/x")
+    asked: list[str] = []
+
+    def command(name: str) -> list[str]:
+        asked.append(name)
+        return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    launcher = Launcher(
+        servers,
+        tmp_path,
+        4321,
+        "k" * 32,
+        services=("planner", "generator", "validator", "gateway"),
+        command=command,
+        replicas={"generator": 2, "validator": 3},
+    )
+    names = [c.name for c in launcher.children]
+    assert names == [
+        "planner",
+        "generator",
+        "generator-2",
+        "validator",
+        "validator-2",
+        "validator-3",
+        "gateway",
+    ]
+    assert [c.service for c in launcher.children] == [
+        "planner",
+        "generator",
+        "generator",
+        "validator",
+        "validator",
+        "validator",
+        "gateway",
+    ]
+    ports = [c.port for c in launcher.children]
+    assert ports[-1] == 4321 and len(set(ports)) == len(ports), "a /metrics port per replica"
+    try:
+        for child in launcher.children:
+            launcher.start(child)
+        assert asked == [c.service for c in launcher.children]
+        pids = {p.stem: int(p.read_text()) for p in (tmp_path / "pids").glob("*.pid")}
+        assert set(pids) == set(names) and len(set(pids.values())) == len(names)
+        assert (tmp_path / "logs" / "validator-3.log").exists()
+    finally:
+        launcher.stop(timeout=5)
+    assert not list((tmp_path / "pids").iterdir())

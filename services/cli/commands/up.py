@@ -1,4 +1,4 @@
-"""`autopilot up`: embedded servers and the four services, until Ctrl-C."""
+"""`autopilot up`: embedded servers and the services (swarms optionally replicated), until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     up = sub.add_parser("up", help="run the whole system locally (embedded NATS and PostgreSQL)")
     up.add_argument("--port", type=port_number, help="gateway port (default: a free one)")
     up.add_argument("--data-dir", help="where embedded servers, pids and logs live")
+    up.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run a swarm service as N processes sharing its queue, e.g. --replicas generator=2 "
+        "--replicas validator=2 (or generator=2,validator=2); planner, generator or validator, "
+        "N from 1 to 16; default 1 each",
+    )
     up.set_defaults(func=run)
 
 
@@ -46,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
     """Embedded servers and the four services, until Ctrl-C."""
     import asyncio
 
-    from services.cli.local import run_up
+    from services.cli.local import parse_replicas, run_up
     from shared.config import default_data_dir
     from shared.logs import configure
 
+    replicas = parse_replicas(args.replicas)
     if args.port is not None:
         _check_port_free(args.port)
     configure()
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    return asyncio.run(run_up(data_dir.resolve(), args.port))
+    return asyncio.run(run_up(data_dir.resolve(), args.port, replicas))
