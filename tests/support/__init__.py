@@ -1,0 +1,1 @@
+"""Helpers the tests share (not fixtures: plain functions and classes imported where used)."""
