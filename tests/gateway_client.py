@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
+
+from tests.support.polling import eventually
 
 Check = Callable[[dict[str, Any]], bool]
 
 
-def wait_for(client: TestClient, wf: str, check: Check, timeout: float = 90) -> dict[str, Any]:
-    """Poll the workflow until `check` holds (swarm answers arrive asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = client.get(f"/v1/workflows/{wf}").json()
-        if check(body):
-            return body
-        assert time.monotonic() < deadline, f"timed out; last state {body}"
-        time.sleep(0.02)
+def wait_for(
+    client: httpx.Client | str,
+    wf: str,
+    check: Check,
+    timeout: float = 90,
+    *,
+    headers: dict[str, str] | None = None,
+    interval: float = 0.02,
+) -> dict[str, Any]:
+    """Poll the workflow until `check` holds (swarm answers arrive asynchronously); its state.
+
+    `client` is a TestClient (any httpx client) or the base URL of a running gateway. A check
+    that knows the state will never come fails at once by raising.
+    """
+
+    def state() -> dict[str, Any]:
+        if isinstance(client, str):
+            response = httpx.get(f"{client}/v1/workflows/{wf}", headers=headers, timeout=30)
+        else:
+            response = client.get(f"/v1/workflows/{wf}", headers=headers)
+        body: dict[str, Any] = response.json()
+        return body
+
+    return eventually(
+        state,
+        until=check,
+        timeout=timeout,
+        interval=interval,
+        message=f"workflow {wf} did not reach the state waited for",
+    )
 
 
 def at_gate(gate: str) -> Check:

@@ -11,6 +11,7 @@ import pytest
 
 from services.cli.local import Launcher, aes_key
 from shared.infra.embedded import Servers
+from tests.support.polling import eventually_async
 
 
 def test_aes_key_is_generated_once_and_kept_private(
@@ -37,17 +38,26 @@ def test_a_dying_service_is_restarted_and_stop_cleans_up(tmp_path: Path) -> None
 
     async def run() -> list[int]:
         seen: list[int] = []
+        pid_file = tmp_path / "pids" / "short.pid"
+
+        def pids() -> list[int]:
+            """Every pid the short service's pid file has named so far."""
+            text = pid_file.read_text() if pid_file.exists() else ""
+            if text.strip() and int(text) not in seen:
+                seen.append(int(text))
+            return seen
+
         watcher = asyncio.create_task(launcher.watch())
-        for _ in range(60):
-            await asyncio.sleep(0.1)
-            pid = int((tmp_path / "pids" / "short.pid").read_text())
-            if pid not in seen:
-                seen.append(pid)
-            if len(seen) >= 3:
-                break
-        launcher.stopping = True
-        watcher.cancel()
-        return seen
+        try:
+            return await eventually_async(
+                pids,
+                until=lambda seen: len(seen) >= 3,
+                timeout=15,
+                message="the exiting service was not restarted twice",
+            )
+        finally:
+            launcher.stopping = True
+            watcher.cancel()
 
     pids = asyncio.run(run())
     assert len(pids) >= 3, "the exiting service was restarted at least twice"
@@ -92,14 +102,19 @@ def test_a_killed_embedded_nats_is_restarted_on_the_same_port(tmp_path: Path) ->
         assert first is not None
 
         async def run() -> int | None:
+            pid_file = tmp_path / "pids" / "nats.pid"
             watcher = asyncio.create_task(launcher.watch_servers())
-            await asyncio.sleep(0.2)
-            assert int((tmp_path / "pids" / "nats.pid").read_text()) == first
+            await eventually_async(
+                lambda: pid_file.exists() and pid_file.read_text() == f"{first}\n",
+                timeout=10,
+                message="the watcher did not record the running server's pid",
+            )
             os.kill(first, 9)
-            for _ in range(100):
-                await asyncio.sleep(0.1)
-                if nats.pid not in (None, first):
-                    break
+            await eventually_async(
+                lambda: nats.pid not in (None, first),
+                timeout=10,
+                message="the killed server was not restarted",
+            )
             launcher.stopping = True
             await watcher
             return nats.pid
