@@ -6,18 +6,24 @@ report.passed, [r.step for r in report.results], report.security.passRate
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import sys
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import helm_python
 
-from services.validator import checks, helm, kube_schema, runs, security
+from services.validator import checks, helm, kube_schema, lint, runs, security
 from services.validator.helm import Rendered, ValuesSet
 from services.validator.security import MIN_CHECKOV_PASS_RATE
 from shared.errors import ValidationFailed
@@ -88,20 +94,42 @@ def validate_chart(
     namespace: str = DEFAULT_NAMESPACE,
     release: str | None = None,
 ) -> ValidationReport:
-    """Run every validation step over a chart directory and report what each found."""
+    """Run every validation step over a chart directory and report what each found.
+
+    Byte-identical chart content validated again with the same arguments (and the same
+    validator) returns the stored report (see `_Memo`).
+    """
     chart_dir = Path(chart_dir)
     if isinstance(kube_versions, str):
         kube_versions = [kube_versions]  # a lone "1.30" is one version, not four characters
+    key = _memo_key(chart_dir, kube_versions, namespace, release)
+    stored = _MEMO.get(key, chart_dir)
+    if stored is not None:
+        return stored
+    report = _validate(chart_dir, kube_versions=kube_versions, namespace=namespace, release=release)
+    _MEMO.put(key, chart_dir, report)
+    return report
+
+
+def _validate(
+    chart_dir: Path,
+    *,
+    kube_versions: Sequence[str] | None,
+    namespace: str,
+    release: str | None,
+) -> ValidationReport:
+    """validate_chart without the memo."""
     security.preload()
     sets, file_findings = helm.load_values_sets(chart_dir)
-    # Helm's Go calls (lint, render, values) let other threads run: they go to a pool while
-    # this thread does the Python work (checkov, schemas) as soon as its input is rendered.
+    # Helm's Go calls (render, values) let other threads run: they go to a pool while this
+    # thread does the Python work (lint rules, checkov, schemas) as soon as its input is there.
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="validate") as pool:
-        lints = [pool.submit(_timed, helm.lint_set, chart_dir, vs, namespace) for vs in sets]
         try:
             chart = helm_python.Chart.load(chart_dir)
         except helm_python.HelmError as exc:
-            return _unloadable(chart_dir, exc, _lint_step(sets, lints))
+            # Nothing renders: Helm's own lint says what is wrong with the chart.
+            lints = [pool.submit(_timed, helm.lint_set, chart_dir, vs, namespace) for vs in sets]
+            return _unloadable(chart_dir, exc, _lint_step(sets, [job.result() for job in lints]))
         with chart:
             return _validate_loaded(
                 pool,
@@ -109,11 +137,98 @@ def validate_chart(
                 chart_dir,
                 sets,
                 file_findings,
-                lints,
                 kube_versions=kube_versions,
                 namespace=namespace,
                 release=release,
             )
+
+
+class _Memo:
+    """A bounded LRU of whole reports, keyed by a hash of the chart's content and the call.
+
+    A report that names the chart's directory (an unloadable chart, a dependency finding)
+    is only returned for that same directory.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._reports: OrderedDict[str, tuple[ValidationReport, tuple[str, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, chart_dir: Path) -> ValidationReport | None:
+        """A copy of the stored report for key, or None."""
+        with self._lock:
+            stored = self._reports.get(key)
+            if stored is None:
+                return None
+            report, dirs = stored
+            if dirs and dirs != _dir_names(chart_dir):
+                return None
+            self._reports.move_to_end(key)
+        return report.model_copy(deep=True)
+
+    def put(self, key: str, chart_dir: Path, report: ValidationReport) -> None:
+        """Store a copy of report under key, forgetting the least recently used beyond size."""
+        text = report.model_dump_json()
+        names = _dir_names(chart_dir)
+        dirs = names if any(json.dumps(n)[1:-1] in text for n in names) else ()
+        with self._lock:
+            self._reports[key] = (report.model_copy(deep=True), dirs)
+            self._reports.move_to_end(key)
+            while len(self._reports) > self.size:
+                self._reports.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every stored report."""
+        with self._lock:
+            self._reports.clear()
+
+
+_MEMO = _Memo(16)
+
+
+def _dir_names(chart_dir: Path) -> tuple[str, ...]:
+    """The ways a report can name the chart directory: as given and absolute."""
+    return (str(chart_dir), os.path.abspath(chart_dir))
+
+
+def _code_version() -> str:
+    """A hash of the validator's source files and the Helm library it drives."""
+    digest = hashlib.sha256(helm_python.__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+_CODE_VERSION = _code_version()
+
+
+def _settings() -> str:
+    """The validator modules' live settings: constants and functions (tests patch them)."""
+    parts: list[str] = []
+    for module in (checks, helm, kube_schema, lint, runs, security, sys.modules[__name__]):
+        for attr, value in sorted(vars(module).items()):
+            if attr.isupper() and not attr.startswith("_"):
+                parts.append(f"{module.__name__}.{attr}={value!r}")
+            elif callable(value) and not isinstance(value, type):
+                parts.append(f"{module.__name__}.{attr}@{id(value)}")
+    parts += sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AUTOPILOT_"))
+    return "\n".join(parts)
+
+
+def _memo_key(
+    chart_dir: Path, kube_versions: Sequence[str] | None, namespace: str, release: str | None
+) -> str:
+    """A hash of every file of the chart (path and bytes), the arguments and the validator."""
+    digest = hashlib.sha256()
+    for part in (_CODE_VERSION, _settings(), repr(list(kube_versions or [])), namespace):
+        digest.update(part.encode() + b"\0")
+    digest.update(repr(release).encode() + b"\0")
+    files = sorted(p for p in chart_dir.rglob("*") if p.is_file()) if chart_dir.is_dir() else []
+    for path in files:
+        digest.update(path.relative_to(chart_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def _timed(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> tuple[_T, float]:
@@ -123,16 +238,45 @@ def _timed(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> tuple[_T, float]
     return result, time.perf_counter() - start
 
 
-def _lint_step(
-    sets: list[ValuesSet], lints: list[Future[tuple[list[helm.LintEntry], float]]]
-) -> _Step:
-    """The lint step from the per-set lint jobs (seconds: the jobs' own time, summed)."""
-    done = [job.result() for job in lints]
-    lint = _Step("lint")
-    lint.findings = helm.lint_findings(sets, [entries for entries, _ in done])
-    lint.seconds = sum(seconds for _, seconds in done)
-    lint.passed = not _has(lint.findings, Severity.ERROR, Severity.WARNING)
-    return lint
+def _lint_step(sets: list[ValuesSet], done: list[tuple[list[helm.LintEntry], float]]) -> _Step:
+    """The lint step from each set's lint entries (seconds: the lint work's own time, summed)."""
+    lint_step = _Step("lint")
+    lint_step.findings = helm.lint_findings(sets, [entries for entries, _ in done])
+    lint_step.seconds = sum(seconds for _, seconds in done)
+    lint_step.passed = not _has(lint_step.findings, Severity.ERROR, Severity.WARNING)
+    return lint_step
+
+
+def _lint_sets(
+    pool: ThreadPoolExecutor,
+    chart_dir: Path,
+    rules: lint.ChartRules,
+    renders: list[Rendered],
+    sets: list[ValuesSet],
+    namespace: str,
+) -> list[Callable[[], tuple[list[helm.LintEntry], float]]]:
+    """Each set's `helm lint --strict` entries, from its render where Python can be sure.
+
+    Where it cannot (lint.Unsure), Helm's lint of that set runs in the pool; the returned
+    callables wait for it.
+    """
+    out: list[Callable[[], tuple[list[helm.LintEntry], float]]] = []
+    for vs, rendered in zip(sets, renders, strict=True):
+        start = time.perf_counter()
+        try:
+            entries = lint.lint_render(rules, rendered)
+        except lint.Unsure as why:
+            _log.debug("helm lint runs for %s: %s", vs.label, why)
+            out.append(pool.submit(_timed, helm.lint_set, chart_dir, vs, namespace).result)
+            continue
+        done = (entries, time.perf_counter() - start)
+        out.append(partial(_ready, done))
+    return out
+
+
+def _ready(done: _T) -> _T:
+    """done, as the result of a job that has finished."""
+    return done
 
 
 def _validate_loaded(
@@ -141,16 +285,16 @@ def _validate_loaded(
     chart_dir: Path,
     sets: list[ValuesSet],
     file_findings: list[Finding],
-    lints: list[Future[tuple[list[helm.LintEntry], float]]],
     *,
     kube_versions: Sequence[str] | None,
     namespace: str,
     release: str | None,
 ) -> ValidationReport:
-    """The steps after lint, for a chart that loaded.
+    """Every step, for a chart that loaded: each values set is rendered once, in the pool.
 
-    The Go-bound steps (lint, render, values-schema) report the time of their own calls,
-    which overlap each other and the rest; the Python steps report their wall time.
+    Lint's rules and the values-schema step read that render (Helm checks the values against
+    values.schema.json before it renders). The Go-bound steps report the time of their own
+    calls, which overlap each other and the rest; the Python steps report their wall time.
     """
     metadata = chart.metadata
     name = str(metadata.get("name") or chart_dir.name)
@@ -161,16 +305,19 @@ def _validate_loaded(
         for vs in sets
     ]
     # The gate renders without the placeholders the defaults were rendered with.
-    gate_job = (
-        pool.submit(
-            _timed, _required_secrets_gate, chart, sets[0].values, release=release_name,
+    gate_job = None
+    if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values:
+        gate_job = pool.submit(
+            _timed,
+            _required_secrets_gate,
+            chart,
+            sets[0].values,
+            release=release_name,
             namespace=namespace,
         )
-        if sets and sets[0].label == helm.DEFAULT_LABEL and sets[0].values
-        else None
-    )  # fmt: skip
+    values_jobs = [pool.submit(_timed, _merged_values, chart, vs) for vs in sets]
+    rules, rules_seconds = _timed(lint.chart_rules, chart_dir, chart)
     has_schema = chart.schema is not None
-    values_jobs = [pool.submit(_timed, _values_check, chart, vs, has_schema) for vs in sets]
 
     scan = _Step("checkov")
     with _timing(scan):
@@ -202,6 +349,7 @@ def _validate_loaded(
         renders.append(rendered)
         render.findings += findings
         render.seconds += seconds
+    lints = _lint_sets(pool, chart_dir, rules, renders, sets, namespace)
     # When the defaults do not render, that error is the finding; the gate would repeat it.
     if gate_job is not None:
         gate_findings, seconds = gate_job.result()
@@ -230,10 +378,11 @@ def _validate_loaded(
     values_schema = _Step("values-schema")
     merged: dict[str, dict[str, Any]] = {}
     schema_findings: list[Finding] = [] if has_schema else [_NO_VALUES_SCHEMA]
-    for vs, values_job in zip(sets, values_jobs, strict=True):
-        (values, finding), seconds = values_job.result()
+    for vs, rendered, values_job in zip(sets, renders, values_jobs, strict=True):
+        values, seconds = values_job.result()
         merged[vs.label] = values
-        values_schema.seconds += seconds
+        finding, checked = _timed(_values_finding, chart, vs, rendered, values, has_schema)
+        values_schema.seconds += seconds + checked
         schema_findings += [finding] if finding else []
     values_schema.findings = _merge_sets(schema_findings, list(merged))
 
@@ -247,8 +396,10 @@ def _validate_loaded(
             ]
         )
 
-    lint = _lint_step(sets, lints)
-    results = [s.result() for s in (lint, render, values_schema, schema, scan, own)]
+    lint_done = [wait() for wait in lints]
+    lint_done[0] = (lint_done[0][0], lint_done[0][1] + rules_seconds)
+    lint_step = _lint_step(sets, lint_done)
+    results = [s.result() for s in (lint_step, render, values_schema, schema, scan, own)]
     return ValidationReport(
         chart=name,
         passed=all(r.passed for r in results),
@@ -327,28 +478,45 @@ _NO_VALUES_SCHEMA = Finding(
 )
 
 
-def _values_check(
-    chart: helm_python.Chart, vs: ValuesSet, has_schema: bool
-) -> tuple[dict[str, Any], Finding | None]:
-    """The values an install with this set would use, and how they violate the chart's schema."""
+def _merged_values(chart: helm_python.Chart, vs: ValuesSet) -> dict[str, Any]:
+    """The values an install with this set would use (the chart's defaults if they clash)."""
     try:
-        values = chart.merge_values(vs.values)
+        return chart.merge_values(vs.values)
     except helm_python.HelmError:
-        values = chart.values
+        return chart.values
+
+
+def _values_finding(
+    chart: helm_python.Chart,
+    vs: ValuesSet,
+    rendered: Rendered,
+    values: dict[str, Any],
+    has_schema: bool,
+) -> Finding | None:
+    """How this set's values violate the chart's schema, read from the set's render.
+
+    Helm checks the merged values against values.schema.json before it runs a template: a
+    render that succeeded passed it, one the schema stopped says so. Only a render that
+    failed some other way needs the schema checked on its own.
+    """
     if not has_schema:
-        return values, None
-    try:
-        chart.validate_schema(values)
-    except helm_python.HelmError as exc:
-        return values, Finding(
-            severity=Severity.ERROR,
-            tool="values-schema",
-            check="values-schema",
-            object=vs.label,
-            message=f"{vs.label} violates values.schema.json: {exc}",
-            hint="fix the value, or the schema if the value is legitimate",
-        )
-    return values, None
+        return None
+    violation = helm.schema_violation(rendered)
+    if violation is None and not rendered.ok:
+        try:
+            chart.validate_schema(values)
+        except helm_python.HelmError as exc:
+            violation = str(exc)
+    if violation is None:
+        return None
+    return Finding(
+        severity=Severity.ERROR,
+        tool="values-schema",
+        check="values-schema",
+        object=vs.label,
+        message=f"{vs.label} violates values.schema.json: {violation}",
+        hint="fix the value, or the schema if the value is legitimate",
+    )
 
 
 def _versions(

@@ -17,6 +17,32 @@ DEFAULT_LABEL = "values.yaml"
 # libyaml parses rendered manifests ~8x faster than the pure-Python loader.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
+class _CountingLoader(_Loader):  # type: ignore[misc,valid-type]
+    """The libyaml loader, noting mappings that repeat a key (Go's YAML parser rejects them)."""
+
+    repeated_key = False
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """The mapping, as PyYAML builds it (the last of a repeated key wins)."""
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        if len(mapping) != len(node.value):
+            self.repeated_key = True
+        return mapping
+
+
+def parse_documents(text: str) -> tuple[list[Any], bool]:
+    """Every YAML document of a manifest (None for empty ones), and whether a key repeats."""
+    loader = _CountingLoader(text)
+    try:
+        docs = []
+        while loader.check_data():
+            docs.append(loader.get_data())
+        return docs, loader.repeated_key
+    finally:
+        loader.dispose()
+
+
 _LINT_SEVERITY = {3: Severity.ERROR, 2: Severity.WARNING, 1: Severity.INFO}
 
 
@@ -36,6 +62,14 @@ class Rendered:
     objects: list[dict[str, Any]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     ok: bool = True
+    error: str | None = None
+    """Helm's message when the render failed."""
+    texts: dict[str, str] = field(default_factory=dict)
+    """Each rendered template's text by its path in the chart (NOTES.txt left out)."""
+    documents: dict[str, list[Any]] = field(default_factory=dict)
+    """Each template's non-empty YAML documents, parsed (objects or not)."""
+    unparsed: set[str] = field(default_factory=set)
+    """Templates whose text PyYAML rejected, or that repeat a key in a mapping."""
 
 
 PLACEHOLDER = "validator-placeholder-not-a-secret"
@@ -188,25 +222,29 @@ def render(
         manifests = chart.render(vs.values, name=release, namespace=namespace, is_install=True)
     except helm_python.HelmError as exc:
         out.ok = False
+        out.error = str(exc)
         return out, [_render_error(vs.label, "", f"render failed with {vs.label}: {exc}")]
     findings: list[Finding] = []
     for template in sorted(manifests):
         source = _strip_chart_prefix(template)
         if PurePosixPath(source).name == "NOTES.txt":
             continue
+        out.texts[source] = manifests[template]
         try:
-            docs = list(yaml.load_all(manifests[template], Loader=_Loader))
+            docs, repeated = parse_documents(manifests[template])
         except yaml.YAMLError as exc:
             out.ok = False
+            out.unparsed.add(source)
             findings.append(
                 _render_error(
                     vs.label, source, f"{source} is not valid YAML with {vs.label}: {exc}"
                 )
             )
             continue
-        for doc in docs:
-            if doc is None:
-                continue
+        if repeated:
+            out.unparsed.add(source)
+        out.documents[source] = [doc for doc in docs if doc is not None]
+        for doc in out.documents[source]:
             if not isinstance(doc, dict):
                 out.ok = False
                 findings.append(
@@ -216,6 +254,23 @@ def render(
             out.objects.append(doc)
             out.sources.append(source)
     return out, findings
+
+
+SCHEMA_FAILURE = (
+    "values don't meet the specifications of the schema(s) in the following chart(s):\n"
+)
+"""How Helm's render starts its message when the values fail values.schema.json."""
+
+
+def schema_violation(rendered: Rendered) -> str | None:
+    """What Helm's values.schema.json check said when it stopped this render, else None.
+
+    Helm validates the merged values against the schema before it runs any template, so a
+    render that got to its templates (or rendered) passed the schema.
+    """
+    if rendered.error and rendered.error.startswith(SCHEMA_FAILURE):
+        return rendered.error[len(SCHEMA_FAILURE) :]
+    return None
 
 
 def _strip_chart_prefix(template: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import helm_python
 import pytest
 
-from services.validator import checks, kube_schema, security
+from services.validator import checks, engine, kube_schema, security
 from services.validator.engine import STEPS, render_objects, validate_chart
 from shared.errors import InputError, ValidationFailed
 from shared.models.reports import Severity, ValidationReport
@@ -371,6 +371,7 @@ def test_chart_kube_version_upper_bound_is_respected(tmp_path: Path) -> None:
 def test_schema_validators_are_cached_across_validations() -> None:
     validate_chart(HARDENED)
     before = kube_schema.validator_for.cache_info()
+    engine._MEMO.clear()  # the same chart again: validated anew, not the stored report
     validate_chart(HARDENED)
     after = kube_schema.validator_for.cache_info()
     assert after.misses == before.misses
