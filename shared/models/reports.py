@@ -89,3 +89,15 @@ class ValidationReport(SpecModel):
     def findings(self) -> list[Finding]:
         """All findings of all steps."""
         return [f for r in self.results for f in r.findings]
+
+    def summary(self) -> dict[str, Any]:
+        """The few numbers a validation's completion event and a workflow's status carry:
+        passed, passRate, errors, warnings (the validator, the gateway and its test double
+        all summarise with this)."""
+        findings = self.findings
+        return {
+            "passed": self.passed,
+            "passRate": self.security.passRate,
+            "errors": sum(f.severity is Severity.ERROR for f in findings),
+            "warnings": sum(f.severity is Severity.WARNING for f in findings),
+        }

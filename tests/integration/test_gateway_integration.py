@@ -20,7 +20,6 @@ from psycopg import connect
 
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import answer
 from services.generator.engine import generate_chart
 from services.planner.engine import plan_chart
 from shared.events import Event, Swarm, SwarmFailure, SwarmRequest, swarm_event
@@ -28,6 +27,7 @@ from shared.infra.artifacts import ArtifactStore
 from shared.infra.embedded import EmbeddedNats
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
+from tests.fakes.gateway_world import answer
 from tests.gateway_client import approve, at_gate, ended, wait_for
 from tests.gateway_client import submit as submit_to
 

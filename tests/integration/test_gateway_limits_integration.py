@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import answer
 from shared.events import Swarm, SwarmRequest, swarm_event
 from shared.infra.artifacts import ArtifactStore
+from tests.fakes.gateway_world import answer
 from tests.gateway_client import wait_for
 from tests.integration.test_gateway_integration import (  # noqa: F401 - fixtures
     SPEC,

@@ -17,8 +17,8 @@ from services.cli.main import main
 from services.cli.remote import gate_summary
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from services.validator import security
+from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import approve, at_gate, ended, wait_for
 from tests.gateway_client import submit as submit_to
 

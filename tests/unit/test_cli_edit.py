@@ -17,8 +17,8 @@ from services.cli import terminal as terminal_module
 from services.cli.main import main
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from shared.models.plan import ChartPlan
+from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import at_gate, wait_for
 from tests.gateway_client import submit as submit_to
 

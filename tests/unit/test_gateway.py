@@ -19,7 +19,6 @@ from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from services.gateway.routes import ROUTERS
 from services.gateway.supervisor import Supervisor
-from services.gateway.testing import MemoryWorld, answer
 from services.generator.engine import generate_chart
 from services.planner.engine import plan_chart
 from shared.events import Phase, Swarm, SwarmRequest, SwarmResult
@@ -27,6 +26,7 @@ from shared.models.plan import ChartPlan
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
 from shared.plan_edit import merge_patch
+from tests.fakes.gateway_world import MemoryWorld, answer
 from tests.gateway_client import approve, at_gate, ended, wait_for
 from tests.gateway_client import submit as submit_to
 
@@ -835,10 +835,7 @@ def test_outside_local_mode_api_keys_decide_who_may_do_what(tmp_path: Path) -> N
         wf = response.json()["id"]
         assert client.get(f"/v1/workflows/{wf}", headers=alice).json()["submitted_by"] == "alice"
         decision = {"gate": "planning_review", "decision": "approve"}
-        deadline = time.monotonic() + 30
-        while client.get(f"/v1/workflows/{wf}", headers=bob).json().get("pending_gate") is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(client, wf, lambda b: b.get("pending_gate") is not None, 30, headers=bob)
         assert (
             client.post(f"/v1/workflows/{wf}/decisions", json=decision, headers=alice).status_code
             == 403

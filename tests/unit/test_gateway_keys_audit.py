@@ -17,7 +17,7 @@ from services.cli.main import main as cli
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from services.gateway.sealed import Sealer
-from services.gateway.testing import MemoryWorld
+from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import at_gate, ended
 from tests.unit.test_gateway_trust import GATES, KEYS, SPEC, auth, wait
 

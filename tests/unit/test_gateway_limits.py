@@ -20,8 +20,8 @@ from services.cli.main import main as cli_main
 from services.gateway.charts import replay_version
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from shared.events import Phase, Swarm, SwarmResult
+from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import approve, at_gate, wait_for
 
 SPEC: dict[str, Any] = {

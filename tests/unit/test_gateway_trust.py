@@ -4,7 +4,6 @@ gate on its own say-so, and never sees another tenant's chart."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from services.planner.intake import intake
 from shared.errors import InputError
-from tests.gateway_client import at_gate, ended
+from tests.fakes.gateway_world import MemoryWorld
+from tests.gateway_client import at_gate, ended, wait_for
 
 # Recognisable values planted in the server's own environment; none may come back to a submitter.
 SERVER_SECRETS = {
@@ -119,14 +118,13 @@ def world() -> MemoryWorld:
 def wait(
     client: TestClient, wf: str, check: Any, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        body: dict[str, Any] = client.get(f"/v1/workflows/{wf}", headers=headers).json()
-        if check(body):
-            return body
+    """`wait_for` with the caller's key; an error_review gate (never expected here) fails at once."""
+
+    def unless_error_review(body: dict[str, Any]) -> bool:
         assert (body.get("pending_gate") or {}).get("gate") != "error_review", body["error"]
-        assert time.monotonic() < deadline, body
-        time.sleep(0.02)
+        return bool(check(body))
+
+    return wait_for(client, wf, unless_error_review, timeout=60, headers=headers)
 
 
 def test_gateway_compose_never_reads_the_server_environment(

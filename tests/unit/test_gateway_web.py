@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from services.gateway.web import views
 from services.gateway.web.routes import templates
 from services.gateway.web.session import LIFETIME_SECONDS, Session, Sessions
+from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import at_gate, wait_for
 
 COMPOSE = "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n"

@@ -19,10 +19,9 @@ from test_gateway import SPEC, approve, at_gate, ended, submit, wait_for
 from test_gateway import settings as gateway_settings
 from test_swarms import REQUIREMENTS, failure, harness, planning, result, settings
 
-import services.gateway.testing as gateway_testing
+import tests.fakes.gateway_world as gateway_testing
 from services.cli.agentic import OFFLINE_INPUTS
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from services.generator.agent import ChartResult, snapshot, unified_diff
 from services.generator.config import GeneratorSettings
 from services.generator.graph import build_graph as generator_graph
@@ -37,6 +36,7 @@ from shared.errors import ClarificationNeeded, EscalationNeeded
 from shared.events import ArtifactRef, Swarm, SwarmRequest, SwarmResult
 from shared.models.plan import ChartPlan
 from shared.models.workflow import ErrorCode, ErrorContext
+from tests.fakes.gateway_world import MemoryWorld
 
 MODEL: Any = object()  # the nodes only pass the model on to the (stubbed) agents
 PROMPT = "a web server from ghcr.io/acme/web:1.2 on port 8080"

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from services.cli.main import main as cli
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
-from services.gateway.testing import MemoryWorld
 from services.notifier.config import NotifierSettings
 from services.notifier.delivery import post, render
 from services.notifier.handlers import Notifier
@@ -42,6 +41,7 @@ from shared.webhooks import (
     slack_text,
     verify,
 )
+from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import at_gate, ended, submit, wait_for
 from tests.unit.test_gateway_trust import KEYS, SPEC, auth
 

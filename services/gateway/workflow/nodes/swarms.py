@@ -123,13 +123,7 @@ async def check_validation(state: SupervisorState, runtime: Runtime[Deps]) -> Up
     """Passed -> on to the gates; findings -> back to generation with them (bounded)."""
     deps = runtime.context
     report = await load_report(deps, state)
-    summary = {
-        **(state.get("validation") or {}),
-        "passed": report.passed,
-        "passRate": report.security.passRate,
-        "errors": sum(f.severity == Severity.ERROR for f in report.findings),
-        "warnings": sum(f.severity == Severity.WARNING for f in report.findings),
-    }
+    summary = {**(state.get("validation") or {}), **report.summary()}
     if report.passed:
         return {"validation": summary, "feedback": [], "phase": "validation"}
     findings = [f for f in report.findings if f.severity != Severity.INFO]

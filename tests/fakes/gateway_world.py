@@ -1,9 +1,11 @@
-"""In-process swarm answers for tests and benchmarks: the real engines, no swarm services.
+"""A gateway's world in one process for tests: the real engines, no swarm services.
 
 `answer()` does what the planner, generator and validator services do with one request
 (read the input artifacts, run the engine, store the result, return the completion) so the
 gateway can be tested end to end while the services are built elsewhere. `InProcessSwarms` is a
-publisher that records every event and answers `*.requested` ones through a callback.
+publisher that records every event and answers `*.requested` ones through a callback;
+`MemoryWorld` is what `create_app(settings, resources=world)` opens instead of Postgres and NATS.
+Test support, so it lives under tests/ (no production module imports it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from shared.errors import AutopilotError
 from shared.events import Event, Phase, Swarm, SwarmFailure, SwarmRequest, SwarmResult
 from shared.infra.webhooks import MemoryWebhooks
 from shared.models.plan import ChartPlan, ImportNote
-from shared.models.reports import Severity
+from shared.models.reports import ValidationReport
 from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
 
@@ -54,7 +56,7 @@ def _chart(plan: ChartPlan) -> dict[str, bytes]:
     return {rel: text.encode() for rel, text in render_files(plan).items()}
 
 
-def _validate(files: dict[str, bytes], name: str) -> Any:
+def _validate(files: dict[str, bytes], name: str) -> ValidationReport:
     """Validator: chart files -> report."""
     from services.validator.engine import validate_chart
 
@@ -82,8 +84,13 @@ async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | S
             plan = ChartPlan.model_validate_json(files[kinds.RESULT_FILE])
             chart = await asyncio.to_thread(_chart, plan)
             out = await artifacts.put_files(wf, kinds.chart(attempt), chart)
-            return SwarmResult(workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out],
-                               summary={"files": len(chart)})  # fmt: skip
+            return SwarmResult(
+                workflow_id=wf,
+                attempt=attempt,
+                swarm=request.swarm,
+                artifacts=[out],
+                summary={"files": len(chart)},
+            )
         name = ref.kind
         if "Chart.yaml" in files:
             import yaml
@@ -95,21 +102,23 @@ async def answer(request: SwarmRequest, artifacts: Artifacts) -> SwarmResult | S
             kinds.report(attempt),
             {kinds.RESULT_FILE: report.model_dump_json(by_alias=True).encode()},
         )
-        summary = {
-            "passed": report.passed,
-            "passRate": report.security.passRate,
-            "errors": sum(f.severity == Severity.ERROR for f in report.findings),
-            "warnings": sum(f.severity == Severity.WARNING for f in report.findings),
-        }
         return SwarmResult(
-            workflow_id=wf, attempt=attempt, swarm=request.swarm, artifacts=[out], summary=summary
+            workflow_id=wf,
+            attempt=attempt,
+            swarm=request.swarm,
+            artifacts=[out],
+            summary=report.summary(),
         )
     except AutopilotError as exc:
-        return SwarmFailure(workflow_id=wf, attempt=attempt, swarm=request.swarm,
-                            error=exc.context(swarm=request.swarm.value, attempt=attempt))  # fmt: skip
+        error = exc.context(swarm=request.swarm.value, attempt=attempt)
+        return SwarmFailure(workflow_id=wf, attempt=attempt, swarm=request.swarm, error=error)
     except Exception as exc:  # noqa: BLE001 - a swarm reports every failure, classified
-        error = ErrorContext(code=ErrorCode.UNKNOWN, message=f"{type(exc).__name__}: {exc}",
-                             swarm=request.swarm.value, attempt=attempt)  # fmt: skip
+        error = ErrorContext(
+            code=ErrorCode.UNKNOWN,
+            message=f"{type(exc).__name__}: {exc}",
+            swarm=request.swarm.value,
+            attempt=attempt,
+        )
         return SwarmFailure(workflow_id=wf, attempt=attempt, swarm=request.swarm, error=error)
 
 
