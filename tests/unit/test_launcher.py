@@ -127,6 +127,7 @@ def test_a_killed_embedded_nats_is_restarted_on_the_same_port(tmp_path: Path) ->
 
 
 def test_replicas_parse_from_repeated_or_comma_separated_flags() -> None:
+    """Repeated flags and comma lists give one service -> count mapping."""
     from services.cli.local import parse_replicas
 
     assert parse_replicas([]) == {}
@@ -156,6 +157,7 @@ def test_replicas_parse_from_repeated_or_comma_separated_flags() -> None:
 def test_bad_replicas_are_one_line_exit_2_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, says: str
 ) -> None:
+    """A bad --replicas is `error: --replicas: ...` on one line, exit 2, and nothing started."""
     from services.cli.main import main
 
     assert main(["up", "--data-dir", str(tmp_path / "data"), "--replicas", value]) == 2
@@ -165,6 +167,7 @@ def test_bad_replicas_are_one_line_exit_2_before_anything_starts(
 
 
 def test_up_help_names_the_replicas_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """`autopilot up --help` shows the option, an example and the allowed counts."""
     from services.cli.local import MAX_REPLICAS
     from services.cli.main import main
 
@@ -178,6 +181,8 @@ def test_up_help_names_the_replicas_option(capsys: pytest.CaptureFixture[str]) -
 def test_replicas_run_as_processes_of_their_own_sharing_the_service_command(
     tmp_path: Path,
 ) -> None:
+    """Each replica is a process of its own (name, /metrics port, pid file, log) running its
+    service's command; stop ends them all."""
     servers = Servers(nats_url="nats://127.0.0.1:1", database_url="postgresql://x@127.0.0.1:1/x")
     asked: list[str] = []
 

@@ -1,0 +1,50 @@
+"""bench/system.py keeps working: a reduced run prints every figure of issue 12's running system
+as a number (latency ratio, in-process and submit -> published times, hops; charts per second,
+p50, p95) and names a bottleneck.
+
+The bench starts `autopilot up` twice (one process per service, then two generator and two
+validator replicas) on embedded servers in fresh data dirs on free ports.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+@pytest.mark.timeout(1200)
+def test_a_reduced_bench_run_prints_every_figure_as_a_number() -> None:
+    """One latency pair and three charts through the replicas: each figure parses as a number."""
+    argv = [sys.executable, "bench/system.py", "--runs", "1", "--charts", "3", "--concurrency", "2"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1100, check=False)
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+
+    latency = re.search(
+        rf"^\(e\) RATIO {NUMBER} LATENCY_MS {NUMBER} IN_PROCESS_MS {NUMBER} HOPS (\d+)$", out, re.M
+    )
+    assert latency, out
+    ratio, measured, in_process, hops = (float(v) for v in latency.groups())
+    assert ratio > 0 and measured > in_process > 0
+    assert hops >= 3, "planning, generation and validation at least"
+    assert re.search(r"^  ratio measured / \(1\.5 x in process \+ 100 ms x hops\)\s+\d", out, re.M)
+    for swarm in ("planning", "generation", "validation"):
+        assert re.search(rf"^    {swarm}\s+queue\s+-?\d+ ms", out, re.M), f"{swarm} hop timings"
+
+    throughput = re.search(
+        rf"^\(f\) CHARTS_PER_S {NUMBER} P50_MS {NUMBER} P95_MS {NUMBER} FAILED (\d+)$", out, re.M
+    )
+    assert throughput, out
+    rate, p50, p95, failed = (float(v) for v in throughput.groups())
+    assert rate > 0 and 0 < p50 <= p95 and failed == 0
+    assert re.search(r"^  bottleneck: .+ queue waits longest .+ longest step is \S+:\S+", out, re.M)
+    assert "reproduce (from the repository root):" in out
