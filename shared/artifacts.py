@@ -16,7 +16,23 @@ carry the attempt that wrote them (`plan.2`); the others are written once per wo
 
 from __future__ import annotations
 
-from shared.events import Swarm
+from typing import Protocol
+
+from shared.events import ArtifactRef, Swarm
+
+
+class Artifacts(Protocol):
+    """What services need of the artifact store (`shared.infra.artifacts.ArtifactStore`, or
+    `MemoryArtifacts` and other fakes in tests): a kind's files written whole, read whole."""
+
+    async def put_files(self, workflow_id: str, kind: str, files: dict[str, bytes]) -> ArtifactRef:
+        """Store every file of a kind, replacing what the kind held; its reference."""
+        ...
+
+    async def get_files(self, workflow_id: str, kind: str) -> dict[str, bytes]:
+        """Every file of a kind by name ({} when nothing is stored there)."""
+        ...
+
 
 INPUT = "input"
 APPROVED_PLAN = "plan.approved"

@@ -1,7 +1,7 @@
 """What the gateway stands on, opened for the app's lifetime: servers, checkpointer, stores, broker.
 
 `open_resources` is the real thing (Postgres + NATS JetStream, embedded ones in local mode when
-their URLs are unset); `services.gateway.testing.memory_resources` is the in-memory twin unit
+their URLs are unset); `tests.fakes.gateway_world.MemoryWorld` is the in-memory twin unit
 tests pass to `create_app`.
 """
 
@@ -22,8 +22,9 @@ from services.gateway.config import GatewaySettings
 from services.gateway.handlers import NatsPublisher, build_broker, subscribe
 from services.gateway.keys import KeyStore, PostgresKeys
 from services.gateway.metrics import ConsumerLag
-from services.gateway.store import Artifacts, PostgresStore, Store
+from services.gateway.store import PostgresStore, Store
 from services.gateway.workflow import Publisher
+from shared.artifacts import Artifacts
 from shared.events import ensure_stream
 from shared.infra.artifacts import ArtifactStore
 from shared.infra.checkpoint import open_checkpointer, serializer

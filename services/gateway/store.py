@@ -175,16 +175,6 @@ class StoredEvent:
     time: datetime
 
 
-class Artifacts(Protocol):
-    """The part of `shared.infra.ArtifactStore` the gateway uses."""
-
-    async def put_files(
-        self, workflow_id: str, kind: str, files: dict[str, bytes]
-    ) -> ArtifactRef: ...  # noqa: D102
-
-    async def get_files(self, workflow_id: str, kind: str) -> dict[str, bytes]: ...  # noqa: D102
-
-
 class Store(Protocol):
     """Projection, event log, counters and locks."""
 

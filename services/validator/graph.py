@@ -21,8 +21,9 @@ from services.validator.engine import validate_chart
 from services.validator.state import ValidatorState
 from shared import artifacts as kinds
 from shared.errors import InputError
+from shared.files import write_tree
 from shared.models.reports import ValidationReport
-from shared.swarm.nodes import SwarmContext, first_ref, load_files, swarm_node, write_tree
+from shared.swarm.nodes import SwarmContext, first_ref, load_files, swarm_node
 
 _CHART_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

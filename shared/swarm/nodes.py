@@ -1,39 +1,49 @@
-"""What swarm graph nodes use: run context, base state, the node decorator, artifact reads, file trees."""
+"""What swarm graph nodes use: run context, base state, the node decorator, artifact reads.
+
+File trees on disk are shared/files.py; the artifact store's protocol is shared/artifacts.py.
+"""
 
 from __future__ import annotations
 
 import functools
 import operator
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Protocol, TypeVar
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
+from shared.artifacts import Artifacts
 from shared.errors import ArtifactError, InputError
 from shared.events import (
     ArtifactRef,
     Swarm,
     SwarmRequest,
 )
+from shared.files import read_tree, safe_relpath, write_tree
 from shared.swarm.metrics import SwarmMetrics
+
+# Importers that predate shared/files.py and shared/artifacts.py (the generator's graph, the
+# swarm service, tests) still find these names here; new code imports them from their module.
+__all__ = [
+    "Artifacts",
+    "Node",
+    "SwarmContext",
+    "SwarmState",
+    "first_ref",
+    "load_files",
+    "load_json",
+    "read_tree",
+    "safe_relpath",
+    "swarm_node",
+    "write_tree",
+]
 
 M = TypeVar("M", bound=BaseModel)
 S = TypeVar("S")
 S_contra = TypeVar("S_contra", contravariant=True)
-
-
-class Artifacts(Protocol):
-    """What nodes need of the artifact store (ArtifactStore, or a fake in unit tests)."""
-
-    async def put_files(
-        self, workflow_id: str, kind: str, files: dict[str, bytes]
-    ) -> ArtifactRef: ...
-
-    async def get_files(self, workflow_id: str, kind: str) -> dict[str, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -126,29 +136,3 @@ def first_ref(request: SwarmRequest) -> ArtifactRef:
     if not request.input_refs:
         raise InputError("this swarm needs its input as an artifact reference", field="input_refs")
     return request.input_refs[0]
-
-
-def safe_relpath(name: str) -> PurePosixPath:
-    """A stored file name as a relative path that cannot leave its directory."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
-        raise InputError(f"unsafe file name {name!r} in a chart artifact", field="files")
-    return path
-
-
-def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
-    """Write `files` (relative path -> content) under root."""
-    for name, content in files.items():
-        target = root / safe_relpath(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content.encode() if isinstance(content, str) else content)
-
-
-def read_tree(root: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:
-    """Every file under root as text, by relative POSIX path, minus the `skip` prefixes."""
-    files: dict[str, str] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if not rel.startswith(skip):
-            files[rel] = path.read_text(encoding="utf-8")
-    return files

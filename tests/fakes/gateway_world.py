@@ -22,8 +22,9 @@ from services.gateway.charts import write_chart
 from services.gateway.config import GatewaySettings
 from services.gateway.keys import MemoryKeys
 from services.gateway.resources import Resources
-from services.gateway.store import Artifacts, MemoryArtifacts, MemoryStore
+from services.gateway.store import MemoryArtifacts, MemoryStore
 from shared import artifacts as kinds
+from shared.artifacts import Artifacts
 from shared.errors import AutopilotError
 from shared.events import Event, Phase, Swarm, SwarmFailure, SwarmRequest, SwarmResult
 from shared.infra.webhooks import MemoryWebhooks

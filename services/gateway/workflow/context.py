@@ -16,7 +16,8 @@ from langgraph.types import RetryPolicy
 
 from services.gateway.config import GatewaySettings
 from services.gateway.state import SupervisorState
-from services.gateway.store import Artifacts, Store
+from services.gateway.store import Store
+from shared.artifacts import Artifacts
 from shared.errors import classify, is_transient
 from shared.events import Event
 
