@@ -19,16 +19,17 @@ import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from faststream.nats import JStream
-from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.reports import Finding
 from shared.models.workflow import ErrorContext
+
+if TYPE_CHECKING:  # the stream functions import NATS when called: the CLI's verbs never do
+    from faststream.nats import JStream
+    from nats.js import JetStreamContext
+    from nats.js.api import StreamConfig
 
 SPEC_VERSION = "1.0"
 SUBJECT_PREFIX = "autopilot.v1"
@@ -119,6 +120,8 @@ ALL_EVENTS = f"{SUBJECT_PREFIX}.>"
 
 def stream_config(name: str = STREAM_NAME, prefix: str = SUBJECT_PREFIX) -> StreamConfig:
     """The one stream holding every event under `prefix` (tests pass their own name/prefix)."""
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
     return StreamConfig(
         name=name,
         description="K8s Autopilot events: swarm requests/results, notifications, dead letters",
@@ -138,6 +141,8 @@ async def ensure_stream(
     js: JetStreamContext, name: str = STREAM_NAME, prefix: str = SUBJECT_PREFIX
 ) -> StreamConfig:
     """Create the stream, or bring an existing one to this config; safe to call from every service."""
+    from nats.js.errors import BadRequestError, NotFoundError
+
     config = stream_config(name, prefix)
     try:
         await js.stream_info(name)
@@ -154,6 +159,8 @@ async def ensure_stream(
 
 def jstream(name: str = STREAM_NAME, prefix: str = SUBJECT_PREFIX) -> JStream:
     """The same stream for FastStream subscribers; `ensure_stream` declares it, FastStream does not."""
+    from faststream.nats import JStream
+
     config = stream_config(name, prefix)
     return JStream(
         name=name,

@@ -19,7 +19,6 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -173,6 +172,8 @@ def _require_credentials(provider: str, base_url: str | None, environ: Mapping[s
 
 def check_reachable(url: str, variable: str, *, timeout: float = REACHABILITY_TIMEOUT) -> None:
     """Any HTTP answer from the endpoint will do; a refused or silent one is a startup error."""
+    import httpx  # only a model with an endpoint to probe needs an HTTP client
+
     try:
         httpx.get(url, timeout=timeout)
     except httpx.HTTPError as exc:

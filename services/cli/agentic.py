@@ -8,7 +8,6 @@ inputs the offline engine reads.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from services.cli.settings import shell_environment
 from services.planner.intake import InputKind, Intake, decode, intake, load_yaml
 from shared.errors import InputError
 from shared.models.plan import ChartPlan
@@ -93,7 +93,7 @@ def take_input(
     """
     prompt = prompt_of(data)
     if prompt is None:
-        env = os.environ if environ is None else environ
+        env = shell_environment() if environ is None else environ
         taken = intake(
             data,
             base_dir=base_dir,

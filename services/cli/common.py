@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.errors import AutopilotError
-from shared.models.reports import Severity, ValidationReport
-from shared.models.requirements import Standards
+if TYPE_CHECKING:
+    from shared.models.reports import ValidationReport
+    from shared.models.requirements import Standards
 
 
 def read_input(source: str) -> tuple[bytes, Path | None]:
     """Read a file, or stdin for '-'; return the bytes and the folder it came from."""
+    from shared.errors import AutopilotError
+
     if source == "-":
         return sys.stdin.buffer.read(), None
     path = Path(source)
@@ -33,6 +36,7 @@ def compose_chart_name(source: str, data: bytes) -> str | None:
     """
     from services.planner.compose.importer import looks_like_compose
     from services.planner.intake import decode, load_yaml
+    from shared.errors import AutopilotError
 
     if source == "-":
         return None
@@ -75,6 +79,7 @@ def read_override(source: str, *, quiet: bool = False) -> tuple[list[str], list[
 def read_standards(path: str | None) -> Standards | None:
     """The organisation standards file, when one was given."""
     from services.planner.intake import parse_standards
+    from shared.errors import AutopilotError
 
     if path is None:
         return None
@@ -90,6 +95,8 @@ def read_standards(path: str | None) -> Standards | None:
 
 def print_report(report: ValidationReport) -> None:
     """Human-readable findings and a one-line summary per step."""
+    from shared.models.reports import Severity
+
     for result in report.results:
         mark = "ok  " if result.passed else "FAIL"
         print(

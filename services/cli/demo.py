@@ -7,7 +7,6 @@ system for the integration tests.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from services.cli.settings import child_environment
 from shared.infra.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,12 +68,7 @@ def start_system(data_dir: Path, **env: str) -> System:
     servers, whatever the calling environment says.
     """
     port = free_port()
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL")
-    }
-    environ.update(env)
+    environ = child_environment(env, without=("AUTOPILOT_NATS_URL", "AUTOPILOT_DATABASE_URL"))
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "up.log").open("wb") as out:
         proc = subprocess.Popen(

@@ -14,12 +14,9 @@ import importlib
 import json
 import os
 import sys
-
-import httpx
+from typing import Any
 
 from services.cli.commands import VERBS
-from services.cli.remote import Unavailable
-from shared.errors import AutopilotError
 
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
@@ -32,11 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autopilot", description=__doc__.split("\n\n")[0].replace("\n", " ")
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for verb in VERBS:
         importlib.import_module(f"services.cli.commands.{verb}").add_parser(sub)
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`: looks the installed version up only when asked (the metadata lookup is
+    most of a bare start-up, and every other invocation would pay it for nothing)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        """Print `autopilot <version>` and exit, as argparse's own version action does."""
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
@@ -66,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fail(args: argparse.Namespace, exc: Exception) -> int:
     """Report an error in one line (or one JSON object) and return its exit code."""
-    if isinstance(exc, Unavailable):
+    from shared.errors import AutopilotError
+
+    if _raised_from("services.cli.remote", "Unavailable", exc):
         code, kind, message = EXIT_UNAVAILABLE, "unavailable", str(exc)
     elif isinstance(exc, AutopilotError):
         if exc.field == "<file>":
@@ -74,11 +92,13 @@ def _fail(args: argparse.Namespace, exc: Exception) -> int:
             source = getattr(args, "input", None)
             exc.field = "stdin" if source in (None, "-") else source
         code, kind, message = EXIT_BAD_INPUT, "input", str(exc)
-    elif isinstance(exc, httpx.HTTPError):
+    elif _raised_from("httpx", "HTTPError", exc):
         code, kind = EXIT_UNAVAILABLE, "unavailable"
         message = f"the gateway failed: {type(exc).__name__}: {exc}"
     else:
-        if os.environ.get("AUTOPILOT_DEBUG"):
+        from services.cli.settings import CliSettings
+
+        if CliSettings().debug:
             raise exc
         code, kind = EXIT_UNAVAILABLE, "internal"
         message = (
@@ -96,6 +116,13 @@ def _fail(args: argparse.Namespace, exc: Exception) -> int:
     except BrokenPipeError:
         return _broken_pipe()
     return code
+
+
+def _raised_from(module: str, name: str, exc: Exception) -> bool:
+    """Whether exc is a `module.name`, without importing the module: a verb that never loaded
+    it (no gateway, no httpx) cannot have raised one, and an error path should stay light."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 def _wants_json(args: argparse.Namespace) -> bool:

@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import os  # noqa: F401 - tests/unit/test_gateway_keys_audit.py reads `remote.os.environ`
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
 
-from services.cli.review import Answer, plan_yaml, review
-from services.cli.summaries import (
-    AcceptedException,
-    deployment_summary,
-    error_summary,
-    plan_summary,
-    security_summary,
-)
-from services.cli.terminal import Terminal
+from services.cli.options import DEFAULT_GATEWAY as DEFAULT_GATEWAY
+from services.cli.options import add_gateway_options as add_gateway_options
+from services.cli.settings import CliSettings
 from shared.errors import AutopilotError
-from shared.models.plan import ChartPlan
-from shared.models.reports import Finding, SecurityScanReport
 
-DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+if TYPE_CHECKING:
+    from services.cli.review import Answer
+    from services.cli.summaries import AcceptedException
+    from services.cli.terminal import Terminal
+    from shared.models.plan import ChartPlan
+    from shared.models.reports import Finding, SecurityScanReport
+
 CONNECT_TIMEOUT = 3.0
 FINAL = {"completed", "failed", "rejected"}
 
@@ -39,32 +37,21 @@ class Unavailable(AutopilotError):
 
 def gateway_url(value: str | None) -> str:
     """--gateway, else AUTOPILOT_GATEWAY, else the local default; without a trailing /v1."""
-    url = (value or os.environ.get("AUTOPILOT_GATEWAY") or DEFAULT_GATEWAY).rstrip("/")
+    url = (value or CliSettings().gateway or DEFAULT_GATEWAY).rstrip("/")
     return url.removesuffix("/v1").rstrip("/")
-
-
-def add_gateway_options(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
-    """--gateway and -o, shared by every verb that talks to the gateway."""
-    parser.add_argument(
-        "--gateway",
-        help=f"gateway URL (default: AUTOPILOT_GATEWAY or {DEFAULT_GATEWAY}); may end in /v1",
-    )
-    if output:
-        parser.add_argument(
-            "-o", "--output", choices=["table", "json", "yaml"], default="table", help="format"
-        )
 
 
 def client(gateway: str | None, read_timeout: float = 30.0) -> httpx.Client:
     """An HTTP client for the gateway with a short connect timeout."""
     headers = {}
-    if key := os.environ.get("AUTOPILOT_API_KEY"):
-        headers["Authorization"] = f"Bearer {key}"
+    if key := CliSettings().api_key:
+        headers["Authorization"] = f"Bearer {key.get_secret_value()}"
     timeout = httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT)
     return httpx.Client(base_url=gateway_url(gateway), timeout=timeout, headers=headers)
 
 
 def _problem(resp: httpx.Response) -> str:
+    """The gateway's `detail` of an error answer, else its text or reason, in one string."""
     try:
         detail = resp.json().get("detail")
     except ValueError:
@@ -153,6 +140,10 @@ def _target(http: httpx.Client | None, workflow: dict[str, Any]) -> tuple[str, s
 def _security(
     gate: dict[str, Any],
 ) -> tuple[SecurityScanReport, list[Finding], list[AcceptedException]]:
+    """The security_review payload as the scan, its findings and the accepted exceptions."""
+    from services.cli.summaries import AcceptedException
+    from shared.models.reports import Finding, SecurityScanReport
+
     sec = gate.get("security") or {}
     checkov = sec.get("checkov") or {}
     scan = SecurityScanReport(
@@ -177,6 +168,14 @@ def gate_summary(
     plan: ChartPlan | None = None,
 ) -> str:
     """The pending gate of a workflow view, as the reviewer reads it."""
+    from services.cli.summaries import (
+        deployment_summary,
+        error_summary,
+        plan_summary,
+        security_summary,
+    )
+    from shared.models.plan import ChartPlan
+
     gate = workflow.get("pending_gate") or {}
     name = gate.get("gate")
     if name == "planning_review" and (plan or gate.get("plan")):
@@ -205,6 +204,9 @@ def gate_summary(
 
 def gate_detail(workflow: dict[str, Any], plan: ChartPlan | None = None) -> str:
     """Everything the gate carries, for the pager."""
+    from services.cli.review import plan_yaml
+    from shared.models.plan import ChartPlan
+
     gate = workflow.get("pending_gate") or {}
     if gate.get("gate") == "planning_review" and (plan or gate.get("plan")):
         return plan_yaml(plan or ChartPlan.model_validate(gate["plan"]))
@@ -217,6 +219,9 @@ def decide_on_terminal(
     workflow: dict[str, Any], http: httpx.Client | None = None, term: Terminal | None = None
 ) -> dict[str, Any]:
     """Show the pending gate on the terminal; the decision body for the API."""
+    from services.cli.review import review
+    from shared.models.plan import ChartPlan
+
     gate = workflow["pending_gate"]
     name = gate["gate"]
     plan = ChartPlan.model_validate(gate["plan"]) if gate.get("plan") else None

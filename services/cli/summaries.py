@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.models.plan import ChartPlan, ComponentPlan, Decision, ImportNote
-from shared.models.reports import Finding, SecurityScanReport, Severity
+if TYPE_CHECKING:  # `list` and friends use table() and Style only: no models to build
+    from shared.models.plan import ChartPlan, ComponentPlan, Decision, ImportNote
+    from shared.models.reports import Finding, SecurityScanReport
 
 EXCLUDED_WHY = {
     "CKV_K8S_35": "secrets as files: env from a Secret is an accepted pattern",
@@ -248,6 +249,8 @@ def plan_exceptions(plan: ChartPlan) -> list[AcceptedException]:
 
 def findings_lines(findings: Iterable[Finding], style: Style) -> list[str]:
     """Findings grouped by severity: object and check, the message, the fix ([] if none)."""
+    from shared.models.reports import Severity
+
     unique: dict[tuple[str, str, str], Finding] = {}
     for f in findings:
         unique.setdefault((f.check, f.object, f.message), f)
@@ -274,6 +277,8 @@ def error_summary(
     colour: bool = False,
 ) -> str:
     """The error_review screen: the error in a line, the findings it carries, what approve does."""
+    from shared.models.reports import Finding
+
     style = Style(colour)
     head = f"Error [{error.get('code', '?')}] {error.get('message', '')}"
     lines = [style(head, "bold", "red")]

@@ -6,21 +6,20 @@ one read-write text stream (`open("/dev/tty", "r+")`) fails on a real pty.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import IO, TextIO
 
-from shared.errors import AutopilotError
+from services.cli.settings import CliSettings
 
 NO_TERMINAL = "a human gate is waiting and there is no terminal; pass --yes"
 
 
 def colour_enabled(stream: IO[str]) -> bool:
     """Colour only on a terminal, never with NO_COLOR set or TERM=dumb."""
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+    if not CliSettings().colour_allowed:
         return False
     try:
         return stream.isatty()
@@ -39,6 +38,8 @@ class Terminal:
     @classmethod
     def open(cls) -> Terminal:
         """The controlling terminal, or AutopilotError naming --yes when there is none."""
+        from shared.errors import AutopilotError
+
         try:
             reader = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
         except OSError as exc:
@@ -71,6 +72,8 @@ class Terminal:
 
     def ask(self, question: str) -> str:
         """One answer line; a closed terminal is an error, not an empty answer."""
+        from shared.errors import AutopilotError
+
         self.writer.write(question)
         self.writer.flush()
         line = self.reader.readline()
@@ -80,7 +83,7 @@ class Terminal:
 
     def page(self, text: str) -> None:
         """Show text through $PAGER (default `less -R`); print it when no pager runs."""
-        command = shlex.split(os.environ.get("PAGER") or "less -R")
+        command = shlex.split(CliSettings().pager_command)
         if command:
             try:
                 subprocess.run(
@@ -98,7 +101,9 @@ class Terminal:
 
     def edit(self, text: str, suffix: str = ".yaml") -> str:
         """Open $VISUAL / $EDITOR (default vi) on text in a temp file; returns the result."""
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        from shared.errors import AutopilotError
+
+        editor = CliSettings().editor_command
         with tempfile.TemporaryDirectory(prefix="autopilot-edit-") as tmp:
             path = Path(tmp) / f"plan{suffix}"
             path.write_text(text, encoding="utf-8")

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.cli import remote
-from services.cli.summaries import Style, table
-from services.cli.terminal import colour_enabled
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,12 +14,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cmd = sub.add_parser("audit", help="the gateway's audit log of gate decisions (admin)")
     cmd.add_argument("--workflow", help="only this workflow's decisions")
     cmd.add_argument("--limit", type=int, default=100, help="at most this many (1-500)")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the audit log."""
+    from services.cli import remote
+    from services.cli.summaries import Style, table
+    from services.cli.terminal import colour_enabled
+
     params: dict[str, str | int] = {"limit": args.limit}
     if args.workflow:
         params["workflow_id"] = args.workflow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.cli import remote
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,12 +14,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="cancel a running or waiting workflow (its submitter, or an approver of its tenant)",
     )
     cmd.add_argument("id", help="workflow id")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Ask the gateway to cancel; prints the workflow afterwards."""
+    from services.cli import remote
+
     with remote.client(args.gateway) as http:
         after = remote.request(http, "POST", f"/v1/workflows/{args.id}/cancel").json()
     if args.output != "table":

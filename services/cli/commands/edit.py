@@ -6,13 +6,7 @@ import argparse
 import json
 import sys
 
-from services.cli import remote
-from services.cli.review import edit_loop
-from services.cli.summaries import Style, plan_summary
-from services.cli.terminal import Terminal, colour_enabled
-from shared.errors import AutopilotError
-from shared.models.plan import ChartPlan
-from shared.plan_edit import plan_changes
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,12 +17,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     cmd.add_argument("id", help="workflow id")
     cmd.add_argument("--comment", help="a note recorded with the decision")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Fetch the plan, edit it until it is valid (or unchanged), send the change, show the result."""
+    from services.cli import remote
+    from services.cli.review import edit_loop
+    from services.cli.summaries import Style, plan_summary
+    from services.cli.terminal import Terminal, colour_enabled
+    from shared.errors import AutopilotError
+    from shared.models.plan import ChartPlan
+    from shared.plan_edit import plan_changes
+
     with remote.client(args.gateway, read_timeout=120.0) as http:
         workflow = remote.get_workflow(http, args.id)
         gate = workflow.get("pending_gate") or {}

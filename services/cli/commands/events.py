@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from services.cli import remote
+from services.cli.options import add_gateway_options
 
 RECONNECT_MAX_SECONDS = 30.0
 
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="without --since: past events first (default 20, or 0 with -f)",
     )  # fmt: skip
     cmd.add_argument("-o", "--output", choices=["json", "text"], default="json", help="format")
-    remote.add_gateway_options(cmd, output=False)
+    add_gateway_options(cmd, output=False)
     cmd.set_defaults(func=run)
 
 
@@ -49,6 +49,8 @@ def line(event: dict[str, Any], output: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print events; with -f until interrupted, reconnecting after a dropped stream."""
+    from services.cli import remote
+
     params: dict[str, Any] = {}
     if args.events:
         params["events"] = args.events

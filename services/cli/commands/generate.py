@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.cli.common import (
-    compose_chart_name,
-    print_report,
-    read_input,
-    read_override,
-    read_standards,
-)
-from services.cli.progress import Progress
-from services.cli.summaries import changes_section
-from services.cli.terminal import colour_enabled
-from shared.accepted import accepted_exceptions
-from shared.models.plan import ChartPlan
-from shared.models.reports import ValidationReport
+if TYPE_CHECKING:  # the verb imports its engines when it runs, not when the parser is built
+    from shared.models.plan import ChartPlan
+    from shared.models.reports import ValidationReport
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,7 +52,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def profile_environ(profiles: list[str]) -> dict[str, str]:
     """The user's environment, with COMPOSE_PROFILES set from --profile flags when given."""
-    environ = dict(os.environ)
+    from services.cli.settings import shell_environment
+
+    environ = shell_environment()
     if profiles:
         environ["COMPOSE_PROFILES"] = ",".join(profiles)
     return environ
@@ -91,7 +80,11 @@ def _approve(plan: ChartPlan, assume_yes: bool) -> ChartPlan | None:
 
 def run(args: argparse.Namespace) -> int:
     """Input -> validated chart directory (offline engine, or the agents with --model)."""
+    import tempfile
+
     from services.cli.agentic import take_input
+    from services.cli.common import compose_chart_name, read_input, read_override, read_standards
+    from services.cli.progress import Progress
     from services.generator.engine import generate_chart
     from services.planner.engine import plan_chart
     from services.validator.engine import validate_chart
@@ -202,7 +195,10 @@ def _generate_with_model(
     overrides: tuple[list[str], list[str]],
 ) -> int:
     """The agentic path: the planning agent's plan, the engine's chart, the generation agent's edits."""
+    import shutil
+
     from services.cli.agentic import generate_with_model
+    from services.cli.common import read_standards
 
     plan, chart_dir, report, diff = generate_with_model(
         data,
@@ -234,6 +230,11 @@ def _print_generated(
     extra: dict[str, Any],
 ) -> None:
     """The generate command's output, human or JSON."""
+    from services.cli.common import print_report
+    from services.cli.summaries import changes_section
+    from services.cli.terminal import colour_enabled
+    from shared.accepted import accepted_exceptions
+
     if args.json:
         body = {
             "chart": str(chart_dir),

@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.cli import remote
-from services.cli.terminal import colour_enabled
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the verb."""
     cmd = sub.add_parser("get", help="a workflow's status and its pending gate")
     cmd.add_argument("id", help="workflow id")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the workflow."""
+    from services.cli import remote
+    from services.cli.terminal import colour_enabled
+
     with remote.client(args.gateway) as http:
         workflow = remote.get_workflow(http, args.id)
         if args.output != "table":

@@ -11,9 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from services.cli import remote
-from services.cli.summaries import Style, table
-from services.cli.terminal import colour_enabled
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,12 +22,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--name", required=True, help="the principal id the key stands for")
     create.add_argument("--role", required=True, choices=["submitter", "approver", "admin"])
     create.add_argument("--tenant", help="the principal's tenant (default: none)")
-    remote.add_gateway_options(create)
+    add_gateway_options(create)
     listing = actions.add_parser("list", help="keys, revoked ones too (never the key)")
-    remote.add_gateway_options(listing)
+    add_gateway_options(listing)
     revoke = actions.add_parser("revoke", help="revoke every active key of a name, or one by id")
     revoke.add_argument("target", metavar="NAME|ID")
-    remote.add_gateway_options(revoke)
+    add_gateway_options(revoke)
     cmd.set_defaults(func=run)
 
 
@@ -46,6 +44,10 @@ def rows(items: list[dict[str, Any]]) -> list[list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Create, list or revoke."""
+    from services.cli import remote
+    from services.cli.summaries import Style, table
+    from services.cli.terminal import colour_enabled
+
     with remote.client(args.gateway) as http:
         if args.action == "create":
             body = {"name": args.name, "role": args.role, "tenant": args.tenant}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from services.cli import remote
-from services.cli.summaries import Style, table
-from services.cli.terminal import colour_enabled
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,13 +13,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cmd = sub.add_parser("list", help="workflows on the gateway, newest first")
     cmd.add_argument("--status", help="only this status, e.g. waiting_for_approval")
     cmd.add_argument("--limit", type=int, default=50, help="at most this many (1-200)")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the workflows."""
-    import sys
+    from services.cli import remote
+    from services.cli.summaries import Style, table
+    from services.cli.terminal import colour_enabled
 
     params: dict[str, str | int] = {"limit": args.limit}
     if args.status:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from services.cli import remote
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cmd = sub.add_parser("logs", help="a workflow's events; -f follows until it ends")
     cmd.add_argument("id", help="workflow id")
     cmd.add_argument("-f", "--follow", action="store_true", help="keep streaming until the end")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
@@ -27,6 +27,8 @@ def line(kind: str, data: dict[str, object]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print events; with -f, exit 0 when the workflow completes and 1 when it fails."""
+    from services.cli import remote
+
     last = ""
     with remote.client(args.gateway) as http:
         remote.get_workflow(http, args.id)  # 404 -> a clear error before streaming

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-
-from shared.errors import AutopilotError
 
 
 async def migrate(database_url: str) -> list[str]:
@@ -41,8 +37,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Create or upgrade every Postgres table once (a pre-install Job, not every replica)."""
+    import asyncio
+
+    from services.cli.settings import CliSettings
+    from shared.errors import AutopilotError
+
     # Only the database matters here: no NATS URL or AES key is needed to create tables.
-    database_url = os.environ.get("AUTOPILOT_DATABASE_URL")
+    database_url = CliSettings().database_url
     if not database_url:
         raise AutopilotError("AUTOPILOT_DATABASE_URL is not set", field="AUTOPILOT_DATABASE_URL")
     import psycopg

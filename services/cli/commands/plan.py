@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-import yaml
-
-from services.cli.common import compose_chart_name, read_input, read_override, read_standards
-from services.cli.summaries import changes_section, plan_summary
-from services.cli.terminal import colour_enabled
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +19,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Print the plan for an input without writing a chart."""
+    import yaml
+
     from services.cli.agentic import take_input
+    from services.cli.common import compose_chart_name, read_input, read_override, read_standards
+    from services.cli.settings import shell_environment
+    from services.cli.summaries import changes_section, plan_summary
+    from services.cli.terminal import colour_enabled
     from services.planner.engine import plan_chart
 
     data, base_dir = read_input(args.input)
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         None,
         base_dir=base_dir,
         name=args.name or compose_chart_name(args.input, data),
-        environ=os.environ,
+        environ=shell_environment(),
         overrides=overrides,
         override_names=override_names,
     )

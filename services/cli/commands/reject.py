@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.cli import remote
+from services.cli.options import add_gateway_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,10 +13,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cmd.add_argument("id", help="workflow id")
     cmd.add_argument("--gate", help="the gate expected to be pending (default: whichever is)")
     cmd.add_argument("--comment", required=True, help="why: recorded and shown to the submitter")
-    remote.add_gateway_options(cmd)
+    add_gateway_options(cmd)
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Send the decision."""
+    from services.cli import remote
+
     return remote.decide(args, "reject")

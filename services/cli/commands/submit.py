@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from shared.errors import AutopilotError
 from shared.gates import AUTO_APPROVABLE
+
+if TYPE_CHECKING:  # imported where used: building the parser needs neither
+    import httpx
 
 FINAL = {"completed", "failed", "rejected"}
 ARGOCD_APP = "argocd/application.yaml"
@@ -40,6 +39,7 @@ def request_body(
     gateway never reads its own environment), so they travel with the compose text.
     """
     from services.planner.intake import decode, load_yaml
+    from shared.errors import AutopilotError
 
     # Checked here first: a syntax error is reported with its line and column, not as the
     # gateway's answer to a Compose file it could not read.
@@ -88,6 +88,8 @@ def call(
     **kwargs: Any,
 ) -> httpx.Response:
     """One API call, retried while the gateway or its database is briefly away (restarts)."""
+    import httpx
+
     deadline = time.monotonic() + patience
     delay = 0.2
     while True:
@@ -106,6 +108,8 @@ def sse_events(
     client: httpx.Client, url: str, last_id: str | None
 ) -> Iterator[tuple[str | None, dict[str, Any]]]:
     """(id, data) pairs from one SSE connection."""
+    import httpx
+
     headers = {"Accept": "text/event-stream"}
     if last_id:
         headers["Last-Event-ID"] = last_id
@@ -184,7 +188,10 @@ def submit(
 
 def _post(client: httpx.Client, body: dict[str, Any]) -> str:
     """POST the workflow; its id, or one clear error (unreachable fails at once: exit 3)."""
+    import httpx
+
     from services.cli.remote import Unavailable
+    from shared.errors import AutopilotError
 
     try:
         # A gateway whose database restarts answers 503 for a moment; one that is not there
@@ -235,6 +242,10 @@ def _follow(
     client: httpx.Client, wf_id: str, ask: Ask, echo: Callable[[str], None], deadline: float
 ) -> dict[str, Any]:
     """Print progress until the workflow ends, answering gates as they come."""
+    import httpx
+
+    from shared.errors import AutopilotError
+
     last_id: str | None = None
     answered: set[str] = set()
     while time.monotonic() < deadline:
@@ -273,6 +284,8 @@ def _describe(event: dict[str, Any]) -> str:
 
 def _unpack(archive: bytes, out_dir: Path) -> Path:
     """Expand the downloaded chart archive under out_dir; returns the chart directory."""
+    import tempfile
+
     import helm_python
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +314,7 @@ def _detail(resp: httpx.Response) -> str:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the verb."""
-    from services.cli.remote import add_gateway_options
+    from services.cli.options import add_gateway_options
 
     smt = sub.add_parser("submit", help="send an input through a running gateway")
     smt.add_argument("input", help="spec or compose file; '-' reads stdin")
@@ -323,6 +336,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def env_flags(values: list[str]) -> dict[str, str]:
     """`--env KEY=VALUE` flags as a mapping, refusing what is not KEY=VALUE."""
+    from shared.errors import AutopilotError
+
     env: dict[str, str] = {}
     for item in values:
         key, sep, value = item.partition("=")

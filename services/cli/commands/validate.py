@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import tarfile
 from pathlib import Path
-
-from services.cli.common import print_report
-from shared.errors import AutopilotError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +23,10 @@ def unpack_chart(archive: Path, into: Path) -> Path:
     Only regular files and folders inside `into` are written: an absolute path, `..`, a
     link or a device in the archive refuses it, and so does an archive over 50 MB unpacked.
     """
+    import tarfile
+
+    from shared.errors import AutopilotError
+
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
@@ -57,7 +57,10 @@ def unpack_chart(archive: Path, into: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Validate an existing chart directory or packaged chart."""
+    import tarfile
     import tempfile
+
+    from shared.errors import AutopilotError
 
     chart = Path(args.chart)
     if chart.is_file() and tarfile.is_tarfile(chart):
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(chart: Path, args: argparse.Namespace, *, shown: Path) -> int:
+    """Validate one chart directory and print its report; 0 when it passed, else 1."""
+    from services.cli.common import print_report
     from services.validator.engine import validate_chart
 
     report = validate_chart(chart)

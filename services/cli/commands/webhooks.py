@@ -9,16 +9,11 @@ else one is generated and printed once; the gateway never shows it again.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from services.cli import remote
-from services.cli.summaries import Style, table
-from services.cli.terminal import colour_enabled
-from shared.errors import AutopilotError
+from services.cli.options import add_gateway_options
 
 SECRET_ENV = "AUTOPILOT_WEBHOOK_SECRET"
 
@@ -38,17 +33,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--secret-file", metavar="PATH",
         help=f"file holding the signing secret ('-': stdin; default: ${SECRET_ENV}, else a new one)",
     )  # fmt: skip
-    remote.add_gateway_options(add)
+    add_gateway_options(add)
     listing = actions.add_parser("list", help="subscriptions with their delivery counts")
-    remote.add_gateway_options(listing)
+    add_gateway_options(listing)
     rm = actions.add_parser("rm", help="delete a subscription")
     rm.add_argument("id", help="the subscription's id (wh_...)")
-    remote.add_gateway_options(rm)
+    add_gateway_options(rm)
     cmd.set_defaults(func=run)
 
 
 def read_secret(path: str | None) -> tuple[str, bool]:
     """(secret, generated?): from the file, the environment, or a new random one."""
+    import secrets
+
+    from services.cli.settings import CliSettings
+    from shared.errors import AutopilotError
+
     if path == "-":
         secret = sys.stdin.readline().strip()
     elif path:
@@ -58,8 +58,8 @@ def read_secret(path: str | None) -> tuple[str, bool]:
             raise AutopilotError(
                 f"cannot read the secret: {exc.strerror}", field="--secret-file"
             ) from exc
-    elif env := os.environ.get(SECRET_ENV):
-        secret = env.strip()
+    elif env := CliSettings().webhook_secret:
+        secret = env.get_secret_value().strip()
     else:
         return secrets.token_urlsafe(32), True
     if not secret:
@@ -78,6 +78,10 @@ def rows(items: list[dict[str, Any]]) -> list[list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Add, list or remove."""
+    from services.cli import remote
+    from services.cli.summaries import Style, table
+    from services.cli.terminal import colour_enabled
+
     generated = False
     with remote.client(args.gateway) as http:
         if args.action == "add":
