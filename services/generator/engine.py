@@ -75,6 +75,17 @@ def _check_plan(plan: ChartPlan) -> None:
                 )
 
 
+def _load_yaml(text: str) -> Any:
+    """The data of a YAML document, parsed by libyaml when PyYAML has it (same constructor)."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is not None:
+        try:
+            return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError:
+            pass  # let the pure-Python loader decide (and word the error)
+    return yaml.safe_load(text)
+
+
 def render_files(plan: ChartPlan) -> dict[str, str]:
     """Every file of the chart, by path relative to the chart directory."""
     _check_plan(plan)
@@ -89,7 +100,7 @@ def render_files(plan: ChartPlan) -> dict[str, str]:
         ),
     )
     # A values file that does not read back as the intended data would be a silent bug.
-    if yaml.safe_load(values_text) != to_data(tree):
+    if _load_yaml(values_text) != to_data(tree):
         raise GenerationError("values.yaml does not round-trip; refusing to write it")
     files = {
         "Chart.yaml": docs.chart_yaml(plan),

@@ -7,8 +7,11 @@ the same tree, so they can never disagree.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 import yaml
@@ -42,8 +45,10 @@ Node: TypeAlias = Param | Group
 
 def one_line(text: str, limit: int = 400) -> str:
     """Text made safe for a single-line comment or table cell: no line breaks, no controls."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
-    cleaned = " ".join(cleaned.split())
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    # Printable text has no whitespace but the space, so this only squeezes and trims spaces.
+    cleaned = " ".join(text.split()) if "  " in text or text.strip() != text else text
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
 
 
@@ -134,8 +139,8 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump_yaml(data: Any) -> str:
-    """YAML text of `data`: safe types only, sorted keys, no line folding."""
+def _pyyaml_dump(data: Any) -> str:
+    """YAML text of `data` by PyYAML itself (the reference the fast path must equal)."""
     return yaml.dump(
         data,
         Dumper=_Dumper,
@@ -144,6 +149,99 @@ def dump_yaml(data: Any) -> str:
         allow_unicode=True,
         default_flow_style=False,
     )
+
+
+# --- the fast path: PyYAML's output for the common shapes, without its event machinery ---
+#
+# PyYAML's pure-Python emitter costs ~0.5 ms per call, and libyaml's cannot indent lists under
+# their key. The functions below write exactly what `_pyyaml_dump` writes for mappings and
+# lists of single-line strings, ints, bools and nulls (the bulk of values.yaml), using PyYAML's
+# own scalar analysis and resolver; anything else (floats, multi-line text, odd keys, other
+# types) returns None and goes to PyYAML. tests/unit/test_generator.py fuzzes the equality.
+
+_ANALYZER = yaml.emitter.Emitter(io.StringIO(), allow_unicode=True)
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+_SIMPLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+"""Strings PyYAML's analysis always allows plain (only the resolver can still object)."""
+
+
+@lru_cache(maxsize=8192)
+def _str_scalar(text: str, key: bool) -> str | None:
+    """A string as PyYAML writes it as a mapping value or sequence item (or simple key), or
+    None when only PyYAML should write it."""
+    if "\n" in text or (key and (not text or len(text) > 100)):
+        return None  # literal blocks and complex keys
+    if not text or text in _GO_YAML_BOOLS:
+        return f'"{text}"'
+    plain_tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if _SIMPLE.fullmatch(text):
+        return text if plain_tag == _STR_TAG else f"'{text}'"
+    analysis = _ANALYZER.analyze_scalar(text)
+    if analysis.multiline:
+        return None
+    if plain_tag == _STR_TAG and analysis.allow_block_plain:
+        return text
+    if analysis.allow_single_quoted:
+        return "'" + text.replace("'", "''") + "'"
+    return None  # double-quoted escapes
+
+
+def _scalar(value: Any) -> str | None:
+    """A scalar value or empty collection as PyYAML writes it in block context, or None."""
+    kind = type(value)
+    if kind is str:
+        return _str_scalar(value, False)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "null"
+    if (kind is dict or kind is list) and not value:
+        return "{}" if kind is dict else "[]"
+    return None
+
+
+def _block(value: Any, indent: int, out: list[str]) -> bool:
+    """Append the lines of a non-empty mapping or list at column `indent`; False when PyYAML
+    must write it."""
+    pad = " " * indent
+    if type(value) is dict:
+        if not all(type(k) is str for k in value):
+            return False
+        for name in sorted(value):
+            key = _str_scalar(name, True)
+            if key is None:
+                return False
+            item = value[name]
+            text = _scalar(item)
+            if text is not None:
+                out.append(f"{pad}{key}: {text}")
+                continue
+            out.append(f"{pad}{key}:")
+            if type(item) not in (dict, list) or not _block(item, indent + 2, out):
+                return False
+        return True
+    for item in value:
+        text = _scalar(item)
+        if text is not None:
+            out.append(f"{pad}- {text}")
+            continue
+        first = len(out)
+        if type(item) not in (dict, list) or not _block(item, indent + 2, out):
+            return False
+        out[first] = f"{pad}- {out[first][indent + 2 :]}"
+    return True
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of `data`: safe types only, sorted keys, no line folding."""
+    if type(data) in (dict, list) and data:
+        lines: list[str] = []
+        if _block(data, 0, lines):
+            return "\n".join(lines) + "\n"
+    return _pyyaml_dump(data)
 
 
 def _emit(nodes: list[Node], prefix: str, indent: int, out: list[str]) -> None:

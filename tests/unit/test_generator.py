@@ -1119,3 +1119,118 @@ def test_go_yaml_booleans_stay_strings(tmp_path: Path) -> None:
         for e in pod_spec(find(objects(chart), "Deployment", "rel-yn-app"))["containers"][0]["env"]
     }
     assert env == {"SKIP": "n", "DEV": "Y", "ON": "on"}
+
+
+# --- values.yaml writer ---------------------------------------------------------------------
+
+_TRICKY = [
+    "",
+    "y",
+    "N",
+    "n",
+    "on",
+    "off",
+    "yes",
+    "true",
+    "null",
+    "~",
+    "-",
+    "- a",
+    "a - b",
+    "1.37.0",
+    "1.5",
+    "1e3",
+    "0x1F",
+    "0o17",
+    "012",
+    "1_000",
+    "12:30",
+    "2001-12-14",
+    "=",
+    "<<",
+    "a: b",
+    "a:b",
+    "a #b",
+    "a#b",
+    "#x",
+    "x #",
+    " lead",
+    "trail ",
+    "it's",
+    "'q'",
+    '"d"',
+    "{x}",
+    "[1]",
+    "*a",
+    "&a",
+    "!t",
+    "%p",
+    "@at",
+    "`b`",
+    "|",
+    ">",
+    "?",
+    "? x",
+    ":",
+    "a\tb",
+    "tab\t",
+    "é",
+    "日本",
+    "\u00a0sp",
+    "ctrl\x07",
+    "\ufeffbom",
+    "line\nbreak",
+    "end\n",
+    "\n",
+    "two\n\nbreaks\n",
+    " indented\nx",
+    "---",
+    "...",
+    "--- x",
+    "x,y",
+    "a, b",
+    "http://{host:api}:9000",
+    "/healthz",
+    "*/15 * * * *",
+    "ghcr.io/acme/web",
+    "LOG_LEVEL",
+    "app.kubernetes.io/name",
+    "cc-1042",
+    "25%",
+    "100m",
+    "x" * 130,
+]
+
+
+def _random_key(rng: Any) -> str:
+    """A mapping key: mostly plain names, sometimes a tricky one."""
+    return rng.choice(_TRICKY) if rng.random() < 0.3 else rng.choice(["a", "b", "image", "x-y"])
+
+
+def _random_value(rng: Any, depth: int) -> Any:
+    """A random values-like structure of the types values.yaml holds (and a few it does not)."""
+    pick = rng.random()
+    if depth > 0 and pick < 0.25:
+        return {_random_key(rng): _random_value(rng, depth - 1) for _ in range(rng.randint(0, 4))}
+    if depth > 0 and pick < 0.45:
+        return [_random_value(rng, depth - 1) for _ in range(rng.randint(0, 3))]
+    if pick > 0.99:
+        return rng.choice([1.5, float("inf")])  # PyYAML's job: the whole document goes to it
+    return rng.choice(
+        [rng.choice(_TRICKY), rng.choice(_TRICKY), rng.randint(-5, 70000), True, None]
+    )
+
+
+def test_values_writer_writes_what_pyyaml_writes() -> None:
+    """The fast values.yaml writer is byte for byte PyYAML's output, or hands over to PyYAML."""
+    import random
+
+    from services.generator.params import _pyyaml_dump, dump_yaml
+
+    rng = random.Random(12)
+    for _ in range(3000):
+        data = {_random_key(rng): _random_value(rng, 4)}
+        assert dump_yaml(data) == _pyyaml_dump(data), data
+    for text in _TRICKY:
+        for data in ({"k": text}, {text: 1}, {"k": [text, {text: text}]}, [text]):
+            assert dump_yaml(data) == _pyyaml_dump(data), data
