@@ -16,8 +16,8 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 
 from services.generator.config import GeneratorSettings
 from services.generator.engine import generate_chart
@@ -57,6 +58,7 @@ from shared.models.reports import ValidationReport
 from shared.swarm.nodes import SwarmContext, SwarmState, read_tree, swarm_node
 from shared.swarm.service import SwarmService
 from shared.swarm.settings import SwarmSettings
+from tests.support.polling import eventually_async
 
 KEY = "0123456789abcdef0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +129,7 @@ class Tap:
     """Every event stored in the test's stream, read back through an ordered consumer."""
 
     js: JetStreamContext
+    prefix: str
     seen: list[Msg] = field(default_factory=list)
 
     def on(self, suffix: str) -> list[Msg]:
@@ -135,13 +138,22 @@ class Tap:
 
     async def wait(self, suffix: str, count: int = 1, timeout: float = 60.0) -> list[Msg]:
         """Wait until `count` messages ended with `suffix`."""
-        deadline = time.monotonic() + timeout
-        while len(self.on(suffix)) < count:
-            if time.monotonic() > deadline:
-                subjects = [m.subject for m in self.seen]
-                raise AssertionError(f"{count} x {suffix} not seen in {timeout}s; saw {subjects}")
-            await asyncio.sleep(0.05)
-        return self.on(suffix)
+        return await eventually_async(
+            lambda: self.on(suffix),
+            until=lambda found: len(found) >= count,
+            timeout=timeout,
+            message=lambda: f"{count} x {suffix} not seen; saw {[m.subject for m in self.seen]}",
+        )
+
+    async def settled(self) -> None:
+        """Publish a marker and wait until the tap reads it back.
+
+        The tap reads the stream in order, so once the marker is seen, everything stored before
+        it has been seen too: what the tap lacks then was never stored.
+        """
+        marker = f"test.marker.{uuid.uuid4().hex[:8]}"
+        await self.js.publish(f"{self.prefix}.{marker}", b"")
+        await self.wait(marker)
 
 
 @asynccontextmanager
@@ -150,7 +162,7 @@ async def tapped(env: Env) -> AsyncIterator[tuple[Tap, JetStreamContext]]:
     nc = await nats.connect(env.nats_url)
     js = nc.jetstream()
     await ensure_stream(js, env.stream, env.prefix)
-    tap = Tap(js)
+    tap = Tap(js, env.prefix)
 
     async def collect(msg: Msg) -> None:
         tap.seen.append(msg)
@@ -227,15 +239,6 @@ async def seed_chart(env: Env, workflow_id: str, tmp: Path) -> ArtifactRef:
 def wf() -> str:
     """A fresh workflow id."""
     return f"wf-{uuid.uuid4().hex[:10]}"
-
-
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait until `check()` holds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- one per swarm
@@ -394,16 +397,17 @@ def test_duplicate_requests_give_one_result(env: Env) -> None:
             await publish_request(js, env, request)
             await publish_request(js, env, request)
             await tap.wait("planning.completed")
-            await until(lambda: count("completed") == 1)
+            await eventually_async(lambda: count("completed") == 1)
             nodes = {n: runs(n) for n in ("load_input", "validate", "plan", "store")}
             assert nodes == dict.fromkeys(nodes, 1.0)
             # Different ids (a reconciler re-send): both delivered, answered from the thread.
             await publish_request(js, env, request, msg_id="resend-1")
             await publish_request(js, env, request, msg_id="resend-2")
-            await until(lambda: count("replayed") == 2)
+            # Counted after the replay's completion is published (and acked by the stream).
+            await eventually_async(lambda: count("replayed") == 2)
             assert {n: runs(n) for n in nodes} == nodes  # nothing recomputed
-            assert len(tap.on("planning.requested")) == 3
-            await asyncio.sleep(0.3)
+            await tap.settled()
+        assert len(tap.on("planning.requested")) == 3
         # The re-published completions carry the same Nats-Msg-Id: the stream keeps one.
         assert len(tap.on("planning.completed")) == 1
         assert count("completed") == 1
@@ -412,9 +416,13 @@ def test_duplicate_requests_give_one_result(env: Env) -> None:
 
 
 def test_heartbeats_keep_a_long_request_from_being_redelivered(env: Env) -> None:
+    settings = env.settings(PlannerSettings, ack_wait_seconds=1.0)
+
     @swarm_node("store")
     async def slow(state: SwarmState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
-        await asyncio.sleep(3.5)  # more than three ack waits
+        # Timer-driven on purpose: the request must outlast several ack waits, after each of
+        # which the server would redeliver it were it not for the heartbeats.
+        await asyncio.sleep(3.5 * settings.ack_wait_seconds)
         request = state.swarm_request()
         ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
         return {"artifacts": [ref.model_dump(mode="json")]}
@@ -426,34 +434,41 @@ def test_heartbeats_keep_a_long_request_from_being_redelivered(env: Env) -> None
         graph.add_edge("store", END)
         return graph
 
-    async def run() -> None:
+    replicas: list[SwarmService] = []
+
+    def total(outcome: str) -> float:
+        return sum(
+            r.metrics.value("autopilot_swarm_requests_total", swarm="planning", outcome=outcome)
+            for r in replicas
+        )
+
+    async def run() -> ConsumerInfo:
         # Two replicas: without heartbeats the idle one would get the redelivery.
-        replicas = [
-            SwarmService(env.settings(PlannerSettings, ack_wait_seconds=1.0), slow_graph)
-            for _ in range(2)
-        ]
+        replicas.extend(SwarmService(settings, slow_graph) for _ in range(2))
         request = SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": 1})
         async with tapped(env) as (tap, js), services(*replicas):
             await publish_request(js, env, request)
             await tap.wait("planning.completed")
-            await asyncio.sleep(1.5)  # a redelivery would be answered by now
-
-        def total(outcome: str) -> float:
-            return sum(
-                r.metrics.value("autopilot_swarm_requests_total", swarm="planning", outcome=outcome)
-                for r in replicas
+            await eventually_async(lambda: total("completed") == 1)
+            # The server's record once the request is acked: a redelivery, had an ack wait
+            # passed without a heartbeat, went to the idle replica while the first still worked.
+            return await eventually_async(
+                lambda: js.consumer_info(env.stream, settings.SWARM.service),
+                until=lambda info: info.num_ack_pending == 0 and info.num_pending == 0,
+                message="the request was not acked",
             )
 
-        assert total("completed") == 1 and total("replayed") == 0
-        assert (
-            sum(
-                r.metrics.value("autopilot_swarm_node_runs_total", swarm="planning", node="store")
-                for r in replicas
-            )
-            == 1
+    consumer = asyncio.run(run())
+    assert consumer.delivered.consumer_seq == 1, consumer  # one delivery, ever
+    assert consumer.num_redelivered == 0, consumer
+    assert total("completed") == 1 and total("replayed") == 0
+    assert (
+        sum(
+            r.metrics.value("autopilot_swarm_node_runs_total", swarm="planning", node="store")
+            for r in replicas
         )
-
-    asyncio.run(run())
+        == 1
+    )
 
 
 # --------------------------------------------------------------------------- poison
@@ -514,14 +529,13 @@ def _get(url: str) -> tuple[int, str]:
 
 
 async def _ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
-    """Wait until the subprocess answers /readyz with 200."""
-    deadline = time.monotonic() + timeout
-    while _get(f"http://127.0.0.1:{port}/readyz")[0] != 200:
-        if proc.poll() is not None:
-            raise AssertionError(f"service exited with {proc.returncode} before it was ready")
-        if time.monotonic() > deadline:
-            raise AssertionError("service not ready in time")
-        await asyncio.sleep(0.1)
+    """Wait until the subprocess answers /readyz with 200 (fails at once if it exits)."""
+
+    def ready() -> bool:
+        assert proc.poll() is None, f"service exited with {proc.returncode} before it was ready"
+        return _get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+
+    await eventually_async(ready, timeout=timeout, interval=0.1, message="service not ready")
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -568,6 +582,7 @@ def test_crash_after_generate_resumes_at_self_check(env: Env) -> None:
             await asyncio.to_thread(first.wait, 60)
             assert first.returncode == -signal.SIGKILL
             assert (env.data_dir / "fault-fired").exists()
+            await tap.settled()  # the tap has read all the first process stored
             assert not tap.on("generation.completed")
 
             second_port = free_port()
@@ -631,6 +646,7 @@ def test_one_replica_runs_several_requests_at_once(env: Env) -> None:
     """A long request must not hold a replica while others wait (issue 11, point 6)."""
     running: list[str] = []
     peak = 0
+    overlapped = asyncio.Event()
 
     @swarm_node("store")
     async def overlapping(state: SwarmState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
@@ -638,10 +654,13 @@ def test_one_replica_runs_several_requests_at_once(env: Env) -> None:
         request = state.swarm_request()
         running.append(request.workflow_id)
         peak = max(peak, len(running))
-        # Each request waits until another runs beside it (or gives up after a while).
-        deadline = time.monotonic() + 15
-        while peak < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if peak >= 2:
+            overlapped.set()
+        # Each request waits until another runs beside it (or gives up after a while, and the
+        # test says the requests ran one after another).
+        with suppress(TimeoutError):
+            async with asyncio.timeout(15):
+                await overlapped.wait()
         ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
         running.remove(request.workflow_id)
         return {"artifacts": [ref.model_dump(mode="json")]}

@@ -8,14 +8,17 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import pytest
 from fastapi.testclient import TestClient
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
+from nats.js.errors import NotFoundError
 
 from services.gateway.config import GatewaySettings
 from services.notifier.config import NotifierSettings
@@ -25,6 +28,7 @@ from shared.webhooks import SIGNATURE_HEADER, verify
 from tests.gateway_client import approve, at_gate, ended, submit, wait_for
 from tests.integration import test_gateway_integration as base
 from tests.integration.test_gateway_integration import SPEC, Responder
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,6 +37,7 @@ running = base.running
 
 GATES = ["planning_review", "security_review", "deployment_approval"]
 SECRET = "integration-webhook-secret-0123"
+T = TypeVar("T")
 
 
 @dataclass
@@ -63,12 +68,12 @@ class Receiver:
             return [r for r in self.got if r.path == path]
 
     def wait(self, check: Callable[[], bool], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            assert time.monotonic() < deadline, (
-                f"timed out; received {[(r.path, r.body[:120]) for r in self.got]}"
-            )
-            time.sleep(0.05)
+        """Until `check` holds; a timeout lists what was received."""
+        eventually(
+            check,
+            timeout=timeout,
+            message=lambda: f"received {[(r.path, r.body[:120]) for r in self.got]}",
+        )
 
 
 @pytest.fixture
@@ -123,8 +128,7 @@ class NotifierThread(threading.Thread):
         self.service = NotifierService(self.settings)
         async with self.service.running():
             self.ready.set()
-            while not self._halt.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self._halt.wait)
 
     def stop(self) -> None:
         self._halt.set()
@@ -159,6 +163,43 @@ def notifier(gateway_settings: GatewaySettings) -> Iterator[Callable[..., Notifi
             thread.stop()
 
 
+def on_the_stream(
+    settings: NotifierSettings, read: Callable[[JetStreamContext], Awaitable[T]]
+) -> T:
+    """One read of the test's stream, on a connection of its own (the test itself is sync)."""
+
+    async def run() -> T:
+        nc = await nats.connect(settings.nats_url)
+        try:
+            return await read(nc.jetstream())
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())
+
+
+def consumer(settings: NotifierSettings, kind: str) -> ConsumerInfo:
+    """The server's view of one of the notifier's durable consumers (`gate`, `deliveries`)."""
+    name = f"{settings.consumer_name}-{kind}"
+    return on_the_stream(settings, lambda js: js.consumer_info(settings.stream_name, name))
+
+
+def waits_for_the_notifier(settings: NotifierSettings, notification: str) -> bool:
+    """Whether the last `notification` (e.g. `gate.x.pending`) is stored in the stream and lies
+    past what the notifier's gate consumer has delivered."""
+
+    async def read(js: JetStreamContext) -> bool:
+        subject = f"{settings.subject_prefix}.{notification}"
+        try:
+            stored = await js.get_last_msg(settings.stream_name, subject)
+        except NotFoundError:
+            return False
+        gate = await js.consumer_info(settings.stream_name, f"{settings.consumer_name}-gate")
+        return bool(stored.seq and gate.delivered.stream_seq < stored.seq)
+
+    return on_the_stream(settings, read)
+
+
 def subscribe(client: TestClient, url: str, fmt: str, events: list[str]) -> str:
     made = client.post(
         "/v1/webhooks", json={"url": url, "secret": SECRET, "format": fmt, "events": events}
@@ -185,7 +226,10 @@ def test_a_workflow_through_its_gates_notifies_signed_cloudevents_and_slack_and_
     first.stop()
     approve(client, wf, "planning_review")
     wait_for(client, wf, at_gate("security_review"))
-    time.sleep(0.5)
+    eventually(
+        lambda: waits_for_the_notifier(first.settings, "gate.security_review.pending"),
+        message="the security_review notification is not waiting in the notifier's consumer",
+    )
     assert len(receiver.at("/slack")) == 1
     notifier()
     receiver.wait(lambda: len(receiver.at("/slack")) == 2)
@@ -243,11 +287,14 @@ def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
     )
 
     dead_letters: list[Any] = []
+    subscribed = threading.Event()
 
     async def watch() -> None:
         nc = await nats.connect(gateway_settings.nats_url)
         sub = await nc.subscribe(webhook_dead_letter_subject(gateway_settings.subject_prefix))
         try:
+            await nc.flush()  # the server answered: it has the subscription
+            subscribed.set()
             msg = await sub.next_msg(timeout=60)
             dead_letters.append(msg)
         finally:
@@ -255,7 +302,8 @@ def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
 
     watcher = threading.Thread(target=lambda: asyncio.run(watch()), daemon=True)
     watcher.start()
-    time.sleep(0.3)  # the core subscription is in place before anything can be dead-lettered
+    # The core subscription is in place before anything can be dead-lettered.
+    assert subscribed.wait(30), "the dead-letter subscription was not confirmed"
     started = time.monotonic()
     wf = submit(client, SPEC)
     wait_for(client, wf, at_gate("planning_review"))
@@ -275,10 +323,13 @@ def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
     def value(name: str, **labels: str) -> float:
         return metrics.value(name, **labels)
 
-    deadline = time.monotonic() + 10
-    while value("autopilot_webhook_deliveries_total", format="slack", outcome="dead_lettered") < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    eventually(
+        lambda: value(
+            "autopilot_webhook_deliveries_total", format="slack", outcome="dead_lettered"
+        ),
+        timeout=10,
+        message="the dead letter was not counted",
+    )
     assert value("autopilot_webhook_deliveries_total", format="slack", outcome="retried") == 2
     assert value("autopilot_webhook_deliveries_total", format="cloudevents", outcome="retried") == 2
     assert (
@@ -290,5 +341,12 @@ def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
     assert (
         listed[dead_id]["dead_lettered"] == 1 and listed[dead_id]["last_outcome"] == "dead_lettered"
     )
-    time.sleep(1.5)  # nothing more is attempted after the dead letter
+    # Nothing more is attempted after the dead letter: the server has no delivery left to make
+    # (none pending, none awaiting an ack or a retry) and has made six, three per receiver.
+    deliveries = eventually(
+        lambda: consumer(service.settings, "deliveries"),
+        until=lambda info: info.num_pending == 0 and info.num_ack_pending == 0,
+        message="deliveries are still pending or unacked",
+    )
+    assert deliveries.delivered.consumer_seq == 6, deliveries
     assert len(receiver.at("/fail-99")) == 3
