@@ -268,7 +268,12 @@ def test_declared_dependency_missing_from_charts_dir(tmp_path: Path) -> None:
         "type: application\ndependencies:\n  - name: redis\n    version: 1.0.0\n"
         "    repository: https://example.com/charts",
     )
-    assert_same_as_helm(chart, python_decides=False)
+    found = assert_same_as_helm(chart)
+    assert (
+        Severity.WARNING,
+        str(chart),
+        "chart directory is missing these dependencies: redis",
+    ) in (found)
 
 
 def test_no_values_file_and_no_templates(tmp_path: Path) -> None:
