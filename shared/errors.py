@@ -4,6 +4,9 @@ how any exception is classified for retries.
 ```
 AutopilotError                  status  ErrorCode
 ├── InputError                  422     invalid_input     bad input: names the field
+│   └── (services' own: planner KnowledgeError, webhooks' WebhookError)
+├── TooLarge                    413     invalid_input     a body or file over its limit
+│   └── (gateway's BodyTooLarge)
 ├── ModelConfigError            422     invalid_input     model settings that cannot work
 ├── ClarificationNeeded         422     invalid_input     a prompt lacks a fact (escalates)
 ├── PlanningError               422     policy            cannot be planned as asked
@@ -21,7 +24,12 @@ AutopilotError                  status  ErrorCode
 ```
 `TABLE` is the mapping; each class reads its `status` and `code` from it, and the gateway's one
 app-level handler answers with `status`. Services define their own subclasses beside their code
-(planner `KnowledgeError`, generator `ChartConflict`, gateway `KeyError_`, CLI `Unavailable`).
+(planner `KnowledgeError`, generator `ChartConflict`, gateway `KeyError_` and `BodyTooLarge`,
+CLI `Unavailable`, `shared/webhooks.py` `WebhookError`); no other class derives from Exception
+(tests/unit/test_structure.py holds the few exceptions to that, with their reasons).
+
+`FOREIGN` does the same for the libraries' exceptions the project meets, by name: which answer
+503 at the gateway (Postgres or NATS away: retry) and which are transient.
 
 `classify` turns any exception into the `ErrorContext` that failure events carry and the
 gateway's error handler reads; `is_transient` is the one test of "worth retrying", used by the
@@ -30,6 +38,7 @@ swarm runtime (nak and redeliver) and the gateway's node retry policy.
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -89,6 +98,10 @@ class InputError(AutopilotError):
         """The same error with its field placed under `source` (a request body's field)."""
         field = source if not self.field or self.field == "input" else f"{source}.{self.field}"
         return InputError(self.message, field=field, **self.details)
+
+
+class TooLarge(AutopilotError):
+    """A body, file or list is over its configured limit; the message names the limit."""
 
 
 class PlanningError(AutopilotError):
@@ -189,6 +202,7 @@ class NotCancellable(Conflict):
 TABLE: dict[type[AutopilotError], tuple[int, ErrorCode]] = {
     AutopilotError: (500, ErrorCode.UNKNOWN),
     InputError: (422, ErrorCode.INVALID_INPUT),
+    TooLarge: (413, ErrorCode.INVALID_INPUT),
     PlanningError: (422, ErrorCode.POLICY),
     GenerationError: (500, ErrorCode.UNKNOWN),
     ValidationFailed: (422, ErrorCode.VALIDATION_FAILED),
@@ -212,27 +226,66 @@ for _cls, (_status, _code) in TABLE.items():
 
 RETRYABLE_CODES = frozenset({ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT})
 
-TRANSIENT_ERRORS = frozenset({
-    "psycopg.OperationalError",  # includes psycopg_pool.PoolTimeout
-    "nats.errors.TimeoutError",
-    "nats.errors.ConnectionClosedError",
-    "nats.errors.NoServersError",
-    "nats.errors.NoRespondersError",
-    "nats.errors.StaleConnectionError",
-    "nats.errors.OutboundBufferLimitError",
-    "nats.errors.ConnectionReconnectingError",
-    "nats.js.errors.ServiceUnavailableError",
-    "nats.js.errors.NoStreamResponseError",
-    "builtins.ConnectionError",
-    "builtins.TimeoutError",
-})  # fmt: skip
-"""Errors of the infrastructure, not of the request: the same work will likely succeed later.
-Named, not imported, so the CLI and the contracts load neither psycopg nor nats."""
+UNAVAILABLE = 503
+"""The status of a dependency that comes back by itself: the caller retries (Retry-After)."""
+
+FOREIGN: dict[str, tuple[int, ErrorCode]] = {
+    # Postgres or NATS away: the gateway answers 503, swarms and nodes retry.
+    # (psycopg_pool.PoolTimeout is an OperationalError.)
+    "psycopg.OperationalError": (UNAVAILABLE, ErrorCode.TRANSIENT),
+    "nats.errors.TimeoutError": (UNAVAILABLE, ErrorCode.TRANSIENT),
+    "nats.errors.ConnectionClosedError": (UNAVAILABLE, ErrorCode.TRANSIENT),
+    "nats.errors.NoServersError": (UNAVAILABLE, ErrorCode.TRANSIENT),
+    # A connection closed under a request: the caller may retry; a node retrying it would not help.
+    "psycopg.InterfaceError": (UNAVAILABLE, ErrorCode.UNKNOWN),
+    # Hiccups worth retrying in the background; a request that meets one is a plain 500.
+    "nats.errors.NoRespondersError": (500, ErrorCode.TRANSIENT),
+    "nats.errors.StaleConnectionError": (500, ErrorCode.TRANSIENT),
+    "nats.errors.OutboundBufferLimitError": (500, ErrorCode.TRANSIENT),
+    "nats.errors.ConnectionReconnectingError": (500, ErrorCode.TRANSIENT),
+    "nats.js.errors.ServiceUnavailableError": (500, ErrorCode.TRANSIENT),
+    "nats.js.errors.NoStreamResponseError": (500, ErrorCode.TRANSIENT),
+    "builtins.ConnectionError": (500, ErrorCode.TRANSIENT),
+    "builtins.TimeoutError": (500, ErrorCode.TRANSIENT),
+}
+"""`module.Name` of a library's exception -> (HTTP status, ErrorCode); subclasses share the row
+of their nearest listed base. Named, not imported, so the CLI and the contracts load neither
+psycopg nor nats (`foreign_classes` imports them, in the gateway)."""
+
+TRANSIENT_ERRORS = frozenset(name for name, (_, code) in FOREIGN.items() if code in RETRYABLE_CODES)
+"""Errors of the infrastructure, not of the request: the same work will likely succeed later."""
 
 
 def _qualified(cls: type) -> str:
-    """`module.Name` of a class, as listed in TRANSIENT_ERRORS."""
+    """`module.Name` of a class, as listed in FOREIGN."""
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status an exception answers with: its TABLE row, its FOREIGN row, else 500."""
+    if isinstance(exc, AutopilotError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if (row := FOREIGN.get(_qualified(cls))) is not None:
+            return row[0]
+    return 500
+
+
+def foreign_classes(status: int) -> tuple[type[Exception], ...]:
+    """The FOREIGN exceptions whose row answers `status`, imported (a library that is not
+    installed has none), for a web framework that registers handlers by class."""
+    found: list[type[Exception]] = []
+    for name, (row_status, _) in FOREIGN.items():
+        if row_status != status:
+            continue
+        module, _, attr = name.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            found.append(cls)
+    return tuple(found)
 
 
 def is_transient(exc: BaseException) -> bool:

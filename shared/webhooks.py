@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
+from shared.errors import InputError
 from shared.events import SPEC_VERSION, SUBJECT_PREFIX
 from shared.gates import Gate
 
@@ -69,12 +70,18 @@ class WebhookDelivery(BaseModel):
     name: str | None = Field(default=None, description="The workflow's name, when it has one.")
 
 
-class WebhookError(ValueError):
-    """A subscription field is not acceptable; `field` names it for a 422."""
+class WebhookError(InputError, ValueError):
+    """A subscription field is not acceptable; `field` names it for a 422 (its text is the
+    message alone: the field travels in the 422's `loc`)."""
+
+    field: str
 
     def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
+
+    def __str__(self) -> str:
+        """The message without the field prefix InputError would add."""
+        return self.message
 
 
 # --------------------------------------------------------------------------- validation

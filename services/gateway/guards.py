@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.config import GatewaySettings
-from shared.errors import AutopilotError, InputError
+from shared.errors import AutopilotError, InputError, TooLarge
 from shared.models.requirements import ChartRequirements
 
 _log = logging.getLogger(__name__)
@@ -109,8 +109,12 @@ class BodyLimit:
             await answer()
 
 
-class BodyTooLarge(Exception):
-    """A streamed body passed the limit."""
+class BodyTooLarge(TooLarge):
+    """A streamed body passed the limit (raised from `receive` to stop reading; `BodyLimit`
+    answers the 413 itself)."""
+
+    def __init__(self) -> None:
+        super().__init__("body: over the limit (AUTOPILOT_MAX_BODY_BYTES)")
 
 
 def check_size(requirements: ChartRequirements, source: str, settings: GatewaySettings) -> None:

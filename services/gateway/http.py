@@ -9,15 +9,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import nats.errors
-import psycopg
-import psycopg_pool
 from fastapi import (
     FastAPI,
     Request,
     Response,
 )
 from fastapi.responses import JSONResponse
+
+from shared.errors import UNAVAILABLE, foreign_classes, http_status
 
 _log = logging.getLogger(__name__)
 
@@ -39,28 +38,19 @@ def install_timing(app: FastAPI) -> None:
         return response
 
 
-# Dependencies that come back by themselves (a Postgres or NATS restart): the caller should
-# retry, not treat the request as broken.
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    psycopg_pool.PoolTimeout,
-    nats.errors.ConnectionClosedError,
-    nats.errors.NoServersError,
-    nats.errors.TimeoutError,
-)
-
-
 def install_unavailable(app: FastAPI) -> None:
-    """Answer 503 with Retry-After while Postgres or NATS is away, instead of a bare 500."""
+    """Answer 503 with Retry-After while Postgres or NATS is away, instead of a bare 500: the
+    exceptions whose row in `shared.errors.FOREIGN` says 503 (dependencies that come back by
+    themselves; the caller should retry, not treat the request as broken)."""
 
     async def unavailable(request: Request, exc: Exception) -> Response:
+        """The 503 (the status from the table) with Retry-After."""
         _log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
         return JSONResponse(
             {"detail": f"a dependency is unavailable ({type(exc).__name__}); retry shortly"},
-            status_code=503,
+            status_code=http_status(exc),
             headers={"Retry-After": "1"},
         )
 
-    for exc_type in UNAVAILABLE:
+    for exc_type in foreign_classes(UNAVAILABLE):
         app.add_exception_handler(exc_type, unavailable)
