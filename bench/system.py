@@ -26,8 +26,12 @@ workflow dispatched (planning, generation, validation, and two more per fix-loop
 counted from its checkpoint history (GET /v1/workflows/{id}/history).
 
 Where the time goes, per hop: queue = the gateway's dispatch checkpoint -> the swarm's first
-checkpoint of that attempt (read from PostgreSQL); work = first -> last swarm checkpoint, split
-by node; return = last swarm checkpoint -> the gateway's await checkpoint. CPU seconds per
+checkpoint of that attempt (read from PostgreSQL; below zero when the swarm started before the
+gateway's checkpoint of the dispatch was written); work = first -> last swarm checkpoint, split
+by node; return = last swarm checkpoint -> the gateway's await checkpoint (the result event
+published, taken up by the gateway, the workflow resumed). The gateway's own steps are the
+times between its other checkpoints, plus accept (submit -> first checkpoint) and finish (last
+checkpoint -> finished_at). CPU seconds per
 service process (and its children) come from /proc over each phase; checkpoint-write and
 request times from each process's /metrics.
 
@@ -464,17 +468,35 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     return totals
 
 
+@dataclass
+class CpuUse:
+    """CPU seconds over a phase: per process tree, and the whole machine's busy time."""
+
+    processes: dict[str, float] = field(default_factory=dict)
+    machine: float = 0.0
+    """Busy CPU seconds of every core together (anything running, not only the system)."""
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of all cores since boot, from /proc/stat (idle and iowait left out)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def cpu_meter(system: System) -> Iterator[dict[str, float]]:
-    """CPU seconds each process spent while the block ran (filled in when it ends)."""
+def cpu_meter(system: System) -> Iterator[CpuUse]:
+    """CPU seconds each process (and the machine) spent while the block ran, filled in at its end;
+    `bench` is this process (in-process runs and polling)."""
     pids = system.pids()
     before = cpu_seconds(pids)
     self_before = time.process_time()
-    spent: dict[str, float] = {}
-    yield spent
+    machine_before = machine_busy()
+    use = CpuUse()
+    yield use
     after = cpu_seconds(pids)
-    spent.update({name: after[name] - before.get(name, 0.0) for name in after})
-    spent["bench"] = time.process_time() - self_before
+    use.processes.update({name: after[name] - before.get(name, 0.0) for name in after})
+    use.processes["bench"] = time.process_time() - self_before
+    use.machine = machine_busy() - machine_before
 
 
 def scrape(system: System) -> dict[str, dict[str, float]]:
@@ -560,13 +582,14 @@ def print_hops(found: Sequence[Hop], label: str) -> dict[str, dict[str, float]]:
     return summary
 
 
-def print_cpu(spent: dict[str, float], wall: float, charts: int) -> None:
-    """CPU seconds per process over a phase, per chart, and the machine's share used."""
+def print_cpu(use: CpuUse, wall: float, charts: int) -> None:
+    """CPU seconds per process over a phase, per chart, and how busy the machine was."""
     cores = os.cpu_count() or 1
+    spent = use.processes
     total = sum(spent.values())
     print(
-        f"  CPU over {wall:.1f} s wall ({cores} cores; {total / (wall * cores):.0%} of the "
-        f"machine used by these processes), per chart:"
+        f"  CPU over {wall:.1f} s wall ({cores} cores): the machine {use.machine / (wall * cores):.0%}"
+        f" busy, these processes {total / (wall * cores):.0%}; per chart:"
     )
     for name, seconds in sorted(spent.items(), key=lambda x: -x[1]):
         if seconds >= 0.005 * charts:
@@ -650,6 +673,12 @@ def latency(runs: int, work: InProcess) -> None:
             for s in sorted(writes)
             if writes[s]
         )
+    )
+    calls = metric_delta(before, after, "autopilot_http_request_duration_seconds_count")
+    serving = metric_delta(before, after, "autopilot_http_request_duration_seconds_sum")
+    print(
+        f"  gateway API calls per chart (this bench's polls included): "
+        f"{calls.get('gateway', 0.0) / runs:.0f} ({ms(serving.get('gateway', 0.0) / runs)})"
     )
     print_cpu(spent, wall, runs)
     print(
@@ -742,15 +771,24 @@ def _fan_out(
     return done
 
 
-def bottleneck(summary: dict[str, dict[str, float]], spent: dict[str, float], wall: float) -> str:
-    """One sentence naming the bottleneck: the CPU or not, the longest queue, the longest step
-    and the service whose processes use the most CPU."""
+def bottleneck(summary: dict[str, dict[str, float]], use: CpuUse, wall: float) -> str:
+    """One sentence naming the bottleneck: the CPU or not, the longest wait (a swarm's queue or
+    the gateway taking swarm results up), the longest step and the service using most CPU."""
     if not summary:
         return "bottleneck: no hops measured"
     cores = os.cpu_count() or 1
-    used = sum(spent.values()) / (wall * cores)
-    cpu = f"the CPU ({used:.0%} of the machine)" if used > 0.85 else f"not the CPU ({used:.0%})"
-    waits = max(summary, key=lambda s: summary[s]["queue"])
+    busy = use.machine / (wall * cores)
+    ours = sum(use.processes.values()) / (wall * cores)
+    cpu = (
+        f"the CPU (the machine {busy:.0%} busy, {ours:.0%} of it these processes)"
+        if busy > 0.85
+        else f"not the CPU (the machine {busy:.0%} busy)"
+    )
+    queues = {f"the {swarm} queue": medians["queue"] for swarm, medians in summary.items()}
+    queues["the gateway taking swarm results up"] = statistics.median(
+        m["back"] for m in summary.values()
+    )
+    waits = max(queues, key=lambda q: queues[q])
     nodes = [
         (f"{SERVICE_OF[swarm]}:{key.removeprefix('node:')}", seconds)
         for swarm, medians in summary.items()
@@ -759,15 +797,15 @@ def bottleneck(summary: dict[str, dict[str, float]], spent: dict[str, float], wa
     ]
     step, seconds = max(nodes, key=lambda x: x[1])
     by_service: dict[str, float] = defaultdict(float)
-    for name, cpu_seconds_spent in spent.items():
+    for name, cpu_seconds_spent in use.processes.items():
         if name == "bench":
             continue
         by_service[name.split("-")[0]] += cpu_seconds_spent
     hungriest = max(by_service, key=lambda k: by_service[k])
     share = by_service[hungriest] / sum(by_service.values())
     return (
-        f"bottleneck: {cpu}; the {waits} queue waits longest (median "
-        f"{ms(summary[waits]['queue'])}); the longest step is {step} ({ms(seconds)} median); "
+        f"bottleneck: {cpu}; the longest wait is {waits} (median {ms(queues[waits])} a hop); "
+        f"the longest step is {step} ({ms(seconds)} median); "
         f"the {hungriest} processes use {share:.0%} of the CPU"
     )
 
@@ -781,6 +819,8 @@ def main() -> None:
     parser.add_argument("--only", default="e,f", help="which figures, e.g. f")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows when piped, too
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start\n")
     if "e" in only:
         with tempfile.TemporaryDirectory(prefix="autopilot-bench-") as tmp:

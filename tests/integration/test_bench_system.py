@@ -46,5 +46,7 @@ def test_a_reduced_bench_run_prints_every_figure_as_a_number() -> None:
     assert throughput, out
     rate, p50, p95, failed = (float(v) for v in throughput.groups())
     assert rate > 0 and 0 < p50 <= p95 and failed == 0
-    assert re.search(r"^  bottleneck: .+ queue waits longest .+ longest step is \S+:\S+", out, re.M)
+    assert re.search(
+        r"^  bottleneck: .+; the longest wait is .+; the longest step is \S+:\S+", out, re.M
+    )
     assert "reproduce (from the repository root):" in out
