@@ -224,8 +224,11 @@ def test_a_workflow_through_its_gates_notifies_signed_cloudevents_and_slack_and_
 
     # The notifier goes away; what happens meanwhile waits in its durable consumer.
     first.stop()
+    assert not first.is_alive(), "the notifier did not stop"
     approve(client, wf, "planning_review")
     wait_for(client, wf, at_gate("security_review"))
+    # Stored, and past what the notifier's consumer has delivered (a sequence that only grows):
+    # nothing has taken it up to here, where the notifier comes back.
     eventually(
         lambda: waits_for_the_notifier(first.settings, "gate.security_review.pending"),
         message="the security_review notification is not waiting in the notifier's consumer",
