@@ -156,7 +156,12 @@ LintEntry = tuple[Severity, str, str]
 
 
 def lint_set(chart_dir: Path, vs: ValuesSet, namespace: str) -> list[LintEntry]:
-    """Strict helm lint with one values set (a Go call that lets other threads run)."""
+    """Helm's own strict lint with one values set (a Go call that lets other threads run).
+
+    It loads and renders the chart again: the validator runs it only where services/validator/
+    lint.py cannot be sure to say the same (a chart that does not load or render, ...), and
+    the lint equivalence test uses it as the oracle.
+    """
     try:
         report = helm_python.lint(chart_dir, vs.values, strict=True, namespace=namespace)
     except helm_python.HelmError as exc:
@@ -188,11 +193,6 @@ def lint_findings(sets: list[ValuesSet], per_set: list[list[LintEntry]]) -> list
             seen.add(entry)
             findings.append(_lint_finding(*entry, vs.label))
     return findings
-
-
-def lint(chart_dir: Path, sets: list[ValuesSet], namespace: str) -> list[Finding]:
-    """Strict helm lint once per values set; identical messages are reported once."""
-    return lint_findings(sets, [lint_set(chart_dir, vs, namespace) for vs in sets])
 
 
 def _lint_finding(severity: Severity, path: str, message: str, label: str) -> Finding:
