@@ -129,9 +129,9 @@ def check_size(requirements: ChartRequirements, source: str, settings: GatewaySe
             "(AUTOPILOT_MAX_COMPONENTS); split the application into several charts",
         )
     for i, comp in enumerate(requirements.components):
-        where: tuple[str | int, ...] = (source, "services", comp.name) if compose else (
-            source, "components", i,
-        )  # fmt: skip
+        where: tuple[str | int, ...] = (
+            (source, "services", comp.name) if compose else (source, "components", i)
+        )
         entries = len(comp.env) + len(comp.envFiles)
         if entries > settings.max_env_entries:
             raise _unprocessable(
@@ -142,9 +142,10 @@ def check_size(requirements: ChartRequirements, source: str, settings: GatewaySe
         for j, file in enumerate(comp.configFiles):
             size = len(file.content.encode())
             if size > settings.max_config_file_bytes:
-                loc = (*where, "configs", file.path) if compose else (
-                    *where, "configFiles", j, "content",
-                )  # fmt: skip
+                if compose:
+                    loc: tuple[str | int, ...] = (*where, "configs", file.path)
+                else:
+                    loc = (*where, "configFiles", j, "content")
                 raise HTTPException(
                     413,
                     f"{'.'.join(map(str, loc))}: the config file {file.path} is {size} bytes, "
@@ -209,8 +210,9 @@ async def validation_error(request: Request, exc: Exception) -> Response:
         if "input" in fixed:
             fixed["input"] = _safe(fixed["input"])
         if isinstance(ctx := error.get("ctx"), dict):
-            fixed["ctx"] = {k: _safe(v if isinstance(v, int | float | bool) else str(v))
-                            for k, v in ctx.items()}  # fmt: skip
+            fixed["ctx"] = {
+                k: _safe(v if isinstance(v, int | float | bool) else str(v)) for k, v in ctx.items()
+            }
         errors.append(fixed)
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
@@ -258,12 +260,16 @@ def install_errors(app: FastAPI, settings: GatewaySettings) -> None:
 
 _PROBLEM = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _COMMON: dict[str, dict[str, Any]] = {
-    "401": {"description": "No API key, or an unknown one (not in local mode).",
-            "content": _PROBLEM},
+    "401": {
+        "description": "No API key, or an unknown one (not in local mode).",
+        "content": _PROBLEM,
+    },
     "403": {"description": "The key's role may not do this.", "content": _PROBLEM},
-    "503": {"description": "Postgres or NATS is away; retry (see Retry-After).",
-            "content": _PROBLEM},
-}  # fmt: skip
+    "503": {
+        "description": "Postgres or NATS is away; retry (see Retry-After).",
+        "content": _PROBLEM,
+    },
+}
 _TOO_LARGE = {
     "description": "The body, a config file, env or .env text is over its limit; the detail "
     "names the field.",
@@ -300,9 +306,13 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     schemas.setdefault(
         "Problem",
-        {"title": "Problem", "type": "object", "required": ["detail"],
-         "properties": {"detail": {"title": "Detail", "type": "string"}}},
-    )  # fmt: skip
+        {
+            "title": "Problem",
+            "type": "object",
+            "required": ["detail"],
+            "properties": {"detail": {"title": "Detail", "type": "string"}},
+        },
+    )
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})

@@ -59,9 +59,14 @@ def render(
         content_type = "application/json"
     else:
         body = cloudevent(
-            event_id=delivery.notification_id, event_type=notice.type, source=delivery.source,
-            workflow_id=notice.workflow_id, time=delivery.time.isoformat(), data=data, url=url,
-        )  # fmt: skip
+            event_id=delivery.notification_id,
+            event_type=notice.type,
+            source=delivery.source,
+            workflow_id=notice.workflow_id,
+            time=delivery.time.isoformat(),
+            data=data,
+            url=url,
+        )
         content_type = CLOUDEVENTS_JSON
     headers = {
         "Content-Type": content_type,

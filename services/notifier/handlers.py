@@ -67,8 +67,13 @@ class Notifier:
         self.store, self.http = store, http
 
     async def _publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
-        await self.broker.publish(body, subject, headers=headers, stream=self.settings.stream_name,
-                                  timeout=PUBLISH_TIMEOUT)  # fmt: skip
+        await self.broker.publish(
+            body,
+            subject,
+            headers=headers,
+            stream=self.settings.stream_name,
+            timeout=PUBLISH_TIMEOUT,
+        )
 
     # ----------------------------------------------------------------- step 1: fan out
 
@@ -98,9 +103,14 @@ class Notifier:
                 if hook.created_at - CLOCK_SKEW > envelope.time:
                     continue  # a subscription gets what happened after it was made
                 delivery = WebhookDelivery(
-                    webhook_id=hook.id, format=hook.format, notification_id=envelope.id,
-                    source=envelope.source, time=envelope.time, notice=notice, name=info.name,
-                )  # fmt: skip
+                    webhook_id=hook.id,
+                    format=hook.format,
+                    notification_id=envelope.id,
+                    source=envelope.source,
+                    time=envelope.time,
+                    notice=notice,
+                    name=info.name,
+                )
                 event = Event[WebhookDelivery](
                     id=msg_id("webhook.delivery", notice.workflow_id, envelope.id, hook.id),
                     type=webhook_delivery_subject(self.settings.subject_prefix),
@@ -110,8 +120,9 @@ class Notifier:
                 )
                 await self._publish(event.type, event.to_bytes(), event.headers())
         except Exception:
-            _log.exception("could not fan out %s of %s; redelivery will retry", notice.type,
-                           notice.workflow_id)  # fmt: skip
+            _log.exception(
+                "could not fan out %s of %s; redelivery will retry", notice.type, notice.workflow_id
+            )
             await message.nack(delay=NACK_DELAY)
             return
         await message.ack()
@@ -142,8 +153,9 @@ class Notifier:
             return
         body, headers = render(target, delivery, self.settings.public_url)
         started = time.perf_counter()
-        result = await post(self.http, target, body, headers,
-                            allow_private=self.settings.allow_private())  # fmt: skip
+        result = await post(
+            self.http, target, body, headers, allow_private=self.settings.allow_private()
+        )
         self.metrics.duration.labels(fmt).observe(time.perf_counter() - started)
         if result.ok:
             self.metrics.deliveries.labels(fmt, "delivered").inc()
@@ -153,13 +165,19 @@ class Notifier:
         self.metrics.failures.labels(fmt, result.reason).inc()
         if result.retryable and attempt < self.settings.webhook_max_attempts:
             delay = self.settings.retry_delay(attempt)
-            _log.info("webhook %s attempt %d failed (%s); retry in %.1fs", target.id, attempt,
-                      result.detail, delay)  # fmt: skip
+            _log.info(
+                "webhook %s attempt %d failed (%s); retry in %.1fs",
+                target.id,
+                attempt,
+                result.detail,
+                delay,
+            )
             self.metrics.deliveries.labels(fmt, "retried").inc()
             await message.nack(delay=delay)
             return
-        _log.warning("webhook %s: %s after %d attempt(s); dead-lettered", target.id, result.detail,
-                     attempt)  # fmt: skip
+        _log.warning(
+            "webhook %s: %s after %d attempt(s); dead-lettered", target.id, result.detail, attempt
+        )
         await self._dead_letter(message, target.id, result.detail or result.reason, attempt)
         self.metrics.deliveries.labels(fmt, "dead_lettered").inc()
         await self._record(target.id, "dead_lettered", result.detail or result.reason)
@@ -177,8 +195,9 @@ class Notifier:
             "Autopilot-Error": " ".join(why.split())[:500],
             "Autopilot-Attempts": str(attempts),
         }
-        await self._publish(webhook_dead_letter_subject(self.settings.subject_prefix),
-                            message.body, headers)  # fmt: skip
+        await self._publish(
+            webhook_dead_letter_subject(self.settings.subject_prefix), message.body, headers
+        )
 
     async def _record(self, webhook_id: str, outcome: str, error: str | None = None) -> None:
         """The subscription's counts; best effort (the delivery itself is done)."""

@@ -33,9 +33,11 @@ class NotifierMetrics:
             ["format", "reason"],
         )
         self.duration = metrics.histogram(
-            "autopilot_webhook_request_duration_seconds", "One request to a receiver.",
-            ["format"], buckets=REQUEST_BUCKETS,
-        )  # fmt: skip
+            "autopilot_webhook_request_duration_seconds",
+            "One request to a receiver.",
+            ["format"],
+            buckets=REQUEST_BUCKETS,
+        )
         # Present from the first scrape, so rate() and alerts see the first increment.
         for fmt in WebhookFormat:
             for outcome in OUTCOMES:

@@ -142,9 +142,15 @@ class WebhookStore(Protocol):
     """Subscriptions for the API and the notifier, plus what both read of workflows."""
 
     async def create(  # noqa: D102
-        self, *, tenant: str, url: str, events: list[str], format: WebhookFormat, secret: str,
+        self,
+        *,
+        tenant: str,
+        url: str,
+        events: list[str],
+        format: WebhookFormat,
+        secret: str,
         created_by: str,
-    ) -> Webhook: ...  # fmt: skip
+    ) -> Webhook: ...
 
     async def search(self, tenant: str | None) -> list[Webhook]: ...  # noqa: D102
 
@@ -161,9 +167,14 @@ class WebhookStore(Protocol):
     async def workflow(self, workflow_id: str) -> WorkflowInfo | None: ...  # noqa: D102
 
     async def feed(  # noqa: D102
-        self, after: int, *, tenant: str | None, submitted_by: str | None, limit: int = 200,
+        self,
+        after: int,
+        *,
+        tenant: str | None,
+        submitted_by: str | None,
+        limit: int = 200,
         newest: bool = False,
-    ) -> list[FeedEvent]: ...  # fmt: skip
+    ) -> list[FeedEvent]: ...
 
 
 def _count(outcome: str) -> tuple[int, int]:
@@ -181,13 +192,26 @@ class MemoryWebhooks:
         """A MemoryStore (duck-typed: `.records`, `.events`), or None."""
 
     async def create(
-        self, *, tenant: str, url: str, events: list[str], format: WebhookFormat, secret: str,
+        self,
+        *,
+        tenant: str,
+        url: str,
+        events: list[str],
+        format: WebhookFormat,
+        secret: str,
         created_by: str,
-    ) -> Webhook:  # fmt: skip
+    ) -> Webhook:
         """Store a subscription, its secret sealed."""
         webhook_id = new_id()
-        row = Webhook(id=webhook_id, tenant=tenant, url=url, events=events, format=format,
-                      created_by=created_by, created_at=utcnow())  # fmt: skip
+        row = Webhook(
+            id=webhook_id,
+            tenant=tenant,
+            url=url,
+            events=events,
+            format=format,
+            created_by=created_by,
+            created_at=utcnow(),
+        )
         stored, sealed = self.box.seal(webhook_id, secret)
         self.rows[webhook_id] = (row, stored, sealed)
         return row
@@ -224,10 +248,15 @@ class MemoryWebhooks:
             return
         row, stored, sealed = found
         delivered, dead = _count(outcome)
-        row = row.model_copy(update={
-            "delivered": row.delivered + delivered, "dead_lettered": row.dead_lettered + dead,
-            "last_outcome": outcome, "last_error": error, "last_attempt_at": utcnow(),
-        })  # fmt: skip
+        row = row.model_copy(
+            update={
+                "delivered": row.delivered + delivered,
+                "dead_lettered": row.dead_lettered + dead,
+                "last_outcome": outcome,
+                "last_error": error,
+                "last_attempt_at": utcnow(),
+            }
+        )
         self.rows[webhook_id] = (row, stored, sealed)
 
     async def workflow(self, workflow_id: str) -> WorkflowInfo | None:
@@ -238,9 +267,14 @@ class MemoryWebhooks:
         return WorkflowInfo(record.tenant, record.name, record.submitted_by)
 
     async def feed(
-        self, after: int, *, tenant: str | None, submitted_by: str | None, limit: int = 200,
+        self,
+        after: int,
+        *,
+        tenant: str | None,
+        submitted_by: str | None,
+        limit: int = 200,
         newest: bool = False,
-    ) -> list[FeedEvent]:  # fmt: skip
+    ) -> list[FeedEvent]:
         """Events after `after` of the workflows in scope, oldest first (newest: the last ones)."""
         out: list[FeedEvent] = []
         for event in getattr(self.source, "events", None) or []:
@@ -281,9 +315,15 @@ class PostgresWebhooks:
             await conn.execute("SELECT 1")
 
     async def create(
-        self, *, tenant: str, url: str, events: list[str], format: WebhookFormat, secret: str,
+        self,
+        *,
+        tenant: str,
+        url: str,
+        events: list[str],
+        format: WebhookFormat,
+        secret: str,
         created_by: str,
-    ) -> Webhook:  # fmt: skip
+    ) -> Webhook:
         """Store a subscription, its secret sealed."""
         webhook_id = new_id()
         stored, sealed = self.box.seal(webhook_id, secret)
@@ -291,9 +331,8 @@ class PostgresWebhooks:
             cur = await conn.execute(
                 "INSERT INTO gateway_webhooks (id, tenant, url, events, format, secret, sealed,"
                 " created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (webhook_id, tenant, url, Jsonb(events), format.value, stored, sealed,
-                 created_by),
-            )  # fmt: skip
+                (webhook_id, tenant, url, Jsonb(events), format.value, stored, sealed, created_by),
+            )
             row = await cur.fetchone()
         assert row is not None
         return Webhook.model_validate(row)
@@ -320,8 +359,10 @@ class PostgresWebhooks:
         return Webhook.model_validate(row) if row else None
 
     def _target(self, row: DictRow) -> Target:
-        return Target(**Webhook.model_validate(row).model_dump(),
-                      secret=self.box.open(row["id"], row["secret"], row["sealed"]))  # fmt: skip
+        return Target(
+            **Webhook.model_validate(row).model_dump(),
+            secret=self.box.open(row["id"], row["secret"], row["sealed"]),
+        )
 
     async def targets(self, tenant: str) -> list[Target]:
         """The tenant's subscriptions with their secrets."""
@@ -363,9 +404,14 @@ class PostgresWebhooks:
         return WorkflowInfo(row["tenant"], row["name"], row["submitted_by"]) if row else None
 
     async def feed(
-        self, after: int, *, tenant: str | None, submitted_by: str | None, limit: int = 200,
+        self,
+        after: int,
+        *,
+        tenant: str | None,
+        submitted_by: str | None,
+        limit: int = 200,
         newest: bool = False,
-    ) -> list[FeedEvent]:  # fmt: skip
+    ) -> list[FeedEvent]:
         """Events after `after` of the workflows in scope, oldest first (newest: the last ones)."""
         order = "DESC" if newest else "ASC"
         async with self._pool.connection() as conn:
@@ -378,6 +424,7 @@ class PostgresWebhooks:
                 {"after": after, "tenant": tenant, "by": submitted_by, "limit": limit},
             )
             rows = await cur.fetchall()
-        events = [FeedEvent(r["id"], r["workflow_id"], r["type"], r["data"], r["time"])
-                  for r in rows]  # fmt: skip
+        events = [
+            FeedEvent(r["id"], r["workflow_id"], r["type"], r["data"], r["time"]) for r in rows
+        ]
         return events[::-1] if newest else events
