@@ -55,6 +55,7 @@ def plain_logs() -> None:
     init = colourized.__init__
 
     def plain_init(self: formatter.ColourizedFormatter, *args: Any, **kwargs: Any) -> None:
+        """FastStream's own set-up, then colours off."""
         init(self, *args, **kwargs)
         self.use_colors = False
 

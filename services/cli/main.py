@@ -41,6 +41,7 @@ class _Version(argparse.Action):
     most of a bare start-up, and every other invocation would pay it for nothing)."""
 
     def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        """A flag that takes no value and stores nothing, as argparse's version action."""
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(

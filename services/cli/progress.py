@@ -16,6 +16,7 @@ class Progress:
     """Prints each step as it starts and ends, with how long it took (to stderr)."""
 
     def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+        """Report to `stream` (stderr by default); nothing at all when quiet."""
         self.stream = stream or sys.stderr
         self.quiet = quiet
         try:

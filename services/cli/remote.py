@@ -91,9 +91,13 @@ def sse(
     """(event type, data) of a gateway's Server-Sent Events (a workflow's, or `/v1/events`)."""
     params = {**(params or {}), "follow": "true" if follow else "false"}
     try:
-        with http.stream("GET", path, params=params,
-                         headers={"Accept": "text/event-stream", **(headers or {})},
-                         timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)) as resp:  # fmt: skip
+        with http.stream(
+            "GET",
+            path,
+            params=params,
+            headers={"Accept": "text/event-stream", **(headers or {})},
+            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT),
+        ) as resp:
             if resp.status_code >= 400:
                 resp.read()
                 request_error = AutopilotError(f"{resp.status_code} {_problem(resp)}", field=path)

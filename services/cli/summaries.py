@@ -34,6 +34,7 @@ class Style:
     colour: bool = False
 
     def __call__(self, text: str, *styles: str) -> str:
+        """`text` in the named ANSI styles, or as it is without colour."""
         if not self.colour or not styles:
             return text
         codes = ";".join(_CODES[s] for s in styles)
@@ -45,6 +46,7 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], style: Style) ->
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
+        """One row, each cell padded to its column's width."""
         return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return [style(line(header), "bold"), *(line(r) for r in rows)]
@@ -133,6 +135,7 @@ def _unknown_images(plan: ChartPlan) -> list[str]:
 
 
 def _uid_changes(notes: Iterable[ImportNote]) -> list[ImportNote]:
+    """The notes that say a container's user id was changed or raised."""
     return [n for n in notes if "runAsUser" in n.source or re.search(r"\bUID\b.*raised", n.message)]
 
 
@@ -143,6 +146,7 @@ def risks(plan: ChartPlan) -> list[tuple[str, str]]:
     seen: set[str] = set()
 
     def add(severity: str, text: str) -> None:
+        """Record one risk, once."""
         if text not in seen:
             seen.add(text)
             out.append((severity, text))
@@ -168,6 +172,7 @@ def risks(plan: ChartPlan) -> list[tuple[str, str]]:
 
 
 def _severity(severity: str, style: Style) -> str:
+    """A severity word, padded and coloured by how bad it is."""
     colour = {"error": "red", "warning": "yellow"}.get(severity, "dim")
     return style(f"{severity:<7}", colour, "bold")
 

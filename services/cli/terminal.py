@@ -31,6 +31,7 @@ class Terminal:
     """A conversation with the person at the controlling terminal."""
 
     def __init__(self, reader: TextIO, writer: TextIO) -> None:
+        """Talk through `reader` and `writer`; colour when the writer is a terminal that allows it."""
         self.reader = reader
         self.writer = writer
         self.colour = colour_enabled(writer)
@@ -52,9 +53,11 @@ class Terminal:
         return cls(reader, writer)
 
     def __enter__(self) -> Terminal:
+        """The terminal itself, closed at the end of the block."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close both streams."""
         self.close()
 
     def close(self) -> None:

@@ -6,7 +6,23 @@ A new verb is a new module here plus its name in VERBS.
 from __future__ import annotations
 
 VERBS = (
-    "generate", "validate", "plan", "schema", "up", "serve", "migrate", "submit",
-    "list", "get", "approve", "reject", "edit", "cancel", "logs",
-    "keys", "audit", "webhooks", "events",
-)  # fmt: skip
+    "generate",
+    "validate",
+    "plan",
+    "schema",
+    "up",
+    "serve",
+    "migrate",
+    "submit",
+    "list",
+    "get",
+    "approve",
+    "reject",
+    "edit",
+    "cancel",
+    "logs",
+    "keys",
+    "audit",
+    "webhooks",
+    "events",
+)

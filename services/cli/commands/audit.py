@@ -33,11 +33,19 @@ def run(args: argparse.Namespace) -> int:
         print(remote.dump(items, args.output))
         return 0
     rows = [
-        [str(e["time"])[:19].replace("T", " "), e["workflow_id"], e["gate"], e["decision"],
-         e["principal"], e.get("role") or "-", e["how"], e.get("tenant") or "-",
-         (e.get("comment") or "")[:40]]
+        [
+            str(e["time"])[:19].replace("T", " "),
+            e["workflow_id"],
+            e["gate"],
+            e["decision"],
+            e["principal"],
+            e.get("role") or "-",
+            e["how"],
+            e.get("tenant") or "-",
+            (e.get("comment") or "")[:40],
+        ]
         for e in items
-    ]  # fmt: skip
+    ]
     header = ["TIME", "WORKFLOW", "GATE", "DECISION", "BY", "ROLE", "HOW", "TENANT", "COMMENT"]
     print("\n".join(table(rows, header, Style(colour_enabled(sys.stdout)))))
     return 0

@@ -25,14 +25,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cmd = sub.add_parser("events", help="notifications of your workflows as JSON lines; -f follows")
     cmd.add_argument("-f", "--follow", action="store_true", help="keep streaming new events")
     cmd.add_argument(
-        "-e", "--event", dest="events", action="append", metavar="PATTERN",
+        "-e",
+        "--event",
+        dest="events",
+        action="append",
+        metavar="PATTERN",
         help="only these event types, repeatable (gate.*, gate.*.pending, workflow.completed)",
-    )  # fmt: skip
+    )
     cmd.add_argument("--since", type=int, metavar="ID", help="events after this id (0: all)")
     cmd.add_argument(
-        "--tail", type=int, default=None,
+        "--tail",
+        type=int,
+        default=None,
         help="without --since: past events first (default 20, or 0 with -f)",
-    )  # fmt: skip
+    )
     cmd.add_argument("-o", "--output", choices=["json", "text"], default="json", help="format")
     add_gateway_options(cmd, output=False)
     cmd.set_defaults(func=run)

@@ -34,12 +34,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def rows(items: list[dict[str, Any]]) -> list[list[str]]:
     """Table rows of keys."""
     return [
-        [k["id"], k["name"], k["role"], k.get("tenant") or "-",
-         str(k["created_at"])[:19].replace("T", " "),
-         "revoked " + str(k["revoked_at"])[:19].replace("T", " ") if k.get("revoked_at")
-         else "active"]
+        [
+            k["id"],
+            k["name"],
+            k["role"],
+            k.get("tenant") or "-",
+            str(k["created_at"])[:19].replace("T", " "),
+            "revoked " + str(k["revoked_at"])[:19].replace("T", " ")
+            if k.get("revoked_at")
+            else "active",
+        ]
         for k in items
-    ]  # fmt: skip
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

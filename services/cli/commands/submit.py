@@ -164,6 +164,7 @@ def submit(
         echo(f"workflow {wf_id} submitted")
 
         def on_terminal(workflow: dict[str, Any]) -> dict[str, Any]:
+            """At a gate: what the plan changed, then the reviewer's decision on the terminal."""
             _print_changes(workflow, echo)
             return ask_terminal(workflow, client)
 

@@ -25,14 +25,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add = actions.add_parser("add", help="subscribe a URL to gate and workflow events")
     add.add_argument("url", help="http(s) URL the events are posted to")
     add.add_argument(
-        "-e", "--event", dest="events", action="append", metavar="PATTERN",
+        "-e",
+        "--event",
+        dest="events",
+        action="append",
+        metavar="PATTERN",
         help="event pattern, repeatable (default: gate.* and workflow.*), e.g. gate.*.pending",
-    )  # fmt: skip
+    )
     add.add_argument("--format", choices=["cloudevents", "slack"], default="cloudevents")
     add.add_argument(
-        "--secret-file", metavar="PATH",
+        "--secret-file",
+        metavar="PATH",
         help=f"file holding the signing secret ('-': stdin; default: ${SECRET_ENV}, else a new one)",
-    )  # fmt: skip
+    )
     add_gateway_options(add)
     listing = actions.add_parser("list", help="subscriptions with their delivery counts")
     add_gateway_options(listing)
@@ -70,10 +75,17 @@ def read_secret(path: str | None) -> tuple[str, bool]:
 def rows(items: list[dict[str, Any]]) -> list[list[str]]:
     """Table rows of subscriptions."""
     return [
-        [w["id"], w["format"], ",".join(w["events"]), w["url"], str(w.get("delivered", 0)),
-         str(w.get("dead_lettered", 0)), w.get("last_outcome") or "-"]
+        [
+            w["id"],
+            w["format"],
+            ",".join(w["events"]),
+            w["url"],
+            str(w.get("delivered", 0)),
+            str(w.get("dead_lettered", 0)),
+            w.get("last_outcome") or "-",
+        ]
         for w in items
-    ]  # fmt: skip
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,8 +98,12 @@ def run(args: argparse.Namespace) -> int:
     with remote.client(args.gateway) as http:
         if args.action == "add":
             secret, generated = read_secret(args.secret_file)
-            body = {"url": args.url, "secret": secret, "format": args.format,
-                    "events": args.events or ["gate.*", "workflow.*"]}  # fmt: skip
+            body = {
+                "url": args.url,
+                "secret": secret,
+                "format": args.format,
+                "events": args.events or ["gate.*", "workflow.*"],
+            }
             made = remote.request(http, "POST", "/v1/webhooks", json=body).json()
             if args.output != "table":
                 print(remote.dump({**made, "secret": secret} if generated else made, args.output))
@@ -95,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
             print(made["id"])
             if generated:
                 print(f"secret: {secret}")
-                print("the secret is shown this once: verify X-Autopilot-Signature with it",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    "the secret is shown this once: verify X-Autopilot-Signature with it",
+                    file=sys.stderr,
+                )
             return 0
         if args.action == "list":
             items = remote.request(http, "GET", "/v1/webhooks").json()["items"]
