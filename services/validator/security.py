@@ -424,8 +424,9 @@ def outcomes(objects: list[dict[str, Any]]) -> list[Outcome]:
     Each object is dumped and parsed alone (checkov's line-marked parse) and its resource
     checks run once per content: a cache keyed by the object's content and checkov's version
     and checks keeps them. The cross-object (graph) checks run over the whole render, cached
-    under all of its objects' keys. Ordered as checkov's report: resource checks object by
-    object (a List's items after every other object), then graph checks.
+    under the keys of the objects of the kinds they read. Ordered as checkov's report:
+    resource checks object by object (a List's items after every other object), then graph
+    checks (in the registry's order, where checkov's follows its threads).
     """
     ck = _checkov()
     keys = [_content_key(ck, obj) for obj in objects]
@@ -579,8 +580,11 @@ def _graph_outcomes(ck: _Checkov, definitions: list[dict[str, Any]]) -> list[Out
         )
         runner.graph_manager.save_graph(local_graph)
         results = runner.run_graph_checks_results(ck.runner_filter, runner.report_type)
+        # Checkov runs the graph checks on threads and lists them as they finish: list them
+        # in the registry's order instead, so a report does not change from run to run.
+        order = {check.id: i for i, check in enumerate(runner.graph_registry.checks)}
         out: list[Outcome] = []
-        for check, check_results in results.items():
+        for check, check_results in sorted(results.items(), key=lambda kv: order[kv[0].id]):
             for check_result in check_results:
                 entity = check_result["entity"]
                 context = runner.get_entity_context(entity, entity["file_path_"])
