@@ -230,3 +230,28 @@ def test_replicas_run_as_processes_of_their_own_sharing_the_service_command(
     finally:
         launcher.stop(timeout=5)
     assert not list((tmp_path / "pids").iterdir())
+
+
+def test_a_live_postmaster_pid_is_running_without_asking_pg_ctl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The once-a-second check trusts a postmaster pid that answers signal 0; a dead or missing
+    pid falls back to the server's own check (pg_ctl status)."""
+    import subprocess
+
+    from services.cli import local
+    from shared.infra.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.data_dir.mkdir()
+    asked: list[str] = []
+    monkeypatch.setattr(EmbeddedPostgres, "running", property(lambda self: asked.append("pg_ctl")))
+    (server.data_dir / "postmaster.pid").write_text(f"{os.getpid()}\n{server.data_dir}\n")
+    assert local._is_running(server) is True and asked == []
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (server.data_dir / "postmaster.pid").write_text(f"{gone.pid}\n")
+    assert not local._is_running(server) and asked == ["pg_ctl"]
+    (server.data_dir / "postmaster.pid").unlink()
+    assert not local._is_running(server) and asked == ["pg_ctl", "pg_ctl"]
