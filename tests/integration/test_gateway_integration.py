@@ -30,6 +30,7 @@ from shared.models.workflow import ErrorCode, ErrorContext
 from tests.fakes.gateway_world import answer
 from tests.gateway_client import approve, at_gate, ended, wait_for
 from tests.gateway_client import submit as submit_to
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +101,7 @@ class Responder(threading.Thread):
                 manual_ack=True,
             )
             self.ready.set()
-            while not self._halt.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self._halt.wait)
             await sub.unsubscribe()
         await nc.close()
 
@@ -275,13 +275,12 @@ def test_duplicate_completion_does_not_advance_the_graph(
     responder.republish(original)  # same Nats-Msg-Id: JetStream drops it
     fresh = original.model_copy(update={"id": "another-id"})
     responder.republish(fresh)  # new id: delivered, and the gateway must ignore it
-    deadline = time.monotonic() + 10
-    while (
-        'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0'
-        not in client.get("/metrics").text
-    ):
-        assert time.monotonic() < deadline, client.get("/metrics").text
-        time.sleep(0.05)
+    eventually(
+        lambda: client.get("/metrics").text,
+        until=lambda text: 'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0' in text,
+        timeout=10,
+        message="the duplicate was not counted",
+    )
     assert checkpoints(gateway_settings.database_url or "", wf) == before
     assert at_gate("planning_review")(client.get(f"/v1/workflows/{wf}").json())
 
@@ -334,10 +333,13 @@ def test_readyz_reflects_nats_going_down(
             ready = client.get("/readyz")
             assert ready.status_code == 200, ready.text
             server.stop()
-            deadline = time.monotonic() + 15
-            while (down := client.get("/readyz")).status_code != 503:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            down = eventually(
+                lambda: client.get("/readyz"),
+                until=lambda response: response.status_code == 503,
+                timeout=15,
+                interval=0.1,
+                message="/readyz did not turn 503",
+            )
             assert down.json()["checks"]["nats"].startswith("down")
             assert down.json()["checks"]["postgres"] == "ok"
             assert json.loads(client.get("/healthz").text) == {"status": "ok"}

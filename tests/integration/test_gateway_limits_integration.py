@@ -7,8 +7,8 @@ import asyncio
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,7 @@ from tests.integration.test_gateway_integration import (  # noqa: F401 - fixture
     gateway_settings,
     running,
 )
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +65,28 @@ def test_a_late_swarm_answer_after_a_cancel_is_ignored(
         text = client.get("/metrics").text
         return 'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0' in text
 
-    deadline = time.monotonic() + 30
-    while not ignored():
-        assert time.monotonic() < deadline, "the late answer never arrived"
-        time.sleep(0.05)
+    eventually(ignored, timeout=30, message="the late answer never arrived")
     after = client.get(f"/v1/workflows/{wf}").json()
     assert after["status"] == "cancelled" and after["pending_gate"] is None
     events = client.get(f"/v1/workflows/{wf}/events", params={"follow": False}).text
     assert events.count("event: workflow.cancelled") == 1 and "gate.planning_review" not in events
 
 
+@dataclass
+class Serving:
+    """A gateway served by uvicorn in a thread."""
+
+    url: str
+    server: uvicorn.Server
+
+    def idle(self) -> bool:
+        """No request being handled and no connection open (a hung-up stream is done with)."""
+        state = self.server.server_state
+        return not state.tasks and not state.connections
+
+
 @pytest.fixture
-def served(gateway_settings: GatewaySettings) -> Iterator[str]:  # noqa: F811
+def serving(gateway_settings: GatewaySettings) -> Iterator[Serving]:  # noqa: F811
     """The gateway behind a real HTTP server (uvicorn), so a client can really hang up."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -85,18 +96,27 @@ def served(gateway_settings: GatewaySettings) -> Iterator[str]:  # noqa: F811
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+
+    def started() -> bool:
+        assert thread.is_alive(), "gateway did not start"
+        return server.started
+
+    eventually(started, timeout=30, message="gateway did not start")
+    yield Serving(f"http://127.0.0.1:{port}", server)
     server.should_exit = True
     thread.join(20)
 
 
+@pytest.fixture
+def served(serving: Serving) -> str:
+    """The served gateway's base URL."""
+    return serving.url
+
+
 def test_an_sse_client_that_hangs_up_logs_no_traceback(
-    served: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    serving: Serving, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    served = serving.url
     wf = httpx.post(f"{served}/v1/workflows", json={"requirements": SPEC}).json()["id"]
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -105,7 +125,8 @@ def test_an_sse_client_that_hangs_up_logs_no_traceback(
                 for i, _line in enumerate(r.iter_lines()):
                     if i >= 2:
                         break  # hang up while the server polls the database for more
-            time.sleep(0.3)
+            # The server is done with the stream (what it logs about the hang-up is logged).
+            eventually(serving.idle, timeout=10, message="the hung-up stream is still served")
         # The server is still fine after the hang-ups.
         assert httpx.get(f"{served}/v1/workflows/{wf}").status_code == 200
     noisy = [

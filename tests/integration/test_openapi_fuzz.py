@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import uvicorn
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from tests.integration.test_gateway_integration import gateway_settings  # noqa: F401 - fixture
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -50,10 +50,12 @@ def _serve(settings: GatewaySettings) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.05)
+
+    def started() -> bool:
+        assert thread.is_alive(), "gateway did not start"
+        return server.started
+
+    eventually(started, timeout=30, message="gateway did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
