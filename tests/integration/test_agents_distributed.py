@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from services.cli.demo import scratch_dir, start_system, stop_system
 from services.planner.engine import plan_chart
 from shared.models.requirements import ChartRequirements
+from tests import gateway_client
 from tests.fakes.openai_server import FakeOpenAI, Reply, text, tool_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -91,14 +91,8 @@ def submit_prompt(url: str, prompt: str, auto_approve: list[str]) -> str:
 def wait_for(
     url: str, wf: str, check: Callable[[dict[str, Any]], bool], timeout: float = 240
 ) -> dict[str, Any]:
-    """Poll the workflow until `check` holds; fails with the last state, never hangs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = httpx.get(f"{url}/v1/workflows/{wf}", timeout=30).json()
-        if check(body):
-            return body
-        assert time.monotonic() < deadline, f"timed out; last state {body}"
-        time.sleep(0.5)
+    """The workflow's state once `check` holds (model calls are slow: polled every 0.5 s)."""
+    return gateway_client.wait_for(url, wf, check, timeout, interval=0.5)
 
 
 def unpack(archive: bytes) -> dict[str, bytes]:

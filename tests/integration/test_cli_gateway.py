@@ -15,6 +15,7 @@ import yaml
 from services.cli.demo import System, scratch_dir, start_system, stop_system
 from services.cli.main import main
 from shared.infra.embedded import free_port
+from tests.gateway_client import at_gate, ended, wait_for
 from tests.pty_session import PtySession
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,14 +51,13 @@ def _submit(system: System) -> str:
 
 
 def _wait_gate(system: System, wf: str, gate: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = httpx.get(f"{system.url}/v1/workflows/{wf}", timeout=10).json()
-        if (body.get("pending_gate") or {}).get("gate") == gate:
-            return body
-        assert body["status"] not in ("failed", "rejected", "completed"), body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.2)
+    """The workflow's state once it waits at `gate`; fails at once if it ends instead."""
+
+    def at_gate_unless_ended(body: dict[str, Any]) -> bool:
+        assert not ended(body), body
+        return at_gate(gate)(body)
+
+    return wait_for(system.url, wf, at_gate_unless_ended, timeout, interval=0.2)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
