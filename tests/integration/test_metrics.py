@@ -7,7 +7,6 @@ must be served by the services it lists (and nothing unlisted), and no label car
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.cli.commands.submit import submit
 from services.cli.demo import System, scratch_dir, start_system, stop_system
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,14 +46,19 @@ def system() -> Iterator[System]:
 
 def metrics_urls(system: System, seconds: float = 60) -> dict[str, str]:
     """Each service's /metrics URL, as `autopilot up` printed them, once all of them answer."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def printed() -> dict[str, str]:
         log = (system.data_dir / "up.log").read_text(errors="replace")
         urls = dict(re.findall(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+/metrics)\s*$", log, re.M))
-        if set(SERVICES) <= set(urls) and all(_answers(urls[s]) for s in SERVICES):
-            return {s: urls[s] for s in SERVICES}
-        time.sleep(0.3)
-    raise TimeoutError("not every service printed and served its /metrics")
+        return {s: urls[s] for s in SERVICES if s in urls}
+
+    return eventually(
+        printed,
+        until=lambda urls: set(urls) == set(SERVICES) and all(map(_answers, urls.values())),
+        timeout=seconds,
+        interval=0.3,
+        message="not every service printed and served its /metrics",
+    )
 
 
 def _answers(url: str) -> bool:
@@ -112,17 +117,23 @@ def test_one_workflow_moves_every_service_s_metrics_by_the_right_amounts(
     def delta(service: str, name: str, **labels: str) -> float:
         return value(after[service], name, **labels) - value(before[service], name, **labels)
 
-    # A swarm counts its request after the ack, a hair after the gateway may have finished.
-    deadline = time.monotonic() + 20
-    while True:
-        after = scrape_all(urls)
-        done = [
-            delta(s, "autopilot_swarm_requests_total", swarm=w, outcome="completed") >= 1
+    def counted(scraped: dict[str, Families]) -> bool:
+        """Every swarm has counted its request."""
+        return all(
+            value(scraped[s], "autopilot_swarm_requests_total", swarm=w, outcome="completed")
+            - value(before[s], "autopilot_swarm_requests_total", swarm=w, outcome="completed")
+            >= 1
             for s, w in SWARM_OF.items()
-        ]
-        if all(done) or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+        )
+
+    # A swarm counts its request after the ack, a hair after the gateway may have finished.
+    after = eventually(
+        lambda: scrape_all(urls),
+        until=counted,
+        timeout=20,
+        interval=0.3,
+        message="a swarm did not count its request",
+    )
 
     gw = "gateway"
     assert delta(gw, "autopilot_workflows_started_total", input_kind="requirements") == 1
