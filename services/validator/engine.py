@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -209,12 +209,17 @@ _CODE_VERSION = _code_version()
 
 
 def _settings() -> str:
-    """The validator modules' live settings: constants and functions (tests patch them)."""
+    """The validator modules' live settings: which constants and functions they hold now.
+
+    Setting one (what tests patch) swaps the object, so its identity is the fingerprint; a
+    container's size is added for changes made in place.
+    """
     parts: list[str] = []
     for module in (checks, helm, kube_schema, lint, runs, security, sys.modules[__name__]):
-        for attr, value in sorted(vars(module).items()):
+        for attr, value in vars(module).items():
             if attr.isupper() and not attr.startswith("_"):
-                parts.append(f"{module.__name__}.{attr}={value!r}")
+                size = len(value) if isinstance(value, Sized) else ""
+                parts.append(f"{module.__name__}.{attr}@{id(value)}:{size}")
             elif callable(value) and not isinstance(value, type):
                 parts.append(f"{module.__name__}.{attr}@{id(value)}")
     parts += sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AUTOPILOT_"))
@@ -229,10 +234,17 @@ def _memo_key(
     for part in (_CODE_VERSION, _settings(), repr(list(kube_versions or [])), namespace):
         digest.update(part.encode() + b"\0")
     digest.update(repr(release).encode() + b"\0")
-    files = sorted(p for p in chart_dir.rglob("*") if p.is_file()) if chart_dir.is_dir() else []
-    for path in files:
-        digest.update(path.relative_to(chart_dir).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    files: list[tuple[str, str]] = []
+    for folder, _, names in os.walk(chart_dir):
+        rel = os.path.relpath(folder, chart_dir).replace(os.sep, "/")
+        files += [(f"{rel}/{name}", os.path.join(folder, name)) for name in names]
+    for rel_path, path in sorted(files):
+        try:
+            with open(path, "rb") as handle:
+                data = hashlib.sha256(handle.read()).digest()
+        except OSError as exc:  # a dangling link, a socket: its name and what opening it says
+            data = repr(exc).encode()
+        digest.update(rel_path.encode() + b"\0" + data)
     return digest.hexdigest()
 
 
