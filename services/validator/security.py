@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import pickle
 import re
+import sys
 import tempfile
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -248,7 +251,7 @@ def _import_checkov() -> _Checkov:
     os.environ.pop("BC_API_KEY", None)
     root = logging.getLogger()
     level = root.level
-    with _root_handlers_kept():
+    with _root_handlers_kept(), _without_terraform_checks():
         import checkov
         from checkov.common.models.enums import ParallelizationType
         from checkov.common.parallelizer.parallel_runner import parallel_runner
@@ -270,7 +273,10 @@ def _import_checkov() -> _Checkov:
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
     checks = sorted(
         [f"{kind}:{c.id}:{c.name}:{type(c).__module__}" for kind, c in registry.all_checks()]
-        + [f"graph:{c.id}:{c.name}:{c.resource_types}" for c in runner.graph_registry.checks]
+        + [
+            f"graph:{c.id}:{c.name}:{sorted(c.resource_types)}"
+            for c in runner.graph_registry.checks
+        ]
     )
     config = "\n".join([_FORMAT, version, *checks]).encode()
     return _Checkov(
@@ -308,6 +314,33 @@ def _graph_kinds(checks: list[Any], utils: Any) -> frozenset[str] | None:
         # a workload's pod template becomes a Pod of its own in the graph
         kinds |= set(utils.SUPPORTED_POD_CONTAINERS_TYPES)
     return frozenset(kinds)
+
+
+@contextmanager
+def _without_terraform_checks() -> Iterator[None]:
+    """Import checkov's Kubernetes runner without its ~1,000 Terraform check modules.
+
+    Checkov's graph-check solvers import a Terraform submodule, and `checkov.terraform`'s
+    package init imports every Terraform check (a third of the import). While our import runs
+    the package stands in as a bare namespace, so only the submodules named are loaded; after,
+    it is forgotten, so a later `import checkov.terraform` runs the real init in full.
+    """
+    name = "checkov.terraform"
+    if name in sys.modules:
+        yield
+        return
+    spec = importlib.util.find_spec("checkov")
+    if spec is None or not spec.submodule_search_locations:
+        yield
+        return
+    stand_in = types.ModuleType(name)
+    stand_in.__path__ = [str(Path(p) / "terraform") for p in spec.submodule_search_locations]
+    sys.modules[name] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
 
 
 def warm_up() -> None:
