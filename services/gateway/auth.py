@@ -43,8 +43,8 @@ class Principal(BaseModel):
     @property
     def top_role(self) -> Role | None:
         """The highest role held (admin > approver > submitter), for the audit log."""
-        return next((r for r in (Role.ADMIN, Role.APPROVER, Role.SUBMITTER) if r in self.roles),
-                    None)  # fmt: skip
+        ranked = (Role.ADMIN, Role.APPROVER, Role.SUBMITTER)
+        return next((r for r in ranked if r in self.roles), None)
 
 
 LOCAL = Principal(id="local", roles=frozenset(Role))

@@ -123,7 +123,7 @@ def check_size(requirements: ChartRequirements, source: str, settings: GatewaySe
     many = len(requirements.components)
     if many > settings.max_components:
         field = "services" if compose else "components"
-        raise _unprocessable(
+        raise unprocessable(
             (source, field),
             f"{many} {field} is over the limit of {settings.max_components} "
             "(AUTOPILOT_MAX_COMPONENTS); split the application into several charts",
@@ -134,7 +134,7 @@ def check_size(requirements: ChartRequirements, source: str, settings: GatewaySe
         )
         entries = len(comp.env) + len(comp.envFiles)
         if entries > settings.max_env_entries:
-            raise _unprocessable(
+            raise unprocessable(
                 (*where, "environment" if compose else "env"),
                 f"{entries} env entries is over the limit of {settings.max_env_entries} "
                 "(AUTOPILOT_MAX_ENV_ENTRIES); keep bulk settings in a config file",
@@ -158,14 +158,15 @@ def precheck_components(data: dict[str, Any], settings: GatewaySettings) -> None
     """A native spec's component count, before validating thousands of them."""
     components = data.get("components")
     if isinstance(components, list) and len(components) > settings.max_components:
-        raise _unprocessable(
+        raise unprocessable(
             ("requirements", "components"),
             f"{len(components)} components is over the limit of {settings.max_components} "
             "(AUTOPILOT_MAX_COMPONENTS); split the application into several charts",
         )
 
 
-def _unprocessable(loc: tuple[str | int, ...], message: str) -> RequestValidationError:
+def unprocessable(loc: tuple[str | int, ...], message: str) -> RequestValidationError:
+    """A 422 about one field of the body (`loc` under "body"), in FastAPI's own layout."""
     return RequestValidationError(
         [{"type": "value_error", "loc": ("body", *loc), "msg": message, "input": None}]
     )
@@ -231,7 +232,7 @@ async def autopilot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AutopilotError)
     if isinstance(exc, InputError):
         loc = ("body", *exc.field.split(".")) if exc.field else ("body",)
-        return await validation_error(request, _unprocessable(loc[1:], exc.message))
+        return await validation_error(request, unprocessable(loc[1:], exc.message))
     if exc.status >= 500:
         _log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
         return await server_error(request, exc)

@@ -134,8 +134,9 @@ def _handler(
         try:
             await supervisor.on_swarm_event(phase, payload)
         except Exception:
-            _log.exception("could not apply %s for %s; redelivery will retry", phase.value,
-                           payload.workflow_id)  # fmt: skip
+            _log.exception(
+                "could not apply %s for %s; redelivery will retry", phase.value, payload.workflow_id
+            )
             await message.nack(delay=NACK_DELAY)
             return
         await message.ack()

@@ -161,8 +161,14 @@ class MemoryKeys:
         """Mint a key; returns it once with its row."""
         _same_holder([k for k, _ in self.rows.values() if k.name == name], role, tenant, name)
         key_id, key = self.hasher.mint()
-        row = ApiKey(id=key_id, name=name, role=role, tenant=tenant, created_by=created_by,
-                     created_at=utcnow())  # fmt: skip
+        row = ApiKey(
+            id=key_id,
+            name=name,
+            role=role,
+            tenant=tenant,
+            created_by=created_by,
+            created_at=utcnow(),
+        )
         self.rows[key_id] = (row, self.hasher.digest(key))
         return row, key
 
@@ -229,8 +235,8 @@ class PostgresKeys:
             cur = await conn.execute(
                 "SELECT * FROM gateway_api_keys WHERE name = %s AND revoked_at IS NULL", (name,)
             )
-            _same_holder([ApiKey.model_validate(r) for r in await cur.fetchall()], role, tenant,
-                         name)  # fmt: skip
+            holders = [ApiKey.model_validate(r) for r in await cur.fetchall()]
+            _same_holder(holders, role, tenant, name)
             try:
                 cur = await conn.execute(
                     "INSERT INTO gateway_api_keys (id, name, role, tenant, digest, created_by)"

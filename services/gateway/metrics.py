@@ -51,24 +51,30 @@ class GatewayMetrics:
             "autopilot_workflows_rejected", "Workflows a reviewer rejected.", kind
         )
         self.duration = metrics.histogram(
-            "autopilot_workflow_duration_seconds", "Submit to completed/failed/rejected.",
-            ["input_kind", "status"], buckets=DURATION_BUCKETS,
-        )  # fmt: skip
+            "autopilot_workflow_duration_seconds",
+            "Submit to completed/failed/rejected.",
+            ["input_kind", "status"],
+            buckets=DURATION_BUCKETS,
+        )
         self.decisions = metrics.counter(
-            "autopilot_gate_decisions", "Decisions taken at human gates (auto-approvals included).",
+            "autopilot_gate_decisions",
+            "Decisions taken at human gates (auto-approvals included).",
             ["gate", "decision"],
-        )  # fmt: skip
+        )
         self.gate_wait = metrics.histogram(
-            "autopilot_gate_wait_seconds", "How long a gate waited for a reviewer's decision.",
-            ["gate"], buckets=DURATION_BUCKETS,
-        )  # fmt: skip
+            "autopilot_gate_wait_seconds",
+            "How long a gate waited for a reviewer's decision.",
+            ["gate"],
+            buckets=DURATION_BUCKETS,
+        )
         self.gate_pending = metrics.gauge(
             "autopilot_gate_pending", "Workflows waiting at each gate now.", ["gate"]
         )
         self.gate_oldest = metrics.gauge(
             "autopilot_gate_oldest_pending_seconds",
-            "Age of the longest wait at each gate now (0 when none waits).", ["gate"],
-        )  # fmt: skip
+            "Age of the longest wait at each gate now (0 when none waits).",
+            ["gate"],
+        )
         self.redispatches = metrics.counter(
             "autopilot_reconciler_redispatches", "Overdue swarm steps re-dispatched.", ["swarm"]
         )
@@ -76,38 +82,47 @@ class GatewayMetrics:
             "autopilot_reconciler_resumes", "Stalled graph runs resumed by the reconciler."
         )
         self.duplicates = metrics.counter(
-            "autopilot_duplicate_swarm_events", "Swarm results ignored as duplicates or stale.",
+            "autopilot_duplicate_swarm_events",
+            "Swarm results ignored as duplicates or stale.",
             ["swarm"],
-        )  # fmt: skip
+        )
         self.step_retries = metrics.counter(
             "autopilot_workflow_retries",
-            "Swarm steps the supervisor re-dispatched after a failure event, by step.", ["step"],
-        )  # fmt: skip
+            "Swarm steps the supervisor re-dispatched after a failure event, by step.",
+            ["step"],
+        )
         self.jetstream_pending = metrics.gauge(
-            "autopilot_jetstream_pending", "Messages not yet delivered to the swarm's consumer.",
+            "autopilot_jetstream_pending",
+            "Messages not yet delivered to the swarm's consumer.",
             ["swarm"],
-        )  # fmt: skip
+        )
         self.jetstream_ack_pending = metrics.gauge(
-            "autopilot_jetstream_ack_pending", "Messages delivered to the swarm's consumer, unacked.",
+            "autopilot_jetstream_ack_pending",
+            "Messages delivered to the swarm's consumer, unacked.",
             ["swarm"],
-        )  # fmt: skip
+        )
         self.pass_rate = metrics.histogram(
-            "autopilot_chart_checkov_pass_rate", "Checkov pass rate (0..1) of each published chart.",
+            "autopilot_chart_checkov_pass_rate",
+            "Checkov pass rate (0..1) of each published chart.",
             buckets=PASS_RATE_BUCKETS,
-        )  # fmt: skip
+        )
         self.findings = metrics.counter(
-            "autopilot_chart_findings", "Validator findings in published charts, by severity.",
+            "autopilot_chart_findings",
+            "Validator findings in published charts, by severity.",
             ["severity"],
-        )  # fmt: skip
+        )
         self.fix_iterations = metrics.histogram(
             "autopilot_validation_fix_iterations",
-            "Generation re-runs on validator findings per finished workflow.", buckets=FIX_BUCKETS,
-        )  # fmt: skip
+            "Generation re-runs on validator findings per finished workflow.",
+            buckets=FIX_BUCKETS,
+        )
         self.checkpoint_write = checkpoint_histogram(metrics)
         self.http = metrics.histogram(
-            "autopilot_http_request_duration_seconds", "API latency by route template.",
-            ["method", "route", "status"], buckets=HTTP_BUCKETS,
-        )  # fmt: skip
+            "autopilot_http_request_duration_seconds",
+            "API latency by route template.",
+            ["method", "route", "status"],
+            buckets=HTTP_BUCKETS,
+        )
         self.consumer_lag: ConsumerLag | None = None
         for severity in SEVERITIES:  # present from the first scrape, so rate() sees the first one
             self.findings.labels(severity)

@@ -98,11 +98,19 @@ def _exactly_one_input(schema: dict[str, Any]) -> None:
         )
     ]
     schema["examples"] = [
-        {"requirements": {"name": "shop", "components": [
-            {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"port": 8080}]}]}},
-        {"compose": "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n",
-         "name": "web"},
-    ]  # fmt: skip
+        {
+            "requirements": {
+                "name": "shop",
+                "components": [
+                    {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"port": 8080}]}
+                ],
+            }
+        },
+        {
+            "compose": "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n",
+            "name": "web",
+        },
+    ]
 
 
 class SubmitRequest(BaseModel):

@@ -110,8 +110,14 @@ _DDL = [
 
 # Columns of WorkflowRecord that live in the `view` jsonb column.
 _VIEW_FIELDS = (
-    "pending_gate", "validation", "error", "comment", "chart_kind", "published", "decisions",
-)  # fmt: skip
+    "pending_gate",
+    "validation",
+    "error",
+    "comment",
+    "chart_kind",
+    "published",
+    "decisions",
+)
 
 
 class WorkflowRecord(BaseModel):
@@ -374,9 +380,18 @@ _ERROR_AAD = "error"
 
 
 _AUDIT_COLUMNS = (
-    "id", "time", "workflow_id", "tenant", "gate", "decision", "principal", "principal_tenant",
-    "role", "how", "comment",
-)  # fmt: skip
+    "id",
+    "time",
+    "workflow_id",
+    "tenant",
+    "gate",
+    "decision",
+    "principal",
+    "principal_tenant",
+    "role",
+    "how",
+    "comment",
+)
 
 
 class PostgresStore:
@@ -412,8 +427,11 @@ class PostgresStore:
             gate = view.get("pending_gate")
             if gate:
                 name = str(gate.get("gate"))
-                view["pending_gate"] = {"gate": name, "since": gate.get("since"),
-                                        SEALED: self._sealer.seal(record.id, name, gate)}  # fmt: skip
+                view["pending_gate"] = {
+                    "gate": name,
+                    "since": gate.get("since"),
+                    SEALED: self._sealer.seal(record.id, name, gate),
+                }
             if view.get("error"):
                 view["error"] = {SEALED: self._sealer.seal(record.id, _ERROR_AAD, view["error"])}
         return Jsonb(view)
@@ -437,12 +455,20 @@ class PostgresStore:
                 " tenant, name, options, view, deadline, created_at, updated_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
                 (
-                    record.id, record.status, record.phase, record.input_kind,
-                    record.submitted_by, record.tenant, record.name, Jsonb(record.options),
+                    record.id,
+                    record.status,
+                    record.phase,
+                    record.input_kind,
+                    record.submitted_by,
+                    record.tenant,
+                    record.name,
+                    Jsonb(record.options),
                     self._view(record),
-                    record.deadline, record.created_at, record.updated_at,
+                    record.deadline,
+                    record.created_at,
+                    record.updated_at,
                 ),
-            )  # fmt: skip
+            )
             row = await cur.fetchone()
         assert row is not None
         return self._record(row)
@@ -464,11 +490,17 @@ class PostgresStore:
                 " gate_since = %s, deadline = %s, redispatches = %s, finished_at = %s,"
                 " updated_at = now() WHERE id = %s",
                 (
-                    record.status, record.phase, record.name, self._view(record),
-                    record.gate_since, record.deadline, record.redispatches, record.finished_at,
+                    record.status,
+                    record.phase,
+                    record.name,
+                    self._view(record),
+                    record.gate_since,
+                    record.deadline,
+                    record.redispatches,
+                    record.finished_at,
                     record.id,
                 ),
-            )  # fmt: skip
+            )
             if audit:
                 # Entries already logged (a re-sync of the same checkpoint) are kept as they are.
                 async with conn.cursor() as cur:
@@ -515,9 +547,15 @@ class PostgresStore:
                 " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)"
                 " AND (%(before)s::bigint IS NULL OR seq < %(before)s)"
                 " ORDER BY seq DESC LIMIT %(limit)s",
-                {"status": status, "kind": input_kind, "by": submitted_by, "tenant": tenant,
-                 "before": before_seq, "limit": limit},
-            )  # fmt: skip
+                {
+                    "status": status,
+                    "kind": input_kind,
+                    "by": submitted_by,
+                    "tenant": tenant,
+                    "before": before_seq,
+                    "limit": limit,
+                },
+            )
             rows = await cur.fetchall()
         return [self._record(r) for r in rows]
 

@@ -224,9 +224,13 @@ class Supervisor:
                 await self.emit(
                     workflow_id,
                     f"gate.{gate}.{decision.get('decision')}",
-                    {"gate": gate, "decision": decision.get("decision"), "by": decision.get("by"),
-                     "auto": True},
-                )  # fmt: skip
+                    {
+                        "gate": gate,
+                        "decision": decision.get("decision"),
+                        "by": decision.get("by"),
+                        "auto": True,
+                    },
+                )
 
     def _count_update(self, update: dict[str, Any]) -> None:
         """Metrics a node's update shows: gate decisions (auto-approvals too), step retries."""
@@ -262,9 +266,12 @@ class Supervisor:
         if not self.metrics.enabled:
             return
         waiting = await self.store.search(
-            status=Status.WAITING_FOR_APPROVAL.value, input_kind=None, submitted_by=None,
-            limit=10_000, before_seq=None,
-        )  # fmt: skip
+            status=Status.WAITING_FOR_APPROVAL.value,
+            input_kind=None,
+            submitted_by=None,
+            limit=10_000,
+            before_seq=None,
+        )
         self.metrics.set_gates(
             (((w.pending_gate or {}).get("gate") or w.phase, w.gate_since) for w in waiting),
             utcnow(),
@@ -320,14 +327,22 @@ class Supervisor:
         deadline = utcnow() + timedelta(seconds=self.settings.swarm_deadline_seconds)
         record = await self.store.create(
             WorkflowRecord(
-                id=workflow_id, status=Status.RUNNING.value, phase="intake", input_kind=input_kind,
-                submitted_by=submitted_by, tenant=tenant or "", options=options,
+                id=workflow_id,
+                status=Status.RUNNING.value,
+                phase="intake",
+                input_kind=input_kind,
+                submitted_by=submitted_by,
+                tenant=tenant or "",
+                options=options,
                 deadline=deadline,
             )
-        )  # fmt: skip
+        )
         self.metrics.started.labels(input_kind).inc()
-        await self.emit(workflow_id, "workflow.started", {"input_kind": input_kind,
-                                                          "submitted_by": submitted_by})  # fmt: skip
+        await self.emit(
+            workflow_id,
+            "workflow.started",
+            {"input_kind": input_kind, "submitted_by": submitted_by},
+        )
         async with self.locked(workflow_id):
             await self._run(workflow_id, self.initial_state(record))
         return await self.store.get(workflow_id) or record
@@ -363,10 +378,14 @@ class Supervisor:
                     f"gate {request.gate} is not pending"
                     + (f" (pending: {pending})" if pending else " (no gate is pending)")
                 )
-            resume: dict[str, Any] = {"decision": request.decision, "comment": request.comment,
-                                      "by": principal, "how": "human",
-                                      "role": reviewer.top_role and reviewer.top_role.value,
-                                      "principal_tenant": reviewer.tenant}  # fmt: skip
+            resume: dict[str, Any] = {
+                "decision": request.decision,
+                "comment": request.comment,
+                "by": principal,
+                "how": "human",
+                "role": reviewer.top_role and reviewer.top_role.value,
+                "principal_tenant": reviewer.tenant,
+            }
             if request.decision == "edit" and request.gate == Gate.ERROR_REVIEW:
                 resume["answers"] = _answers(gates[0], request)
             elif request.decision == "edit":
@@ -378,9 +397,13 @@ class Supervisor:
             await self.emit(
                 workflow_id,
                 f"gate.{request.gate}.{request.decision}",
-                {"gate": request.gate, "decision": request.decision, "comment": request.comment,
-                 "by": principal},
-            )  # fmt: skip
+                {
+                    "gate": request.gate,
+                    "decision": request.decision,
+                    "comment": request.comment,
+                    "by": principal,
+                },
+            )
             await self._run(workflow_id, Command(resume=resume))
         return await self.store.get(workflow_id) or record
 
@@ -441,16 +464,23 @@ class Supervisor:
         )
         # The same attempt (the swarm resumes or re-publishes its thread), a new dedupe id.
         event.id = msg_id(
-            swarm_subject(request.swarm, Phase.REQUESTED), record.id, request.swarm.value,
-            request.attempt, "redispatch", record.redispatches + 1,
-        )  # fmt: skip
+            swarm_subject(request.swarm, Phase.REQUESTED),
+            record.id,
+            request.swarm.value,
+            request.attempt,
+            "redispatch",
+            record.redispatches + 1,
+        )
         await self.deps.publisher.publish(event.type, event)
         record.redispatches += 1
         record.deadline = deadline
         await self.store.save(record)
         self.metrics.redispatches.labels(request.swarm.value).inc()
-        await self.emit(record.id, "workflow.redispatched",
-                        {"swarm": request.swarm.value, "attempt": request.attempt})  # fmt: skip
+        await self.emit(
+            record.id,
+            "workflow.redispatched",
+            {"swarm": request.swarm.value, "attempt": request.attempt},
+        )
 
     async def cancel(self, workflow_id: str, by: str) -> WorkflowRecord:
         """End a running or waiting workflow as cancelled: its gate closes, a swarm answer that
@@ -461,8 +491,12 @@ class Supervisor:
                 raise WorkflowNotFound(workflow_id)
             if record.status in TERMINAL:
                 raise NotCancellable(f"workflow {workflow_id} already ended ({record.status})")
-            update = {"status": Status.CANCELLED.value, "phase": "cancelled", "waiting": None,
-                      "comments": {"cancelled": f"cancelled by {by}"}}  # fmt: skip
+            update = {
+                "status": Status.CANCELLED.value,
+                "phase": "cancelled",
+                "waiting": None,
+                "comments": {"cancelled": f"cancelled by {by}"},
+            }
             # Written as the last node, whose edge ends a cancelled workflow: the new checkpoint
             # has nothing to run and no pending interrupt (gate or swarm wait) left.
             await self.graph.aupdate_state(self.config(workflow_id), update, as_node="publish")
@@ -525,7 +559,10 @@ class Supervisor:
             record.status, record.finished_at = Status.RUNNING.value, None
             record.pending_gate, record.gate_since = None, None
             await self.store.save(record)
-            await self.emit(workflow_id, "workflow.replayed", {"checkpoint_id": checkpoint_id,
-                                                               "next": list(snapshot.next)})  # fmt: skip
+            await self.emit(
+                workflow_id,
+                "workflow.replayed",
+                {"checkpoint_id": checkpoint_id, "next": list(snapshot.next)},
+            )
             await self._run(workflow_id, None, config=snapshot.config)
         return await self.store.get(workflow_id) or record

@@ -29,9 +29,11 @@ async def audit(
     """Newest first: a global admin reads every tenant's, a tenant's admin its tenant's."""
     tenant = None if is_global_admin(principal) else principal.tenant or ""
     rows = await supervisor.store.audit(
-        tenant=tenant, workflow_id=workflow_id, limit=limit + 1,
+        tenant=tenant,
+        workflow_id=workflow_id,
+        limit=limit + 1,
         before_seq=int(cursor) if cursor else None,
-    )  # fmt: skip
+    )
     page = rows[:limit]
     more = len(rows) > limit
     return AuditList(

@@ -22,10 +22,12 @@ router = APIRouter()
 @router.get(
     "/v1/workflows/{workflow_id}/chart.tgz",
     response_class=Response,
-    responses={**NOT_FOUND, 200: {"content": {"application/gzip": {}},
-                                  "description": "The `helm package` archive."}},
+    responses={
+        **NOT_FOUND,
+        200: {"content": {"application/gzip": {}}, "description": "The `helm package` archive."},
+    },
     summary="The packaged chart",
-)  # fmt: skip
+)
 async def chart_archive(record: Existing, supervisor: SupervisorDep, principal: Reader) -> Response:
     """The archive `helm package` made at publish (404 until then)."""
     files = await supervisor.deps.artifacts.get_files(record.id, kinds.CHART_TGZ)
@@ -50,11 +52,16 @@ def safe_path(path: str) -> str:
 @router.get(
     "/v1/workflows/{workflow_id}/files/{path:path}",
     response_class=Response,
-    responses={**NOT_FOUND, 400: {"model": Problem, "description": "Path leaves the chart."},
-               200: {"content": {"text/plain": {}, "application/octet-stream": {}},
-                     "description": "One file of the latest chart."}},
+    responses={
+        **NOT_FOUND,
+        400: {"model": Problem, "description": "Path leaves the chart."},
+        200: {
+            "content": {"text/plain": {}, "application/octet-stream": {}},
+            "description": "One file of the latest chart.",
+        },
+    },
     summary="A file of the latest chart",
-)  # fmt: skip
+)
 async def chart_file(
     record: Existing, path: str, supervisor: SupervisorDep, principal: Reader
 ) -> Response:

@@ -42,11 +42,17 @@ TERMINAL_EVENTS = {f"workflow.{s.value}" for s in TERMINAL}
 @router.get(
     "/v1/workflows/{workflow_id}/events",
     response_class=Response,
-    responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}},
-                                  "description": "Server-Sent Events: `id`, `event` (the "
-                                  "notice's type), `data` (its JSON)."}},
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": (
+                "Server-Sent Events: `id`, `event` (the notice's type), `data` (its JSON)."
+            ),
+        },
+    },
     summary="Progress as Server-Sent Events",
-)  # fmt: skip
+)
 async def events(
     record: Existing,
     supervisor: SupervisorDep,

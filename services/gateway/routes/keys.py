@@ -45,10 +45,12 @@ def stored_keys(request: Request) -> KeyStore:
     "/v1/keys",
     status_code=201,
     response_model=KeyCreated,
-    responses={403: {"model": Problem, "description": "Not an admin, or another tenant's key."},
-               409: {"model": Problem, "description": "The name is another principal's."}},
+    responses={
+        403: {"model": Problem, "description": "Not an admin, or another tenant's key."},
+        409: {"model": Problem, "description": "The name is another principal's."},
+    },
     summary="Create an API key (admin)",
-)  # fmt: skip
+)
 async def create_key(body: KeyRequest, principal: Admin, request: Request) -> KeyCreated:
     """Store a new key's hash; the key itself is in this answer only."""
     tenant, every = key_scope(principal)

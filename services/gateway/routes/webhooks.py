@@ -116,8 +116,10 @@ def allow_private(settings: GatewaySettings) -> bool:
 
 
 def _invalid(exc: WebhookError) -> RequestValidationError:
-    loc: tuple[str | int, ...] = ("body", *[int(p) if p.isdigit() else p
-                                            for p in exc.field.split(".")])  # fmt: skip
+    loc: tuple[str | int, ...] = (
+        "body",
+        *[int(p) if p.isdigit() else p for p in exc.field.split(".")],
+    )
     return RequestValidationError(
         [{"type": "value_error", "loc": loc, "msg": str(exc), "input": None}]
     )
@@ -142,9 +144,13 @@ async def create_webhook(
     except WebhookError as exc:
         raise _invalid(exc) from exc
     row = await store.create(
-        tenant=principal.tenant or "", url=url, events=events, format=body.format,
-        secret=secret, created_by=principal.id,
-    )  # fmt: skip
+        tenant=principal.tenant or "",
+        url=url,
+        events=events,
+        format=body.format,
+        secret=secret,
+        created_by=principal.id,
+    )
     return _view(row)
 
 
@@ -178,8 +184,13 @@ async def delete_webhook(
 
 
 def _feed_event(event: FeedEvent) -> ServerSentEvent:
-    data = {"id": event.id, "type": event.type, "workflow_id": event.workflow_id,
-            "time": event.time.isoformat(), "data": event.data}  # fmt: skip
+    data = {
+        "id": event.id,
+        "type": event.type,
+        "workflow_id": event.workflow_id,
+        "time": event.time.isoformat(),
+        "data": event.data,
+    }
     return ServerSentEvent(id=str(event.id), event=event.type, data=data)
 
 
@@ -201,11 +212,15 @@ def feed_patterns(
 @router.get(
     "/v1/events",
     response_class=Response,
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "Server-Sent Events: `id`, `event` (the type), `data`."}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-Sent Events: `id`, `event` (the type), `data`.",
+        }
+    },
     summary="Notifications of every visible workflow as Server-Sent Events",
     tags=["notifications"],
-)  # fmt: skip
+)
 async def feed(
     request: Request,
     principal: Reader,

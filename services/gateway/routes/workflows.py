@@ -14,7 +14,6 @@ from fastapi import (
     Request,
     Response,
 )
-from fastapi.exceptions import RequestValidationError
 
 from services.gateway.auth import Principal, Role
 from services.gateway.config import OFFLINE_MODEL, GatewaySettings
@@ -23,6 +22,7 @@ from services.gateway.guards import (
     NO_NUL_PATTERN,
     check_size,
     precheck_components,
+    unprocessable,
 )
 from services.gateway.models import (
     History,
@@ -54,17 +54,19 @@ from shared.models.plan import ImportNote
 router = APIRouter()
 
 
+_PROMPT_NEEDS_MODEL = (
+    "plain-language prompts need a model (set AUTOPILOT_MODEL); offline, "
+    "send 'requirements' (a native spec) or 'compose' (a Docker Compose file)"
+)
+
+
 def _input_files(body: SubmitRequest, settings: GatewaySettings) -> tuple[str, dict[str, bytes]]:
     """Run intake on the submitted input: its kind and the files of the `input` artifact."""
     from services.planner.intake import intake, parse_requirements
 
     if body.prompt is not None:
         if settings.model == OFFLINE_MODEL:
-            raise RequestValidationError(
-                [{"type": "value_error", "loc": ("body", "prompt"), "input": None,
-                  "msg": "plain-language prompts need a model (set AUTOPILOT_MODEL); offline, "
-                         "send 'requirements' (a native spec) or 'compose' (a Docker Compose file)"}]
-            )  # fmt: skip
+            raise unprocessable(("prompt",), _PROMPT_NEEDS_MODEL)
         return "prompt", {kinds.PROMPT_FILE: body.prompt.encode()}
     notes: list[ImportNote] = []
     if body.requirements is not None:
@@ -132,10 +134,14 @@ def grant_details(granted: dict[str, str], principal: Principal) -> dict[str, di
     return {
         gate: {"how": "policy", "principal": "policy", "role": "admin", "principal_tenant": None}
         if who.startswith("policy")
-        else {"how": "role", "principal": principal.id, "principal_tenant": principal.tenant,
-              "role": principal.top_role and principal.top_role.value}
+        else {
+            "how": "role",
+            "principal": principal.id,
+            "principal_tenant": principal.tenant,
+            "role": principal.top_role and principal.top_role.value,
+        }
         for gate, who in granted.items()
-    }  # fmt: skip
+    }
 
 
 @router.post(
@@ -161,10 +167,7 @@ async def submit(
         code, field, message = bad
         if code == 413:
             raise HTTPException(413, f"{field}: {message}")
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", *field.split(".", 1)), "msg": message,
-              "input": None}]
-        )  # fmt: skip
+        raise unprocessable(tuple(field.split(".", 1)), message)
     granted = auto_approvals(body.options.auto_approve, principal, settings)
     # Intake parses untrusted YAML; off the event loop so a big file never stalls other calls.
     kind, files = await asyncio.to_thread(_input_files, body, settings)
@@ -240,10 +243,17 @@ async def history(record: Existing, supervisor: SupervisorDep) -> History:
     "/v1/workflows/{workflow_id}/replay",
     status_code=202,
     response_model=WorkflowView,
-    responses={**NOT_FOUND, 409: {"model": Problem, "description": "Nothing to re-run there, "
-                                  "the workflow was cancelled, or its replays are used up."}},
+    responses={
+        **NOT_FOUND,
+        409: {
+            "model": Problem,
+            "description": (
+                "Nothing to re-run there, the workflow was cancelled, or its replays are used up."
+            ),
+        },
+    },
     summary="Re-run from a checkpoint (time travel)",
-)  # fmt: skip
+)
 async def replay(
     record: Existing,
     body: ReplayRequest,

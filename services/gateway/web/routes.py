@@ -214,8 +214,14 @@ async def login(
         return refused
     principal = await principal_of(request, key.strip()) if key.strip() else None
     if principal is None:
-        return page(request, me, "login.html", status=401, next=safe_next(next),
-                    error="unknown or revoked API key")  # fmt: skip
+        return page(
+            request,
+            me,
+            "login.html",
+            status=401,
+            next=safe_next(next),
+            error="unknown or revoked API key",
+        )
     # A new session (and CSRF token) at sign-in: a token seen before it is worth nothing after.
     session = Session(key=key.strip())
     response = RedirectResponse(safe_next(next), status_code=303)
@@ -367,8 +373,9 @@ async def decision(
         except InputError as exc:
             return await again([views.FieldError(exc.field or "plan", exc.message)])
         if not body["changes"]:
-            return await again([views.FieldError("plan", "nothing changed; Approve takes the "
-                                                 "plan as it is")])  # fmt: skip
+            return await again(
+                [views.FieldError("plan", "nothing changed; Approve takes the plan as it is")]
+            )
     answer = await Loopback(request, me.key).call(
         "POST", f"/v1/workflows/{quote(workflow_id)}/decisions", json=body
     )
@@ -406,8 +413,16 @@ async def chart_file(request: Request, me: Me, workflow_id: str, path: str) -> R
         text: str | None = answer.content.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    return page(request, me, "file.html", workflow_id=workflow_id, path=path, text=text,
-                size=len(answer.content), files=await chart_files(request, workflow_id))  # fmt: skip
+    return page(
+        request,
+        me,
+        "file.html",
+        workflow_id=workflow_id,
+        path=path,
+        text=text,
+        size=len(answer.content),
+        files=await chart_files(request, workflow_id),
+    )
 
 
 @router.get("/workflows/{workflow_id}/chart.tgz")
@@ -421,8 +436,11 @@ async def chart_archive(request: Request, me: Me, workflow_id: str) -> Response:
     if answer.status_code != 200:
         return problem(request, me, answer.status_code, detail(answer))
     disposition = answer.headers.get("content-disposition", 'attachment; filename="chart.tgz"')
-    return Response(answer.content, media_type="application/gzip",
-                    headers={"Content-Disposition": disposition, "Cache-Control": "no-store"})  # fmt: skip
+    return Response(
+        answer.content,
+        media_type="application/gzip",
+        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/workflows/{workflow_id}/events")
@@ -496,21 +514,21 @@ async def submit(
             source = (await upload.read()).decode("utf-8")
         except UnicodeDecodeError:
             source = ""
-            return _submit_again(request, me, source, kind, name, [
-                views.FieldError("source", f"{upload.filename} is not UTF-8 text")])  # fmt: skip
+            bad = views.FieldError("source", f"{upload.filename} is not UTF-8 text")
+            return _submit_again(request, me, source, kind, name, [bad])
     source = source.replace("\r\n", "\n")
     if not source.strip():
-        return _submit_again(request, me, source, kind, name,
-                             [views.FieldError("source", "paste or upload a file")])  # fmt: skip
+        bad = views.FieldError("source", "paste or upload a file")
+        return _submit_again(request, me, source, kind, name, [bad])
     try:
         field, value = input_kind(source, kind)
     except yaml.YAMLError as exc:
         error = views.yaml_error(exc)
-        return _submit_again(request, me, source, kind, name,
-                             [views.FieldError("source", error.message, error.line)])  # fmt: skip
+        bad = views.FieldError("source", error.message, error.line)
+        return _submit_again(request, me, source, kind, name, [bad])
     except InputError as exc:
-        return _submit_again(request, me, source, kind, name,
-                             [views.FieldError("source", exc.message)])  # fmt: skip
+        bad = views.FieldError("source", exc.message)
+        return _submit_again(request, me, source, kind, name, [bad])
     body: dict[str, Any] = {field: value}
     if field == "compose" and name.strip():
         body["name"] = name.strip()
@@ -521,12 +539,16 @@ async def submit(
         problem_body = answer.json()
     except ValueError:
         problem_body = None
-    errors = [
-        e if e.field == "name" or answer.status_code != 422
-        else views.FieldError("source", e.message, e.line, e.field)
-        for e in views.problem_errors(answer.status_code, problem_body, field, source)
-    ]  # fmt: skip
+    found = views.problem_errors(answer.status_code, problem_body, field, source)
+    errors = [_at_source(e) if answer.status_code == 422 else e for e in found]
     return _submit_again(request, me, source, kind, name, errors, status=answer.status_code)
+
+
+def _at_source(error: views.FieldError) -> views.FieldError:
+    """An input error of a 422 shown at the source box (an error about the name stays put)."""
+    if error.field == "name":
+        return error
+    return views.FieldError("source", error.message, error.line, error.field)
 
 
 def _submit_again(

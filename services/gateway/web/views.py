@@ -90,7 +90,7 @@ def plan_view(data: dict[str, Any]) -> dict[str, Any]:
                 "reason": d.reason,
             }
             for d in plan.decisions
-        ],  # fmt: skip
+        ],
         "risks": risks(plan),
         "changes": changes(plan),
         "yaml": plan_text(plan.dump()),

@@ -25,9 +25,16 @@ def _fail(
     """End the workflow as failed with its error (and the audit entry of a reviewer's reject)."""
     details = {**error.details, **({"comment": comment} if comment else {})}
     final = error.model_copy(update={"details": details})
-    return Command(goto=END, update={"status": Status.FAILED.value, "phase": "failed",
-                                     "last_error": final.dump(), "error": None, "waiting": None,
-                                     **({"audit": audit} if audit else {})})  # fmt: skip
+    update: dict[str, Any] = {
+        "status": Status.FAILED.value,
+        "phase": "failed",
+        "last_error": final.dump(),
+        "error": None,
+        "waiting": None,
+    }
+    if audit:
+        update["audit"] = audit
+    return Command(goto=END, update=update)
 
 
 async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Command[Any]:
@@ -49,8 +56,15 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
         answers = decision.get("answers") if questions else None
         if decision.get("decision") == "edit" and isinstance(answers, str) and answers.strip():
             refs = await _store_answers(runtime.context, state, answers)
-            return Command(goto=step, update={**clear, "refs": refs, "phase": step,
-                                              "approvals": {Gate.ERROR_REVIEW.value: "edited"}})  # fmt: skip
+            return Command(
+                goto=step,
+                update={
+                    **clear,
+                    "refs": refs,
+                    "phase": step,
+                    "approvals": {Gate.ERROR_REVIEW.value: "edited"},
+                },
+            )
         return _review_outcome(error, step, clear, decision)
     if (
         error.code in (ErrorCode.TRANSIENT, ErrorCode.RATE_LIMIT)
@@ -63,8 +77,10 @@ async def error_handler(state: SupervisorState, runtime: Runtime[Deps]) -> Comma
                 found = error.details.get("findings") or [
                     Finding(severity=Severity.ERROR, tool="gateway", message=error.message).dump()
                 ]
-                return Command(goto="dispatch_generation",
-                               update={**clear, "feedback": found, "fix_attempts": fixes + 1})  # fmt: skip
+                return Command(
+                    goto="dispatch_generation",
+                    update={**clear, "feedback": found, "fix_attempts": fixes + 1},
+                )
         elif retries < settings.max_swarm_retries:
             return Command(goto=step, update={**clear, "retries": {step: retries + 1}})
         return _fail(error)

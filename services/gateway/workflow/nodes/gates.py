@@ -41,8 +41,13 @@ def _decide(state: SupervisorState, gate: str, details: dict[str, Any]) -> dict[
     if who := auto_approver(state, gate):
         grants = (state.get("options") or {}).get("auto_approval") or {}
         grant = grants.get(gate) if isinstance(grants, dict) else None
-        return {"decision": "approve", "comment": f"auto-approved: {who}", "by": who, "auto": True,
-                **(grant if isinstance(grant, dict) else {})}  # fmt: skip
+        return {
+            "decision": "approve",
+            "comment": f"auto-approved: {who}",
+            "by": who,
+            "auto": True,
+            **(grant if isinstance(grant, dict) else {}),
+        }
     answer = interrupt({"gate": gate, **details})
     return dict(answer) if isinstance(answer, dict) else {"decision": str(answer)}
 
@@ -52,15 +57,21 @@ def audit_entry(
 ) -> list[dict[str, Any]]:
     """The audit-log entry of a decision being applied (the fields of store.AuditEntry)."""
     auto = bool(decision.get("auto"))
-    return [{
-        "id": uuid.uuid4().hex, "time": utcnow().isoformat(), "workflow_id": state["workflow_id"],
-        "tenant": state.get("tenant") or "", "gate": gate,
-        "decision": str(decision.get("decision", "reject")),
-        "principal": str(decision.get("principal") or decision.get("by") or "unknown"),
-        "principal_tenant": decision.get("principal_tenant"), "role": decision.get("role"),
-        "how": str(decision.get("how") or ("role" if auto else "human")),
-        "comment": decision.get("comment"),
-    }]  # fmt: skip
+    return [
+        {
+            "id": uuid.uuid4().hex,
+            "time": utcnow().isoformat(),
+            "workflow_id": state["workflow_id"],
+            "tenant": state.get("tenant") or "",
+            "gate": gate,
+            "decision": str(decision.get("decision", "reject")),
+            "principal": str(decision.get("principal") or decision.get("by") or "unknown"),
+            "principal_tenant": decision.get("principal_tenant"),
+            "role": decision.get("role"),
+            "how": str(decision.get("how") or ("role" if auto else "human")),
+            "comment": decision.get("comment"),
+        }
+    ]
 
 
 def _gate_outcome(state: SupervisorState, gate: str, decision: dict[str, Any]) -> Update:
@@ -68,10 +79,16 @@ def _gate_outcome(state: SupervisorState, gate: str, decision: dict[str, Any]) -
     the audit entry)."""
     choice = decision.get("decision", "reject")
     status = {"approve": "approved", "edit": "edited"}.get(choice, "rejected")
-    record = {"decision": choice, "by": str(decision.get("by") or "unknown"),
-              "auto": bool(decision.get("auto"))}  # fmt: skip
-    update: Update = {"approvals": {gate: status}, "decisions": {gate: record},
-                      "audit": audit_entry(state, gate, decision)}  # fmt: skip
+    record = {
+        "decision": choice,
+        "by": str(decision.get("by") or "unknown"),
+        "auto": bool(decision.get("auto")),
+    }
+    update: Update = {
+        "approvals": {gate: status},
+        "decisions": {gate: record},
+        "audit": audit_entry(state, gate, decision),
+    }
     if decision.get("comment"):
         update["comments"] = {gate: str(decision["comment"])}
     if status == "rejected":
@@ -95,8 +112,12 @@ async def planning_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     ref = await deps.artifacts.put_files(
         state["workflow_id"], kinds.APPROVED_PLAN, {kinds.RESULT_FILE: data}
     )
-    return {**update, "name": plan.name, "refs": {kinds.APPROVED_PLAN: ref.model_dump(mode="json")},
-            "phase": gate}  # fmt: skip
+    return {
+        **update,
+        "name": plan.name,
+        "refs": {kinds.APPROVED_PLAN: ref.model_dump(mode="json")},
+        "phase": gate,
+    }
 
 
 async def _exceptions(
@@ -124,7 +145,7 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
                 "failed": sec.failed,
                 "passRate": sec.passRate,
                 "excluded": sec.excluded,
-            },  # fmt: skip
+            },
             "findings": findings,
         },
         "validation": state.get("validation"),
@@ -140,9 +161,11 @@ async def security_review(state: SupervisorState, runtime: Runtime[Deps]) -> Upd
     update = _gate_outcome(state, gate, decision)
     if decision.get("decision") == "approve" and exceptions:
         # Who accepted the spec's exceptions, and when: the approval of this gate.
-        record = {**update["decisions"][gate], "at": utcnow().isoformat(),
-                  "accepted": [{k: e[k] for k in ("component", "setting", "reason")}
-                               for e in exceptions]}  # fmt: skip
+        record = {
+            **update["decisions"][gate],
+            "at": utcnow().isoformat(),
+            "accepted": [{k: e[k] for k in ("component", "setting", "reason")} for e in exceptions],
+        }
         update["decisions"] = {gate: record}
     return {**update, "phase": gate}
 

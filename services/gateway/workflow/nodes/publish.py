@@ -33,7 +33,16 @@ async def publish(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
     ref = await deps.artifacts.put_files(wf, kinds.CHART_TGZ, {archive: data})
     await deps.store.record_published(name, wf, chart_kind, state.get("tenant") or "")
     version = str((yaml.safe_load(files["Chart.yaml"]) or {}).get("version", ""))
-    published = {"name": name, "version": version, "archive": archive, "chart_kind": chart_kind,
-                 "sha256": ref.files.get(archive, "")}  # fmt: skip
-    return {"status": Status.COMPLETED.value, "phase": "published", "published": published,
-            "refs": {kinds.CHART_TGZ: ref.model_dump(mode="json")}}  # fmt: skip
+    published = {
+        "name": name,
+        "version": version,
+        "archive": archive,
+        "chart_kind": chart_kind,
+        "sha256": ref.files.get(archive, ""),
+    }
+    return {
+        "status": Status.COMPLETED.value,
+        "phase": "published",
+        "published": published,
+        "refs": {kinds.CHART_TGZ: ref.model_dump(mode="json")},
+    }

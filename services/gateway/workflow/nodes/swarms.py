@@ -48,8 +48,12 @@ async def intake(state: SupervisorState, runtime: Runtime[Deps]) -> Update:
 def _request(state: SupervisorState, swarm: Swarm, attempt: int, deps: Deps) -> SwarmRequest:
     """The request of one swarm attempt, pointing at its input artifacts."""
     deadline = utcnow() + timedelta(seconds=deps.settings.swarm_deadline_seconds)
-    base = {"workflow_id": state["workflow_id"], "attempt": attempt, "swarm": swarm,
-            "deadline": deadline}  # fmt: skip
+    base = {
+        "workflow_id": state["workflow_id"],
+        "attempt": attempt,
+        "swarm": swarm,
+        "deadline": deadline,
+    }
     if swarm is Swarm.PLANNING:
         return SwarmRequest(**base, input_refs=[ref(state, kinds.INPUT)])
     if swarm is Swarm.GENERATION:
@@ -78,8 +82,12 @@ def dispatch(swarm: Swarm) -> NodeFn:
             "deadline": request.deadline.isoformat() if request.deadline else None,
             "request": request.model_dump(mode="json"),
         }
-        return {"phase": swarm.value, "attempts": {swarm.value: attempt}, "waiting": waiting,
-                "error": None}  # fmt: skip
+        return {
+            "phase": swarm.value,
+            "attempts": {swarm.value: attempt},
+            "waiting": waiting,
+            "error": None,
+        }
 
     node.__name__ = f"dispatch_{swarm.value}"
     return node
@@ -129,8 +137,12 @@ async def check_validation(state: SupervisorState, runtime: Runtime[Deps]) -> Up
     findings = [f for f in report.findings if f.severity != Severity.INFO]
     used = state.get("fix_attempts", 0)
     if used < deps.settings.max_fix_attempts:
-        return {"validation": summary, "feedback": [f.dump() for f in findings],
-                "fix_attempts": used + 1, "phase": "generation"}  # fmt: skip
+        return {
+            "validation": summary,
+            "feedback": [f.dump() for f in findings],
+            "fix_attempts": used + 1,
+            "phase": "generation",
+        }
     error = ErrorContext(
         code=ErrorCode.VALIDATION_FAILED,
         message=f"the chart still fails validation after {used} fix attempts "
