@@ -20,6 +20,7 @@ import pytest
 
 from services.cli.commands.submit import submit
 from services.cli.demo import System, scratch_dir, start_system, stop_system, wait_ready
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,17 +47,21 @@ def _kill(system: System, server: str) -> int:
 
 
 def _restarted(system: System, server: str, old: int, seconds: float = 60) -> int:
-    """Until `up` records a new pid for the server."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    """Until `up` records a new pid for the server; that pid."""
+
+    def new_pid() -> int | None:
         try:
             pid = system.pid(server)
         except (OSError, ValueError):
-            pid = old
-        if pid != old:
-            return pid
-        time.sleep(0.2)
-    raise AssertionError(f"{server} was not restarted:\n{(system.data_dir / 'up.log').read_text()}")
+            return None
+        return pid if pid != old else None
+
+    return eventually(
+        new_pid,
+        timeout=seconds,
+        interval=0.2,
+        message=lambda: f"{server} was not restarted:\n{(system.data_dir / 'up.log').read_text()}",
+    )
 
 
 def test_killed_embedded_nats_and_postgres_are_restarted_and_the_workflow_completes(
@@ -68,17 +73,22 @@ def test_killed_embedded_nats_and_postgres_are_restarted_and_the_workflow_comple
     os.kill(system.process.pid, signal.SIGSTOP)
     try:
         old = _kill(system, "postgres")
-        saw_503 = False
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not saw_503:
+
+        def ready_status() -> int | None:
             try:
-                saw_503 = httpx.get(f"{system.url}/readyz", timeout=5).status_code == 503
+                return httpx.get(f"{system.url}/readyz", timeout=5).status_code
             except httpx.HTTPError:
-                pass
+                return None
+
+        eventually(
+            ready_status,
+            until=lambda status: status == 503,
+            timeout=60,
+            message="the gateway did not answer 503 while PostgreSQL was away",
+        )
     finally:
         os.kill(system.process.pid, signal.SIGCONT)
     _restarted(system, "postgres", old)
-    assert saw_503, "the gateway answered 503 while PostgreSQL was away"
     _restarted(system, "nats", _kill(system, "nats"))
     wait_ready(system.url)
 
