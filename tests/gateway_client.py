@@ -29,6 +29,7 @@ def wait_for(
     """
 
     def state() -> dict[str, Any]:
+        """The workflow as GET /v1/workflows/{id} shows it now."""
         if isinstance(client, str):
             response = httpx.get(f"{client}/v1/workflows/{wf}", headers=headers, timeout=30)
         else:

@@ -54,6 +54,7 @@ def _wait_gate(system: System, wf: str, gate: str, timeout: float = 120) -> dict
     """The workflow's state once it waits at `gate`; fails at once if it ends instead."""
 
     def at_gate_unless_ended(body: dict[str, Any]) -> bool:
+        """At the gate; an ended workflow fails at once."""
         assert not ended(body), body
         return at_gate(gate)(body)
 

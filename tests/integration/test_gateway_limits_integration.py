@@ -62,6 +62,7 @@ def test_a_late_swarm_answer_after_a_cancel_is_ignored(
     responder.republish(responder.published[-1])
 
     def ignored() -> bool:
+        """The gateway counted the late answer as one it ignores."""
         text = client.get("/metrics").text
         return 'autopilot_duplicate_swarm_events_total{swarm="planning"} 1.0' in text
 
@@ -98,6 +99,7 @@ def serving(gateway_settings: GatewaySettings) -> Iterator[Serving]:  # noqa: F8
     thread.start()
 
     def started() -> bool:
+        """uvicorn is up; its thread dying first fails at once."""
         assert thread.is_alive(), "gateway did not start"
         return server.started
 

@@ -48,6 +48,7 @@ def metrics_urls(system: System, seconds: float = 60) -> dict[str, str]:
     """Each service's /metrics URL, as `autopilot up` printed them, once all of them answer."""
 
     def printed() -> dict[str, str]:
+        """The /metrics URLs of our services `up` has printed so far."""
         log = (system.data_dir / "up.log").read_text(errors="replace")
         urls = dict(re.findall(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+/metrics)\s*$", log, re.M))
         return {s: urls[s] for s in SERVICES if s in urls}

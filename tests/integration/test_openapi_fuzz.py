@@ -52,6 +52,7 @@ def _serve(settings: GatewaySettings) -> Iterator[str]:
     thread.start()
 
     def started() -> bool:
+        """uvicorn is up; its thread dying first fails at once."""
         assert thread.is_alive(), "gateway did not start"
         return server.started
 

@@ -437,12 +437,14 @@ def test_heartbeats_keep_a_long_request_from_being_redelivered(env: Env) -> None
     replicas: list[SwarmService] = []
 
     def total(outcome: str) -> float:
+        """A request outcome counted over both replicas."""
         return sum(
             r.metrics.value("autopilot_swarm_requests_total", swarm="planning", outcome=outcome)
             for r in replicas
         )
 
     async def run() -> ConsumerInfo:
+        """One long request through two replicas; the planner consumer's info once acked."""
         # Two replicas: without heartbeats the idle one would get the redelivery.
         replicas.extend(SwarmService(settings, slow_graph) for _ in range(2))
         request = SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": 1})
@@ -532,6 +534,7 @@ async def _ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0
     """Wait until the subprocess answers /readyz with 200 (fails at once if it exits)."""
 
     def ready() -> bool:
+        """/readyz answers 200; the process exiting first fails at once."""
         assert proc.poll() is None, f"service exited with {proc.returncode} before it was ready"
         return _get(f"http://127.0.0.1:{port}/readyz")[0] == 200
 

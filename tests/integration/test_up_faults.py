@@ -50,6 +50,7 @@ def _restarted(system: System, server: str, old: int, seconds: float = 60) -> in
     """Until `up` records a new pid for the server; that pid."""
 
     def new_pid() -> int | None:
+        """The server's pid if `up` has recorded a new one."""
         try:
             pid = system.pid(server)
         except (OSError, ValueError):
@@ -75,6 +76,7 @@ def test_killed_embedded_nats_and_postgres_are_restarted_and_the_workflow_comple
         old = _kill(system, "postgres")
 
         def ready_status() -> int | None:
+            """The gateway's /readyz status (None while it does not answer)."""
             try:
                 return httpx.get(f"{system.url}/readyz", timeout=5).status_code
             except httpx.HTTPError:

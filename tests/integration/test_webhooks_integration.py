@@ -169,6 +169,7 @@ def on_the_stream(
     """One read of the test's stream, on a connection of its own (the test itself is sync)."""
 
     async def run() -> T:
+        """Connect, read, close."""
         nc = await nats.connect(settings.nats_url)
         try:
             return await read(nc.jetstream())
@@ -189,6 +190,7 @@ def waits_for_the_notifier(settings: NotifierSettings, notification: str) -> boo
     past what the notifier's gate consumer has delivered."""
 
     async def read(js: JetStreamContext) -> bool:
+        """The last such notification's sequence against the consumer's delivered one."""
         subject = f"{settings.subject_prefix}.{notification}"
         try:
             stored = await js.get_last_msg(settings.stream_name, subject)
@@ -293,6 +295,7 @@ def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
     subscribed = threading.Event()
 
     async def watch() -> None:
+        """Subscribe to dead letters, say so once the server has it, keep the first one."""
         nc = await nats.connect(gateway_settings.nats_url)
         sub = await nc.subscribe(webhook_dead_letter_subject(gateway_settings.subject_prefix))
         try:

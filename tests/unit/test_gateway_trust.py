@@ -121,6 +121,7 @@ def wait(
     """`wait_for` with the caller's key; an error_review gate (never expected here) fails at once."""
 
     def unless_error_review(body: dict[str, Any]) -> bool:
+        """`check`, failing at once at an error_review gate."""
         assert (body.get("pending_gate") or {}).get("gate") != "error_review", body["error"]
         return bool(check(body))
 
