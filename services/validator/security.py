@@ -404,7 +404,8 @@ def report_for(results: Iterable[Outcome]) -> SecurityScanReport:
 def file_outcomes(objects: list[dict[str, Any]]) -> list[Outcome]:
     """Checkov's own way: the objects written to a YAML file its runner parses and scans.
 
-    The reference the in-memory path (outcomes) is tested against; ordered as that path.
+    The reference the in-memory path (outcomes) is tested against: passed, failed, then
+    skipped outcomes, each in checkov's report order.
     """
     ck = _checkov()
     with tempfile.TemporaryDirectory(prefix="autopilot-checkov-") as tmp:
@@ -487,7 +488,8 @@ def outcomes(objects: list[dict[str, Any]]) -> list[Outcome]:
     if missing or graph is None:
         with _lock, _root_handlers_kept():
             for doc in missing:
-                doc.resources = _resource_outcomes(ck, doc.marked)
+                if doc.resources is None:  # another scan may have filled it meanwhile
+                    doc.resources = _resource_outcomes(ck, doc.marked)
             if graph is None:
                 graph = _graph_outcomes(ck, _definitions(docs))
         _graphs.put(graph_key, graph)

@@ -255,6 +255,25 @@ def test_changed_object_misses_and_unchanged_ones_hit() -> None:
     assert security._results.hits == 2 * len(objects) - 1
 
 
+def test_results_reused_at_other_lines_are_checkov_s() -> None:
+    # Cached results are keyed by content, not by where an object sits in the file: an object
+    # moved down by a longer one before it must still get what checkov gives it there.
+    objects = CORNERS["rbac"] + CORNERS["network policies"][1:]
+    security.outcomes(copy.deepcopy(objects))
+    filler = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta("filler"),
+        "data": {f"k{i}": f"value {i}" for i in range(40)},
+    }
+    moved = [filler, *objects]
+    hits = security._results.hits
+    got = security.outcomes(copy.deepcopy(moved))
+    assert security._results.hits == hits + len(objects)
+    assert security._graphs.hits == 1
+    assert _by_result(got) == _by_result(security.file_outcomes(copy.deepcopy(moved)))
+
+
 def test_reports_are_the_same_with_and_without_the_cache() -> None:
     objects = [o for corner in CORNERS.values() for o in corner if "{{" not in str(o)]
     cached = [security.scan(copy.deepcopy(objects)) for _ in range(2)]
