@@ -21,10 +21,10 @@ content, no result is reused across them, and none has an earlier publication to
 
 Submit is the client's clock just before the POST; published is the workflow's `finished_at`
 (the gateway's clock; the same machine clock), read by polling GET /v1/workflows/{id} every
-0.5 s, so the poll interval is not in the figure (in (f) a slot may idle up to 0.5 s before its
-next submission; the polls are counted among the gateway's API calls). Swarm hops are the swarm requests the
-workflow dispatched (planning, generation, validation, and two more per fix-loop round),
-counted from its checkpoint history (GET /v1/workflows/{id}/history).
+0.5 s, so the poll interval is not in the figure (in (f) a slot may idle up to 0.5 s before
+its next submission; the polls are counted among the gateway's API calls). Swarm hops are the
+swarm requests the workflow dispatched (planning, generation, validation, and two more per
+fix-loop round), counted from its checkpoint history (GET /v1/workflows/{id}/history).
 
 Where the time goes, per hop: queue = the gateway's dispatch checkpoint -> the swarm's first
 checkpoint of that attempt (read from PostgreSQL; below zero when the swarm started before the
@@ -32,9 +32,9 @@ gateway's checkpoint of the dispatch was written); work = first -> last swarm ch
 by node; return = last swarm checkpoint -> the gateway's await checkpoint (the result event
 published, taken up by the gateway, the workflow resumed). The gateway's own steps are the
 times between its other checkpoints, plus accept (submit -> first checkpoint) and finish (last
-checkpoint -> finished_at). CPU seconds per
-service process (and its children) come from /proc over each phase; checkpoint-write and
-request times from each process's /metrics.
+checkpoint -> finished_at). CPU seconds per service process (and its children) come from /proc
+over each phase, the machine's busy time from /proc/stat; checkpoint-write and request times
+from each process's /metrics.
 
 The system runs on embedded NATS and PostgreSQL in a fresh data dir on free ports (what
 `autopilot up` does for a user), so nothing is shared with servers already on the machine.
@@ -590,7 +590,8 @@ def print_cpu(use: CpuUse, wall: float, charts: int) -> None:
     spent = use.processes
     total = sum(spent.values())
     print(
-        f"  CPU over {wall:.1f} s wall ({cores} cores): the machine {use.machine / (wall * cores):.0%}"
+        f"  CPU over {wall:.1f} s wall ({cores} cores): the machine "
+        f"{use.machine / (wall * cores):.0%}"
         f" busy, these processes {total / (wall * cores):.0%}; per chart:"
     )
     for name, seconds in sorted(spent.items(), key=lambda x: -x[1]):
@@ -754,7 +755,7 @@ def _replicas(service: str) -> int:
 def _fan_out(
     client: httpx.Client, jobs: Sequence[tuple[Input, str]], concurrency: int
 ) -> list[Done]:
-    """Submit the jobs, at most `concurrency` in flight; each slot submits its next when one ends."""
+    """Submit the jobs, at most `concurrency` in flight; a slot submits its next when one ends."""
     lock = threading.Lock()
     queue = iter(jobs)
     done: list[Done] = []
