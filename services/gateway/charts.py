@@ -13,18 +13,20 @@ from pathlib import Path
 import helm_python
 import yaml
 
-from shared.errors import ArtifactError
+from shared.errors import ArtifactError, InputError
+from shared.files import write_tree
 
 
 def write_chart(files: dict[str, bytes], root: Path, name: str) -> Path:
-    """Write chart files under root/name; refuses paths that leave the directory."""
+    """Write chart files under root/name with `shared.files.write_tree`, one file at a time so
+    that a refused name is named: the unsafe path is a stored artifact the gateway cannot use
+    (ArtifactError, which a node's step turns into invalid_output), not the caller's input."""
     chart_dir = root / name
     for rel, data in files.items():
-        target = (chart_dir / rel).resolve()
-        if not target.is_relative_to(chart_dir.resolve()):
-            raise ArtifactError(f"chart file {rel!r} points outside the chart")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        try:
+            write_tree(chart_dir, {rel: data})
+        except InputError as exc:
+            raise ArtifactError(f"chart file {rel!r} points outside the chart") from exc
     return chart_dir
 
 

@@ -17,12 +17,13 @@ from fastapi.testclient import TestClient
 
 from services.cli import remote
 from services.cli.main import main as cli_main
-from services.gateway.charts import replay_version
+from services.gateway.charts import replay_version, write_chart
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
+from shared.errors import ArtifactError, InputError
 from shared.events import Phase, Swarm, SwarmResult
 from tests.fakes.gateway_world import MemoryWorld
-from tests.gateway_client import approve, at_gate, wait_for
+from tests.gateway_client import approve, at_gate, ended, wait_for
 
 SPEC: dict[str, Any] = {
     "name": "shop",
@@ -332,6 +333,43 @@ def test_replay_version_is_semver_build_metadata() -> None:
     assert yaml.safe_load(replay_version(replay_version(chart, 1), 2))["version"] == (
         "1.2.3+replay.2"
     )
+
+
+def test_a_stored_chart_file_outside_the_chart_fails_the_workflow_as_invalid_output(
+    client: TestClient, world: MemoryWorld
+) -> None:
+    """A chart artifact with a file name that leaves the chart (put there after validation)
+    fails the workflow at deployment_approval, naming the file, and nothing is written."""
+    wf = submit(client)
+    wait_for(client, wf, at_gate("planning_review"))
+    approve(client, wf, "planning_review")
+    wait_for(client, wf, at_gate("security_review"))
+    chart = next(f for (w, _), f in world.artifacts.files.items() if w == wf and "Chart.yaml" in f)
+    chart["../outside.yaml"] = b"kind: ConfigMap\n"
+    approve(client, wf, "security_review")
+    body = wait_for(client, wf, ended)
+    assert body["status"] == "failed" and body["phase"] == "failed"
+    assert body["error"]["code"] == "invalid_output" and body["error"]["details"] == {}
+    assert body["error"]["message"] == (
+        "deployment_approval: chart file '../outside.yaml' points outside the chart"
+    )
+
+
+@pytest.mark.parametrize("name", ["../outside.yaml", "/abs.yaml", "templates/../x.yaml", ""])
+def test_write_chart_refuses_unsafe_names_as_an_artifact_error(tmp_path: Path, name: str) -> None:
+    """write_chart writes through shared.files and maps its InputError to ArtifactError."""
+    with pytest.raises(ArtifactError, match="points outside the chart") as caught:
+        write_chart({"Chart.yaml": b"name: x\n", name: b"x"}, tmp_path / "root", "shop")
+    assert isinstance(caught.value.__cause__, InputError)
+    assert not (tmp_path / "root" / "outside.yaml").exists()
+    assert not (tmp_path / "outside.yaml").exists()
+
+
+def test_write_chart_writes_nested_files_under_the_chart_name(tmp_path: Path) -> None:
+    """Each file lands at its relative path under root/name."""
+    chart_dir = write_chart({"Chart.yaml": b"a", "templates/x.yaml": b"b"}, tmp_path, "shop")
+    assert chart_dir == tmp_path / "shop"
+    assert (chart_dir / "templates" / "x.yaml").read_bytes() == b"b"
 
 
 # --------------------------------------------------------------------------- 7. OpenAPI
