@@ -28,6 +28,9 @@ class Param:
     default: Any
     schema: JsonSchema
     comment: str = ""
+    schema_description: str = ""
+    """The description in values.schema.json when it should differ: the same text without the
+    component's name, so that equal parts of components share one definition there."""
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Group:
     description: str
     children: list[Node] = field(default_factory=list)
     strict: bool = True
+    schema_description: str = ""
+    """As Param's: the description in values.schema.json when it should not name a component."""
 
 
 Node: TypeAlias = Param | Group
@@ -282,10 +287,10 @@ def emit_values(nodes: list[Node], header: str) -> str:
 def _schema_of(node: Node) -> JsonSchema:
     """JSON schema of one node."""
     if isinstance(node, Param):
-        return {"description": one_line(node.description), **node.schema}
+        return {"description": one_line(node.schema_description or node.description), **node.schema}
     schema: JsonSchema = {
         "type": "object",
-        "description": one_line(node.description),
+        "description": one_line(node.schema_description or node.description),
         "properties": {child.name: _schema_of(child) for child in node.children},
     }
     if node.strict:
@@ -293,8 +298,143 @@ def _schema_of(node: Node) -> JsonSchema:
     return schema
 
 
-def emit_schema(nodes: list[Node], title: str) -> str:
-    """values.schema.json text (draft-07) for the tree."""
+DEFINITIONS = "definitions"
+"""Where shared subschemas live (draft-07's keyword; `$ref` points at `#/definitions/<name>`)."""
+_SUBSCHEMA_KEYS = ("items", "additionalProperties")
+"""Keywords (besides `properties`) whose object value is a subschema of the generated schemas."""
+_MIN_SHARED = 20
+"""Smallest subschema (compact JSON characters) worth a definition: a `$ref` costs a lookup."""
+
+
+def _body(schema: JsonSchema) -> JsonSchema:
+    """A subschema without its own description (which stays where it is referenced)."""
+    return {k: v for k, v in schema.items() if k != "description"}
+
+
+def _canonical(schema: JsonSchema) -> str:
+    """A key equal for subschemas that differ at most in their own description."""
+    return json.dumps(_body(schema), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _children(schema: JsonSchema) -> list[tuple[str, JsonSchema]]:
+    """The direct subschemas of a schema, each with the name its definition would take."""
+    found = [(name, sub) for name, sub in schema.get("properties", {}).items()]
+    found += [(key, schema[key]) for key in _SUBSCHEMA_KEYS if isinstance(schema.get(key), dict)]
+    return found
+
+
+def _replace_children(schema: JsonSchema, new: dict[int, JsonSchema]) -> JsonSchema:
+    """The schema with each direct subschema `s` replaced by `new[id(s)]` where given."""
+    out = dict(schema)
+    if "properties" in schema:
+        out["properties"] = {k: new.get(id(v), v) for k, v in schema["properties"].items()}
+    for key in _SUBSCHEMA_KEYS:
+        if isinstance(schema.get(key), dict):
+            out[key] = new.get(id(schema[key]), schema[key])
+    return out
+
+
+def _definition_name(body: JsonSchema, labels: list[str], component: bool) -> str:
+    """A readable name for a shared subschema: the key its uses share (the common end of their
+    camelCase keys: livenessProbe, readinessProbe -> probe), "component" for top-level values,
+    else its shape (stringMap, stringList, integer...)."""
+    words = [
+        re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])|[^A-Za-z0-9]+", label) for label in labels
+    ]
+    common: list[str] = []
+    while all(len(w) > len(common) for w in words) and (
+        len({w[-1 - len(common)] for w in words}) == 1
+    ):
+        common.insert(0, words[0][-1 - len(common)])
+    if common:
+        name = "".join(common)
+    elif component:
+        name = "component"
+    else:
+        kind = body.get("type", "schema")
+        kind = "Or".join(k.title() for k in kind) if isinstance(kind, list) else str(kind)
+        inner = body.get("items", body.get("additionalProperties"))
+        inner_kind = inner.get("type") if isinstance(inner, dict) else None
+        if isinstance(inner_kind, str):
+            kind = f"{inner_kind}{'List' if kind == 'array' else 'Map'}"
+        name = kind
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return name[0].lower() + name[1:] if name else "schema"
+
+
+def share_subschemas(schema: JsonSchema) -> JsonSchema:
+    """The schema with every subschema that occurs more than once (components of one kind,
+    their images, probes, ports, security contexts...) moved to `definitions` and referenced.
+
+    Helm compiles values.schema.json on every install, upgrade and template; it compiles a
+    definition once however often it is referenced, so the same values are checked for a
+    fraction of the work. Equal means equal but for the subschema's own description, which stays
+    beside the `$ref`, so no description is lost.
+    """
+    counts: dict[str, int] = {}
+
+    def count(node: JsonSchema) -> None:
+        """Count every subschema occurrence, nested ones inside each occurrence too."""
+        for _, sub in _children(node):
+            key = _canonical(sub)
+            counts[key] = counts.get(key, 0) + 1
+            count(sub)
+
+    count(schema)
+    # Uses once the repeats are shared: a subschema repeated only inside one repeated parent
+    # is then used once, and stays inline.
+    labels: dict[str, list[str]] = {}
+    nested: set[str] = set()  # subschemas used below the top level
+
+    def use(node: JsonSchema) -> None:
+        """Record the uses (by key) of each repeated subschema, walking each body once."""
+        for label, sub in _children(node):
+            key = _canonical(sub)
+            if counts[key] < 2 or len(key) < _MIN_SHARED:
+                use(sub)
+                continue
+            labels.setdefault(key, []).append(label)
+            if node is not schema:
+                nested.add(key)
+            if len(labels[key]) == 1:
+                use(sub)
+
+    use(schema)
+    names: dict[str, str] = {}  # canonical -> definition name
+    bodies: dict[str, JsonSchema] = {}  # definition name -> body
+
+    def share(node: JsonSchema) -> JsonSchema:
+        """The node with its shared subschemas replaced by references (recursively)."""
+        new: dict[int, JsonSchema] = {}
+        for _, sub in _children(node):
+            key = _canonical(sub)
+            if len(labels.get(key, ())) < 2:
+                new[id(sub)] = share(sub)
+                continue
+            if key not in names:
+                base = _definition_name(_body(sub), labels[key], key not in nested)
+                name, n = base, 2
+                while name in bodies:
+                    name, n = f"{base}{n}", n + 1
+                names[key] = name
+                bodies[name] = {}  # taken before the body names its own definitions
+                bodies[name] = share(_body(sub))
+            ref: JsonSchema = {"$ref": f"#/{DEFINITIONS}/{names[key]}"}
+            # Validators ignore a description beside $ref; readers and editors show it.
+            new[id(sub)] = (
+                {"description": sub["description"], **ref} if "description" in sub else ref
+            )
+        return _replace_children(node, new)
+
+    result = share(schema)
+    if bodies:
+        result[DEFINITIONS] = bodies
+    return result
+
+
+def emit_schema(nodes: list[Node], title: str, *, share: bool = True) -> str:
+    """values.schema.json text (draft-07) for the tree, repeated parts shared unless `share`
+    is False (the same checks written out in full, which the tests compare against)."""
     schema: JsonSchema = {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": one_line(title),
@@ -302,7 +442,9 @@ def emit_schema(nodes: list[Node], title: str) -> str:
         "properties": {node.name: _schema_of(node) for node in nodes},
         "additionalProperties": False,
     }
-    return json.dumps(schema, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    if share:
+        schema = share_subschemas(schema)
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 # --- README table -----------------------------------------------------------------------

@@ -87,32 +87,29 @@ def _why(reasons: dict[str, str], *settings: str) -> str:
 def image_group(
     name: str, what: str, registry: str, repository: str, tag: str, digest: str, pull_policy: str
 ) -> Group:
-    """An image group: registry, repository, tag, digest, pullPolicy."""
+    """An image group: registry, repository, tag, digest, pullPolicy.
+
+    values.yaml and the README say whose image it is in every line; the schema says it once, on
+    the group, so every image shares one definition there.
+    """
+
+    def param(key: str, text: str, default: str, schema: dict[str, Any]) -> Param:
+        """One key of the group, described with and (in the schema) without `what`."""
+        return Param(
+            key, f"{what} image {text}", default, schema, schema_description=f"Image {text}"
+        )
+
     return Group(
         name,
         f"{what} image",
-        [
-            Param(
-                "registry",
-                f"{what} image registry (empty: the repository's default)",
-                registry,
-                s_str(),
-            ),
-            Param("repository", f"{what} image repository", repository, s_str(minLength=1)),
+        schema_description="Container image",
+        children=[
+            param("registry", "registry (empty: the repository's default)", registry, s_str()),
+            param("repository", "repository", repository, s_str(minLength=1)),
             # Numbers too: `--set image.tag=1.5` arrives as a number.
-            Param(
-                "tag",
-                f"{what} image tag (ignored when a digest is set)",
-                tag,
-                {"type": ["string", "number"]},
-            ),
-            Param(
-                "digest",
-                f"{what} image digest, e.g. sha256:...; wins over the tag",
-                digest,
-                s_str(),
-            ),
-            Param("pullPolicy", f"{what} image pull policy", pull_policy, s_enum(*PULL_POLICIES)),
+            param("tag", "tag (ignored when a digest is set)", tag, {"type": ["string", "number"]}),
+            param("digest", "digest, e.g. sha256:...; wins over the tag", digest, s_str()),
+            param("pullPolicy", "pull policy", pull_policy, s_enum(*PULL_POLICIES)),
         ],
     )
 
@@ -516,12 +513,19 @@ def security_groups(cp: ComponentPlan) -> list[Node]:
         ),
     ]
     return [
-        Group("podSecurityContext", f"Pod securityContext of {cp.spec.name}", pod, strict=False),
+        Group(
+            "podSecurityContext",
+            f"Pod securityContext of {cp.spec.name}",
+            pod,
+            strict=False,
+            schema_description="Pod securityContext of the component",
+        ),
         Group(
             "containerSecurityContext",
             f"Container securityContext of {cp.spec.name}",
             container,
             strict=False,
+            schema_description="Container securityContext of the component",
         ),
         Param(
             "acceptedChecks",
@@ -931,7 +935,8 @@ def service_nodes(cp: ComponentPlan) -> list[Node]:
         Group(
             "service",
             f"Service of {cp.spec.name}",
-            [
+            schema_description="Service of the component",
+            children=[
                 Param("type", "Service type", cp.service.type, s_enum(*SERVICE_TYPES)),
                 Param(
                     "ports",
@@ -962,7 +967,8 @@ def service_nodes(cp: ComponentPlan) -> list[Node]:
         Group(
             "ingress",
             f"Ingress of {cp.spec.name}",
-            [
+            schema_description="Ingress of the component",
+            children=[
                 Param("enabled", "Create an Ingress", ing is not None, s_bool()),
                 Param(
                     "className",
@@ -1171,7 +1177,8 @@ def wait_group(cp: ComponentPlan) -> Group:
     return Group(
         "waitFor",
         f"Wait until {' and '.join(what)} before starting",
-        [
+        schema_description="Wait until the Services and Jobs the component needs are ready",
+        children=[
             Param("enabled", "Add the wait-for init containers", True, s_bool()),
             Param(
                 "timeoutSeconds",

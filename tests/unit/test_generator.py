@@ -914,6 +914,88 @@ def test_schema_accepts_defaults_and_ci_files_and_rejects_typos(shop: Path) -> N
                 chart.validate_schema(bad)
 
 
+def _mutations(values: Any, path: tuple[str | int, ...] = ()) -> Any:
+    """(path, values) pairs: the defaults with one key set to a wrong (or odd) value, or one
+    unknown key added, for every key of the tree."""
+    wrong: list[Any] = ["", -1, 70000, 1.5, True, None, ["x"], {"x": 1}]
+    if isinstance(values, dict):
+        yield (*path, "unknownKey"), {**values, "unknownKey": 1}
+        for key, value in values.items():
+            for sub_path, sub in _mutations(value, (*path, key)):
+                yield sub_path, {**values, key: sub}
+    elif isinstance(values, list) and values:
+        for sub_path, sub in _mutations(values[0], (*path, 0)):
+            yield sub_path, [sub, *values[1:]]
+    if path:
+        for value in wrong:
+            yield path, value
+
+
+@pytest.mark.slow
+def test_shared_schema_checks_exactly_what_the_written_out_schema_checks(tmp_path: Path) -> None:
+    """values.schema.json shares repeated parts through definitions: every value the full
+    schema accepts it accepts, every one it rejects it rejects, and Helm names the field."""
+    import itertools
+
+    import jsonschema
+
+    from services.generator.params import emit_schema
+    from services.generator.values import build_tree
+
+    plan = shop_plan()
+    chart = generate_chart(plan, tmp_path / "shared").chart_dir
+    shared = json.loads((chart / "values.schema.json").read_text())
+    assert shared["definitions"]
+    full = json.loads(emit_schema(build_tree(plan), "t", share=False))
+    assert "definitions" not in full and len(json.dumps(shared)) < len(json.dumps(full)) * 0.7
+    jsonschema.Draft7Validator.check_schema(shared)
+    check_shared, check_full = jsonschema.Draft7Validator(shared), jsonschema.Draft7Validator(full)
+    defaults = yaml.safe_load((chart / "values.yaml").read_text())
+    rejected: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+    cases = 0
+    # One top-level key at a time (the root requires none): the same checks, less to walk.
+    mutated = (
+        (path, {key: sub})
+        for key, value in defaults.items()
+        for path, sub in _mutations(value, (key,))
+    )
+    for path, values in itertools.islice(mutated, 0, None, 3):  # a third: seconds, not minutes
+        cases += 1
+        ok = check_full.is_valid(values)
+        assert check_shared.is_valid(values) == ok, path
+        if not ok:
+            rejected.append((path, values))
+    assert cases > 1500 and len(rejected) > 500
+    # Helm (its own JSON schema library) agrees on a sample, naming the field it refuses.
+    written_out = tmp_path / "full"
+    written_out.mkdir()
+    chart_full = generate_chart(plan, written_out).chart_dir
+    (chart_full / "values.schema.json").write_text(json.dumps(full))
+    with (
+        helm_python.Chart.load(str(chart)) as helm_shared,
+        helm_python.Chart.load(str(chart_full)) as helm_full,
+    ):
+        refused = 0
+        for path, values in rejected[:: len(rejected) // 60]:
+            # Helm merges over the defaults first (a table set to a scalar keeps the table).
+            errors = []
+            for loaded in (helm_shared, helm_full):
+                try:
+                    loaded.validate_schema(loaded.merge_values(values))
+                    errors.append("")
+                except helm_python.HelmValuesError as exc:
+                    errors.append(str(exc))
+            assert bool(errors[0]) == bool(errors[1]), (path, errors)
+            if errors[0]:
+                refused += 1
+                where = "/".join(str(p) for p in path[:-1] if p != "unknownKey")
+                assert f"/{where}" in errors[0] and str(path[-1]) in errors[0], (path, errors)
+        assert refused > 20
+        for values in ci_values(chart).values():
+            helm_shared.validate_schema(values)
+            helm_full.validate_schema(values)
+
+
 # --- user text is data ------------------------------------------------------------------
 
 
