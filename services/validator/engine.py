@@ -282,8 +282,9 @@ def _lint_sets(
         start = time.perf_counter()
         try:
             entries = lint.lint_render(rules, rendered)
-        except lint.Unsure as why:
-            _log.debug("helm lint runs for %s: %s", vs.label, why)
+        except Exception as why:  # noqa: BLE001 - Unsure, or a case the rules did not foresee
+            log = _log.debug if isinstance(why, lint.Unsure) else _log.warning
+            log("helm lint runs for %s: %r", vs.label, why)
             out.append(pool.submit(_timed, helm.lint_set, chart_dir, vs, namespace).result)
             continue
         done = (entries, time.perf_counter() - start)

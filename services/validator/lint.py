@@ -110,6 +110,8 @@ def chart_rules(chart_dir: Path, chart: helm_python.Chart) -> ChartRules:
         templates = tuple(str(t["name"]) for t in chart.templates)
     except Unsure as exc:
         return ChartRules((), (), name, (), False, unsure=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a chart these rules did not foresee: Helm lints it
+        return ChartRules((), (), name, (), False, unsure=f"the rules failed: {exc!r}")
     return ChartRules(tuple(head), tuple(tail), name, templates, render_rules)
 
 

@@ -299,3 +299,16 @@ def test_strict_semver() -> None:
     bad = ["v1.2.3", "1.2", "01.2.3", "1.2.3-01", "1.2.3-", "1.2.3+", "1..3", "1.2.3-a..b", ""]
     assert all(lint._strict_semver(v) for v in good)
     assert not any(lint._strict_semver(v) for v in bad)
+
+
+def test_rules_that_fall_over_leave_the_lint_to_helm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(path: Path) -> list[helm.LintEntry]:
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(lint, "_chartfile", broken)
+    chart = _copy(tmp_path)
+    _patch(chart, "Chart.yaml", "version: 0.1.0", "version: v0.1")
+    found = assert_same_as_helm(chart, python_decides=False)
+    assert (Severity.WARNING, "Chart.yaml", "version 'v0.1' is not a valid SemVerV2") in found
