@@ -18,7 +18,8 @@ SIGKILL itself right after one node's checkpoint is written (`AUTOPILOT_FAULT=<s
 once per marker file).
 
 Modules: `settings` (SwarmSettings), `metrics` (SwarmMetrics), `nodes` (what graph nodes
-use: context, state, `swarm_node`, artifact loading, file trees), `errors` (what is read from a
-failed message; classification itself is `shared.errors.classify`), `service` (SwarmService:
-consumer, graph runner, HTTP side), `app` (process entry: `serve`, `run_service`).
+use: context, state, `swarm_node`, artifact loading; file trees are `shared.files`), `errors`
+(what is read from a failed message; classification itself is `shared.errors.classify`),
+`service` (SwarmService: consumer, graph runner, HTTP side), `app` (process entry: `serve`,
+`run_service`).
 """

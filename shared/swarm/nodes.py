@@ -25,10 +25,10 @@ from shared.events import (
 from shared.files import read_tree, safe_relpath, write_tree
 from shared.swarm.metrics import SwarmMetrics
 
-# Importers that predate shared/files.py and shared/artifacts.py (the generator's graph, the
-# swarm service, tests) still find these names here; new code imports them from their module.
+# read_tree, safe_relpath and write_tree are re-exported for importers that predate
+# shared/files.py (services/generator/graph.py, tests/integration/test_swarm_services.py,
+# bench/system.py); new code imports them from shared.files. Drop them once those have moved.
 __all__ = [
-    "Artifacts",
     "Node",
     "SwarmContext",
     "SwarmState",

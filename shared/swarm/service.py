@@ -24,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import ValidationError
 
+from shared.artifacts import Artifacts
 from shared.errors import AutopilotError, InputError, classify
 from shared.events import (
     MSG_ID_HEADER,
@@ -44,7 +45,7 @@ from shared.infra.pg import advisory_lock
 from shared.models.workflow import ErrorCode, ErrorContext
 from shared.swarm.errors import delivery_count, header_value, peek_ids, stream_seq
 from shared.swarm.metrics import SwarmMetrics
-from shared.swarm.nodes import Artifacts, SwarmContext
+from shared.swarm.nodes import SwarmContext
 from shared.swarm.settings import SwarmSettings
 
 _log = logging.getLogger("autopilot.swarm")

@@ -48,11 +48,12 @@ from shared.events import (
     SwarmResult,
     swarm_event,
 )
+from shared.files import read_tree, safe_relpath, write_tree
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 from shared.models.workflow import ErrorCode
 from shared.swarm.errors import peek_ids
-from shared.swarm.nodes import SwarmContext, read_tree, safe_relpath, write_tree
+from shared.swarm.nodes import SwarmContext
 from shared.swarm.service import SwarmService, consumer_config
 from shared.swarm.settings import SwarmSettings
 
