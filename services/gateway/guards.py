@@ -59,6 +59,7 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     def _detail(self, size: int | None = None) -> str:
+        """The 413's detail: the size when known (Content-Length), else "more"."""
         got = f"{size} bytes" if size is not None else "more"
         return (
             f"body: {got} is over the limit of {self.max_bytes} bytes "

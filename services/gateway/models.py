@@ -35,12 +35,14 @@ def _bad_char(value: str, pattern: re.Pattern[str]) -> str | None:
 
 
 def _text(value: str) -> str:
+    """The value unchanged, or ValueError naming a NUL or lone surrogate in it."""
     if why := _bad_char(value, _NOT_TEXT):
         raise ValueError(why)
     return value
 
 
 def _yaml_text(value: str) -> str:
+    """The value unchanged, or ValueError naming a character YAML text may not hold."""
     if why := _bad_char(value, _NOT_YAML):
         raise ValueError(why)
     return value

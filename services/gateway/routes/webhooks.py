@@ -86,6 +86,7 @@ class WebhookList(BaseModel):
 
 
 def _view(row: Webhook) -> WebhookView:
+    """A stored webhook as the API lists it: no secret, an empty tenant shown as null."""
     data = row.model_dump(mode="json")
     data["tenant"] = row.tenant or None
     return WebhookView.model_validate(data)
@@ -116,6 +117,7 @@ def allow_private(settings: GatewaySettings) -> bool:
 
 
 def _invalid(exc: WebhookError) -> RequestValidationError:
+    """A refused webhook field as FastAPI's 422, its dotted field as `loc` under "body"."""
     loc: tuple[str | int, ...] = (
         "body",
         *[int(p) if p.isdigit() else p for p in exc.field.split(".")],
@@ -184,6 +186,7 @@ async def delete_webhook(
 
 
 def _feed_event(event: FeedEvent) -> ServerSentEvent:
+    """One notification of the feed as a Server-Sent Event (`id`, `event`, JSON `data`)."""
     data = {
         "id": event.id,
         "type": event.type,

@@ -356,6 +356,7 @@ async def decision(
     form = {"decision": decision, "comment": comment, "plan": plan, "answers": answers}
 
     def again(errors: list[views.FieldError], status: int = 422) -> Awaitable[Response]:
+        """The workflow page again with the form as sent and these errors."""
         return workflow_page(request, me, workflow_id, status=status, errors=errors, form=form)
 
     body: dict[str, Any] = {"gate": gate, "decision": decision}
@@ -560,6 +561,7 @@ def _submit_again(
     errors: list[views.FieldError],
     status: int = 422,
 ) -> Response:
+    """The submit page again with the form as sent and these errors."""
     form = {"source": source, "kind": kind, "name": name}
     return page(request, me, "submit.html", status=status, form=form, errors=errors)
 
