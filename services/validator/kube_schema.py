@@ -492,6 +492,7 @@ class _ErrorCache:
     """A bounded, thread-safe LRU of (content key, version) -> (errors, note), with counts."""
 
     def __init__(self, size: int) -> None:
+        """An empty cache holding at most size results."""
         self.size = size
         self.items: OrderedDict[tuple[bytes, str], tuple[tuple[_Error, ...], _Note | None]]
         self.items = OrderedDict()

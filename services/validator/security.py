@@ -122,6 +122,7 @@ class _DropCheckovRootRecords(logging.Filter):
     """Drop records checkov logs straight on the root logger (it calls logging.debug() etc.)."""
 
     def __init__(self, package_dir: str) -> None:
+        """Keep records unless they come from files under package_dir."""
         super().__init__()
         self.package_dir = package_dir
 
@@ -171,6 +172,7 @@ class _LRU:
     """A bounded, thread-safe least-recently-used map with hit and miss counts."""
 
     def __init__(self, size: int) -> None:
+        """An empty map holding at most size entries."""
         self.size = size
         self.items: OrderedDict[Any, Any] = OrderedDict()
         self.hits = 0

@@ -168,6 +168,7 @@ def _damaged(obj: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
 
 @pytest.mark.parametrize("version", [OLDEST, NEWEST])
 def test_inlined_schemas_report_what_registry_resolved_ones_do(version: str) -> None:
+    """Inlined validators give the registry-resolved ones' errors, in order, on damaged objects."""
     rnd = random.Random(12)
     compared = errors = 0
     for obj in OBJECTS:
@@ -183,6 +184,7 @@ def test_inlined_schemas_report_what_registry_resolved_ones_do(version: str) -> 
 
 
 def test_every_shipped_kind_inlines_without_a_reference_left() -> None:
+    """A spread of shipped kinds inlines completely: no `$ref` left where a validator looks."""
     folder = kube_schema._schema_dir(NEWEST)
     names = sorted(p.name for p in folder.glob("*.json") if p.name not in ("_definitions.json",))
     assert len(names) > 500
@@ -211,6 +213,7 @@ def test_every_shipped_kind_inlines_without_a_reference_left() -> None:
 def test_kind_schemas_are_cached_on_disk_and_read_back(
     own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A kind's resolved schema is written once and then read without the definitions file."""
     name = _file_name("Deployment", "apps/v1")
     built = kube_schema.kind_schema(NEWEST, name)
     files = list(own_cache.glob("*.json"))
@@ -227,6 +230,7 @@ def test_kind_schemas_are_cached_on_disk_and_read_back(
 
 
 def test_cache_key_follows_the_schema_files(own_cache: Path) -> None:
+    """Each (version, kind file) gets its own cache file."""
     name = _file_name("Service", "v1")
     kube_schema.kind_schema(NEWEST, name)
     kube_schema.kind_schema(OLDEST, name)
@@ -235,6 +239,7 @@ def test_cache_key_follows_the_schema_files(own_cache: Path) -> None:
 
 
 def test_a_corrupt_cache_file_is_rebuilt(own_cache: Path) -> None:
+    """A corrupt cache file is ignored and written again."""
     name = _file_name("Deployment", "apps/v1")
     built = kube_schema.kind_schema(NEWEST, name)
     (cached,) = own_cache.glob("*.json")
@@ -247,6 +252,7 @@ def test_a_corrupt_cache_file_is_rebuilt(own_cache: Path) -> None:
 def test_an_unwritable_cache_only_costs_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A cache folder that cannot be created leaves validation working."""
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("", encoding="utf-8")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
@@ -255,6 +261,7 @@ def test_an_unwritable_cache_only_costs_time(
 
 
 def test_missing_schema_file_is_none() -> None:
+    """A kind without a schema file has no schema and no validator."""
     assert kube_schema.kind_schema(NEWEST, "nothing-v9.json") is None
     assert kube_schema.validator_for(NEWEST, "Nothing", "v9") is None
 
@@ -265,6 +272,7 @@ def _rendered(objects: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, A
 
 
 def test_changed_object_misses_and_unchanged_ones_hit() -> None:
+    """Re-checking with one object changed computes only that object again."""
     versions = [OLDEST, NEWEST]
     objects = copy.deepcopy(OBJECTS)
     kube_schema.validate_rendered(_rendered(objects), versions)
@@ -279,6 +287,7 @@ def test_changed_object_misses_and_unchanged_ones_hit() -> None:
 
 
 def test_findings_are_the_same_with_and_without_the_cache() -> None:
+    """Findings from the cache equal those computed afresh (notes and errors included)."""
     rnd = random.Random(3)
     objects = [_damaged(o, rnd) for o in OBJECTS] + [
         {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}},
@@ -299,6 +308,7 @@ def test_findings_are_the_same_with_and_without_the_cache() -> None:
 
 
 def test_value_types_are_part_of_the_key() -> None:
+    """The content key tells values of different types apart."""
     a = {"kind": "ConfigMap", "data": {"x": "1"}}
     b = {"kind": "ConfigMap", "data": {"x": 1}}
     assert kube_schema._content_key(a) != kube_schema._content_key(b)

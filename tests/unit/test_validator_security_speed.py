@@ -93,6 +93,7 @@ def _assert_same(objects: list[dict[str, Any]]) -> None:
 def test_in_memory_scan_matches_checkov_on_every_example_and_some_stacks(
     charts: dict[str, list[dict[str, Any]]],
 ) -> None:
+    """Every example's chart and four real stacks': the same outcomes and report as checkov's file run."""
     assert len(charts) == len(EXAMPLES) + len(REALWORLD)
     for name, objects in charts.items():
         assert objects, name
@@ -226,10 +227,12 @@ CORNERS: dict[str, list[dict[str, Any]]] = {
 
 @pytest.mark.parametrize("name", list(CORNERS))
 def test_in_memory_scan_matches_checkov_on_corner_cases(name: str) -> None:
+    """Each corner case: the same outcomes as checkov's file run, cold and cached."""
     _assert_same(CORNERS[name])
 
 
 def test_corner_cases_exercise_graph_checks_and_skips() -> None:
+    """The corner cases reach the graph checks, skips and the unrendered-template gate."""
     graph = {o.check_id for o in security.outcomes(CORNERS["rbac"] + CORNERS["network policies"])}
     assert {"CKV2_K8S_1", "CKV2_K8S_6"} <= graph
     skipped = [o for o in security.outcomes(CORNERS["skips"]) if o.result == "SKIPPED"]
@@ -239,6 +242,7 @@ def test_corner_cases_exercise_graph_checks_and_skips() -> None:
 
 
 def test_changed_object_misses_and_unchanged_ones_hit() -> None:
+    """Re-checking with one object changed computes only that object again."""
     objects = CORNERS["rbac"] + CORNERS["network policies"][1:]
     first = security.scan(copy.deepcopy(objects))
     assert security._results.misses == len(objects)
@@ -258,6 +262,7 @@ def test_changed_object_misses_and_unchanged_ones_hit() -> None:
 def test_results_reused_at_other_lines_are_checkov_s() -> None:
     # Cached results are keyed by content, not by where an object sits in the file: an object
     # moved down by a longer one before it must still get what checkov gives it there.
+    """Cached results reused where objects sit on other lines are still checkov's."""
     objects = CORNERS["rbac"] + CORNERS["network policies"][1:]
     security.outcomes(copy.deepcopy(objects))
     filler = {
@@ -275,6 +280,7 @@ def test_results_reused_at_other_lines_are_checkov_s() -> None:
 
 
 def test_reports_are_the_same_with_and_without_the_cache() -> None:
+    """A report from the cache equals one from an uncached run."""
     objects = [o for corner in CORNERS.values() for o in corner if "{{" not in str(o)]
     cached = [security.scan(copy.deepcopy(objects)) for _ in range(2)]
     security._results.clear()
@@ -284,6 +290,7 @@ def test_reports_are_the_same_with_and_without_the_cache() -> None:
 
 
 def test_a_changed_value_type_is_a_different_key() -> None:
+    """The content key tells values and keys of different types apart."""
     ck = security._checkov()
     a = {"kind": "ConfigMap", "data": {"x": "1"}}
     b = {"kind": "ConfigMap", "data": {"x": 1}}
@@ -295,6 +302,7 @@ def test_a_changed_value_type_is_a_different_key() -> None:
 
 
 def test_the_cache_is_bounded() -> None:
+    """The LRU keeps the most recently used entries up to its size."""
     lru = security._LRU(3)
     for i in range(5):
         lru.put(i, str(i))
@@ -320,6 +328,7 @@ print("ok")
 
 
 def test_importing_the_scanner_and_cli_version_do_not_import_checkov() -> None:
+    """Importing the validator modules or running --version loads no checkov or LangGraph."""
     out = subprocess.run(
         [sys.executable, "-c", _NO_CHECKOV], capture_output=True, text=True, check=False, cwd=ROOT
     )
