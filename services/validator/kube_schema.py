@@ -529,6 +529,11 @@ class _ErrorCache:
 _results = _ErrorCache(RESULTS_CACHE_SIZE)
 
 
+def clear_caches() -> None:
+    """Forget every object's cached errors (compiled validators stay): a first-sight run."""
+    _results.clear()
+
+
 def _content_key(obj: Any) -> bytes:
     """A key for everything in an object that decides its errors: its exact content (value
     types and key order included, as repr writes them), and the schemas' package version."""

@@ -345,6 +345,12 @@ def _without_terraform_checks() -> Iterator[None]:
             del sys.modules[name]
 
 
+def clear_caches() -> None:
+    """Forget every cached result (checkov stays loaded): a first-sight measurement."""
+    _results.clear()
+    _graphs.clear()
+
+
 def warm_up() -> None:
     """Pay checkov's import cost now rather than during the first validation."""
     _checkov()

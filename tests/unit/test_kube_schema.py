@@ -280,6 +280,9 @@ def test_changed_object_misses_and_unchanged_ones_hit() -> None:
     assert (kube_schema._results.hits, kube_schema._results.misses) == (0, pairs)
     kube_schema.validate_rendered(_rendered(copy.deepcopy(objects)), versions)
     assert (kube_schema._results.hits, kube_schema._results.misses) == (pairs, pairs)
+    kube_schema.clear_caches()
+    kube_schema.validate_rendered(_rendered(copy.deepcopy(objects)), versions)
+    assert (kube_schema._results.hits, kube_schema._results.misses) == (0, pairs)
     objects[0]["metadata"]["labels"]["run"] = "2"
     kube_schema.validate_rendered(_rendered(objects), versions)
     assert kube_schema._results.misses == pairs + len(versions)

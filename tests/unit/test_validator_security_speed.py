@@ -252,6 +252,11 @@ def test_changed_object_misses_and_unchanged_ones_hit() -> None:
     assert (security._results.hits, security._results.misses) == (len(objects), len(objects))
     assert security._graphs.hits == 1
 
+    security.clear_caches()
+    assert security.scan(copy.deepcopy(objects)) == first
+    assert (security._results.hits, security._results.misses) == (0, len(objects))
+    security.scan(copy.deepcopy(objects))
+
     changed = copy.deepcopy(objects)
     changed[-1]["metadata"]["annotations"] = {"checkov.io/skip1": "CKV_K8S_8=later"}
     security.scan(changed)
