@@ -613,9 +613,12 @@ def latency(runs: int, work: InProcess) -> None:
         before = scrape(system)
         pairs: list[tuple[dict[str, float], Done]] = []
         started = time.monotonic()
+        in_process_cpu = 0.0
         with cpu_meter(system) as spent:
             for _ in range(runs):
+                cpu = time.process_time()
                 steps = work.run(shop, next(names))
+                in_process_cpu += time.process_time() - cpu
                 done = submit_and_wait(client, shop.body(next(names)))
                 if done.status != "completed":
                     raise SystemExit(f"workflow {done.id} ended {done.status}: {done.error}")
@@ -687,6 +690,12 @@ def latency(runs: int, work: InProcess) -> None:
         f"{calls.get('gateway', 0.0) / runs:.0f} ({ms(serving.get('gateway', 0.0) / runs)})"
     )
     print_cpu(spent, wall, runs)
+    system_cpu = sum(v for k, v in spent.processes.items() if not k.startswith("bench"))
+    print(
+        f"  CPU per chart (robust to other load on the machine): in process "
+        f"{ms(in_process_cpu / runs)}, the system's processes {ms(system_cpu / runs)} "
+        f"({system_cpu / in_process_cpu:.2f} x)"
+    )
     print(
         f"(e) RATIO {ratio:.3f} LATENCY_MS {measured * 1000:.0f} IN_PROCESS_MS {full * 1000:.0f} "
         f"HOPS {hop_count}"

@@ -37,6 +37,12 @@ def test_a_reduced_bench_run_prints_every_figure_as_a_number() -> None:
     assert ratio > 0 and measured > in_process > 0
     assert hops >= 3, "planning, generation and validation at least"
     assert re.search(r"^  ratio measured / \(1\.5 x in process \+ 100 ms x hops\)\s+\d", out, re.M)
+    cpu = re.search(
+        rf"^  CPU per chart .+: in process {NUMBER} ms, the system's processes {NUMBER} ms",
+        out,
+        re.M,
+    )
+    assert cpu and float(cpu.group(1)) > 0 and float(cpu.group(2)) > 0, out
     for swarm in ("planning", "generation", "validation"):
         assert re.search(rf"^    {swarm}\s+queue\s+-?\d+ ms", out, re.M), f"{swarm} hop timings"
 
