@@ -134,7 +134,10 @@ Call with (dict "ports" <containerPorts> "only" <list of numbers or nil>).
 {{- end -}}
 
 {{/*
-Standard labels, then commonLabels, then podLabels (on a pod template; earlier sources win).
+Standard labels, then commonLabels, then podLabels (on a pod template; earlier sources win, as
+with merge, which also lets a later source fill an empty value). Every object calls this, so it
+avoids merge and toYaml (reflection and a YAML round trip): sorted lines, values quoted, and
+keys too but the standard ones.
 Call with (dict "ctx" $ "component" "<name>" ["podLabels" <map>]); component may be "".
 */}}
 {{- define "@@CHART@@.labels" -}}
@@ -146,7 +149,22 @@ Call with (dict "ctx" $ "component" "<name>" ["podLabels" <map>]); component may
 {{- with .ctx.Chart.AppVersion -}}
 {{- $_ := set $labels "app.kubernetes.io/version" (. | replace "+" "_" | trunc 63 | trimSuffix "-") -}}
 {{- end -}}
-{{- toYaml (merge $labels (.ctx.Values.commonLabels | default dict) (.podLabels | default dict)) -}}
+{{- $user := dict -}}
+{{- range $source := list .ctx.Values.commonLabels .podLabels -}}
+{{- range $key, $value := $source -}}
+{{- if not (get $labels $key) -}}
+{{- $_ := set $labels $key $value -}}
+{{- $_ := set $user $key true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $first := true -}}
+{{- range $key, $value := $labels -}}
+{{- if not $first }}
+{{ end -}}
+{{- $first = false -}}
+{{- if hasKey $user $key -}}{{ $key | quote }}{{- else -}}{{ $key }}{{- end -}}: {{ $value | toString | quote }}
+{{- end -}}
 {{- end -}}
 
 {{/* Pod template labels: labels with podLabels. Call with (dict "ctx" $ "component" "<name>" "podLabels" <map>). */}}
