@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "MIN_CHECKOV_PASS_RATE",
     "STEPS",
+    "clear_caches",
     "render_objects",
     "validate_chart",
     "warm_up",
@@ -190,6 +191,16 @@ class _Memo:
 
 
 _MEMO = _Memo(16)
+
+
+def clear_caches() -> None:
+    """Empty every result cache: whole reports, checkov's and the schemas' per-object results.
+
+    What a warm process keeps besides (imports, checkov's registry, compiled schemas) stays.
+    """
+    _MEMO.clear()
+    security.clear_caches()
+    kube_schema.clear_caches()
 
 
 def _dir_names(chart_dir: Path) -> tuple[str, ...]:

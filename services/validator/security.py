@@ -114,8 +114,10 @@ GRAPH_CACHE_SIZE = 64
 _PATH = "/rendered.yaml"
 """The file name checkov's records carry; nothing is written there."""
 _HELM_TEMPLATE = (re.compile(r"\{\{-?\s*\.Release\."), re.compile(r"\{\{-?\s*\.Values\."))
-"""Checkov's k8_yaml.load skips a whole file whose text matches one of these (an unrendered
-Helm template): the in-memory path keeps that verdict."""
+"""Checkov's k8_yaml.load skips a whole file whose text matches one of these, taking it for an
+unrendered Helm template. What is scanned here was rendered by Helm, so such text is data (an
+app's own template in a ConfigMap): the in-memory path scans it anyway, or one string would
+switch the scan off and score the chart 100%."""
 
 
 class _DropCheckovRootRecords(logging.Filter):
@@ -378,7 +380,13 @@ def scan(objects: list[dict[str, Any]]) -> SecurityScanReport:
         report = SecurityScanReport(excluded=list(EXCLUDED_CHECKS))
         report.notRun = "the chart rendered no objects to scan"
         return report
-    return report_for(outcomes(objects))
+    found = outcomes(objects)
+    if not found:
+        # Objects went in and no check answered: a pass rate of 100% would be a false pass.
+        report = SecurityScanReport(excluded=list(EXCLUDED_CHECKS))
+        report.notRun = f"checkov returned no results for {len(objects)} rendered objects"
+        return report
+    return report_for(found)
 
 
 def report_for(results: Iterable[Outcome]) -> SecurityScanReport:
@@ -453,7 +461,8 @@ class _Document:
     has_api_version: bool
     has_kind: bool
     helm_template: bool
-    """Its text matches checkov's unrendered-Helm-template patterns."""
+    """Its text matches checkov's unrendered-Helm-template patterns (kept for the record;
+    the scan does not drop the render for it)."""
     kinds: tuple[Any, ...] = ()
     """The kinds of the resources it gives checkov (a List's items')."""
     resources: list[Outcome] | None = None
@@ -479,12 +488,9 @@ def outcomes(objects: list[dict[str, Any]]) -> list[Outcome]:
             doc = _document(obj)
             _results.put(key, doc)
         docs.append(doc)
-    # k8_yaml.load: a file without both words, or with an unrendered template, yields nothing.
-    if (
-        not any(d.has_api_version for d in docs)
-        or not any(d.has_kind for d in docs)
-        or any(d.helm_template for d in docs)
-    ):
+    # k8_yaml.load: a file without both words yields nothing. (Its unrendered-template gate is
+    # not followed: see _HELM_TEMPLATE.)
+    if not any(d.has_api_version for d in docs) or not any(d.has_kind for d in docs):
         return []
     missing = [d for d in docs if d.marked is not None and d.resources is None]
     graph_key = tuple(

@@ -225,7 +225,7 @@ CORNERS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(CORNERS))
+@pytest.mark.parametrize("name", [n for n in CORNERS if n != "unrendered template"])
 def test_in_memory_scan_matches_checkov_on_corner_cases(name: str) -> None:
     """Each corner case: the same outcomes as checkov's file run, cold and cached."""
     _assert_same(CORNERS[name])
@@ -237,8 +237,26 @@ def test_corner_cases_exercise_graph_checks_and_skips() -> None:
     assert {"CKV2_K8S_1", "CKV2_K8S_6"} <= graph
     skipped = [o for o in security.outcomes(CORNERS["skips"]) if o.result == "SKIPPED"]
     assert {o.check_id for o in skipped} >= {"CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_16", "CKV2_K8S_6"}
-    # checkov skips a file that looks like an unrendered template; the in-memory path too
-    assert security.outcomes(CORNERS["unrendered template"]) == []
+
+
+def test_template_text_in_rendered_data_does_not_switch_the_scan_off() -> None:
+    """Checkov drops a whole file holding `{{ .Values.` text; a rendered chart's ConfigMap may
+    hold such text as data, so the scan still checks every object (and fails the bad one)."""
+    objects = CORNERS["unrendered template"]
+    assert security.file_outcomes(objects) == []  # checkov's own file run sees nothing
+    found = security.outcomes(objects)
+    assert any(o.resource.startswith("Deployment.") for o in found)
+    report = security.scan(objects)
+    assert report.notRun is None
+    assert report.passed + report.failed > 0
+    assert report.passRate < 1.0
+
+
+def test_objects_without_any_result_are_not_a_pass() -> None:
+    """Objects in and no check out is reported as not run, never as a 100% pass."""
+    odd = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("bad{name}"), "data": {}}]
+    report = security.scan(odd)
+    assert report.notRun is not None and "no results" in report.notRun
 
 
 def test_changed_object_misses_and_unchanged_ones_hit() -> None:
