@@ -149,10 +149,11 @@ def replica_names(service: str, count: int) -> list[str]:
     return [service if i == 1 else f"{service}-{i}" for i in range(1, count + 1)]
 
 
-def aes_key(data_dir: Path) -> str:
-    """LANGGRAPH_AES_KEY from the environment, else a key generated once and kept in data_dir."""
-    if key := os.environ.get(AES_KEY_ENV):
-        return key
+def aes_key(data_dir: Path, settings: Settings | None = None) -> str:
+    """LANGGRAPH_AES_KEY as the settings read it, else a key generated once and kept in data_dir."""
+    configured = (settings or Settings(data_dir=data_dir)).aes_key
+    if configured is not None:
+        return configured.get_secret_value()
     path = data_dir / "aes.key"
     if path.exists():
         return path.read_text().strip()
@@ -168,8 +169,10 @@ def aes_key(data_dir: Path) -> str:
 def service_env(
     servers: Servers, key: str, child: Child, data_dir: Path, gateway_port: int | None = None
 ) -> dict[str, str]:
-    """The environment one service process runs with."""
-    env = dict(os.environ)
+    """The environment one service process runs with: this one, plus where everything is."""
+    from services.cli.settings import child_environment
+
+    env = child_environment()
     if gateway_port is not None:
         # The notifier's Slack messages link to the gateway's pages.
         env.setdefault("AUTOPILOT_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")
@@ -373,10 +376,9 @@ async def run_up(
 
 async def _run_locked(data_dir: Path, gateway_port: int | None, replicas: Mapping[str, int]) -> int:
     """`run_up` once the data dir is ours: servers, the services, then wait for a signal."""
-    os.environ["AUTOPILOT_DATA_DIR"] = str(data_dir)
     settings = Settings(data_dir=data_dir)
     servers = await ensure_servers(settings)
-    key = aes_key(data_dir)
+    key = aes_key(data_dir, settings)
     launcher = Launcher(servers, data_dir, gateway_port or free_port(), key, replicas=replicas)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
