@@ -579,10 +579,13 @@ def test_dotenv_is_read_and_process_env_wins(tmp_path: Path) -> None:
     assert [p.port for p in a.ports] == [80]
 
 
-def test_environ_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_process_environment_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the environment passed in is interpolated (a service's own variables never leak)."""
     monkeypatch.setenv("COMPOSE_TEST_IMAGE", "redis:7")
-    result = import_compose("services:\n  a:\n    image: ${COMPOSE_TEST_IMAGE}\n")
-    assert comp(result, "a").image == "redis:7"
+    text = "services:\n  a:\n    image: ${COMPOSE_TEST_IMAGE:-redis:6}\n"
+    assert comp(import_compose(text), "a").image == "redis:6"
+    given = import_compose(text, environ={"COMPOSE_TEST_IMAGE": "redis:7"})
+    assert comp(given, "a").image == "redis:7"
 
 
 def test_yaml_12_scalars() -> None:

@@ -6,7 +6,6 @@ Secret values never reach the result; equal values are matched by keyed hash and
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from functools import reduce
@@ -93,9 +92,12 @@ def import_compose(
 
     `overrides` are the texts of later Compose files (`docker-compose.override.yml`) merged
     over this one in order, by Compose's merge rules; `override_names` name them in notes.
+    `environ` is the shell environment `${VAR}` reads (with the project's `.env`); the
+    process's own environment is never read here: the CLI passes the user's shell, a service
+    only what the request carries.
     """
     notes = Notes()
-    env = project_environment(base_dir, os.environ if environ is None else environ, notes)
+    env = project_environment(base_dir, environ or {}, notes)
     interpolator = Interpolator(env, notes)
     try:
         doc = _model(text, overrides, override_names, base_dir, interpolator)
@@ -115,7 +117,7 @@ def compose_model(
     """The Compose document as `docker compose config` sees it: overrides merged, variables
     interpolated, `extends` resolved. What the importer maps, for callers that check it."""
     notes = Notes()
-    env = project_environment(base_dir, os.environ if environ is None else environ, notes)
+    env = project_environment(base_dir, environ or {}, notes)
     return _model(text, overrides, (), base_dir, Interpolator(env, notes))
 
 
