@@ -372,11 +372,12 @@ def share_subschemas(schema: JsonSchema) -> JsonSchema:
     beside the `$ref`, so no description is lost.
     """
     counts: dict[str, int] = {}
+    canonical: dict[int, str] = {}  # by id(): each subschema encoded once for the three walks
 
     def count(node: JsonSchema) -> None:
         """Count every subschema occurrence, nested ones inside each occurrence too."""
         for _, sub in _children(node):
-            key = _canonical(sub)
+            key = canonical[id(sub)] = _canonical(sub)
             counts[key] = counts.get(key, 0) + 1
             count(sub)
 
@@ -389,7 +390,7 @@ def share_subschemas(schema: JsonSchema) -> JsonSchema:
     def use(node: JsonSchema) -> None:
         """Record the uses (by key) of each repeated subschema, walking each body once."""
         for label, sub in _children(node):
-            key = _canonical(sub)
+            key = canonical[id(sub)]
             if counts[key] < 2 or len(key) < _MIN_SHARED:
                 use(sub)
                 continue
@@ -407,7 +408,7 @@ def share_subschemas(schema: JsonSchema) -> JsonSchema:
         """The node with its shared subschemas replaced by references (recursively)."""
         new: dict[int, JsonSchema] = {}
         for _, sub in _children(node):
-            key = _canonical(sub)
+            key = canonical[id(sub)]
             if len(labels.get(key, ())) < 2:
                 new[id(sub)] = share(sub)
                 continue
@@ -444,7 +445,39 @@ def emit_schema(nodes: list[Node], title: str, *, share: bool = True) -> str:
     }
     if share:
         schema = share_subschemas(schema)
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    out: list[str] = []
+    _indented_json(schema, "\n", out)
+    return "".join(out) + "\n"
+
+
+_encode_str = json.encoder.encode_basestring
+
+
+def _indented_json(value: Any, newline: str, out: list[str]) -> None:
+    """Append exactly what json.dumps(value, indent=2, ensure_ascii=False) writes, without its
+    pure-Python encoder (json's C encoder only serves unindented output); `newline` is a line
+    break plus the current indentation."""
+    kind = type(value)
+    if kind is str:
+        out.append(_encode_str(value))
+    elif kind is dict and value:
+        inner = newline + "  "
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(f"{',' if i else ''}{inner}{_encode_str(str(key))}: ")
+            _indented_json(item, inner, out)
+        out.append(newline + "}")
+    elif kind is list and value:
+        inner = newline + "  "
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append(f"{',' if i else ''}{inner}")
+            _indented_json(item, inner, out)
+        out.append(newline + "]")
+    elif kind in (bool, int) or value is None or kind in (dict, list):
+        out.append(json.dumps(value))
+    else:
+        out.append(json.dumps(value, indent=2, ensure_ascii=False).replace("\n", newline))
 
 
 # --- README table -----------------------------------------------------------------------

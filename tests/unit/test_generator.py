@@ -1316,3 +1316,16 @@ def test_values_writer_writes_what_pyyaml_writes() -> None:
     for text in _TRICKY:
         for data in ({"k": text}, {text: 1}, {"k": [text, {text: text}]}, [text]):
             assert dump_yaml(data) == _pyyaml_dump(data), data
+
+
+def test_schema_writer_writes_what_json_dumps_writes(shop: Path) -> None:
+    """values.schema.json's writer is json.dumps(indent=2, ensure_ascii=False), only faster."""
+    from services.generator.params import _indented_json
+
+    schema = json.loads((shop / "values.schema.json").read_text())
+    samples = [schema, {}, [], {"a": [], "b": {}}, [1.5, float("inf"), {"x": [True, None, -3]}]]
+    samples.append({"s": 'é\u2028"\\\n\x07', "n": [[], [{}], {"k": 10**30}]})
+    for value in samples:
+        out: list[str] = []
+        _indented_json(value, "\n", out)
+        assert "".join(out) == json.dumps(value, indent=2, ensure_ascii=False)
