@@ -408,6 +408,31 @@ def test_auto_approve_skips_the_gate(client: TestClient) -> None:
     assert body["status"] == "waiting_for_approval"
 
 
+def test_auto_approved_deployment_gate_renders_no_diff(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody reads the diff of a gate that passes by itself: it is not rendered."""
+    from services.gateway import charts
+
+    calls: list[str] = []
+    real = charts.diff
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(str(args[2]))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(charts, "diff", counting)
+    gates = ["planning_review", "security_review", "deployment_approval"]
+    wf = submit(client, requirements=SPEC, options={"auto_approve": gates})
+    body = wait_for(client, wf, ended)
+    assert body["status"] == "completed", body
+    assert calls == []
+    # Waiting at the gate, the diff is rendered for the reviewer.
+    wf = submit(client, requirements=SPEC, options={"auto_approve": gates[:2]})
+    wait_for(client, wf, at_gate("deployment_approval"))
+    assert len(calls) == 1
+
+
 # --------------------------------------------------------------------------- input
 
 
