@@ -68,7 +68,9 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autopilot` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.cli_argv = argv  # what `generate` hands a warm daemon (services/cli/daemon.py)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

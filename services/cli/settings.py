@@ -8,6 +8,10 @@
     NO_COLOR, TERM           colour off with any NO_COLOR value or TERM=dumb
     PAGER                    how a gate's detail is shown (default `less -R`)
     VISUAL, EDITOR           how a plan is edited at a gate (default vi)
+    AUTOPILOT_DAEMON         1: `generate --yes` hands the run to a warm per-user daemon
+    AUTOPILOT_DAEMON_IDLE    seconds the daemon waits for work before it exits (default 900)
+    XDG_RUNTIME_DIR          where the daemon's socket lives (else the cache directory)
+    XDG_CACHE_HOME           the cache directory (default ~/.cache): the daemon's log
 
 Settings are read when a command asks (`CliSettings()`), never at import, so a test's
 monkeypatched variable is seen. Two helpers stand for the whole environment rather than one
@@ -19,7 +23,9 @@ the user's own machine (a service passes only what a request carries), and
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +87,55 @@ class CliSettings(BaseSettings):
         description="Editor command when VISUAL is unset (empty: vi).",
     )
 
+    daemon: str = Field(
+        default="",
+        validation_alias="AUTOPILOT_DAEMON",
+        description="1: `generate --yes` runs in a warm per-user daemon (started on first use).",
+    )
+    daemon_idle: str = Field(
+        default="",
+        validation_alias="AUTOPILOT_DAEMON_IDLE",
+        description="Seconds the daemon waits for a request before it exits (default 900).",
+    )
+    runtime_dir: str = Field(
+        default="",
+        validation_alias="XDG_RUNTIME_DIR",
+        description="The user's runtime directory: the daemon's socket is under autopilot/.",
+    )
+    cache_home: str = Field(
+        default="",
+        validation_alias="XDG_CACHE_HOME",
+        description="The user's cache directory (empty: ~/.cache).",
+    )
+
+    @property
+    def daemon_enabled(self) -> bool:
+        """AUTOPILOT_DAEMON=1 (or true/yes/on)."""
+        return self.daemon.strip().lower() in ("1", "true", "yes", "on")
+
+    @property
+    def daemon_idle_seconds(self) -> float:
+        """AUTOPILOT_DAEMON_IDLE as seconds; 900 (15 min) when unset, not a number or not > 0."""
+        try:
+            seconds = float(self.daemon_idle)
+        except ValueError:
+            return 900.0
+        return seconds if seconds > 0 else 900.0
+
+    @property
+    def cache_dir(self) -> Path:
+        """The CLI's cache directory: $XDG_CACHE_HOME/autopilot, else ~/.cache/autopilot."""
+        base = Path(self.cache_home) if self.cache_home else Path.home() / ".cache"
+        return base / "autopilot"
+
+    @property
+    def daemon_dir(self) -> Path:
+        """The daemon's socket directory: $XDG_RUNTIME_DIR/autopilot, else the cache dir's
+        daemon/ folder."""
+        if self.runtime_dir:
+            return Path(self.runtime_dir) / "autopilot"
+        return self.cache_dir / "daemon"
+
     @property
     def colour_allowed(self) -> bool:
         """False with NO_COLOR set or TERM=dumb; whether the stream is a terminal is separate."""
@@ -111,3 +166,17 @@ def child_environment(
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(overrides or {})
     return env
+
+
+@contextmanager
+def request_environment(environ: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment replaced by `environ` for the block, then restored: the
+    daemon runs one request at a time with the environment of the client that sent it."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

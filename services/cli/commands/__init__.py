@@ -25,4 +25,5 @@ VERBS = (
     "audit",
     "webhooks",
     "events",
+    "daemon",
 )

@@ -47,6 +47,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--model",
         help="'offline' (default, or AUTOPILOT_MODEL) or provider:model, e.g. openai:gpt-4.1",
     )
+    gen.add_argument(
+        "--daemon",
+        action="store_true",
+        help="with --yes: run in a warm per-user daemon, started on first use "
+        "(or AUTOPILOT_DAEMON=1; see `autopilot daemon`)",
+    )
     gen.set_defaults(func=run)
 
 
@@ -80,6 +86,9 @@ def _approve(plan: ChartPlan, assume_yes: bool) -> ChartPlan | None:
 
 def run(args: argparse.Namespace) -> int:
     """Input -> validated chart directory (offline engine, or the agents with --model)."""
+    code = _via_daemon(args)
+    if code is not None:
+        return code
     import tempfile
 
     from services.cli.agentic import take_input
@@ -141,6 +150,37 @@ def run(args: argparse.Namespace) -> int:
     for path in generated.preserved:
         print(f"  kept your edit of {path} (new version beside it)")
     return 0 if report.passed else 1
+
+
+def _via_daemon(args: argparse.Namespace) -> int | None:
+    """The run handed to a warm daemon (--daemon or AUTOPILOT_DAEMON=1, with --yes and no
+    model): its exit code, or None to run here (no daemon yet, one is being started; or
+    not asked for, not applicable, or it failed). Imports no engines, models or YAML;
+    CliSettings brings pydantic (the one import the fast path pays beyond the parser)."""
+    from services.cli import daemon
+
+    argv = getattr(args, "cli_argv", None)
+    if daemon.IN_DAEMON or not args.yes or args.model or argv is None:
+        return None
+    from services.cli.settings import CliSettings, shell_environment
+
+    settings = CliSettings()
+    if not (args.daemon or settings.daemon_enabled):
+        return None
+    environ = shell_environment()
+    if environ.get("AUTOPILOT_MODEL", "offline") not in ("", "offline"):
+        return None  # the agents' path: not what the daemon is for
+    stdin = None
+    if args.input == "-":
+        stdin = sys.stdin.buffer.read()
+    code = daemon.run_remote(
+        settings.daemon_dir, settings.cache_dir / "daemon.log", argv, environ, stdin
+    )
+    if code is None and stdin is not None:
+        import io
+
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    return code
 
 
 def _review_chart(

@@ -1,0 +1,312 @@
+"""The warm daemon behind `generate --yes --daemon` / AUTOPILOT_DAEMON=1 (issue 12, figure b):
+the same output as the in-process run, the client's cwd and environment, a private socket,
+no stale daemon, errors for bad frames, stop/status, idle exit and the in-process fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.cli import daemon
+from services.cli.main import main
+from services.cli.settings import CliSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOP = ROOT / "examples" / "shop.yaml"
+
+
+def _short_dir(prefix: str) -> Path:
+    """A fresh folder with a short path (a Unix socket path has at most 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def _environment(mp: pytest.MonkeyPatch, runtime: Path, cache: Path, idle: str = "") -> None:
+    """The daemon's variables pointed at test folders; none of the caller's opt-ins."""
+    mp.setenv("XDG_RUNTIME_DIR", str(runtime))
+    mp.setenv("XDG_CACHE_HOME", str(cache))
+    mp.delenv("AUTOPILOT_DAEMON", raising=False)
+    mp.delenv("AUTOPILOT_MODEL", raising=False)
+    if idle:
+        mp.setenv("AUTOPILOT_DAEMON_IDLE", idle)
+    else:
+        mp.delenv("AUTOPILOT_DAEMON_IDLE", raising=False)
+
+
+def _kill_all(directory: Path) -> None:
+    """Stop every daemon under `directory`, and kill any that does not go."""
+    for path in directory.glob("daemon-*.sock"):
+        try:
+            pid = daemon.call(path, {"op": "status"}, timeout=5)["pid"]
+            daemon.call(path, {"op": "stop"}, timeout=5)
+        except (OSError, KeyError, daemon.DaemonError):
+            continue
+        deadline = time.monotonic() + 20
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if path.exists():
+            os.kill(pid, 9)
+
+
+@pytest.fixture(scope="module")
+def warm() -> Iterator[Path]:
+    """One daemon for the module, started with `autopilot daemon start`; stopped at the end."""
+    runtime, cache = _short_dir("apd"), _short_dir("apc")
+    with pytest.MonkeyPatch.context() as mp:
+        _environment(mp, runtime, cache)
+        assert main(["daemon", "start"]) == 0
+        try:
+            yield runtime / "autopilot"
+        finally:
+            _kill_all(runtime / "autopilot")
+            shutil.rmtree(runtime, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.fixture
+def client(warm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's environment pointed at the module's daemon; its socket folder. The client
+    takes the daemon's fingerprint: others editing this tree meanwhile would change it."""
+    _environment(monkeypatch, warm.parent, tmp_path)
+    sockets = daemon.running(warm)
+    assert len(sockets) == 1
+    code = sockets[0].name.removeprefix("daemon-").removesuffix(".sock")
+    monkeypatch.setattr(daemon, "fingerprint", lambda: code)
+    return warm
+
+
+def _served(directory: Path) -> int:
+    """How many requests the daemon of this code has run."""
+    current = daemon.status(directory)
+    assert current is not None
+    return int(current["served"])
+
+
+def _masked(text: str) -> str:
+    """Output without what differs between two runs: step timings."""
+    return re.sub(r" *\d+(\.\d+)? ?m?s\b", " T", text)
+
+
+def test_daemon_output_equals_the_in_process_run(
+    client: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)  # -o is relative: the client's cwd, not the daemon's
+    before = _served(client)
+    code = main(["generate", str(SHOP), "-o", "out", "--yes", "--daemon"])
+    via = capsys.readouterr()
+    assert _served(client) == before + 1
+    inproc = main(["generate", str(SHOP), "-o", "out2", "--yes"])
+    here = capsys.readouterr()
+    assert code == inproc == 0
+    assert _masked(via.out).replace("out/", "out2/") == _masked(here.out)
+    assert _masked(via.err) == _masked(here.err)
+    a, b = tmp_path / "out" / "shop", tmp_path / "out2" / "shop"
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_compose_variables_and_cwd_are_the_clients(
+    client: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: nginx:${WEB_TAG}\n    ports: ['8080:80']\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WEB_TAG", "1.27.9-from-client")
+    monkeypatch.setenv("AUTOPILOT_DAEMON", "1")
+    before = _served(client)
+    code = main(["generate", "compose.yaml", "-o", "charts", "--yes", "--json"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and _served(client) == before + 1
+    chart = tmp_path / json.loads(out)["chart"]  # relative, as the client's cwd has it
+    assert chart.parent == tmp_path / "charts" and chart.is_dir()
+    assert "1.27.9-from-client" in (chart / "values.yaml").read_text()
+
+
+def test_stdin_input_goes_with_the_request(
+    client: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import io
+    import sys
+
+    data = SHOP.read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    monkeypatch.chdir(tmp_path)
+    before = _served(client)
+    assert main(["generate", "-", "--name", "shop", "-o", "o", "--yes", "--daemon", "-q"]) == 0
+    assert _served(client) == before + 1
+    assert (tmp_path / "o" / "shop" / "Chart.yaml").is_file()
+    capsys.readouterr()
+
+
+def test_socket_is_private(client: Path) -> None:
+    path = daemon.socket_path(client, daemon.fingerprint())
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(client.stat().st_mode) == 0o700
+
+
+def _raw(path: Path, payload: bytes) -> dict[str, object]:
+    """Send raw bytes and read the answer frame."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        answer: dict[str, object] = daemon.recv_frame(sock)
+        return answer
+
+
+def _frame(body: bytes) -> bytes:
+    """A length-prefixed frame of `body`."""
+    return struct.pack(">I", len(body)) + body
+
+
+def test_bad_frames_get_an_error_not_a_traceback(client: Path) -> None:
+    path = daemon.socket_path(client, daemon.fingerprint())
+    answers = [
+        _raw(path, struct.pack(">I", daemon.MAX_FRAME + 1)),
+        _raw(path, _frame(b"{not json")),
+        _raw(path, _frame(b"[1, 2]")),
+        _raw(path, _frame(b'{"op": "dance"}')),
+        _raw(path, b"\x00\x00"),
+        _raw(
+            path,
+            _frame(
+                json.dumps({"op": "run", "fingerprint": daemon.fingerprint(), "argv": 3}).encode()
+            ),
+        ),
+        _raw(
+            path,
+            _frame(
+                json.dumps(
+                    {
+                        "op": "run",
+                        "fingerprint": daemon.fingerprint(),
+                        "argv": ["generate", "x"],
+                        "cwd": "relative",
+                        "env": {},
+                    }
+                ).encode()
+            ),
+        ),
+    ]
+    for answer in answers:
+        assert "bad request" in str(answer.get("error")), answer
+        assert "Traceback" not in str(answer)
+    assert "over the limit" in str(answers[0]["error"])
+    assert daemon.status(client) is not None  # still serving
+
+
+def test_a_stale_fingerprint_is_not_used(
+    client: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = daemon.fingerprint()
+    path = daemon.socket_path(client, code)
+    request = {"op": "run", "fingerprint": "0" * 20, "argv": ["generate", "x"], "cwd": "/"}
+    assert "stale" in str(daemon.call(path, request, timeout=30).get("error"))
+    # A client of other code looks for another socket, and starts its own daemon.
+    before = _served(client)
+    spawned: list[Path] = []
+    monkeypatch.setattr(daemon, "fingerprint", lambda: "f" * 20)
+    monkeypatch.setattr(daemon, "spawn", spawned.append)
+    answer = daemon.run_remote(client, client / "log", ["generate", str(SHOP)], {}, None)
+    assert answer is None and len(spawned) == 1
+    assert daemon.call(daemon.socket_path(client, code), {"op": "status"})["served"] == before
+    capsys.readouterr()
+
+
+def test_falls_back_in_process_when_the_daemon_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = _short_dir("apd")
+    _environment(monkeypatch, runtime, tmp_path)
+    directory = daemon.private_dir(CliSettings().daemon_dir)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(daemon.socket_path(directory, daemon.fingerprint())))
+    server.listen(1)
+
+    def die() -> None:
+        """Take the request and go away without answering, as a killed daemon does."""
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1 << 16)
+
+    thread = threading.Thread(target=die, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.chdir(tmp_path)
+        code = main(["generate", str(SHOP), "-o", "out", "--yes", "--daemon", "-q"])
+    finally:
+        thread.join(10)
+        server.close()
+        shutil.rmtree(runtime, ignore_errors=True)
+    err = capsys.readouterr().err
+    assert code == 0 and (tmp_path / "out" / "shop" / "Chart.yaml").is_file()
+    assert err.count("running in this process") == 1
+
+
+def test_without_the_opt_in_no_daemon_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from services.cli.commands import generate
+
+    _environment(monkeypatch, tmp_path, tmp_path)
+    monkeypatch.setattr(daemon, "run_remote", lambda *a: pytest.fail("asked the daemon"))
+    base = {"input": str(SHOP), "yes": True, "model": None, "daemon": False, "cli_argv": ["x"]}
+    assert generate._via_daemon(argparse.Namespace(**base)) is None
+    monkeypatch.setenv("AUTOPILOT_DAEMON", "1")
+    for change in ({"yes": False}, {"model": "openai:gpt-4.1"}):
+        assert generate._via_daemon(argparse.Namespace(**{**base, **change})) is None
+
+
+def test_status_and_stop(client: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["daemon", "status", "-o", "json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["running"] is True and status["fingerprint"] == daemon.fingerprint()
+    assert main(["daemon", "start"]) == 0
+    assert "already running" in capsys.readouterr().out
+    assert main(["daemon", "stop", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stopped"] == [status["pid"]]
+    assert main(["daemon", "status"]) == 3
+    assert "no daemon running" in capsys.readouterr().out
+
+
+def test_idle_daemon_exits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = _short_dir("apd")
+    _environment(monkeypatch, runtime, tmp_path, idle="1")
+    try:
+        assert main(["daemon", "start", "-o", "json"]) == 0
+        directory = CliSettings().daemon_dir
+        deadline = time.monotonic() + 30
+        while daemon.status(directory) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert daemon.status(directory) is None
+        assert not daemon.socket_path(directory, daemon.fingerprint()).exists()
+    finally:
+        _kill_all(runtime / "autopilot")
+        shutil.rmtree(runtime, ignore_errors=True)
