@@ -217,11 +217,18 @@ def run_remote(
         "env": dict(environ),
         "stdin": None if stdin is None else base64.b64encode(stdin).decode(),
         "tty": [_isatty(sys.stdout), _isatty(sys.stderr)],
+        "umask": _umask(),
     }
     try:
         answer = call(socket_path(private_dir(directory), code), request)
     except OSError:
-        spawn(log)
+        try:
+            spawn(log)
+        except (OSError, DaemonError) as exc:
+            print(
+                f"autopilot: cannot start the daemon ({exc}); running in this process",
+                file=sys.stderr,
+            )
         return None
     except DaemonError as exc:
         print(f"autopilot: the daemon failed ({exc}); running in this process", file=sys.stderr)
@@ -237,6 +244,13 @@ def run_remote(
     sys.stderr.write(str(answer.get("stderr", "")))
     sys.stderr.flush()
     return int(answer["code"])
+
+
+def _umask() -> int:
+    """This process's umask (reading it means setting it; set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _isatty(stream: Any) -> bool:
@@ -330,6 +344,7 @@ class Daemon:
         with conn:
             conn.settimeout(30)
             try:
+                _same_user(conn)
                 request = recv_frame(conn)
                 conn.settimeout(None)
                 answer = self._answer(request)
@@ -354,11 +369,14 @@ class Daemon:
         if request.get("fingerprint") != self.code:
             return {"error": "stale: the client's code differs from this daemon's"}
         argv, cwd, env, stdin, tty = _checked(request)
+        umask = request.get("umask")
         with self.lock:
             self.last = time.monotonic()
+            old = os.umask(umask if isinstance(umask, int) and 0 <= umask <= 0o777 else 0o022)
             try:
                 return run_request(argv, cwd, env, stdin, tty)
             finally:
+                os.umask(old)
                 self.served += 1
                 self.last = time.monotonic()
 
@@ -373,6 +391,17 @@ class Daemon:
             "busy": self.lock.locked(),
             "idleTimeoutSeconds": self.idle,
         }
+
+
+def _same_user(conn: socket.socket) -> None:
+    """DaemonError unless the peer runs as this user (the 0700 folder and the 0600 socket
+    already keep others out; this holds where SO_PEERCRED exists even if they were changed)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return
+    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, 12))
+    if uid != os.getuid():
+        raise DaemonError(f"uid {uid} is not this daemon's user")
 
 
 def _checked(request: dict[str, Any]) -> tuple[list[str], str, dict[str, str], bytes | None, Any]:

@@ -119,6 +119,7 @@ def test_daemon_output_equals_the_in_process_run(
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for rel in files:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+        assert (a / rel).stat().st_mode == (b / rel).stat().st_mode, rel  # the client's umask
 
 
 def test_compose_variables_and_cwd_are_the_clients(
