@@ -10,10 +10,11 @@ warm process, measured in one run.
     flight: charts per second, p50 and p95 of submit -> published, and the bottleneck.
 
 In process (the denominator of (e)) is what the running system computes per chart, in one warm
-process: intake, plan, generate, the generator's self-check (a whole validation of the files,
-with the validator's result caches emptied first, as the generator's own process sees them),
-the validator's validation, the deployment gate's render of the chart and its diff, and
-`helm package` at publish. It is also printed without the self-check (the work a chart needs),
+process: intake, plan, generate, the generator's self-check (the runs proof: one render under a
+foreign release name and the runs check), the validator's validation (with the validator's
+result caches emptied first, as its own process sees the chart), and `helm package` at
+publish. (An auto-approved deployment gate renders no diff, so none is counted.) It is also
+printed without the self-check (the work a chart needs),
 with a second ratio against that.
 
 Every submission gets a chart name of its own (`shop-e1`, ...): no two charts are the same
@@ -149,9 +150,8 @@ class InProcess:
         from services.generator.engine import generate_chart
         from services.planner.engine import plan_chart
         from services.planner.intake import InputKind, intake
-        from services.validator.diff import manifest_diff, rendered_manifests
-        from services.validator.engine import validate_chart
-        from shared.swarm.nodes import read_tree
+        from services.validator.engine import runs_proof, validate_chart
+        from shared.files import read_tree
 
         steps: dict[str, float] = {}
         clock = time.perf_counter()
@@ -171,8 +171,7 @@ class InProcess:
         lap("plan")
         chart_dir = generate_chart(plan, self.out, force=True).chart_dir
         lap("generate")
-        _forget_validation_results()  # the generator's process has not seen this chart
-        validate_chart(chart_dir)
+        runs_proof(chart_dir)
         lap("self_check")
         _forget_validation_results()  # nor has the validator's
         clock = time.perf_counter()
@@ -180,8 +179,6 @@ class InProcess:
         lap("validate")
         if not report.passed:
             raise SystemExit(f"{item.path.name} as {name} fails validation; the figure is void")
-        manifest_diff("", rendered_manifests(chart_dir), "/dev/null", name)
-        lap("deploy_diff")
         files = read_tree(chart_dir, skip=(".autopilot/",))
         package_chart({k: v.encode() for k, v in files.items()}, name)
         lap("package")

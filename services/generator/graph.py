@@ -3,8 +3,10 @@
 `generate` renders the chart into a temporary directory and reads the files back into the
 state, so a resumed thread needs no disk; with a chat model (`build_graph(model)`), `improve`
 lets the generation Deep Agent edit those files and keeps the engine-vs-agent diff (offline it
-does nothing); `self_check` validates them and records a summary without failing on findings
-(the validator swarm judges). The files go to `chart.{attempt}`, the diff to
+does nothing); `self_check` runs the proof that the chart runs (its defaults rendered under a
+release name unlike the chart's, every call reaching its Service) and records a summary
+without failing on findings: the validator swarm's full report (lint of every values set,
+schemas, checkov) judges, so the self-check does not repeat it. The files go to `chart.{attempt}`, the diff to
 `agent-diff.{attempt}/agent.diff` (beside the chart, so it is never packaged or validated).
 """
 
@@ -20,19 +22,14 @@ from langgraph.runtime import Runtime
 
 from services.generator.engine import generate_chart
 from services.generator.state import GeneratorState
-from services.validator.graph import report_summary, validate_files
+from services.validator.engine import runs_proof
 from shared import artifacts as kinds
 from shared.errors import GenerationError, InputError
+from shared.files import read_tree, write_tree
 from shared.gates import Gate
 from shared.models.plan import ChartPlan
-from shared.swarm.nodes import (
-    SwarmContext,
-    first_ref,
-    load_json,
-    read_tree,
-    swarm_node,
-    write_tree,
-)
+from shared.models.reports import Severity
+from shared.swarm.nodes import SwarmContext, first_ref, load_json, swarm_node
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -118,10 +115,23 @@ def make_improve(model: BaseChatModel | None) -> Any:
 
 @swarm_node("self_check")
 async def self_check(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
-    """Validate the files once and record the summary; findings do not fail generation."""
+    """Prove the files run and record the summary; findings do not fail generation."""
     name = ChartPlan.model_validate(state.plan).name
-    report = await asyncio.to_thread(validate_files, name, state.files)
-    return {"self_check": report_summary(report)}
+    return {"self_check": await asyncio.to_thread(_self_check, name, state.files)}
+
+
+def _self_check(name: str, files: dict[str, str]) -> dict[str, Any]:
+    """The runs proof over the files in a temp dir named like the chart: passed, counts."""
+    with tempfile.TemporaryDirectory(prefix="autopilot-self-check-") as tmp:
+        chart_dir = Path(tmp) / name
+        write_tree(chart_dir, files)
+        findings = runs_proof(chart_dir)
+    return {
+        "check": "runs",
+        "passed": not any(f.severity is Severity.ERROR for f in findings),
+        "errors": sum(f.severity is Severity.ERROR for f in findings),
+        "warnings": sum(f.severity is Severity.WARNING for f in findings),
+    }
 
 
 @swarm_node("store")

@@ -56,6 +56,7 @@ __all__ = [
     "STEPS",
     "clear_caches",
     "render_objects",
+    "runs_proof",
     "validate_chart",
     "warm_up",
 ]
@@ -487,6 +488,30 @@ def _required_secrets_gate(
             hint="fail the install with a message naming every secret value that must be set",
         )
     ]
+
+
+def runs_proof(chart_dir: Path, *, namespace: str = DEFAULT_NAMESPACE) -> list[Finding]:
+    """The proof that the chart runs, alone: its defaults rendered under a release name unlike
+    the chart's, then the object and runs checks (every call reaches a Service that selects
+    the callee, exposes the port and is admitted by the NetworkPolicies).
+
+    What the generator's self-check runs before the validator's full report (lint of every
+    values set, schemas, checkov): one render instead of a validation. A chart that does not
+    render is one error finding.
+    """
+    chart_dir = Path(chart_dir)
+    try:
+        chart = helm_python.Chart.load(chart_dir)
+    except helm_python.HelmError as exc:
+        return [helm.render_error(helm.DEFAULT_LABEL, "", f"chart cannot be loaded: {exc}")]
+    with chart:
+        release = FOREIGN_RELEASE if chart.name != FOREIGN_RELEASE else "other"
+        values_set = ValuesSet(helm.DEFAULT_LABEL, helm.placeholder_values(chart_dir))
+        rendered, findings = helm.render(chart, values_set, release=release, namespace=namespace)
+        if not rendered.ok:
+            return findings
+        merged = _merged_values(chart, values_set)
+    return findings + _own_checks(rendered.objects, namespace, merged, release)
 
 
 def _own_checks(

@@ -64,12 +64,6 @@ def validate_files(name: str, files: dict[str, str]) -> ValidationReport:
         return validate_chart(chart_dir)
 
 
-def report_summary(report: ValidationReport) -> dict[str, Any]:
-    """`report.summary()` (shared/models/reports.py); kept only while the generator's self-check
-    imports this name."""
-    return report.summary()
-
-
 @swarm_node("validate")
 async def validate(state: ValidatorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
     """Lint, render, schema-check and security-scan the chart."""

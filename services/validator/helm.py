@@ -223,7 +223,7 @@ def render(
     except helm_python.HelmError as exc:
         out.ok = False
         out.error = str(exc)
-        return out, [_render_error(vs.label, "", f"render failed with {vs.label}: {exc}")]
+        return out, [render_error(vs.label, "", f"render failed with {vs.label}: {exc}")]
     findings: list[Finding] = []
     for template in sorted(manifests):
         source = _strip_chart_prefix(template)
@@ -236,9 +236,7 @@ def render(
             out.ok = False
             out.unparsed.add(source)
             findings.append(
-                _render_error(
-                    vs.label, source, f"{source} is not valid YAML with {vs.label}: {exc}"
-                )
+                render_error(vs.label, source, f"{source} is not valid YAML with {vs.label}: {exc}")
             )
             continue
         if repeated:
@@ -248,7 +246,7 @@ def render(
             if not isinstance(doc, dict):
                 out.ok = False
                 findings.append(
-                    _render_error(vs.label, source, f"{source} renders a non-object document")
+                    render_error(vs.label, source, f"{source} renders a non-object document")
                 )
                 continue
             out.objects.append(doc)
@@ -279,7 +277,7 @@ def _strip_chart_prefix(template: str) -> str:
     return parts[1] if len(parts) == 2 and parts[1].startswith("templates/") else template
 
 
-def _render_error(label: str, source: str, message: str) -> Finding:
+def render_error(label: str, source: str, message: str) -> Finding:
     """An error finding for a render that failed or produced unusable YAML."""
     return Finding(
         severity=Severity.ERROR,

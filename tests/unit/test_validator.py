@@ -569,3 +569,16 @@ def test_external_names_finds_nested_existing_secret_keys() -> None:
         "existingSecretKey": "password",
     }
     assert checks.external_names(values) == {"x", "y", "z"}
+
+
+def test_runs_proof_is_the_render_and_checks_alone(tmp_path: Path) -> None:
+    """The generator's self-check: the same object and runs findings as the full report's
+    checks step, from one render, and a chart that does not render is one error."""
+    chart = _copy(tmp_path)
+    assert not [f for f in engine.runs_proof(chart) if f.severity is Severity.ERROR]
+    _patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: metrics")
+    proof = {f.check for f in engine.runs_proof(chart) if f.severity is Severity.ERROR}
+    assert proof == _checks(validate_chart(chart), "checks") == {"target-port"}
+    (chart / "templates" / "broken.yaml").write_text("{{ .Values.nope.deeper }}\n")
+    broken = engine.runs_proof(chart)
+    assert [f.check for f in broken] == ["render"] and broken[0].severity is Severity.ERROR
