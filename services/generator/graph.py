@@ -1,9 +1,9 @@
-"""The generation subgraph: load_plan -> generate -> improve -> self_check -> store.
+"""The generation subgraph: load_plan -> generate -> [improve] -> self_check -> store.
 
 `generate` renders the chart into a temporary directory and reads the files back into the
 state, so a resumed thread needs no disk; with a chat model (`build_graph(model)`), `improve`
-lets the generation Deep Agent edit those files and keeps the engine-vs-agent diff (offline it
-does nothing); `self_check` runs the proof that the chart runs (its defaults rendered under a
+lets the generation Deep Agent edit those files and keeps the engine-vs-agent diff (offline the
+step is not in the graph); `self_check` runs the proof that the chart runs (its defaults rendered under a
 release name unlike the chart's, every call reaching its Service) and records a summary
 without failing on findings: the validator swarm's full report (lint of every values set,
 schemas, checkov) judges, so the self-check does not repeat it. The files go to `chart.{attempt}`, the diff to
@@ -96,14 +96,12 @@ def _improve(
     return improved, agent
 
 
-def make_improve(model: BaseChatModel | None) -> Any:
+def make_improve(model: BaseChatModel) -> Any:
     """The `improve` node: the generation Deep Agent edits the engine's chart (LLM mode only)."""
 
     @swarm_node("improve")
     async def improve(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
-        """Run the agent on the engine's files; offline, keep them as they are."""
-        if model is None:
-            return {}
+        """Run the agent on the engine's files."""
         plan = ChartPlan.model_validate(state.plan)
         workflow_id = state.swarm_request().workflow_id
         # The agent is sync and slow; a worker thread keeps heartbeats and NATS pings going.
@@ -177,13 +175,17 @@ def build_graph(
     graph = StateGraph(GeneratorState, context_schema=SwarmContext)
     graph.add_node("load_plan", load_plan)
     graph.add_node("generate", generate)
-    graph.add_node("improve", make_improve(model))
     graph.add_node("self_check", self_check)
     graph.add_node("store", store)
     graph.add_edge(START, "load_plan")
     graph.add_edge("load_plan", "generate")
-    graph.add_edge("generate", "improve")
-    graph.add_edge("improve", "self_check")
+    if model is None:
+        # Offline there is no agent: no `improve` step (and no checkpoint written for one).
+        graph.add_edge("generate", "self_check")
+    else:
+        graph.add_node("improve", make_improve(model))
+        graph.add_edge("generate", "improve")
+        graph.add_edge("improve", "self_check")
     graph.add_edge("self_check", "store")
     graph.add_edge("store", END)
     return graph

@@ -209,7 +209,7 @@ def test_generator_offline_stores_no_diff(tmp_path: Path) -> None:
     h = harness(build_generator(settings(GeneratorSettings, data_dir=tmp_path)), generator_graph())
     run_request(h, generation_request(h))
     assert [a.kind for a in result(h.on("completed")[0]).artifacts] == ["chart.1"]
-    assert h.runs("improve") == 1 and ("wf-g", "agent-diff.1") not in h.artifacts.files
+    assert h.runs("improve") == 0 and ("wf-g", "agent-diff.1") not in h.artifacts.files
 
 
 # --------------------------------------------------------------------------- gateway

@@ -509,7 +509,7 @@ def test_graphs_have_one_node_per_step() -> None:
         return [n for n in graph.compile().get_graph().nodes if not n.startswith("__")]
 
     assert nodes(planner_graph()) == ["load_input", "read_prompt", "validate", "plan", "store"]
-    assert nodes(generator_graph()) == ["load_plan", "generate", "improve", "self_check", "store"]
+    assert nodes(generator_graph()) == ["load_plan", "generate", "self_check", "store"]
     assert nodes(validator_graph()) == ["load_chart", "validate", "store"]
 
 
