@@ -320,6 +320,7 @@ class Daemon:
         server.settimeout(0.5)
         self.last = time.monotonic()
         _log(f"pid {os.getpid()} listening on {self.path} (idle exit after {self.idle:g}s)")
+        self.stop_older()
         try:
             while not self.stopping.is_set():
                 if not self.lock.locked() and time.monotonic() - self.last > self.idle:
@@ -390,7 +391,23 @@ class Daemon:
             "served": self.served,
             "busy": self.lock.locked(),
             "idleTimeoutSeconds": self.idle,
+            "code": str(PACKAGE_ROOT),
+            "python": sys.executable,
         }
+
+    def stop_older(self) -> None:
+        """Stop the daemons of this same install (package folder and interpreter) that run
+        older code: no client of this tree will reach them again, and they would otherwise
+        hold their memory until their idle timeout."""
+        for path in self.directory.glob("daemon-*.sock"):
+            if path == self.path:
+                continue
+            with contextlib.suppress(OSError, DaemonError):
+                other = call(path, {"op": "status"}, timeout=10)
+                mine = other.get("code") == str(PACKAGE_ROOT)
+                if mine and other.get("python") == sys.executable:
+                    call(path, {"op": "stop"}, timeout=10)
+                    _log(f"stopped daemon {other.get('pid')} of older code")
 
 
 def _same_user(conn: socket.socket) -> None:

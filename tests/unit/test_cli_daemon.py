@@ -11,6 +11,7 @@ import shutil
 import socket
 import stat
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -55,7 +56,7 @@ def _kill_all(directory: Path) -> None:
         deadline = time.monotonic() + 20
         while path.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        if path.exists():
+        if path.exists() and isinstance(pid, int) and pid > 1 and pid != os.getpid():
             os.kill(pid, 9)
 
 
@@ -150,7 +151,6 @@ def test_stdin_input_goes_with_the_request(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import io
-    import sys
 
     data = SHOP.read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
@@ -297,17 +297,59 @@ def test_status_and_stop(client: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "no daemon running" in capsys.readouterr().out
 
 
-def test_idle_daemon_exits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class _OldDaemon:
+    """A stand-in daemon of other code at its own socket: answers status, records stop."""
+
+    def __init__(self, directory: Path, name: str, code: str) -> None:
+        """Listen at daemon-NAME.sock, reporting package folder `code`."""
+        self.ops: list[str] = []
+        self.code = code
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(directory / f"daemon-{name}.sock"))
+        self.server.listen(4)
+        self.server.settimeout(0.2)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        """Answer until closed."""
+        while not self.done.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except (TimeoutError, OSError):
+                continue
+            with conn:
+                op = str(daemon.recv_frame(conn).get("op"))
+                self.ops.append(op)
+                status = {"pid": 1, "code": self.code, "python": sys.executable}
+                daemon.send_frame(conn, status)
+
+    def close(self) -> None:
+        """Stop answering."""
+        self.done.set()
+        self.thread.join(5)
+        self.server.close()
+
+
+def test_idle_daemon_exits_and_a_new_one_stops_older_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = _short_dir("apd")
     _environment(monkeypatch, runtime, tmp_path, idle="1")
+    directory = daemon.private_dir(CliSettings().daemon_dir)
+    older = _OldDaemon(directory, "0" * 20, str(daemon.PACKAGE_ROOT))
+    other_tree = _OldDaemon(directory, "1" * 20, "/elsewhere")
     try:
         assert main(["daemon", "start", "-o", "json"]) == 0
-        directory = CliSettings().daemon_dir
+        assert "stop" in older.ops and "stop" not in other_tree.ops
         deadline = time.monotonic() + 30
         while daemon.status(directory) is not None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert daemon.status(directory) is None
         assert not daemon.socket_path(directory, daemon.fingerprint()).exists()
     finally:
+        older.close()
+        other_tree.close()
         _kill_all(runtime / "autopilot")
         shutil.rmtree(runtime, ignore_errors=True)
