@@ -311,9 +311,13 @@ def _body(schema: JsonSchema) -> JsonSchema:
     return {k: v for k, v in schema.items() if k != "description"}
 
 
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+"""Built once: json.dumps with options builds an encoder on every call."""
+
+
 def _canonical(schema: JsonSchema) -> str:
     """A key equal for subschemas that differ at most in their own description."""
-    return json.dumps(_body(schema), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _KEY_ENCODER.encode(_body(schema))
 
 
 def _children(schema: JsonSchema) -> list[tuple[str, JsonSchema]]:
