@@ -239,10 +239,12 @@ def run_remote(
             f"autopilot: the daemon refused ({message}); running in this process", file=sys.stderr
         )
         return None
-    sys.stdout.write(str(answer.get("stdout", "")))
-    sys.stdout.flush()
+    # Two captured streams lose their interleaving; stderr (notes on the input, step
+    # progress) comes before stdout (the report) in a generate run, so it is written first.
     sys.stderr.write(str(answer.get("stderr", "")))
     sys.stderr.flush()
+    sys.stdout.write(str(answer.get("stdout", "")))
+    sys.stdout.flush()
     return int(answer["code"])
 
 
