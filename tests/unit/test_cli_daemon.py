@@ -162,6 +162,37 @@ def test_stdin_input_goes_with_the_request(
     capsys.readouterr()
 
 
+def test_the_client_imports_no_yaml_models_or_engines(client: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    before = _served(client)
+    env = {**os.environ, "AUTOPILOT_DAEMON": "1"}
+    argv = ["generate", str(SHOP), "-o", str(tmp_path), "--yes", "-q"]
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "services.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    if _served(client) == before:
+        pytest.skip("the tree changed under the daemon (its fingerprint differs): ran in process")
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "services.cli.daemon" in imported  # the probe saw the client's imports
+    heavy = (
+        *("yaml", "checkov", "helm_python", "shared.models"),
+        *("services.planner", "services.generator", "services.validator"),
+    )
+    assert not {m for m in imported if m.startswith(heavy)}
+
+
 def test_socket_is_private(client: Path) -> None:
     path = daemon.socket_path(client, daemon.fingerprint())
     assert stat.S_ISSOCK(path.stat().st_mode)
