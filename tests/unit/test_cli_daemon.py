@@ -4,6 +4,7 @@ no stale daemon, errors for bad frames, stop/status, idle exit and the in-proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -326,6 +327,46 @@ def test_status_and_stop(client: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert json.loads(capsys.readouterr().out)["stopped"] == [status["pid"]]
     assert main(["daemon", "status"]) == 3
     assert "no daemon running" in capsys.readouterr().out
+
+
+def test_falls_back_in_process_when_a_real_daemon_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+
+    runtime = _short_dir("apd")
+    _environment(monkeypatch, runtime, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["daemon", "start", "-o", "json"]) == 0
+        pid = json.loads(capsys.readouterr().out)["pid"]
+        path = daemon.running(CliSettings().daemon_dir)[0]
+        code = path.name.removeprefix("daemon-").removesuffix(".sock")
+        monkeypatch.setattr(daemon, "fingerprint", lambda: code)
+
+        def kill_when_busy() -> None:
+            """SIGKILL the daemon as soon as it is running the request."""
+            while not finished.is_set():
+                with contextlib.suppress(OSError, daemon.DaemonError):
+                    if daemon.call(path, {"op": "status"}, timeout=5).get("busy"):
+                        os.kill(pid, signal.SIGKILL)
+                        return
+                time.sleep(0.002)
+
+        finished = threading.Event()
+        killer = threading.Thread(target=kill_when_busy, daemon=True)
+        killer.start()
+        exit_code = main(["generate", str(SHOP), "-o", "out", "--yes", "--daemon", "-q"])
+        finished.set()
+        killer.join(10)
+        err = capsys.readouterr().err
+        if "running in this process" not in err:
+            pytest.skip("the daemon answered before it could be killed")
+        assert exit_code == 0 and (tmp_path / "out" / "shop" / "Chart.yaml").is_file()
+        assert err.count("running in this process") == 1
+    finally:
+        _kill_all(runtime / "autopilot")
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 class _OldDaemon:
