@@ -16,9 +16,7 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from typing import Any, TypeVar
 import helm_python
 
 from services.validator import checks, helm, kube_schema, lint, runs, security
+from services.validator.cache import LRU
 from services.validator.helm import Rendered, ValuesSet
 from services.validator.security import MIN_CHECKOV_PASS_RATE
 from shared.errors import ValidationFailed
@@ -158,20 +157,17 @@ class _Memo:
     """
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._reports: OrderedDict[str, tuple[ValidationReport, tuple[str, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
+        """An empty memo holding at most size reports."""
+        self._reports: LRU[str, tuple[ValidationReport, tuple[str, ...]]] = LRU(size)
 
     def get(self, key: str, chart_dir: Path) -> ValidationReport | None:
         """A copy of the stored report for key, or None."""
-        with self._lock:
-            stored = self._reports.get(key)
-            if stored is None:
-                return None
-            report, dirs = stored
-            if dirs and dirs != _dir_names(chart_dir):
-                return None
-            self._reports.move_to_end(key)
+        stored = self._reports.get(key)
+        if stored is None:
+            return None
+        report, dirs = stored
+        if dirs and dirs != _dir_names(chart_dir):
+            return None
         return report.model_copy(deep=True)
 
     def put(self, key: str, chart_dir: Path, report: ValidationReport) -> None:
@@ -179,16 +175,11 @@ class _Memo:
         text = report.model_dump_json()
         names = _dir_names(chart_dir)
         dirs = names if any(json.dumps(n)[1:-1] in text for n in names) else ()
-        with self._lock:
-            self._reports[key] = (report.model_copy(deep=True), dirs)
-            self._reports.move_to_end(key)
-            while len(self._reports) > self.size:
-                self._reports.popitem(last=False)
+        self._reports.put(key, (report.model_copy(deep=True), dirs))
 
     def clear(self) -> None:
         """Forget every stored report."""
-        with self._lock:
-            self._reports.clear()
+        self._reports.clear()
 
 
 _MEMO = _Memo(16)

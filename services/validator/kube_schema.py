@@ -16,8 +16,6 @@ import json
 import os
 import re
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -30,6 +28,7 @@ from jsonschema import Draft202012Validator
 from kubernetes_validate.utils import all_versions
 from referencing import Registry, Resource
 
+from services.validator.cache import LRU
 from shared.errors import InputError
 from shared.models.reports import Finding, Severity
 
@@ -488,45 +487,7 @@ RESULTS_CACHE_SIZE = 8192
 """(object, version) pairs whose schema errors a process keeps."""
 
 
-class _ErrorCache:
-    """A bounded, thread-safe LRU of (content key, version) -> (errors, note), with counts."""
-
-    def __init__(self, size: int) -> None:
-        """An empty cache holding at most size results."""
-        self.size = size
-        self.items: OrderedDict[tuple[bytes, str], tuple[tuple[_Error, ...], _Note | None]]
-        self.items = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[bytes, str]) -> tuple[tuple[_Error, ...], _Note | None] | None:
-        """The stored result (now the most recent), or None."""
-        with self.lock:
-            value = self.items.get(key)
-            if value is None:
-                self.misses += 1
-            else:
-                self.items.move_to_end(key)
-                self.hits += 1
-            return value
-
-    def put(self, key: tuple[bytes, str], value: tuple[tuple[_Error, ...], _Note | None]) -> None:
-        """Store a result, dropping the least recently used beyond the size."""
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every result and the counts."""
-        with self.lock:
-            self.items.clear()
-            self.hits = self.misses = 0
-
-
-_results = _ErrorCache(RESULTS_CACHE_SIZE)
+_results: LRU[tuple[bytes, str], tuple[tuple[_Error, ...], _Note | None]] = LRU(RESULTS_CACHE_SIZE)
 
 
 def clear_caches() -> None:

@@ -12,7 +12,6 @@ import sys
 import tempfile
 import threading
 import types
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from services.validator.cache import LRU
 from shared.models.reports import Finding, SecurityScanReport, Severity
 
 MIN_CHECKOV_PASS_RATE = 0.95
@@ -170,46 +170,9 @@ def _line_loader() -> type[yaml.SafeLoader]:
 _LineLoader = _line_loader()
 
 
-class _LRU:
-    """A bounded, thread-safe least-recently-used map with hit and miss counts."""
-
-    def __init__(self, size: int) -> None:
-        """An empty map holding at most size entries."""
-        self.size = size
-        self.items: OrderedDict[Any, Any] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-        self.lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        """The value stored under key (now the most recent), or None."""
-        with self.lock:
-            value = self.items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self.items.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        """Store a value, dropping the least recently used beyond the size."""
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every entry and the counts."""
-        with self.lock:
-            self.items.clear()
-            self.hits = self.misses = 0
-
-
-_results = _LRU(RESULTS_CACHE_SIZE)
+_results: LRU[bytes, _Document] = LRU(RESULTS_CACHE_SIZE)
 """Content key of one rendered object -> its _Document (checkov's per-object results)."""
-_graphs = _LRU(GRAPH_CACHE_SIZE)
+_graphs: LRU[tuple[bytes, ...], list[Outcome]] = LRU(GRAPH_CACHE_SIZE)
 """Content keys of a whole render, in order -> its graph checks' outcomes."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from services.validator import security
+from services.validator.cache import LRU
 from services.validator.security import Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -326,7 +327,7 @@ def test_a_changed_value_type_is_a_different_key() -> None:
 
 def test_the_cache_is_bounded() -> None:
     """The LRU keeps the most recently used entries up to its size."""
-    lru = security._LRU(3)
+    lru: LRU[int, str] = LRU(3)
     for i in range(5):
         lru.put(i, str(i))
     assert list(lru.items) == [2, 3, 4]
