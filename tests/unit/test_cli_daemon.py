@@ -106,6 +106,7 @@ def test_daemon_output_equals_the_in_process_run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Same stdout, stderr (timings aside), exit code, files and modes as in process."""
     monkeypatch.chdir(tmp_path)  # -o is relative: the client's cwd, not the daemon's
     before = _served(client)
     code = main(["generate", str(SHOP), "-o", "out", "--yes", "--daemon"])
@@ -130,6 +131,7 @@ def test_compose_variables_and_cwd_are_the_clients(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """${VAR} comes from the client's environment, a relative -o from its cwd."""
     (tmp_path / "compose.yaml").write_text(
         "services:\n  web:\n    image: nginx:${WEB_TAG}\n    ports: ['8080:80']\n"
     )
@@ -151,6 +153,7 @@ def test_stdin_input_goes_with_the_request(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """`generate -` sends stdin's bytes to the daemon."""
     import io
 
     data = SHOP.read_bytes()
@@ -164,6 +167,7 @@ def test_stdin_input_goes_with_the_request(
 
 
 def test_the_client_imports_no_yaml_models_or_engines(client: Path, tmp_path: Path) -> None:
+    """A daemon-served run loads no YAML, models, engines, checkov or Helm in the client."""
     import subprocess
 
     before = _served(client)
@@ -195,6 +199,7 @@ def test_the_client_imports_no_yaml_models_or_engines(client: Path, tmp_path: Pa
 
 
 def test_socket_is_private(client: Path) -> None:
+    """The socket is 0600 in a 0700 folder."""
     path = daemon.socket_path(client, daemon.fingerprint())
     assert stat.S_ISSOCK(path.stat().st_mode)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -218,6 +223,7 @@ def _frame(body: bytes) -> bytes:
 
 
 def test_bad_frames_get_an_error_not_a_traceback(client: Path) -> None:
+    """Oversized, cut, non-JSON or ill-typed frames get a one-line error; the daemon serves on."""
     path = daemon.socket_path(client, daemon.fingerprint())
     answers = [
         _raw(path, struct.pack(">I", daemon.MAX_FRAME + 1)),
@@ -256,6 +262,7 @@ def test_bad_frames_get_an_error_not_a_traceback(client: Path) -> None:
 def test_a_stale_fingerprint_is_not_used(
     client: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A daemon refuses another code's request; a client of other code never reaches it."""
     code = daemon.fingerprint()
     path = daemon.socket_path(client, code)
     request = {"op": "run", "fingerprint": "0" * 20, "argv": ["generate", "x"], "cwd": "/"}
@@ -274,6 +281,7 @@ def test_a_stale_fingerprint_is_not_used(
 def test_falls_back_in_process_when_the_daemon_dies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A daemon that goes away without answering: said once, run in process."""
     runtime = _short_dir("apd")
     _environment(monkeypatch, runtime, tmp_path)
     directory = daemon.private_dir(CliSettings().daemon_dir)
@@ -304,6 +312,7 @@ def test_falls_back_in_process_when_the_daemon_dies(
 def test_without_the_opt_in_no_daemon_is_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No --daemon or AUTOPILOT_DAEMON=1, no --yes, or --model: in process."""
     import argparse
 
     from services.cli.commands import generate
@@ -318,6 +327,7 @@ def test_without_the_opt_in_no_daemon_is_asked(
 
 
 def test_status_and_stop(client: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """status -o json, start when running, stop -o json, then status exits 3."""
     assert main(["daemon", "status", "-o", "json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["running"] is True and status["fingerprint"] == daemon.fingerprint()
@@ -332,6 +342,7 @@ def test_status_and_stop(client: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_falls_back_in_process_when_a_real_daemon_is_killed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """SIGKILL mid-request: the client says so once and generates in process."""
     import signal
 
     runtime = _short_dir("apd")
@@ -407,6 +418,7 @@ class _OldDaemon:
 def test_idle_daemon_exits_and_a_new_one_stops_older_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A new daemon stops its install's older ones (not another tree's), and exits when idle."""
     runtime = _short_dir("apd")
     _environment(monkeypatch, runtime, tmp_path, idle="1")
     directory = daemon.private_dir(CliSettings().daemon_dir)
