@@ -171,8 +171,13 @@ def test_the_client_imports_no_yaml_models_or_engines(client: Path, tmp_path: Pa
     import subprocess
 
     before = _served(client)
-    env = {**os.environ, "AUTOPILOT_DAEMON": "1"}
-    argv = ["generate", str(SHOP), "-o", str(tmp_path), "--yes", "-q"]
+    # The cache folder cannot be made (it would be under a file), so a client that finds no
+    # daemon of its code (another engineer edited the tree meanwhile) cannot start a new one,
+    # which would stop the module's daemon as older code.
+    (tmp_path / "file").write_text("")
+    cache = str(tmp_path / "file" / "cache")
+    env = {**os.environ, "AUTOPILOT_DAEMON": "1", "XDG_CACHE_HOME": cache}
+    argv = ["generate", str(SHOP), "-o", str(tmp_path / "out"), "--yes", "-q"]
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "services.cli", *argv],
         cwd=ROOT,
