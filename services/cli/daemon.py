@@ -293,6 +293,8 @@ class Daemon:
         self.last = time.monotonic()
         self.served = 0
         self.stopping = threading.Event()
+        self.connections = threading.Condition()
+        self.open = 0  # connections accepted and not yet answered
 
     def serve(self) -> int:
         """Warm up, listen, answer until idle or stopped; 0, or 1 if another daemon of this
@@ -332,17 +334,28 @@ class Daemon:
                     conn, _ = server.accept()
                 except TimeoutError:
                     continue
+                with self.connections:
+                    self.open += 1
                 threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
             server.close()
-            with self.lock:  # a request under way finishes before the process ends
-                pass
+            with self.connections:  # every accepted request is answered before the end
+                self.connections.wait_for(lambda: self.open == 0, timeout=600)
             lock_file.close()
         return 0
 
     def _connection(self, conn: socket.socket) -> None:
+        """Answer one connection, then count it as closed."""
+        try:
+            self._reply(conn)
+        finally:
+            with self.connections:
+                self.open -= 1
+                self.connections.notify_all()
+
+    def _reply(self, conn: socket.socket) -> None:
         """Read one request and answer it; any failure is answered as {"error": ...}."""
         with conn:
             conn.settimeout(30)
