@@ -688,3 +688,70 @@ def test_one_replica_runs_several_requests_at_once(env: Env) -> None:
         assert completed == 3
 
     asyncio.run(run())
+
+
+def test_a_request_waiting_for_a_worker_is_not_redelivered(env: Env) -> None:
+    """More requests than workers: none is held unheartbeated past ack_wait and run twice.
+
+    With FastStream's `max_workers` a replica fetched the third request and let it wait for a
+    worker without heartbeats; JetStream redelivered it after ack_wait and it ran twice.
+    """
+    settings = env.settings(PlannerSettings, ack_wait_seconds=1.5, max_workers=2)
+    runs: list[str] = []
+    running = 0
+    peak = 0
+
+    @swarm_node("store")
+    async def slow(state: SwarmState, *, runtime: Runtime[SwarmContext]) -> dict[str, Any]:
+        """Outlast two ack waits, so a request queued behind it would be redelivered."""
+        nonlocal running, peak
+        request = state.swarm_request()
+        runs.append(request.workflow_id)
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(3 * settings.ack_wait_seconds)
+        finally:
+            running -= 1
+        ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
+        return {"artifacts": [ref.model_dump(mode="json")]}
+
+    def slow_graph() -> StateGraph[SwarmState, SwarmContext, Any, Any]:
+        """One slow node that stores the result."""
+        graph = StateGraph(SwarmState, context_schema=SwarmContext)
+        graph.add_node("store", slow)
+        graph.add_edge(START, "store")
+        graph.add_edge("store", END)
+        return graph
+
+    replica = SwarmService(settings, slow_graph)
+    requests = [
+        SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": i}) for i in range(4)
+    ]
+
+    def count(outcome: str) -> float:
+        """How many requests ended with `outcome`."""
+        return replica.metrics.value(
+            "autopilot_swarm_requests_total", swarm="planning", outcome=outcome
+        )
+
+    async def run() -> ConsumerInfo:
+        """Four requests at once through one replica of two slots; the consumer's info after."""
+        async with tapped(env) as (tap, js), services(replica):
+            for request in requests:
+                await publish_request(js, env, request)
+            await tap.wait("planning.completed", count=len(requests), timeout=90)
+            await eventually_async(lambda: count("completed") == len(requests))
+            return await eventually_async(
+                lambda: js.consumer_info(env.stream, settings.SWARM.service),
+                until=lambda info: info.num_ack_pending == 0 and info.num_pending == 0,
+                message="the requests were not all acked",
+            )
+
+    consumer = asyncio.run(run())
+    assert sorted(runs) == sorted(r.workflow_id for r in requests), runs  # each ran once
+    assert peak <= settings.max_workers, peak
+    assert consumer.delivered.consumer_seq == len(requests), consumer  # one delivery each
+    assert consumer.num_redelivered == 0, consumer
+    for outcome in ("replayed", "resumed", "retried", "failed", "dead_lettered"):
+        assert count(outcome) == 0, outcome

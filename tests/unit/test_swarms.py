@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from faststream._internal.endpoint.subscriber.mixins import ConcurrentMixin
 from faststream.nats import NatsMessage, TestNatsBroker
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
@@ -557,3 +558,14 @@ def test_request_validation_error_names_the_field() -> None:
         Event[SwarmRequest].model_validate_json(
             b'{"type": "t", "source": "s", "subject": "w", "data": {}}'
         )
+
+
+def test_each_worker_is_a_sequential_puller_of_the_one_consumer() -> None:
+    """No puller holds a fetched request while it waits for a worker (unheartbeated)."""
+    service = build_planner(settings(PlannerSettings, max_workers=3))
+    assert len(service.subscribers) == 3
+    for subscriber in service.subscribers:
+        # FastStream's `max_workers` (ConcurrentMixin) fetched ahead of its free workers.
+        assert not isinstance(subscriber, ConcurrentMixin)
+        assert subscriber.config.durable_name == "planner"
+        assert subscriber.pull_sub.batch_size == 1
