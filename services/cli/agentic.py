@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from services.cli.settings import shell_environment
+from services.cli.environment import shell_environment
 from services.planner.intake import InputKind, Intake, decode, intake, load_yaml
 from shared.errors import InputError
 from shared.models.plan import ChartPlan

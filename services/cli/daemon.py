@@ -180,7 +180,7 @@ def spawn(log: Path) -> int:
     appended to `log`; its pid. It exits at once if one is already running or starting."""
     import subprocess
 
-    from services.cli.settings import child_environment
+    from services.cli.environment import child_environment
 
     private_dir(log.parent)
     with open(log, "ab") as out:
@@ -463,8 +463,8 @@ def run_request(
 ) -> dict[str, Any]:
     """Run `autopilot ARGV` as the in-process CLI does, in `cwd` with `env` (restored after),
     stdout and stderr captured: {"code", "stdout", "stderr"}."""
+    from services.cli.environment import request_environment
     from services.cli.main import main
-    from services.cli.settings import request_environment
 
     out = _Capture(bool(tty[0]) if isinstance(tty, list) and tty else False)
     err = _Capture(bool(tty[1]) if isinstance(tty, list) and len(tty) > 1 else False)

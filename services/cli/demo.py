@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from services.cli.settings import child_environment
+from services.cli.environment import child_environment
 from shared.infra.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -170,7 +170,7 @@ def service_env(
     servers: Servers, key: str, child: Child, data_dir: Path, gateway_port: int | None = None
 ) -> dict[str, str]:
     """The environment one service process runs with: this one, plus where everything is."""
-    from services.cli.settings import child_environment
+    from services.cli.environment import child_environment
 
     env = child_environment()
     if gateway_port is not None:

@@ -14,21 +14,21 @@
     XDG_CACHE_HOME           the cache directory (default ~/.cache): the daemon's log
 
 Settings are read when a command asks (`CliSettings()`), never at import, so a test's
-monkeypatched variable is seen. Two helpers stand for the whole environment rather than one
-variable: `shell_environment()` is the user's shell, which fills a Compose file's `${VAR}` on
-the user's own machine (a service passes only what a request carries), and
+monkeypatched variable is seen. Helpers that stand for the whole environment rather than one
+variable live in `services/cli/environment.py` (no pydantic, for the daemon's fast path) and
+are imported from there: `shell_environment()` is the user's shell, which fills a Compose file's
+`${VAR}` on the user's own machine (a service passes only what a request carries), and
 `child_environment()` is the one place an environment for a child process is built.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.cli.environment import cache_dir, daemon_dir, truthy
 
 
 class CliSettings(BaseSettings):
@@ -111,7 +111,7 @@ class CliSettings(BaseSettings):
     @property
     def daemon_enabled(self) -> bool:
         """AUTOPILOT_DAEMON=1 (or true/yes/on)."""
-        return self.daemon.strip().lower() in ("1", "true", "yes", "on")
+        return truthy(self.daemon)
 
     @property
     def daemon_idle_seconds(self) -> float:
@@ -125,16 +125,13 @@ class CliSettings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         """The CLI's cache directory: $XDG_CACHE_HOME/autopilot, else ~/.cache/autopilot."""
-        base = Path(self.cache_home) if self.cache_home else Path.home() / ".cache"
-        return base / "autopilot"
+        return cache_dir(self.cache_home)
 
     @property
     def daemon_dir(self) -> Path:
         """The daemon's socket directory: $XDG_RUNTIME_DIR/autopilot, else the cache dir's
         daemon/ folder."""
-        if self.runtime_dir:
-            return Path(self.runtime_dir) / "autopilot"
-        return self.cache_dir / "daemon"
+        return daemon_dir(self.runtime_dir, self.cache_home)
 
     @property
     def colour_allowed(self) -> bool:
@@ -150,33 +147,3 @@ class CliSettings(BaseSettings):
     def editor_command(self) -> str:
         """$VISUAL, else $EDITOR, else vi."""
         return self.visual or self.editor or "vi"
-
-
-def shell_environment() -> dict[str, str]:
-    """A copy of the user's shell environment: what fills a Compose file's `${VAR}` (and
-    COMPOSE_PROFILES) when the CLI plans on the user's own machine, as `docker compose` does."""
-    return dict(os.environ)
-
-
-def child_environment(
-    overrides: Mapping[str, str] | None = None, *, without: Iterable[str] = ()
-) -> dict[str, str]:
-    """The environment a child process runs with: this one, minus `without`, plus `overrides`."""
-    dropped = set(without)
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(overrides or {})
-    return env
-
-
-@contextmanager
-def request_environment(environ: Mapping[str, str]) -> Iterator[None]:
-    """This process's environment replaced by `environ` for the block, then restored: the
-    daemon runs one request at a time with the environment of the client that sent it."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.cli.environment import child_environment, shell_environment
 from services.cli.remote import client, gateway_url
-from services.cli.settings import CliSettings, child_environment, shell_environment
+from services.cli.settings import CliSettings
 from services.cli.terminal import colour_enabled
 
 VARIABLES = (

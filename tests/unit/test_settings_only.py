@@ -21,9 +21,12 @@ ALLOWED = {
     "shared/llm.py": "settings module: LLMSettings, and the provider credentials a chat model "
     "reads by the provider's own variable names (OPENAI_API_KEY, LANGSMITH_*), passed as a "
     "Mapping that tests replace",
-    "services/cli/settings.py": "settings module: CliSettings; shell_environment (the user's "
-    "shell fills a Compose file's ${VAR} on their own machine) and child_environment (the one "
-    "helper that builds the environment of a child process)",
+    "services/cli/settings.py": "settings module: CliSettings",
+    "services/cli/environment.py": "settings module without pydantic (the daemon's fast path): "
+    "AUTOPILOT_DAEMON and the XDG directories; shell_environment (the user's shell fills a "
+    "Compose file's ${VAR} on their own machine), child_environment (the one helper that "
+    "builds the environment of a child process), request_environment (the daemon runs a "
+    "request in its client's environment)",
 }
 
 # Reads that are still to move into settings, each with who owns the file. An entry here must
@@ -85,7 +88,7 @@ def test_no_environment_read_outside_settings() -> None:
 
 def test_the_probe_finds_a_read() -> None:
     # A guard that finds nothing would pass forever; the settings modules do read.
-    assert _reads(ROOT / "services" / "cli" / "settings.py")
+    assert _reads(ROOT / "services" / "cli" / "environment.py")
     assert all((ROOT / rel).is_file() for rel in ALLOWED)
 
 

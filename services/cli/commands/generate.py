@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def profile_environ(profiles: list[str]) -> dict[str, str]:
     """The user's environment, with COMPOSE_PROFILES set from --profile flags when given."""
-    from services.cli.settings import shell_environment
+    from services.cli.environment import shell_environment
 
     environ = shell_environment()
     if profiles:
@@ -155,17 +155,17 @@ def run(args: argparse.Namespace) -> int:
 def _via_daemon(args: argparse.Namespace) -> int | None:
     """The run handed to a warm daemon (--daemon or AUTOPILOT_DAEMON=1, with --yes and no
     model): its exit code, or None to run here (no daemon yet, one is being started; or
-    not asked for, not applicable, or it failed). Imports no engines, models or YAML;
-    CliSettings brings pydantic (the one import the fast path pays beyond the parser)."""
+    not asked for, not applicable, or it failed). Imports no pydantic, engines, models or
+    YAML: the environment is read through services/cli/environment.py."""
     from services.cli import daemon
 
     argv = getattr(args, "cli_argv", None)
     if daemon.IN_DAEMON or not args.yes or args.model or argv is None:
         return None
-    from services.cli.settings import CliSettings, shell_environment
+    from services.cli.environment import daemon_places, shell_environment
 
-    settings = CliSettings()
-    if not (args.daemon or settings.daemon_enabled):
+    enabled, socket_dir, log = daemon_places()
+    if not (args.daemon or enabled):
         return None
     environ = shell_environment()
     if environ.get("AUTOPILOT_MODEL", "offline") not in ("", "offline"):
@@ -173,9 +173,7 @@ def _via_daemon(args: argparse.Namespace) -> int | None:
     stdin = None
     if args.input == "-":
         stdin = sys.stdin.buffer.read()
-    code = daemon.run_remote(
-        settings.daemon_dir, settings.cache_dir / "daemon.log", argv, environ, stdin
-    )
+    code = daemon.run_remote(socket_dir, log, argv, environ, stdin)
     if code is None and stdin is not None:
         import io
 

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     from services.cli.agentic import take_input
     from services.cli.common import compose_chart_name, read_input, read_override, read_standards
-    from services.cli.settings import shell_environment
+    from services.cli.environment import shell_environment
     from services.cli.summaries import changes_section, plan_summary
     from services.cli.terminal import colour_enabled
     from services.planner.engine import plan_chart
