@@ -27,6 +27,8 @@ from services.cli.settings import CliSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop.yaml"
+SENTRY = ROOT / "tests" / "fixtures" / "realworld" / "sentry-self-hosted" / "docker-compose.yml"
+"""57 services: seconds of work in the daemon, so a kill lands while it runs the request."""
 
 
 def _short_dir(prefix: str) -> Path:
@@ -188,8 +190,10 @@ def test_the_client_imports_no_yaml_models_or_engines(client: Path, tmp_path: Pa
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    if _served(client) == before:
-        pytest.skip("the tree changed under the daemon (its fingerprint differs): ran in process")
+    assert _served(client) > before, (
+        "the daemon did not serve the run (the tree changed under it, so its fingerprint "
+        "differs: rerun on a tree nobody is editing)"
+    )
     imported = {
         line.rsplit("|", 1)[1].strip()
         for line in done.stderr.splitlines()
@@ -372,13 +376,12 @@ def test_falls_back_in_process_when_a_real_daemon_is_killed(
         finished = threading.Event()
         killer = threading.Thread(target=kill_when_busy, daemon=True)
         killer.start()
-        exit_code = main(["generate", str(SHOP), "-o", "out", "--yes", "--daemon", "-q"])
+        exit_code = main(["generate", str(SENTRY), "-o", "out", "--yes", "--daemon", "-q"])
         finished.set()
         killer.join(10)
         err = capsys.readouterr().err
-        if "running in this process" not in err:
-            pytest.skip("the daemon answered before it could be killed")
-        assert exit_code == 0 and (tmp_path / "out" / "shop" / "Chart.yaml").is_file()
+        assert exit_code in (0, 1)  # written either way; 1 only if the chart failed validation
+        assert list((tmp_path / "out").glob("*/Chart.yaml")), err
         assert err.count("running in this process") == 1
     finally:
         _kill_all(runtime / "autopilot")
