@@ -5,7 +5,8 @@
     same chart: "iterating" keeps the per-object result caches (objects that did not change are
     not scanned again), "first sight" empties them before each run.
 (b) cold CLI: `autopilot generate examples/shop.yaml -o X --yes` / `autopilot --version`
-    (goal <= 3)
+    (goal <= 3); each run gets shop.yaml with one env value changed (as (a)), so a warm
+    daemon's report memo cannot answer it
 (b') the same generate handed to a warm `autopilot daemon` (AUTOPILOT_DAEMON=1; the daemon is
     started, on a temporary runtime dir, and given one run before timing; stopped after)
 (c) cold CLI: the 57-service sentry-self-hosted stack / the shop example (goal < 3)
@@ -19,6 +20,7 @@ Medians of the pair ratios are printed with the median times.
 from __future__ import annotations
 
 import argparse
+import itertools
 import shlex
 import statistics
 import subprocess
@@ -55,7 +57,11 @@ def _timed_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Ca
 
     def run() -> float:
         with tempfile.TemporaryDirectory(prefix="autopilot-bench-") as tmp:
-            args = [tmp if a == "{out}" else a for a in argv]
+            spec = Path(tmp) / "spec" / SHOP.name
+            spec.parent.mkdir()
+            spec.write_bytes(_edited_shop())
+            places = {"{out}": str(Path(tmp) / "out"), "{spec}": str(spec)}
+            args = [places.get(a, a) for a in argv]
             start = time.perf_counter()
             done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, check=False)
             took = time.perf_counter() - start
@@ -64,6 +70,15 @@ def _timed_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Ca
         return took
 
     return run
+
+
+_EDITS = itertools.count()
+
+
+def _edited_shop() -> bytes:
+    """examples/shop.yaml with one env value changed, a new one each call: no run validates
+    a chart an earlier run validated (a warm daemon's report memo cannot answer it)."""
+    return SHOP.read_bytes().replace(b"LOG_LEVEL: info", f"LOG_LEVEL: info-{next(_EDITS)}".encode())
 
 
 def _row(label: str, a: float, b: float, ratio: float, goal: str, scale: float = 1000) -> None:
@@ -79,8 +94,6 @@ def warm(runs: int, *, first_sight: bool) -> None:
     per-object result caches are also emptied before each run: the figure for a chart none of
     whose objects was seen before.
     """
-    import itertools
-
     import helm_python
 
     from services.generator.engine import generate_chart
@@ -90,13 +103,11 @@ def warm(runs: int, *, first_sight: bool) -> None:
     from services.validator.helm import with_placeholders
 
     clear = _cache_clearer()
-    spec = SHOP.read_bytes()
-    edits = itertools.count()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
 
         def full() -> float:
-            data = spec.replace(b"LOG_LEVEL: info", f"LOG_LEVEL: info-{next(edits)}".encode())
+            data = _edited_shop()
             if first_sight:
                 clear()
             start = time.perf_counter()
@@ -220,7 +231,7 @@ def main() -> None:
     parser.add_argument("--only", default="a,b,c,d", help="which figures, e.g. a,d")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    shop = [*CLI, "generate", str(SHOP.relative_to(ROOT)), "-o", "{out}", "--yes", "-q"]
+    shop = [*CLI, "generate", "{spec}", "-o", "{out}", "--yes", "-q"]
     stack = [*CLI, "generate", str(STACK.relative_to(ROOT)), "-o", "{out}", "--yes", "-q"]
     version = [*CLI, "--version"]
     print(f"{'figure':58} {'A ms':>9} {'B ms':>9} {'A/B':>7}")
@@ -239,7 +250,7 @@ def main() -> None:
     print("\nreproduce (from the repository root; X is any empty folder):")
     print(f"  {sys.executable} bench/speed.py --runs {args.runs} --warm-runs {args.warm_runs}")
     for argv in (shop, version, stack):
-        print("  " + shlex.join(argv).replace("{out}", "X"))
+        print("  " + shlex.join(argv).replace("{out}", "X").replace("{spec}", "examples/shop.yaml"))
 
 
 if __name__ == "__main__":
