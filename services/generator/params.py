@@ -162,7 +162,7 @@ def _pyyaml_dump(data: Any) -> str:
 # their key. The functions below write exactly what `_pyyaml_dump` writes for mappings and
 # lists of single-line strings, ints, bools and nulls (the bulk of values.yaml), using PyYAML's
 # own scalar analysis and resolver; anything else (floats, multi-line text, odd keys, other
-# types) returns None and goes to PyYAML. tests/unit/test_generator.py fuzzes the equality.
+# types) returns None and goes to PyYAML. tests/unit/generator/test_generator.py fuzzes the equality.
 
 _ANALYZER = yaml.emitter.Emitter(io.StringIO(), allow_unicode=True)
 _RESOLVER = yaml.resolver.Resolver()

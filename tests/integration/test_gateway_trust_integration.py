@@ -19,7 +19,7 @@ from services.gateway.store import PostgresStore
 from tests.gateway_client import approve, at_gate, ended, wait_for
 from tests.integration import test_gateway_integration as base
 from tests.integration.test_gateway_integration import GATES, Responder
-from tests.unit.test_gateway_trust import LEAKY_COMPOSE, SERVER_SECRETS, leaked
+from tests.unit.gateway.test_gateway_trust import LEAKY_COMPOSE, SERVER_SECRETS, leaked
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ The facts live in `images.yaml` beside this file, one entry per image family: po
 probes, writable paths, data directory, statefulness, the image's own user, whether it
 needs root, and realistic requests and limits. The planner consults it only for what the
 requirements left open; anything the user wrote wins. To add an image, add an entry there;
-`tests/unit/test_knowledge.py` checks that the file loads.
+`tests/unit/planner/test_knowledge.py` checks that the file loads.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("checkov", "langgraph", "langchain", "langchain_core", "helm_python", "faststream")
 # What only the agents (--model), the services or a gateway verb use: offline generate and
 # validate load none of it.

@@ -25,7 +25,7 @@ from services.cli import daemon
 from services.cli.main import main
 from services.cli.settings import CliSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHOP = ROOT / "examples" / "shop.yaml"
 SENTRY = ROOT / "tests" / "fixtures" / "realworld" / "sentry-self-hosted" / "docker-compose.yml"
 """57 services: seconds of work in the daemon, so a kill lands while it runs the request."""

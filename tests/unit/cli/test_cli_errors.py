@@ -18,7 +18,7 @@ import pytest
 from services.cli.main import main
 from shared.infra.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "examples" / "queue-worker.yaml"
 BROKEN_SPEC = b"name: x\ncomponents:\n  - name: a\n   image: x\n"
 

@@ -21,7 +21,7 @@ from services.validator import security
 from services.validator.cache import LRU
 from services.validator.security import Outcome
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml")) + sorted(
     (ROOT / "examples" / "compose").glob("*.yaml")
 )

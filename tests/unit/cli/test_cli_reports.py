@@ -15,7 +15,7 @@ import pytest
 
 from services.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "examples" / "queue-worker.yaml"
 
 
@@ -138,7 +138,7 @@ def test_every_entry_point_logs_through_one_set_up(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("AUTOPILOT_LOG_LEVEL")
     configure()
     assert calls[-1]["level"] == "INFO"
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     callers = [
         str(path.relative_to(root))
         for folder in ("services", "shared")

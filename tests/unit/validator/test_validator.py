@@ -17,7 +17,7 @@ from services.validator.engine import STEPS, render_objects, validate_chart
 from shared.errors import InputError, ValidationFailed
 from shared.models.reports import Severity, ValidationReport
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "charts"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
 HARDENED = FIXTURES / "hardened"
 NEWEST = kube_schema.shipped_versions()[-1]
 
@@ -420,7 +420,7 @@ def test_checkov_import_and_scan_never_touch_the_network() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert out.stdout.strip() == "0", out.stderr[-2000:]
 

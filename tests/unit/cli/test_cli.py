@@ -12,7 +12,7 @@ import pytest
 
 from services.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "examples" / "queue-worker.yaml"
 
 

@@ -21,7 +21,7 @@ from services.validator import helm, lint
 from services.validator.engine import DEFAULT_NAMESPACE, FOREIGN_RELEASE, validate_chart
 from shared.models.reports import Severity
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HARDENED = ROOT / "tests" / "fixtures" / "charts" / "hardened"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 REALWORLD = ["example-voting-app", "ghost", "healthchecks", "n8n-self-hosted-ai-starter-kit"]

@@ -14,7 +14,7 @@ from services.validator import engine, security
 from services.validator.engine import validate_chart
 from shared.models.reports import ValidationReport
 
-HARDENED = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "hardened"
+HARDENED = Path(__file__).resolve().parents[2] / "fixtures" / "charts" / "hardened"
 
 
 @pytest.fixture

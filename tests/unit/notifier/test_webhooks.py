@@ -43,7 +43,7 @@ from shared.webhooks import (
 )
 from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import at_gate, ended, submit, wait_for
-from tests.unit.test_gateway_trust import KEYS, SPEC, auth
+from tests.unit.gateway.test_gateway_trust import KEYS, SPEC, auth
 
 SECRET = "s3cret-0123456789abcdef"
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

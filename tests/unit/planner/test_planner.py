@@ -13,7 +13,7 @@ from services.planner.intake import intake, parse_requirements, parse_standards
 from shared.errors import InputError, PlanningError
 from shared.models import ChartRequirements, Peer, Standards, WorkloadKind
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def req(*components: dict[str, Any], **extra: Any) -> ChartRequirements:

@@ -6,9 +6,9 @@ to objects, templates are real Helm named templates with no text slots left). Ru
 the module snapshots the same outputs to a file and compares a later run against it, which is
 how a change to the templates proves the charts mean what they meant before:
 
-    .venv/bin/python tests/unit/test_generator_golden.py write /tmp/golden.json
+    .venv/bin/python tests/unit/generator/test_generator_golden.py write /tmp/golden.json
     ... change the generator ...
-    .venv/bin/python tests/unit/test_generator_golden.py compare /tmp/golden.json
+    .venv/bin/python tests/unit/generator/test_generator_golden.py compare /tmp/golden.json
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import helm_python
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -4,7 +4,7 @@ Each run validates the chart with Chart.yaml differing by one value (an annotati
 report memo cannot hit. Run as a script to compare with an older engine.py, loaded beside
 the current one and run in turn with it (pairs alternate which goes first):
 
-    .venv/bin/python tests/unit/test_validator_speed_bench.py --runs 11 --against 48ca3e0
+    .venv/bin/python tests/unit/validator/test_validator_speed_bench.py --runs 11 --against 48ca3e0
 
 prints the median wall and process CPU time (Helm's Go threads included) of each, the median
 of the pairwise ratios, each step's median seconds and whether the last pair's findings agree.
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from services.generator.engine import generate_chart  # noqa: E402

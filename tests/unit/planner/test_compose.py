@@ -18,10 +18,10 @@ from services.planner.compose.units import cpu_quantity, duration_seconds, memor
 from shared.errors import InputError
 from shared.models.requirements import Component, Protocol, SecretRef, ServiceRef, WorkloadKind
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples" / "compose"
 SPEC = ROOT / "tests" / "fixtures" / "compose-spec.json"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compose"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compose"
 IANA = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 

@@ -19,7 +19,7 @@ from services.gateway.main import create_app
 from services.gateway.sealed import Sealer
 from tests.fakes.gateway_world import MemoryWorld
 from tests.gateway_client import at_gate, ended
-from tests.unit.test_gateway_trust import GATES, KEYS, SPEC, auth, wait
+from tests.unit.gateway.test_gateway_trust import GATES, KEYS, SPEC, auth, wait
 
 KEYS_MORE = {
     **KEYS,

@@ -23,7 +23,7 @@ from shared.models.plan import ChartPlan
 from shared.models.reports import Finding, SecurityScanReport, Severity
 from shared.plan_edit import plan_changes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from services.cli.commands.submit import request_body
 from services.cli.common import compose_chart_name
 from services.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "examples" / "queue-worker.yaml"
 COMPOSE = ROOT / "examples" / "compose" / "wordpress-mysql.yaml"
 

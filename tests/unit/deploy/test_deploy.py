@@ -22,7 +22,7 @@ import yaml
 
 from services.validator.engine import render_objects
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 CHART = ROOT / "k8s" / "autopilot"
 SWARMS = ("planner", "generator", "validator")
