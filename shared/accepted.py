@@ -21,6 +21,12 @@ def accepted_exceptions(plan: ChartPlan, report: ValidationReport) -> list[dict[
                 for f in report.security.accepted
                 if f.object.endswith(f"-{comp.spec.name}") and f"{exc.setting}: " in f.message
             }
-            out.append({"component": comp.spec.name, "setting": exc.setting,
-                        "reason": exc.reason, "checks": sorted(checks)})  # fmt: skip
+            out.append(
+                {
+                    "component": comp.spec.name,
+                    "setting": exc.setting,
+                    "reason": exc.reason,
+                    "checks": sorted(checks),
+                }
+            )
     return out

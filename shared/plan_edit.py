@@ -67,8 +67,9 @@ def _names(items: list[Any]) -> list[str]:
 def _tokens(path: Any, field: str) -> list[str]:
     """RFC 6901 pointer -> its reference tokens."""
     if not isinstance(path, str) or (path and not path.startswith("/")):
-        raise InputError(f"{path!r} is not a JSON pointer (write it like /components/web/replicas)",
-                         field=field)  # fmt: skip
+        raise InputError(
+            f"{path!r} is not a JSON pointer (write it like /components/web/replicas)", field=field
+        )
     return [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:]] if path else []
 
 
@@ -143,14 +144,16 @@ def apply_json_patch(
         if not isinstance(op, dict) or op.get("op") not in OPS or "path" not in op:
             raise InputError(
                 f"an operation is {{'op': one of {', '.join(OPS)}, 'path': '/components/<name>/...'"
-                ", 'value': ...}", field=field,
-            )  # fmt: skip
+                ", 'value': ...}",
+                field=field,
+            )
         kind = op["op"]
         if kind in ("add", "replace", "test") and "value" not in op:
             raise InputError(f"'{kind}' needs a 'value'", field=f"{field}.value")
         tokens = _tokens(op["path"], f"{field}.path")
-        container, key = _locate(doc, tokens, adding=kind in ("add", "move", "copy"),
-                                 field=f"{field}.path")  # fmt: skip
+        container, key = _locate(
+            doc, tokens, adding=kind in ("add", "move", "copy"), field=f"{field}.path"
+        )
         if kind == "add":
             _add(container, key, copy.deepcopy(op["value"]))
         elif kind == "remove":
@@ -192,8 +195,11 @@ def _merge_named(
             )
         return patch, []
     if not isinstance(patch, dict):
-        raise InputError(f"{what} is an object keyed by name, e.g. {{\"{names[0] if names else 'web'}\": "
-                         "{...}}", field=field)  # fmt: skip
+        raise InputError(
+            f'{what} is an object keyed by name, e.g. {{"{names[0] if names else "web"}": '
+            "{...}}",
+            field=field,
+        )
     out = list(items)
     removed: list[str] = []
     for name, change in patch.items():
@@ -244,13 +250,15 @@ def apply_merge(
 
 def _prune(plan: dict[str, Any], removed: set[str]) -> None:
     """What the planner derived from removed components' own calls goes with them."""
-    plan["references"] = [r for r in plan.get("references") or []
-                          if r.get("caller") not in removed]  # fmt: skip
+    plan["references"] = [r for r in plan.get("references") or [] if r.get("caller") not in removed]
     for comp in plan.get("components") or []:
         policy = comp.get("networkPolicy")
         if isinstance(policy, dict) and isinstance(policy.get("allowFrom"), list):
-            policy["allowFrom"] = [p for p in policy["allowFrom"]
-                                   if not isinstance(p, dict) or p.get("component") not in removed]  # fmt: skip
+            policy["allowFrom"] = [
+                p
+                for p in policy["allowFrom"]
+                if not isinstance(p, dict) or p.get("component") not in removed
+            ]
 
 
 def apply_edit(doc: dict[str, Any], changes: Any, prefix: str = "changes") -> dict[str, Any]:
@@ -275,8 +283,11 @@ def field_path(loc: tuple[Any, ...] | list[Any], data: Any) -> str:
     parts: list[str] = []
     node = data
     for part in loc:
-        name = item_name(node[part]) if isinstance(part, int) and isinstance(node, list) and \
-            part < len(node) else None  # fmt: skip
+        name = (
+            item_name(node[part])
+            if isinstance(part, int) and isinstance(node, list) and part < len(node)
+            else None
+        )
         parts.append(name or str(part))
         try:
             node = node[part]
@@ -307,8 +318,9 @@ def check_references(plan: ChartPlan) -> None:
 
     def component(ref: str, field: str, how: str) -> None:
         if ref not in names:
-            raise _refused(f"{how} unknown component {ref!r} (the plan has: {', '.join(names)})",
-                           field)  # fmt: skip
+            raise _refused(
+                f"{how} unknown component {ref!r} (the plan has: {', '.join(names)})", field
+            )
 
     for comp in plan.components:
         base = f"components.{comp.spec.name}"

@@ -105,8 +105,9 @@ def check_url(url: str, *, allow_private: bool) -> str:
     if not host:
         raise WebhookError("the URL has no host", field="url")
     if parts.username or parts.password:
-        raise WebhookError("credentials in the URL would be stored in clear; use the secret",
-                           field="url")  # fmt: skip
+        raise WebhookError(
+            "credentials in the URL would be stored in clear; use the secret", field="url"
+        )
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise WebhookError("the URL contains whitespace or control characters", field="url")
     if port == 0:
@@ -149,8 +150,9 @@ def is_private_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
 def check_patterns(patterns: list[str]) -> list[str]:
     """Validated, de-duplicated event patterns (order kept)."""
     if not patterns:
-        raise WebhookError("name at least one event pattern, e.g. gate.* or workflow.*",
-                           field="events")  # fmt: skip
+        raise WebhookError(
+            "name at least one event pattern, e.g. gate.* or workflow.*", field="events"
+        )
     if len(patterns) > MAX_PATTERNS:
         raise WebhookError(f"at most {MAX_PATTERNS} event patterns", field="events")
     seen: list[str] = []
@@ -177,8 +179,9 @@ def check_pattern(pattern: str, *, field: str = "events") -> None:
         )
     if root == "workflow":
         if len(segments) > 2:
-            raise WebhookError(f"{pattern!r}: workflow events have one name after workflow.",
-                               field=field)  # fmt: skip
+            raise WebhookError(
+                f"{pattern!r}: workflow events have one name after workflow.", field=field
+            )
         if len(segments) == 2 and segments[1] != "*" and segments[1] not in WORKFLOW_EVENTS:
             raise WebhookError(
                 f"{pattern!r}: no workflow event {segments[1]!r} (one of "
@@ -292,8 +295,13 @@ def slack_text(event_type: str, workflow_id: str, data: dict[str, Any], url: str
         who = f" by {_slack_escape(str(by))}" if by else ""
         return f":memo: {link}: *{gate}* {_slack_escape(action)}{who}"
     status = parts[-1]
-    icon = {"completed": ":white_check_mark:", "failed": ":x:", "rejected": ":no_entry:",
-            "cancelled": ":heavy_multiplication_x:", "started": ":rocket:"}.get(status, ":bell:")  # fmt: skip
+    icon = {
+        "completed": ":white_check_mark:",
+        "failed": ":x:",
+        "rejected": ":no_entry:",
+        "cancelled": ":heavy_multiplication_x:",
+        "started": ":rocket:",
+    }.get(status, ":bell:")
     text = f"{icon} {link} {_slack_escape(status)}"
     chart = data.get("chart")
     if status == "completed" and isinstance(chart, dict) and chart.get("name"):

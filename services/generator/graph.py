@@ -50,9 +50,12 @@ async def load_plan(state: GeneratorState, *, runtime: Runtime[SwarmContext]) ->
         plan = ChartPlan.model_validate(request.input["plan"])
     else:
         plan = await load_json(
-            runtime.context.artifacts, first_ref(request), kinds.RESULT_FILE, ChartPlan,
+            runtime.context.artifacts,
+            first_ref(request),
+            kinds.RESULT_FILE,
+            ChartPlan,
             field_name="input_refs",
-        )  # fmt: skip
+        )
     return {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "feedback": [f.model_dump(mode="json", by_alias=True) for f in request.feedback],
@@ -91,8 +94,11 @@ def _improve(
             improved = read_tree(result.chart_dir, skip=(PRIVATE_DIR,))
         except UnicodeDecodeError as exc:
             raise GenerationError(f"the agent left a non-UTF-8 file: {exc}") from exc
-    agent = {"diff": result.diff, "accepted": list(result.accepted),
-             "rolledBack": list(result.rolled_back)}  # fmt: skip
+    agent = {
+        "diff": result.diff,
+        "accepted": list(result.accepted),
+        "rolledBack": list(result.rolled_back),
+    }
     return improved, agent
 
 
@@ -151,10 +157,15 @@ async def store(state: GeneratorState, *, runtime: Runtime[SwarmContext]) -> dic
         )
         refs.append(diff_ref.model_dump(mode="json"))
     agent_summary = (
-        {"agent": {"accepted": len(state.agent.get("accepted", [])),
-                   "rolledBack": len(state.agent.get("rolledBack", []))}}
-        if state.agent else {}
-    )  # fmt: skip
+        {
+            "agent": {
+                "accepted": len(state.agent.get("accepted", [])),
+                "rolledBack": len(state.agent.get("rolledBack", [])),
+            }
+        }
+        if state.agent
+        else {}
+    )
     return {
         "artifacts": refs,
         "summary": {

@@ -114,9 +114,13 @@ def make_read_prompt(model: BaseChatModel | None) -> Any:
         workflow_id = state.swarm_request().workflow_id
         # The agent is sync and slow; a worker thread keeps heartbeats and NATS pings going.
         requirements: ChartRequirements = await asyncio.to_thread(
-            requirements_from_prompt, state.prompt or "", model, answers=state.answers,
-            workflow_id=workflow_id, gate=NEXT_GATE,
-        )  # fmt: skip
+            requirements_from_prompt,
+            state.prompt or "",
+            model,
+            answers=state.answers,
+            workflow_id=workflow_id,
+            gate=NEXT_GATE,
+        )
         return {"raw_requirements": requirements.model_dump(mode="json", by_alias=True)}
 
     return read_prompt
@@ -141,9 +145,15 @@ def make_plan(model: BaseChatModel | None, memory: BaseStore | None = None) -> A
             from services.planner.agent import plan_with_agent
 
             chart_plan = await asyncio.to_thread(
-                plan_with_agent, requirements, model, standards=standards, notes=notes, store=memory,
-                workflow_id=state.swarm_request().workflow_id, gate=NEXT_GATE,
-            )  # fmt: skip
+                plan_with_agent,
+                requirements,
+                model,
+                standards=standards,
+                notes=notes,
+                store=memory,
+                workflow_id=state.swarm_request().workflow_id,
+                gate=NEXT_GATE,
+            )
         return {"plan": chart_plan.model_dump(mode="json", by_alias=True)}
 
     return plan

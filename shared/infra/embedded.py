@@ -220,10 +220,13 @@ class EmbeddedNats(_Server):
         cmd = [
             str(nats_server_binary()),
             "-js",
-            "-sd", str(self.store_dir),
-            "-a", self.host,
-            "-p", str(self.port),
-        ]  # fmt: skip
+            "-sd",
+            str(self.store_dir),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port),
+        ]
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout
@@ -406,10 +409,17 @@ class EmbeddedPostgres(_Server):
         try:
             self._run(
                 "initdb",
-                ["-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8", "--locale=C",
-                 "-U", self.user],
+                [
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    self.user,
+                ],
                 timeout=120,
-            )  # fmt: skip
+            )
         except subprocess.CalledProcessError as exc:
             raise EmbeddedServerError(f"initdb failed in {self.data_dir}:\n{exc.output}") from exc
 
@@ -450,11 +460,19 @@ class EmbeddedPostgres(_Server):
         # pg_ctl passes -o through /bin/sh, hence the shell quoting.
         options = f"-h {self.host} -p {self.port} -k ''"
         result = self._pg_ctl(
-            ["-w", "-t", str(int(self.start_timeout)), "-l", str(self.log_path),
-             "-o", options, "start"],
+            [
+                "-w",
+                "-t",
+                str(int(self.start_timeout)),
+                "-l",
+                str(self.log_path),
+                "-o",
+                options,
+                "start",
+            ],
             check=False,
             timeout=self.start_timeout + 10,
-        )  # fmt: skip
+        )
         if result.returncode != 0:
             _log.warning("pg_ctl start failed on port %s: %s", self.port, result.stdout.strip())
             return False

@@ -176,9 +176,22 @@ def test_regenerating_shows_the_diff_against_the_chart_in_out(tmp_path: Path) ->
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "services.cli", "generate", str(SPEC), "-o", str(tmp_path / "out"), "--yes", "--quiet"],
-        env=_env(tmp_path), cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "generate",
+            str(SPEC),
+            "-o",
+            str(tmp_path / "out"),
+            "--yes",
+            "--quiet",
+        ],
+        env=_env(tmp_path),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     body = (
         "for c in plan['components']:\n"
         "    if c['spec']['name'] == 'api':\n"

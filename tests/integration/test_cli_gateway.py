@@ -106,8 +106,17 @@ def test_list_get_approve_reject_logs(system: System, capsys: pytest.CaptureFixt
 @pytest.mark.slow
 def test_submit_in_a_terminal_through_every_gate(system: System, tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT), "PAGER": "cat", "TERM": "xterm", "PATH": "/usr/bin:/bin"}
-    argv = [sys.executable, "-m", "services.cli", "submit", str(SHOP), "-o", str(tmp_path),
-            "--gateway", system.url]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "services.cli",
+        "submit",
+        str(SHOP),
+        "-o",
+        str(tmp_path),
+        "--gateway",
+        system.url,
+    ]
     session = PtySession(argv, env, ROOT)
     try:
         assert "COMPONENT" in session.expect(PROMPT, timeout=120)

@@ -83,8 +83,12 @@ class Responder(threading.Thread):
                     await msg.ack()
                     return
                 if isinstance(verdict, ErrorContext):
-                    payload: Any = SwarmFailure(workflow_id=request.workflow_id, attempt=request.attempt,
-                                                swarm=request.swarm, error=verdict)  # fmt: skip
+                    payload: Any = SwarmFailure(
+                        workflow_id=request.workflow_id,
+                        attempt=request.attempt,
+                        swarm=request.swarm,
+                        error=verdict,
+                    )
                 else:
                     payload = await answer(request, store)
                 event = swarm_event(payload, source="/test/swarm", prefix=s.subject_prefix)
@@ -110,8 +114,12 @@ class Responder(threading.Thread):
 
         async def send() -> None:
             nc = await nats.connect(self.settings.nats_url)
-            await nc.jetstream().publish(event.type, event.to_bytes(), headers=event.headers(),
-                                         stream=self.settings.stream_name)  # fmt: skip
+            await nc.jetstream().publish(
+                event.type,
+                event.to_bytes(),
+                headers=event.headers(),
+                stream=self.settings.stream_name,
+            )
             await nc.close()
 
         assert self.loop is not None
@@ -327,8 +335,13 @@ def test_readyz_reflects_nats_going_down(
     pg_database: str, scratch_dir: Path, tmp_path: Path
 ) -> None:
     with EmbeddedNats(scratch_dir / "nats") as server:
-        settings = GatewaySettings(nats_url=server.url, database_url=pg_database, data_dir=tmp_path,
-                                   subject_prefix="readyz.autopilot.v1", stream_name="READYZ")  # fmt: skip
+        settings = GatewaySettings(
+            nats_url=server.url,
+            database_url=pg_database,
+            data_dir=tmp_path,
+            subject_prefix="readyz.autopilot.v1",
+            stream_name="READYZ",
+        )
         with TestClient(create_app(settings)) as client:
             ready = client.get("/readyz")
             assert ready.status_code == 200, ready.text
@@ -375,10 +388,15 @@ def test_poison_answer_is_dead_lettered_and_fails_only_its_workflow(
     async def publish_and_read_dead_letter() -> bytes:
         nc = await nats.connect(gateway_settings.nats_url)
         js = nc.jetstream()
-        dead = await js.subscribe(f"{gateway_settings.subject_prefix}.deadletter.gateway",
-                                  stream=gateway_settings.stream_name)  # fmt: skip
-        await js.publish(f"{gateway_settings.subject_prefix}.generation.completed", json.dumps(poison).encode(),
-                         stream=gateway_settings.stream_name)  # fmt: skip
+        dead = await js.subscribe(
+            f"{gateway_settings.subject_prefix}.deadletter.gateway",
+            stream=gateway_settings.stream_name,
+        )
+        await js.publish(
+            f"{gateway_settings.subject_prefix}.generation.completed",
+            json.dumps(poison).encode(),
+            stream=gateway_settings.stream_name,
+        )
         msg = await dead.next_msg(timeout=20)
         await nc.close()
         return bytes(msg.data)

@@ -34,9 +34,15 @@ ROOT = {"root-key": {"id": "root", "roles": ["admin"], "tenant": None}}
 PRIVATE = "t1-private-value-93f1"
 SPEC: dict[str, Any] = {
     "name": "shop",
-    "components": [{"name": "web", "image": "ghcr.io/acme/private-web:1.4.2",
-                    "ports": [{"port": 8080}], "env": {"PRIVATE_SETTING": PRIVATE}}],
-}  # fmt: skip
+    "components": [
+        {
+            "name": "web",
+            "image": "ghcr.io/acme/private-web:1.4.2",
+            "ports": [{"port": 8080}],
+            "env": {"PRIVATE_SETTING": PRIVATE},
+        }
+    ],
+}
 
 
 def auth(key: str) -> dict[str, str]:
@@ -61,8 +67,9 @@ def test_stored_keys_sealed_gates_and_the_audit_log_through_the_real_gateway(
 
     keys = {}
     for name, role in (("alice", "submitter"), ("bob", "approver"), ("bea", "approver")):
-        made = client.post("/v1/keys", json={"name": name, "role": role, "tenant": "t1"},
-                           headers=auth("root-key"))  # fmt: skip
+        made = client.post(
+            "/v1/keys", json={"name": name, "role": role, "tenant": "t1"}, headers=auth("root-key")
+        )
         assert made.status_code == 201, made.text
         keys[name] = made.json()["key"]
     stored = row_text(db, "SELECT * FROM gateway_api_keys")
@@ -85,8 +92,11 @@ def test_stored_keys_sealed_gates_and_the_audit_log_through_the_real_gateway(
     assert PRIVATE not in row and "private-web" not in row and "PRIVATE_SETTING" not in row
 
     # bob submitted it: he may not approve it; bea (same tenant) may.
-    own = client.post(f"/v1/workflows/{wf}/decisions", headers=auth(keys["bob"]),
-                      json={"gate": "planning_review", "decision": "approve"})  # fmt: skip
+    own = client.post(
+        f"/v1/workflows/{wf}/decisions",
+        headers=auth(keys["bob"]),
+        json={"gate": "planning_review", "decision": "approve"},
+    )
     assert own.status_code == 403 and "self-approval" in own.json()["detail"]
     for name in ("planning_review", "security_review", "deployment_approval"):
         pending = at(name)["pending_gate"]
@@ -94,21 +104,29 @@ def test_stored_keys_sealed_gates_and_the_audit_log_through_the_real_gateway(
             assert PRIVATE in pending["diff"]
             row = row_text(db, "SELECT view::text FROM gateway_workflows WHERE id = %s", wf)
             assert PRIVATE not in row and "kind: Deployment" not in row
-        decided = client.post(f"/v1/workflows/{wf}/decisions", headers=auth(keys["bea"]),
-                              json={"gate": name, "decision": "approve", "comment": f"ok {name}"})  # fmt: skip
+        decided = client.post(
+            f"/v1/workflows/{wf}/decisions",
+            headers=auth(keys["bea"]),
+            json={"gate": name, "decision": "approve", "comment": f"ok {name}"},
+        )
         assert decided.status_code == 200, decided.text
     assert at("none")["status"] == "completed"
 
     audit = client.get("/v1/audit", headers=auth("root-key")).json()["items"]
-    assert [(e["gate"], e["principal"], e["role"], e["how"], e["tenant"]) for e in reversed(audit)] == [
+    assert [
+        (e["gate"], e["principal"], e["role"], e["how"], e["tenant"]) for e in reversed(audit)
+    ] == [
         (g, "bea", "approver", "human", "t1")
         for g in ("planning_review", "security_review", "deployment_approval")
-    ]  # fmt: skip
+    ]
     assert client.get("/v1/audit", headers=auth(keys["bea"])).status_code == 403
     with psycopg.connect(db, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM gateway_audit").fetchone() == (3,)
-        for statement in ("UPDATE gateway_audit SET decision = 'reject'", "DELETE FROM gateway_audit",
-                          "TRUNCATE gateway_audit"):  # fmt: skip
+        for statement in (
+            "UPDATE gateway_audit SET decision = 'reject'",
+            "DELETE FROM gateway_audit",
+            "TRUNCATE gateway_audit",
+        ):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 conn.execute(statement)
 
@@ -118,7 +136,10 @@ def test_stored_keys_sealed_gates_and_the_audit_log_through_the_real_gateway(
     assert client.get("/v1/workflows", headers=auth(keys["bea"])).status_code == 401
     listed = client.get("/v1/keys", headers=auth("root-key")).json()["items"]
     assert {k["name"]: bool(k["revoked_at"]) for k in listed} == {
-        "alice": False, "bob": False, "bea": True}  # fmt: skip
+        "alice": False,
+        "bob": False,
+        "bea": True,
+    }
 
 
 def test_postgres_keys_hash_verify_and_revoke(pg_database: str) -> None:
@@ -141,15 +162,31 @@ def test_postgres_keys_hash_verify_and_revoke(pg_database: str) -> None:
 
 
 def test_postgres_store_seals_gates_and_logs_decisions_once(pg_database: str) -> None:
-    entry = {"id": "a1", "time": "2025-01-01T00:00:00+00:00", "workflow_id": "w1", "tenant": "t1",
-             "gate": "planning_review", "decision": "approve", "principal": "bea",
-             "principal_tenant": "t1", "role": "approver", "how": "human", "comment": None}  # fmt: skip
+    entry = {
+        "id": "a1",
+        "time": "2025-01-01T00:00:00+00:00",
+        "workflow_id": "w1",
+        "tenant": "t1",
+        "gate": "planning_review",
+        "decision": "approve",
+        "principal": "bea",
+        "principal_tenant": "t1",
+        "role": "approver",
+        "how": "human",
+        "comment": None,
+    }
 
     async def scenario() -> None:
         async with PostgresStore.open(pg_database, key=AES_KEY.encode()) as store:
-            record = await store.create(WorkflowRecord(id="w1", status="waiting_for_approval",
-                                                       input_kind="requirements",
-                                                       submitted_by="bob", tenant="t1"))  # fmt: skip
+            record = await store.create(
+                WorkflowRecord(
+                    id="w1",
+                    status="waiting_for_approval",
+                    input_kind="requirements",
+                    submitted_by="bob",
+                    tenant="t1",
+                )
+            )
             record.pending_gate = {"gate": "planning_review", "plan": {"secret": PRIVATE}}
             record.error = {"code": "unknown", "message": PRIVATE}
             await store.save(record, [entry])

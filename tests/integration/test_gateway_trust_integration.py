@@ -32,8 +32,12 @@ def database_text(database_url: str) -> str:
     """Every row of every table in the test's database as text (bytes decoded, not hex)."""
     parts: list[str] = []
     with connect(database_url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]  # fmt: skip
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        ]
         assert {"autopilot_artifacts", "gateway_workflows", "gateway_events"} <= set(tables)
         for table in tables:
             for row in conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))):
@@ -119,12 +123,25 @@ def test_workflows_are_searched_per_tenant(pg_database: str) -> None:
                 ("c", "carol", "t2"),
                 ("e", "erin", ""),
             ):
-                await store.create(WorkflowRecord(id=wf, status="running", input_kind="requirements",
-                                                  submitted_by=by, tenant=tenant))  # fmt: skip
+                await store.create(
+                    WorkflowRecord(
+                        id=wf,
+                        status="running",
+                        input_kind="requirements",
+                        submitted_by=by,
+                        tenant=tenant,
+                    )
+                )
             found = []
             for tenant in ("t1", "t2", "", None):
-                rows = await store.search(status=None, input_kind=None, submitted_by=None, limit=10,
-                                          before_seq=None, tenant=tenant)  # fmt: skip
+                rows = await store.search(
+                    status=None,
+                    input_kind=None,
+                    submitted_by=None,
+                    limit=10,
+                    before_seq=None,
+                    tenant=tenant,
+                )
                 found.append(sorted(r.id for r in rows))
             assert (await store.get("a")) is not None and (await store.get("a")).tenant == "t1"  # type: ignore[union-attr]
             return found

@@ -78,10 +78,20 @@ def gateway(
         yield from ((mode, url, []) for url in _serve(local))
         return
     settings = GatewaySettings(
-        **local.model_dump(include={"nats_url", "database_url", "subject_prefix", "stream_name",
-                                    "data_dir", "sse_max_seconds"}),
-        local_mode=False, api_keys=KEYS, LANGGRAPH_AES_KEY="k" * 32,
-    )  # fmt: skip
+        **local.model_dump(
+            include={
+                "nats_url",
+                "database_url",
+                "subject_prefix",
+                "stream_name",
+                "data_dir",
+                "sse_max_seconds",
+            }
+        ),
+        local_mode=False,
+        api_keys=KEYS,
+        LANGGRAPH_AES_KEY="k" * 32,
+    )
     yield from (
         (mode, url, ["-H", f"Authorization: Bearer {ADMIN_KEY}"]) for url in _serve(settings)
     )
@@ -94,10 +104,27 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
     run = RUNS[mode]
     cli = Path(sys.executable).with_name("schemathesis")
     command = [
-        str(cli), "run", f"{url}/openapi.json", "--checks", CHECKS, "--phases", run["phases"],
-        "--max-examples", str(run["examples"]), "--seed", "11", "--workers", "1",
-        "--request-timeout", "30", "--report", "junit", "--report-dir", str(tmp_path), *extra,
-    ]  # fmt: skip
+        str(cli),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--phases",
+        run["phases"],
+        "--max-examples",
+        str(run["examples"]),
+        "--seed",
+        "11",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+        *extra,
+    ]
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
     with caplog.at_level(logging.ERROR):
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)

@@ -484,8 +484,12 @@ def test_poison_goes_to_dead_letter_and_fails_the_workflow(env: Env) -> None:
         ref = await seed_input(env, good)
         async with tapped(env) as (tap, js), services(planner):
             await js.publish(subject, b"{not json", headers={MSG_ID_HEADER: "poison-1"})
-            invalid = {"type": subject, "source": "/test", "subject": bad_shape,
-                       "data": {"workflow_id": bad_shape, "swarm": "planning"}}  # fmt: skip
+            invalid = {
+                "type": subject,
+                "source": "/test",
+                "subject": bad_shape,
+                "data": {"workflow_id": bad_shape, "swarm": "planning"},
+            }
             await js.publish(
                 subject, json.dumps(invalid).encode(), headers={MSG_ID_HEADER: "poison-2"}
             )

@@ -144,11 +144,18 @@ def notifier(gateway_settings: GatewaySettings) -> Iterator[Callable[..., Notifi
     def start(**overrides: Any) -> NotifierThread:
         s = gateway_settings
         settings = NotifierSettings(
-            nats_url=s.nats_url, database_url=s.database_url, subject_prefix=s.subject_prefix,
-            stream_name=s.stream_name, data_dir=s.data_dir, local_mode=True,
-            public_url="https://autopilot.example.com", webhook_retry_seconds=0.2,
-            webhook_retry_max_seconds=1.0, webhook_max_attempts=3, **overrides,
-        )  # fmt: skip
+            nats_url=s.nats_url,
+            database_url=s.database_url,
+            subject_prefix=s.subject_prefix,
+            stream_name=s.stream_name,
+            data_dir=s.data_dir,
+            local_mode=True,
+            public_url="https://autopilot.example.com",
+            webhook_retry_seconds=0.2,
+            webhook_retry_max_seconds=1.0,
+            webhook_max_attempts=3,
+            **overrides,
+        )
         thread = NotifierThread(settings)
         thread.start()
         assert thread.ready.wait(30)

@@ -196,9 +196,12 @@ def rewire(plan: ChartPlan) -> ChartPlan:
     Nothing the reviewer set is taken away: peers and ports are only added.
     """
     specs = ChartRequirements.model_validate(
-        {"name": plan.name, "components": [c.spec.dump() for c in plan.components],
-         "secrets": [s.dump() for s in plan.secrets]}
-    )  # fmt: skip
+        {
+            "name": plan.name,
+            "components": [c.spec.dump() for c in plan.components],
+            "secrets": [s.dump() for s in plan.secrets],
+        }
+    )
     calls = references(specs)
     components = []
     for cp in plan.components:

@@ -25,12 +25,16 @@ from tests.gateway_client import submit as submit_to
 SPEC: dict[str, Any] = {
     "name": "shop",
     "components": [
-        {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"port": 8080}],
-         "env": {"DB_PASSWORD": {"secret": "db-password"}}},
+        {
+            "name": "web",
+            "image": "ghcr.io/acme/web:1.4.2",
+            "ports": [{"port": 8080}],
+            "env": {"DB_PASSWORD": {"secret": "db-password"}},
+        },
         {"name": "worker", "image": "ghcr.io/acme/worker:2.0.1"},
     ],
     "secrets": [{"name": "db-password"}],
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -45,8 +49,11 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestCli
 def _terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: str, body: str) -> Path:
     """A terminal reading `answers` and an $EDITOR running `body` on the plan; the screen file."""
     script = tmp_path / "editor.py"
-    script.write_text("import sys, yaml\npath = sys.argv[1]\nplan = yaml.safe_load(open(path))\n"
-                      + body + "open(path, 'w').write(yaml.safe_dump(plan))\n")  # fmt: skip
+    script.write_text(
+        "import sys, yaml\npath = sys.argv[1]\nplan = yaml.safe_load(open(path))\n"
+        + body
+        + "open(path, 'w').write(yaml.safe_dump(plan))\n"
+    )
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
     monkeypatch.delenv("VISUAL", raising=False)
     (tmp_path / "answers").write_text(answers)

@@ -42,9 +42,16 @@ def test_a_yaml_error_in_a_standards_file_names_that_file(
 ) -> None:
     (tmp_path / "std.yaml").write_text("foo: [\n")
     code = main(
-        ["generate", str(SPEC), "-o", str(tmp_path / "o"), "--yes", "--standards",
-         str(tmp_path / "std.yaml")]
-    )  # fmt: skip
+        [
+            "generate",
+            str(SPEC),
+            "-o",
+            str(tmp_path / "o"),
+            "--yes",
+            "--standards",
+            str(tmp_path / "std.yaml"),
+        ]
+    )
     assert code == 2
     err = one_line(capsys.readouterr().err)
     assert f"--standards {tmp_path / 'std.yaml'}: not valid YAML at line 2" in err
@@ -60,9 +67,15 @@ def test_a_yaml_syntax_error_is_reported_with_line_and_column(
         "generate": ["generate", str(src), "-o", str(tmp_path / "o"), "--yes"],
         "plan": ["plan", str(src)],
         # No gateway listens there: the file is checked before anything is sent.
-        "submit": ["submit", str(src), "-o", str(tmp_path / "o"), "--gateway",
-                   f"http://127.0.0.1:{free_port()}"],
-    }[verb]  # fmt: skip
+        "submit": [
+            "submit",
+            str(src),
+            "-o",
+            str(tmp_path / "o"),
+            "--gateway",
+            f"http://127.0.0.1:{free_port()}",
+        ],
+    }[verb]
     assert main(argv) == 2
     err = one_line(capsys.readouterr().err)
     assert err.startswith(f"error: {src}: not valid YAML at line 4, column 4"), err

@@ -70,11 +70,16 @@ def test_security_summary_groups_findings_and_explains_exclusions() -> None:
         failed=2,
         excluded=["CKV_K8S_35", "CKV_K8S_43"],
         failedChecks=[
-            Finding(severity=Severity.ERROR, tool="checkov", check="CKV_K8S_20",
-                    object="Deployment/web", message="privilege escalation allowed",
-                    hint="set allowPrivilegeEscalation: false"),
+            Finding(
+                severity=Severity.ERROR,
+                tool="checkov",
+                check="CKV_K8S_20",
+                object="Deployment/web",
+                message="privilege escalation allowed",
+                hint="set allowPrivilegeEscalation: false",
+            ),
         ],
-    )  # fmt: skip
+    )
     warning = Finding(severity=Severity.WARNING, tool="helm-lint", message="icon is recommended")
     text = security_summary(
         scan,

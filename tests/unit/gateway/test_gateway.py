@@ -753,16 +753,28 @@ def test_readyz_reflects_a_down_dependency(client: TestClient, world: MemoryWorl
 def test_openapi_documents_every_route(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     routes = {
-        ("post", "/v1/workflows"), ("get", "/v1/workflows"), ("get", "/v1/workflows/{workflow_id}"),
-        ("post", "/v1/workflows/{workflow_id}/decisions"), ("get", "/v1/workflows/{workflow_id}/events"),
-        ("get", "/v1/workflows/{workflow_id}/chart.tgz"), ("get", "/v1/workflows/{workflow_id}/files/{path}"),
-        ("get", "/v1/workflows/{workflow_id}/history"), ("post", "/v1/workflows/{workflow_id}/replay"),
+        ("post", "/v1/workflows"),
+        ("get", "/v1/workflows"),
+        ("get", "/v1/workflows/{workflow_id}"),
+        ("post", "/v1/workflows/{workflow_id}/decisions"),
+        ("get", "/v1/workflows/{workflow_id}/events"),
+        ("get", "/v1/workflows/{workflow_id}/chart.tgz"),
+        ("get", "/v1/workflows/{workflow_id}/files/{path}"),
+        ("get", "/v1/workflows/{workflow_id}/history"),
+        ("post", "/v1/workflows/{workflow_id}/replay"),
         ("post", "/v1/workflows/{workflow_id}/cancel"),
-        ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
-        ("post", "/v1/keys"), ("get", "/v1/keys"), ("delete", "/v1/keys/{name_or_id}"), ("get", "/v1/audit"),
-        ("post", "/v1/webhooks"), ("get", "/v1/webhooks"), ("delete", "/v1/webhooks/{webhook_id}"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("post", "/v1/keys"),
+        ("get", "/v1/keys"),
+        ("delete", "/v1/keys/{name_or_id}"),
+        ("get", "/v1/audit"),
+        ("post", "/v1/webhooks"),
+        ("get", "/v1/webhooks"),
+        ("delete", "/v1/webhooks/{webhook_id}"),
         ("get", "/v1/events"),
-    }  # fmt: skip
+    }
     documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
     assert routes == documented
     app_routes = {

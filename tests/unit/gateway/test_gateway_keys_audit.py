@@ -31,10 +31,14 @@ KEYS_MORE = {
 def client_of(tmp_path: Path, world: MemoryWorld, **extra: Any) -> TestClient:
     """A gateway outside local mode with the keys of KEYS_MORE."""
     settings = GatewaySettings(
-        data_dir=tmp_path, local_mode=False, nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x", LANGGRAPH_AES_KEY="k" * 16,
-        api_keys=KEYS_MORE, **extra,
-    )  # fmt: skip
+        data_dir=tmp_path,
+        local_mode=False,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        LANGGRAPH_AES_KEY="k" * 16,
+        api_keys=KEYS_MORE,
+        **extra,
+    )
     return TestClient(create_app(settings, resources=world))
 
 
@@ -137,8 +141,10 @@ def test_an_approver_cannot_approve_what_they_submitted(tmp_path: Path, world: M
     with TestClient(create_app(settings, resources=MemoryWorld())) as client:
         local_wf = client.post("/v1/workflows", json={"requirements": SPEC}).json()["id"]
         wait(client, local_wf, at_gate("planning_review"))
-        response = client.post(f"/v1/workflows/{local_wf}/decisions",
-                               json={"gate": "planning_review", "decision": "approve"})  # fmt: skip
+        response = client.post(
+            f"/v1/workflows/{local_wf}/decisions",
+            json={"gate": "planning_review", "decision": "approve"},
+        )
         assert response.status_code == 200
 
 
@@ -162,12 +168,14 @@ def test_every_decision_is_in_the_audit_log(tmp_path: Path, world: MemoryWorld) 
         assert client.get("/v1/audit", headers=auth("bob-key")).status_code == 403
         everything = client.get("/v1/audit", headers=auth("root-key")).json()["items"]
         mine = [e for e in reversed(everything) if e["workflow_id"] == wf_id]
-        assert [(e["gate"], e["decision"], e["principal"], e["role"], e["how"], e["tenant"])
-                for e in mine] == [
+        assert [
+            (e["gate"], e["decision"], e["principal"], e["role"], e["how"], e["tenant"])
+            for e in mine
+        ] == [
             ("planning_review", "approve", "policy", "admin", "policy", "t1"),
             ("security_review", "approve", "bob", "approver", "human", "t1"),
             ("deployment_approval", "approve", "bea", "approver", "human", "t1"),
-        ]  # fmt: skip
+        ]
         assert mine[1]["comment"] == "ok" and mine[1]["principal_tenant"] == "t1"
         carols = [e for e in everything if e["workflow_id"] == other]
         assert {(e["principal"], e["how"], e["role"], e["tenant"]) for e in carols} == {
@@ -176,8 +184,9 @@ def test_every_decision_is_in_the_audit_log(tmp_path: Path, world: MemoryWorld) 
         tenant = client.get("/v1/audit", headers=auth("t1admin-key")).json()["items"]
         assert {e["workflow_id"] for e in tenant} == {wf_id}
         paged = client.get("/v1/audit", params={"limit": 2}, headers=auth("root-key")).json()
-        rest = client.get("/v1/audit", params={"cursor": paged["next_cursor"]},
-                          headers=auth("root-key")).json()  # fmt: skip
+        rest = client.get(
+            "/v1/audit", params={"cursor": paged["next_cursor"]}, headers=auth("root-key")
+        ).json()
         assert [e["id"] for e in paged["items"] + rest["items"]] == [e["id"] for e in everything]
         # A re-sync of the same checkpoint logs nothing twice.
         assert len({e.id for e in world.store.audit_log}) == len(world.store.audit_log) == 6
@@ -187,10 +196,17 @@ def test_error_review_decisions_are_audited() -> None:
     from services.gateway.workflow.nodes.gates import audit_entry
 
     state: Any = {"workflow_id": "w1", "tenant": "t1"}
-    [entry] = audit_entry(state, "error_review", {"decision": "reject", "by": "bob", "how": "human",
-                                             "role": "approver", "comment": "no"})  # fmt: skip
+    [entry] = audit_entry(
+        state,
+        "error_review",
+        {"decision": "reject", "by": "bob", "how": "human", "role": "approver", "comment": "no"},
+    )
     assert (entry["principal"], entry["how"], entry["tenant"], entry["comment"]) == (
-        "bob", "human", "t1", "no")  # fmt: skip
+        "bob",
+        "human",
+        "t1",
+        "no",
+    )
 
 
 # --------------------------------------------------------------------------- 5. sealing

@@ -57,9 +57,13 @@ def client(tmp_path: Path, world: MemoryWorld) -> Iterator[TestClient]:
 
 def keyed(tmp_path: Path, world: MemoryWorld) -> TestClient:
     settings = GatewaySettings(
-        data_dir=tmp_path, local_mode=False, nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x", LANGGRAPH_AES_KEY="k" * 16, api_keys=KEYS,
-    )  # fmt: skip
+        data_dir=tmp_path,
+        local_mode=False,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        LANGGRAPH_AES_KEY="k" * 16,
+        api_keys=KEYS,
+    )
     return TestClient(create_app(settings, resources=world))
 
 
@@ -92,20 +96,30 @@ def test_too_many_components_services_or_env_entries_are_422s_naming_the_field(
     env = {f"V{i}": "1" for i in range(501)}
     one = {"name": "big", "components": [{"name": "a", "image": "nginx:1.27", "env": env}]}
     assert loc(client.post("/v1/workflows", json={"requirements": one})) == [
-        "body", "requirements", "components", 0, "env",
-    ]  # fmt: skip
+        "body",
+        "requirements",
+        "components",
+        0,
+        "env",
+    ]
     lines = "".join(f"      V{i}: '1'\n" for i in range(501))
     big_env = f"services:\n  web:\n    image: nginx:1.27\n    environment:\n{lines}"
     assert loc(client.post("/v1/workflows", json={"compose": big_env})) == [
-        "body", "compose", "services", "web", "environment",
-    ]  # fmt: skip
+        "body",
+        "compose",
+        "services",
+        "web",
+        "environment",
+    ]
     assert world.store.records == {}
 
 
 def test_a_big_config_file_or_body_is_a_json_413(client: TestClient, world: MemoryWorld) -> None:
     big = {"path": "/etc/app.conf", "content": "x" * 300_000}
-    spec = {"name": "big", "components": [{"name": "a", "image": "nginx:1.27",
-                                           "configFiles": [big]}]}  # fmt: skip
+    spec = {
+        "name": "big",
+        "components": [{"name": "a", "image": "nginx:1.27", "configFiles": [big]}],
+    }
     file = client.post("/v1/workflows", json={"requirements": spec})
     assert file.status_code == 413 and file.headers["content-type"] == "application/json"
     assert file.json()["detail"].startswith("requirements.components.0.configFiles.0.content:")
@@ -225,10 +239,12 @@ def test_cli_cancel(
         ('{"compose": "services: {}", "dotenv": "A=\\u0000"}', ["body", "dotenv"]),
         ('{"requirements": {"name": "a\\u0000", "components": []}}', ["body", "requirements"]),
         ('{"prompt": "hi \\udfff"}', ["body", "prompt"]),
-        ('{"requirements": {"name": "a"}, "options": {"name": "\\u0000"}}',
-         ["body", "options", "name"]),
+        (
+            '{"requirements": {"name": "a"}, "options": {"name": "\\u0000"}}',
+            ["body", "options", "name"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_text_is_a_422_naming_the_field(
     client: TestClient, world: MemoryWorld, raw: str, field: list[str]
 ) -> None:
@@ -243,8 +259,9 @@ def test_nul_in_ids_queries_headers_and_comments_is_a_422(client: TestClient) ->
     assert loc(client.get("/v1/workflows/a%00b")) == ["path", "workflow_id"]
     assert loc(client.post("/v1/workflows/a%00b/cancel")) == ["path", "workflow_id"]
     assert loc(client.get("/v1/workflows", params={"submitted_by": "a\x00"})) == [
-        "query", "submitted_by",
-    ]  # fmt: skip
+        "query",
+        "submitted_by",
+    ]
     beyond = str(2**63)
     assert loc(client.get("/v1/workflows", params={"cursor": beyond})) == ["query", "cursor"]
     wf = submit(client)
@@ -253,8 +270,9 @@ def test_nul_in_ids_queries_headers_and_comments_is_a_422(client: TestClient) ->
     assert loc(events) == ["header", "last-event-id"]
     decision = {"gate": "planning_review", "decision": "approve", "comment": "ok\x00"}
     assert loc(client.post(f"/v1/workflows/{wf}/decisions", json=decision)) == [
-        "body", "comment",
-    ]  # fmt: skip
+        "body",
+        "comment",
+    ]
     changes = {"gate": "planning_review", "decision": "edit", "changes": {"a": "\x00"}}
     assert loc(client.post(f"/v1/workflows/{wf}/decisions", json=changes)) == ["body", "changes"]
     replay = client.post(f"/v1/workflows/{wf}/replay", json={"checkpoint_id": "x\x00"})
@@ -399,8 +417,10 @@ def test_openapi_lists_auth_statuses_the_scheme_and_exactly_one_input(client: Te
     assert {"200", "404", "409"} <= set(cancel)
     submit_schema = doc["components"]["schemas"]["SubmitRequest"]
     assert [branch["required"] for branch in submit_schema["oneOf"]] == [
-        ["requirements"], ["compose"], ["prompt"],
-    ]  # fmt: skip
+        ["requirements"],
+        ["compose"],
+        ["prompt"],
+    ]
     assert "503" in doc["paths"]["/readyz"]["get"]["responses"]
 
 

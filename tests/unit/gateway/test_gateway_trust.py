@@ -54,8 +54,11 @@ def server_secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def leaked(text: str, secrets: dict[str, str]) -> list[str]:
     """The names of the secrets whose value (or a telling part of it) appears in `text`."""
-    marks = {"AUTOPILOT_API_KEYS": "leak-admin-key", "LANGGRAPH_AES_KEY": "leak-aes-key",
-             "AUTOPILOT_DATABASE_URL": "leak-db-pass"}  # fmt: skip
+    marks = {
+        "AUTOPILOT_API_KEYS": "leak-admin-key",
+        "LANGGRAPH_AES_KEY": "leak-aes-key",
+        "AUTOPILOT_DATABASE_URL": "leak-db-pass",
+    }
     return [name for name, mark in marks.items() if name in secrets and mark in text]
 
 
@@ -140,8 +143,11 @@ def test_gateway_compose_never_reads_the_server_environment(
         seen.append(json.dumps(body))
         local.post(f"/v1/workflows/{wf}/decisions", json={"gate": gate, "decision": "approve"})
     assert wait(local, wf, ended)["status"] == "completed"
-    stored = [data.decode("utf-8", "replace") for files in world.artifacts.files.values()
-              for data in files.values()]  # fmt: skip
+    stored = [
+        data.decode("utf-8", "replace")
+        for files in world.artifacts.files.values()
+        for data in files.values()
+    ]
     stored += [r.model_dump_json() for r in world.store.records.values()]
     stored += [json.dumps(e.data) for e in world.store.events]
     assert leaked("\n".join(seen + stored), server_secrets) == []
@@ -151,8 +157,14 @@ def test_request_env_and_dotenv_fill_the_compose_file(
     local: TestClient, world: MemoryWorld
 ) -> None:
     compose = "services:\n  web:\n    image: nginx:${TAG}\n    environment: [GREETING, 'MOTD=${MOTD:-x}']\n"
-    response = local.post("/v1/workflows", json={"compose": compose, "env": {"GREETING": "hi"},
-                                                 "dotenv": "TAG=1.27\nMOTD='from .env'\n"})  # fmt: skip
+    response = local.post(
+        "/v1/workflows",
+        json={
+            "compose": compose,
+            "env": {"GREETING": "hi"},
+            "dotenv": "TAG=1.27\nMOTD='from .env'\n",
+        },
+    )
     assert response.status_code == 202, response.text
     plan = wait(local, response.json()["id"], at_gate("planning_review"))["pending_gate"]["plan"]
     assert "nginx:1.27" in json.dumps(plan) and "from .env" in json.dumps(plan)
@@ -202,10 +214,14 @@ def auth(key: str) -> dict[str, str]:
 
 def keyed(tmp_path: Path, world: MemoryWorld, **extra: Any) -> TestClient:
     settings = GatewaySettings(
-        data_dir=tmp_path, local_mode=False, nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x", LANGGRAPH_AES_KEY="k" * 16, api_keys=KEYS,
+        data_dir=tmp_path,
+        local_mode=False,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        LANGGRAPH_AES_KEY="k" * 16,
+        api_keys=KEYS,
         **extra,
-    )  # fmt: skip
+    )
     return TestClient(create_app(settings, resources=world))
 
 
@@ -223,8 +239,11 @@ def test_a_submitter_cannot_skip_a_gate(tmp_path: Path, world: MemoryWorld) -> N
         done = wait(client, wf, ended, auth("bob-key"))
         assert done["status"] == "completed"
         for gate in GATES:
-            assert done["decisions"][gate] == {"decision": "approve", "auto": True,
-                                               "by": "bob (auto-approve by role approver)"}  # fmt: skip
+            assert done["decisions"][gate] == {
+                "decision": "approve",
+                "auto": True,
+                "by": "bob (auto-approve by role approver)",
+            }
         events = [
             e for e in world.store.events if e.workflow_id == wf and e.type.startswith("gate.")
         ]
@@ -265,8 +284,11 @@ def test_a_workflow_stored_with_a_bare_auto_approve_option_waits() -> None:
 def run_gates(client: TestClient, wf: str, key: str, gates: list[str]) -> dict[str, Any]:
     for gate in gates:
         wait(client, wf, at_gate(gate), auth(key))
-        response = client.post(f"/v1/workflows/{wf}/decisions", json={"gate": gate, "decision": "approve"},
-                               headers=auth(key))  # fmt: skip
+        response = client.post(
+            f"/v1/workflows/{wf}/decisions",
+            json={"gate": gate, "decision": "approve"},
+            headers=auth(key),
+        )
         assert response.status_code == 200, response.text
 
     def moved_on(body: dict[str, Any]) -> bool:
@@ -314,13 +336,26 @@ def test_submit_sends_the_dotenv_and_env_flags_not_the_shell(
     sent: dict[str, Any] = {}
 
     def fake_submit(data: bytes, gateway: str, out: Path, **kwargs: Any) -> int:
-        sent.update(cli_submit.request_body(data, yes=kwargs["yes"], name=kwargs["name"],
-                                            env=kwargs["env"], dotenv=kwargs["dotenv"]))  # fmt: skip
+        sent.update(
+            cli_submit.request_body(
+                data,
+                yes=kwargs["yes"],
+                name=kwargs["name"],
+                env=kwargs["env"],
+                dotenv=kwargs["dotenv"],
+            )
+        )
         return 0
 
     monkeypatch.setattr(cli_submit, "submit", fake_submit)
-    args = cli_submit.argparse.Namespace(input=str(compose), gateway="http://x", output=str(tmp_path),
-                                         yes=False, name=None, env=["A=1", "B=x=y"])  # fmt: skip
+    args = cli_submit.argparse.Namespace(
+        input=str(compose),
+        gateway="http://x",
+        output=str(tmp_path),
+        yes=False,
+        name=None,
+        env=["A=1", "B=x=y"],
+    )
     assert cli_submit.run(args) == 0
     assert sent["env"] == {"A": "1", "B": "x=y"} and sent["dotenv"] == "TAG=1.0\n"
     assert "from-the-shell" not in json.dumps(sent)

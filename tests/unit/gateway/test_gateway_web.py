@@ -45,35 +45,67 @@ def local(tmp_path: Path) -> Iterator[TestClient]:
 @pytest.fixture
 def keyed(tmp_path: Path) -> Iterator[TestClient]:
     settings = GatewaySettings(
-        data_dir=tmp_path, local_mode=False, api_keys=KEYS, aes_key="k" * 32,
-        nats_url="nats://127.0.0.1:1", database_url="postgresql://unused",
-    )  # fmt: skip
+        data_dir=tmp_path,
+        local_mode=False,
+        api_keys=KEYS,
+        aes_key="k" * 32,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://unused",
+    )
     with TestClient(create_app(settings, resources=MemoryWorld())) as client:
         yield client
 
 
 def submit(client: TestClient) -> str:
-    answer = client.post("/submit", data={"source": COMPOSE, "csrf_token": csrf(client)},
-                         follow_redirects=False)  # fmt: skip
+    answer = client.post(
+        "/submit", data={"source": COMPOSE, "csrf_token": csrf(client)}, follow_redirects=False
+    )
     assert answer.status_code == 303, answer.text
     return str(answer.headers["location"].rsplit("/", 1)[1])
 
 
 def test_a_finding_or_exception_holding_markup_renders_as_text() -> None:
-    finding = {"severity": "error", "tool": "checkov", "check": "CKV_X", "object": SCRIPT,
-               "message": f"bad {SCRIPT}", "hint": '<img src=x onerror="alert(1)">'}  # fmt: skip
+    finding = {
+        "severity": "error",
+        "tool": "checkov",
+        "check": "CKV_X",
+        "object": SCRIPT,
+        "message": f"bad {SCRIPT}",
+        "hint": '<img src=x onerror="alert(1)">',
+    }
     exception = {"component": "web", "setting": "hostNetwork", "reason": SCRIPT, "checks": []}
-    gate = {"gate": "security_review",
-            "security": {"checkov": {"passed": 9, "failed": 1}, "findings": [finding],
-                         "exceptions": [exception]}}  # fmt: skip
-    wf = {"id": "wf1", "status": "waiting_for_approval", "phase": "security_review",
-          "input_kind": "compose", "submitted_by": "x", "created_at": "2026-01-01T00:00:00+00:00",
-          "name": SCRIPT, "pending_gate": gate}  # fmt: skip
+    gate = {
+        "gate": "security_review",
+        "security": {
+            "checkov": {"passed": 9, "failed": 1},
+            "findings": [finding],
+            "exceptions": [exception],
+        },
+    }
+    wf = {
+        "id": "wf1",
+        "status": "waiting_for_approval",
+        "phase": "security_review",
+        "input_kind": "compose",
+        "submitted_by": "x",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "name": SCRIPT,
+        "pending_gate": gate,
+    }
     html = templates.get_template("workflow.html").render(
-        me=None, csrf="t", csrf_field="csrf_token", wf=wf, gate=gate,
-        view={"security": views.security_view(gate["security"])}, files=[SCRIPT],
-        may_decide=True, may_approve=True, by_field={}, form={}, terminal=False,
-    )  # fmt: skip
+        me=None,
+        csrf="t",
+        csrf_field="csrf_token",
+        wf=wf,
+        gate=gate,
+        view={"security": views.security_view(gate["security"])},
+        files=[SCRIPT],
+        may_decide=True,
+        may_approve=True,
+        by_field={},
+        form={},
+        terminal=False,
+    )
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "bad &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
@@ -108,13 +140,17 @@ def test_reject_needs_a_comment_and_an_invalid_edit_names_the_field_at_its_line(
     wf = submit(local)
     wait_for(local, wf, at_gate("planning_review"))
     token = csrf(local)
-    answer = local.post(f"/workflows/{wf}/decision",
-                        data={"gate": "planning_review", "decision": "reject", "csrf_token": token})  # fmt: skip
+    answer = local.post(
+        f"/workflows/{wf}/decision",
+        data={"gate": "planning_review", "decision": "reject", "csrf_token": token},
+    )
     assert answer.status_code == 422 and "say why it is rejected" in answer.text
     plan = local.get(f"/v1/workflows/{wf}").json()["pending_gate"]["plan"]
     text = views.plan_text(plan).replace("replicas: 2", "replicas: -3", 1)
-    answer = local.post(f"/workflows/{wf}/decision", data={
-        "gate": "planning_review", "decision": "edit", "plan": text, "csrf_token": token})  # fmt: skip
+    answer = local.post(
+        f"/workflows/{wf}/decision",
+        data={"gate": "planning_review", "decision": "edit", "plan": text, "csrf_token": token},
+    )
     assert answer.status_code == 422
     line = text.splitlines().index(next(x for x in text.splitlines() if "replicas: -3" in x)) + 1
     assert f"line {line}: <code>components.web.replicas</code>" in answer.text
@@ -129,8 +165,11 @@ def test_outside_local_mode_a_key_signs_in_and_roles_decide_what_is_shown(
     token = csrf(keyed, "/login")
     refused = keyed.post("/login", data={"key": "nope", "csrf_token": token})
     assert refused.status_code == 401 and "unknown or revoked" in refused.text
-    signed = keyed.post("/login", data={"key": "sub-key-0123456789abcdef", "csrf_token": token},
-                        follow_redirects=False)  # fmt: skip
+    signed = keyed.post(
+        "/login",
+        data={"key": "sub-key-0123456789abcdef", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert signed.status_code == 303
     assert "sub-key" not in signed.headers["set-cookie"]
     wf = submit(keyed)
@@ -174,9 +213,13 @@ def test_api_docs_load_only_the_gateways_own_assets(local: TestClient, path: str
 
 @pytest.mark.parametrize(
     ("field", "expected"),
-    [("components.web.replicas", "replicas"), ("components.web.spec.image", "image"),
-     ("components.nope.replicas", "components"), ("secrets.db.keys", "name: db")],
-)  # fmt: skip
+    [
+        ("components.web.replicas", "replicas"),
+        ("components.web.spec.image", "image"),
+        ("components.nope.replicas", "components"),
+        ("secrets.db.keys", "name: db"),
+    ],
+)
 def test_an_error_path_with_names_finds_its_yaml_line(field: str, expected: str) -> None:
     text = (
         "name: shop\ncomponents:\n- spec:\n    name: api\n  replicas: 1\n"

@@ -92,10 +92,16 @@ def test_patterns_are_validated_and_deduplicated() -> None:
     assert check_patterns(["gate.*", "workflow.*", "gate.*"]) == ["gate.*", "workflow.*"]
     assert matches_any(["workflow.completed", "gate.*.pending"], "gate.error_review.pending")
     bad = {
-        "": "events.0", "deploy.*": "events.0", "gate.nope.pending": "events.0",
-        "workflow.finished": "events.0", "gate.*.pending.x": "events.0", "GATE.*": "events.0",
-        "gate..pending": "events.0", "workflow.completed.x": "events.0", "gate.*>": "events.0",
-    }  # fmt: skip
+        "": "events.0",
+        "deploy.*": "events.0",
+        "gate.nope.pending": "events.0",
+        "workflow.finished": "events.0",
+        "gate.*.pending.x": "events.0",
+        "GATE.*": "events.0",
+        "gate..pending": "events.0",
+        "workflow.completed.x": "events.0",
+        "gate.*>": "events.0",
+    }
     for pattern, field in bad.items():
         with pytest.raises(WebhookError) as caught:
             check_patterns([pattern])
@@ -109,10 +115,19 @@ def test_patterns_are_validated_and_deduplicated() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://hooks.example.com/x", "file:///etc/passwd", "javascript:alert(1)", "hooks.example.com",
-     "http://", "https://user:pw@hooks.example.com/", "http://hooks.example.com:0/",
-     "http://hooks.example.com/a b", "http://[::1", "gopher://hooks.example.com/"],
-)  # fmt: skip
+    [
+        "ftp://hooks.example.com/x",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "hooks.example.com",
+        "http://",
+        "https://user:pw@hooks.example.com/",
+        "http://hooks.example.com:0/",
+        "http://hooks.example.com/a b",
+        "http://[::1",
+        "gopher://hooks.example.com/",
+    ],
+)
 def test_only_http_and_https_urls_with_a_host_are_accepted(url: str) -> None:
     with pytest.raises(WebhookError) as caught:
         check_url(url, allow_private=True)
@@ -120,9 +135,15 @@ def test_only_http_and_https_urls_with_a_host_are_accepted(url: str) -> None:
 
 
 def test_private_receivers_are_refused_unless_allowed() -> None:
-    for url in ("http://127.0.0.1:9/x", "http://localhost/x", "http://10.1.2.3/", "http://[::1]/",
-                "http://169.254.169.254/latest/meta-data", "http://[::ffff:192.168.0.1]/",
-                "http://metadata.google.internal/"):  # fmt: skip
+    for url in (
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://10.1.2.3/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:192.168.0.1]/",
+        "http://metadata.google.internal/",
+    ):
         with pytest.raises(WebhookError, match="private"):
             check_url(url, allow_private=False)
         assert check_url(url, allow_private=True) == url
@@ -135,15 +156,32 @@ def test_private_receivers_are_refused_unless_allowed() -> None:
 def target(
     fmt: WebhookFormat = WebhookFormat.CLOUDEVENTS, url: str = "https://r.example/h"
 ) -> Target:
-    return Target(id="wh_0123456789ab", url=url, events=["*"], format=fmt, created_by="bob",
-                  created_at=NOW, secret=SECRET)  # fmt: skip
+    return Target(
+        id="wh_0123456789ab",
+        url=url,
+        events=["*"],
+        format=fmt,
+        created_by="bob",
+        created_at=NOW,
+        secret=SECRET,
+    )
 
 
 def delivery(type_: str = "gate.planning_review.pending", **data: Any) -> WebhookDelivery:
-    notice = Notification(workflow_id="wf123", event_id=7, type=type_,
-                          data=data or {"gate": "planning_review", "phase": "planning_review"})  # fmt: skip
-    return WebhookDelivery(webhook_id="wh_0123456789ab", notification_id="ev-1",
-                           source="/autopilot/gateway", time=NOW, notice=notice, name="shop")  # fmt: skip
+    notice = Notification(
+        workflow_id="wf123",
+        event_id=7,
+        type=type_,
+        data=data or {"gate": "planning_review", "phase": "planning_review"},
+    )
+    return WebhookDelivery(
+        webhook_id="wh_0123456789ab",
+        notification_id="ev-1",
+        source="/autopilot/gateway",
+        time=NOW,
+        notice=notice,
+        name="shop",
+    )
 
 
 def test_cloudevents_are_structured_json_signed_over_the_exact_body() -> None:
@@ -152,9 +190,12 @@ def test_cloudevents_are_structured_json_signed_over_the_exact_body() -> None:
     assert verify(body, SECRET, headers[SIGNATURE_HEADER])
     event = json.loads(body)
     assert {k: event[k] for k in ("specversion", "id", "type", "source", "subject")} == {
-        "specversion": "1.0", "id": "ev-1", "type": "autopilot.v1.gate.planning_review.pending",
-        "source": "/autopilot/gateway", "subject": "wf123",
-    }  # fmt: skip
+        "specversion": "1.0",
+        "id": "ev-1",
+        "type": "autopilot.v1.gate.planning_review.pending",
+        "source": "/autopilot/gateway",
+        "subject": "wf123",
+    }
     assert event["datacontenttype"] == "application/json"
     assert event["data"]["workflow_id"] == "wf123" and event["data"]["gate"] == "planning_review"
     assert event["data"]["url"] == "https://autopilot.example/workflows/wf123"
@@ -170,8 +211,12 @@ def test_slack_messages_link_to_the_gate_and_cannot_be_forged() -> None:
     assert (
         "*planning_review*" in text and "<https://autopilot.example/workflows/wf123|shop>" in text
     )
-    done = slack_text("workflow.completed", "wf123", {"chart": {"name": "shop", "version": "0.1.0"},
-                      "name": "<!channel> & co"}, "https://a.example/workflows/wf123")  # fmt: skip
+    done = slack_text(
+        "workflow.completed",
+        "wf123",
+        {"chart": {"name": "shop", "version": "0.1.0"}, "name": "<!channel> & co"},
+        "https://a.example/workflows/wf123",
+    )
     assert (
         "chart shop 0.1.0" in done
         and "<!channel>" not in done
@@ -216,10 +261,14 @@ def test_a_request_is_judged_by_its_answer() -> None:
 
     got = [(r.ok, r.retryable, r.reason) for r in asyncio.run(run())]
     assert got == [
-        (True, False, ""), (False, True, "http_5xx"), (False, True, "http_4xx"),
-        (False, False, "http_4xx"), (False, False, "redirect"), (False, True, "timeout"),
+        (True, False, ""),
+        (False, True, "http_5xx"),
+        (False, True, "http_4xx"),
+        (False, False, "http_4xx"),
+        (False, False, "redirect"),
+        (False, True, "timeout"),
         (False, False, "refused_address"),
-    ]  # fmt: skip
+    ]
 
 
 def test_retries_back_off_exponentially_up_to_a_cap() -> None:
@@ -237,9 +286,10 @@ class FakeMessage:
     def __init__(self, body: bytes, delivered: int, subject: str = "p.webhook.delivery") -> None:
         self.body = body
         self.raw_message = SimpleNamespace(
-            subject=subject, headers={"Nats-Msg-Id": "m1"},
+            subject=subject,
+            headers={"Nats-Msg-Id": "m1"},
             metadata=SimpleNamespace(num_delivered=delivered, sequence=SimpleNamespace(stream=1)),
-        )  # fmt: skip
+        )
         self.acked = False
         self.nacked: float | None = None
 
@@ -261,8 +311,12 @@ class FakeBroker:
 def notifier_with(
     status: int, store: MemoryWebhooks, attempts: int = 3
 ) -> tuple[Notifier, FakeBroker, list[httpx.Request]]:
-    settings = NotifierSettings(subject_prefix="p", webhook_max_attempts=attempts,
-                                webhook_retry_seconds=1.0, public_url="https://ap.example")  # fmt: skip
+    settings = NotifierSettings(
+        subject_prefix="p",
+        webhook_max_attempts=attempts,
+        webhook_retry_seconds=1.0,
+        public_url="https://ap.example",
+    )
     broker = FakeBroker()
     seen: list[httpx.Request] = []
 
@@ -279,12 +333,21 @@ def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered() -> None
     store = MemoryWebhooks()
 
     async def run() -> None:
-        hook = await store.create(tenant="t1", url="https://r.example/h", events=["*"],
-                                  format=WebhookFormat.SLACK, secret=SECRET, created_by="bob")  # fmt: skip
+        hook = await store.create(
+            tenant="t1",
+            url="https://r.example/h",
+            events=["*"],
+            format=WebhookFormat.SLACK,
+            secret=SECRET,
+            created_by="bob",
+        )
         notifier, broker, seen = notifier_with(503, store)
-        body = Event[WebhookDelivery](type="p.webhook.delivery", source="/t", subject="wf123",
-                                      data=delivery().model_copy(update={"webhook_id": hook.id,
-                                                                          "format": hook.format})).to_bytes()  # fmt: skip
+        body = Event[WebhookDelivery](
+            type="p.webhook.delivery",
+            source="/t",
+            subject="wf123",
+            data=delivery().model_copy(update={"webhook_id": hook.id, "format": hook.format}),
+        ).to_bytes()
         delays = []
         for attempt in (1, 2):
             msg = FakeMessage(body, attempt)
@@ -323,8 +386,10 @@ def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered() -> None
 
 
 def test_fan_out_reaches_only_the_workflow_tenants_matching_subscriptions() -> None:
-    source = SimpleNamespace(records={"wf123": SimpleNamespace(tenant="t1", name="shop",
-                                                               submitted_by="alice")}, events=[])  # fmt: skip
+    source = SimpleNamespace(
+        records={"wf123": SimpleNamespace(tenant="t1", name="shop", submitted_by="alice")},
+        events=[],
+    )
     store = MemoryWebhooks(source=source)
 
     async def run() -> None:
@@ -341,10 +406,18 @@ def test_fan_out_reaches_only_the_workflow_tenants_matching_subscriptions() -> N
         )
         await store.create(tenant="t2", url="https://c.example", events=["*"], **kw)
         notifier, broker, _ = notifier_with(200, store)
-        notice = Notification(workflow_id="wf123", event_id=3, type="gate.planning_review.pending",
-                              data={"gate": "planning_review"})  # fmt: skip
-        event = Event[Notification](type="p.gate.planning_review.pending", source="/autopilot/gateway",
-                                    subject="wf123", data=notice)  # fmt: skip
+        notice = Notification(
+            workflow_id="wf123",
+            event_id=3,
+            type="gate.planning_review.pending",
+            data={"gate": "planning_review"},
+        )
+        event = Event[Notification](
+            type="p.gate.planning_review.pending",
+            source="/autopilot/gateway",
+            subject="wf123",
+            data=notice,
+        )
         msg = FakeMessage(event.to_bytes(), 1, subject="p.gate.planning_review.pending")
         await notifier.on_notification(msg)  # type: ignore[arg-type]
         assert msg.acked
@@ -362,16 +435,24 @@ def test_fan_out_reaches_only_the_workflow_tenants_matching_subscriptions() -> N
 
 def keyed(tmp_path: Path, world: MemoryWorld) -> TestClient:
     settings = GatewaySettings(
-        data_dir=tmp_path, local_mode=False, nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x", LANGGRAPH_AES_KEY="k" * 16, api_keys=KEYS,
-    )  # fmt: skip
+        data_dir=tmp_path,
+        local_mode=False,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        LANGGRAPH_AES_KEY="k" * 16,
+        api_keys=KEYS,
+    )
     return TestClient(create_app(settings, resources=world))
 
 
 def test_approvers_manage_their_tenants_webhooks_and_never_see_a_secret(tmp_path: Path) -> None:
     world = MemoryWorld()
-    body = {"url": "https://hooks.example.com/a", "secret": SECRET, "events": ["gate.*"],
-            "format": "slack"}  # fmt: skip
+    body = {
+        "url": "https://hooks.example.com/a",
+        "secret": SECRET,
+        "events": ["gate.*"],
+        "format": "slack",
+    }
     with keyed(tmp_path, world) as client:
         assert client.post("/v1/webhooks", json=body, headers=auth("alice-key")).status_code == 403
         assert client.get("/v1/webhooks", headers=auth("alice-key")).status_code == 403
@@ -380,8 +461,9 @@ def test_approvers_manage_their_tenants_webhooks_and_never_see_a_secret(tmp_path
         hook = made.json()
         assert hook["tenant"] == "t1" and hook["format"] == "slack" and "secret" not in hook
         assert SECRET not in made.text
-        other = client.post("/v1/webhooks", json={**body, "format": "cloudevents"},
-                            headers=auth("carol-key")).json()  # fmt: skip
+        other = client.post(
+            "/v1/webhooks", json={**body, "format": "cloudevents"}, headers=auth("carol-key")
+        ).json()
         listed = client.get("/v1/webhooks", headers=auth("bob-key"))
         assert [w["id"] for w in listed.json()["items"]] == [
             hook["id"]
@@ -402,10 +484,14 @@ def test_approvers_manage_their_tenants_webhooks_and_never_see_a_secret(tmp_path
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"url": "ftp://hooks.example.com/a"}, "url"), ({"url": "http://127.0.0.1:9/"}, "url"),
-     ({"events": ["deploy.*"]}, "events"), ({"secret": "short"}, "secret"),
-     ({"format": "teams"}, "format")],
-)  # fmt: skip
+    [
+        ({"url": "ftp://hooks.example.com/a"}, "url"),
+        ({"url": "http://127.0.0.1:9/"}, "url"),
+        ({"events": ["deploy.*"]}, "events"),
+        ({"secret": "short"}, "secret"),
+        ({"format": "teams"}, "format"),
+    ],
+)
 def test_invalid_subscriptions_are_422s_naming_the_field(
     tmp_path: Path, change: dict[str, Any], field: str
 ) -> None:
@@ -430,8 +516,9 @@ def test_the_event_feed_shows_what_the_caller_may_see(tmp_path: Path) -> None:
             wait_for(client, wf, at_gate("planning_review"))
 
         def feed(key: str, **params: Any) -> list[dict[str, Any]]:
-            response = client.get("/v1/events", params={"follow": "false", **params},
-                                  headers=auth(key))  # fmt: skip
+            response = client.get(
+                "/v1/events", params={"follow": "false", **params}, headers=auth(key)
+            )
             assert response.status_code == 200, response.text
             return [
                 json.loads(line[5:])
@@ -478,8 +565,20 @@ def test_the_cli_adds_lists_and_removes_webhooks(
         monkeypatch.setattr("services.cli.remote.client", lambda *a, **k: _Borrowed(client))
         monkeypatch.setenv("AUTOPILOT_API_KEY", "bob-key")
         client.headers.update(auth("bob-key"))
-        assert cli(["webhooks", "add", "https://hooks.example.com/x", "-e", "gate.*.pending",
-                    "--format", "slack"]) == 0  # fmt: skip
+        assert (
+            cli(
+                [
+                    "webhooks",
+                    "add",
+                    "https://hooks.example.com/x",
+                    "-e",
+                    "gate.*.pending",
+                    "--format",
+                    "slack",
+                ]
+            )
+            == 0
+        )
         out = capsys.readouterr().out.splitlines()
         hook_id, secret = out[0], out[1].removeprefix("secret: ")
         assert hook_id.startswith("wh_") and len(secret) >= 32

@@ -236,9 +236,11 @@ def test_unfinished_thread_resumes_where_it_stopped(planner: Harness) -> None:
     async def run() -> None:
         # A first run that stopped after `plan`, as a crash after its checkpoint would leave it.
         await graph.ainvoke(
-            {"request": request.model_dump(mode="json")}, config, context=context,
+            {"request": request.model_dump(mode="json")},
+            config,
+            context=context,
             interrupt_after=["plan"],
-        )  # fmt: skip
+        )
         assert (await graph.aget_state(config)).next == ("store",)
         async with planner.broker() as broker:
             await planner.send(broker, request)
@@ -270,9 +272,10 @@ def test_generator_generates_self_checks_and_stores(tmp_path: Path) -> None:
     plan = plan_chart(parse_requirements(REQUIREMENTS))
     h.artifacts.files[("wf-g", "plan.approved")] = {"result.json": plan.model_dump_json().encode()}
     request = SwarmRequest(
-        workflow_id="wf-g", swarm=Swarm.GENERATION,
+        workflow_id="wf-g",
+        swarm=Swarm.GENERATION,
         input_refs=[ArtifactRef(workflow_id="wf-g", kind="plan.approved")],
-    )  # fmt: skip
+    )
 
     async def run() -> None:
         async with h.broker() as broker:
@@ -298,9 +301,11 @@ def test_validator_validates_and_stores_a_readable_report(tmp_path: Path) -> Non
     files = read_tree(chart.chart_dir, skip=(".autopilot/",))
     h.artifacts.files[("wf-v", "chart.1")] = {k: v.encode() for k, v in files.items()}
     request = SwarmRequest(
-        workflow_id="wf-v", swarm=Swarm.VALIDATION,
-        input_refs=[ArtifactRef(workflow_id="wf-v", kind="chart.1")], attempt=3,
-    )  # fmt: skip
+        workflow_id="wf-v",
+        swarm=Swarm.VALIDATION,
+        input_refs=[ArtifactRef(workflow_id="wf-v", kind="chart.1")],
+        attempt=3,
+    )
 
     async def run() -> None:
         async with h.broker() as broker:
@@ -336,13 +341,26 @@ def test_not_json_goes_to_dead_letter_only(planner: Harness) -> None:
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ({"type": "t", "source": "s", "subject": "wf-x", "data": {"workflow_id": "wf-x", "swarm": "planning"}},
-         "input or input_refs"),
-        ({"type": "t", "source": "s", "subject": "wf-x",
-          "data": {"workflow_id": "wf-x", "swarm": "validation", "input": {"a": 1}}},
-         "runs planning, not validation"),
+        (
+            {
+                "type": "t",
+                "source": "s",
+                "subject": "wf-x",
+                "data": {"workflow_id": "wf-x", "swarm": "planning"},
+            },
+            "input or input_refs",
+        ),
+        (
+            {
+                "type": "t",
+                "source": "s",
+                "subject": "wf-x",
+                "data": {"workflow_id": "wf-x", "swarm": "validation", "input": {"a": 1}},
+            },
+            "runs planning, not validation",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_request_is_dead_lettered_and_fails_the_workflow(
     planner: Harness, body: dict[str, Any], needle: str
 ) -> None:
@@ -455,9 +473,13 @@ def test_fault_hook_kills_after_the_node_once_then_resumes(
 
 
 def test_classify_uses_the_error_code() -> None:
-    assert classify(PlanningError("no", field="f"), swarm=Swarm.PLANNING, attempt=2).model_dump(include={"code", "field", "attempt"}) == {
-        "code": ErrorCode.POLICY, "field": "f", "attempt": 2,
-    }  # fmt: skip
+    assert classify(PlanningError("no", field="f"), swarm=Swarm.PLANNING, attempt=2).model_dump(
+        include={"code", "field", "attempt"}
+    ) == {
+        "code": ErrorCode.POLICY,
+        "field": "f",
+        "attempt": 2,
+    }
     assert (
         classify(GenerationError("x"), swarm=Swarm.GENERATION, attempt=1).code is ErrorCode.UNKNOWN
     )
@@ -541,8 +563,12 @@ def test_http_health_readiness_and_metrics(planner: Harness) -> None:
         "postgres": False,
     }
     assert 'autopilot_swarm_node_runs_total{node="plan",swarm="planning"} 1.0' in metrics.text
-    for name in ("autopilot_swarm_requests_total", "autopilot_swarm_duration_seconds",
-                 "autopilot_swarm_failures_total", "autopilot_dead_letters_total"):  # fmt: skip
+    for name in (
+        "autopilot_swarm_requests_total",
+        "autopilot_swarm_duration_seconds",
+        "autopilot_swarm_failures_total",
+        "autopilot_dead_letters_total",
+    ):
         assert f"# TYPE {name.removesuffix('_total')}" in metrics.text
 
 

@@ -46,8 +46,11 @@ AGENT: dict[str, Any] = {
         }
     ],
 }
-CHECKS = {"runAsRoot": ["CKV_K8S_23", "CKV_K8S_40"], "capabilities": ["CKV_K8S_25"],
-          "hostNetwork": ["CKV_K8S_19"]}  # fmt: skip
+CHECKS = {
+    "runAsRoot": ["CKV_K8S_23", "CKV_K8S_40"],
+    "capabilities": ["CKV_K8S_25"],
+    "hostNetwork": ["CKV_K8S_19"],
+}
 
 
 def _spec(tmp_path: Path, spec: dict[str, Any]) -> Path:
@@ -69,8 +72,9 @@ def _without(setting: str) -> dict[str, Any]:
 def test_declared_exceptions_complete_with_yes_and_the_json_lists_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["generate", str(_spec(tmp_path, AGENT)), "-o", str(tmp_path / "out"), "--yes",
-                 "--json"])  # fmt: skip
+    code = main(
+        ["generate", str(_spec(tmp_path, AGENT)), "-o", str(tmp_path / "out"), "--yes", "--json"]
+    )
     body = json.loads(capsys.readouterr().out)
     assert code == 0 and body["report"]["passed"] is True
     listed = {e["setting"]: e for e in body["acceptedExceptions"]}
@@ -88,8 +92,15 @@ def test_declared_exceptions_complete_with_yes_and_the_json_lists_them(
 def test_added_capabilities_without_an_exception_are_refused_naming_the_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["generate", str(_spec(tmp_path, _without("capabilities"))), "-o",
-                 str(tmp_path / "out"), "--yes"])  # fmt: skip
+    code = main(
+        [
+            "generate",
+            str(_spec(tmp_path, _without("capabilities"))),
+            "-o",
+            str(tmp_path / "out"),
+            "--yes",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "components[0].security.capabilities.add" in err and "'capabilities'" in err
@@ -120,10 +131,18 @@ def test_host_network_is_accepted_only_as_a_declared_hostnetwork_exception() -> 
     assert not [f for f in report.failedChecks if f.check == "CKV_K8S_19"]
     # A skip that does not come from the hostNetwork exception, and any other host namespace,
     # still fail: a reason cannot make host PID safe.
-    report = security.scan([
-        _daemonset({"checkov.io/skip1": "CKV_K8S_19=because we want it that way",
-                    "checkov.io/skip2": f"CKV_K8S_17={why}"}, hostNetwork=True, hostPID=True)
-    ])  # fmt: skip
+    report = security.scan(
+        [
+            _daemonset(
+                {
+                    "checkov.io/skip1": "CKV_K8S_19=because we want it that way",
+                    "checkov.io/skip2": f"CKV_K8S_17={why}",
+                },
+                hostNetwork=True,
+                hostPID=True,
+            )
+        ]
+    )
     failed = {f.check: f for f in report.failedChecks}
     assert "cannot be skipped" in failed["CKV_K8S_19"].message
     assert "cannot be skipped" in failed["CKV_K8S_17"].message
@@ -161,8 +180,12 @@ def test_security_gate_lists_accepted_exceptions_and_the_approval_records_who_an
     listed = {e["setting"]: e for e in sec["exceptions"]}
     assert {s: e["reason"] for s, e in listed.items()} == REASONS
     assert {s: e["checks"] for s, e in listed.items()} == CHECKS
-    assert {f["check"] for f in sec["accepted"]} == {"CKV_K8S_19", "CKV_K8S_23", "CKV_K8S_25",
-                                                     "CKV_K8S_40"}  # fmt: skip
+    assert {f["check"] for f in sec["accepted"]} == {
+        "CKV_K8S_19",
+        "CKV_K8S_23",
+        "CKV_K8S_25",
+        "CKV_K8S_40",
+    }
     assert not [f for f in sec["findings"] if f.get("check") == "CKV_K8S_19"]
     screen = gate_summary(body, None, colour=False)
     assert "Accepted exceptions (3)" in screen
@@ -196,9 +219,10 @@ def test_findings_left_after_the_fix_loop_open_error_review_readably(
         assert "Errors (1)" in screen and "checkov:CKV_K8S_19" in screen
         assert "fix: remove hostNetwork: true" in screen
         assert "approve re-runs dispatch_generation" in screen
-        response = client.post(f"/v1/workflows/{wf}/decisions",
-                               json={"gate": "error_review", "decision": "reject",
-                                     "comment": "not on our nodes"})  # fmt: skip
+        response = client.post(
+            f"/v1/workflows/{wf}/decisions",
+            json={"gate": "error_review", "decision": "reject", "comment": "not on our nodes"},
+        )
         assert response.status_code == 200
         done = wait_for(client, wf, ended)
         assert done["status"] == "failed"
