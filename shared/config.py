@@ -19,6 +19,12 @@ AES_KEY_ENV = "LANGGRAPH_AES_KEY"
 AES_KEY_SIZES = (16, 24, 32)
 
 
+def cache_dir() -> Path:
+    """The user's cache directory for this project: `$XDG_CACHE_HOME/autopilot`, else
+    `~/.cache/autopilot` (what can be rebuilt at any time: compiled schemas)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autopilot"
+
+
 def default_data_dir() -> Path:
     """XDG data home (`~/.local/share/autopilot`), or `./.autopilot-data` when there is no home."""
     xdg = os.environ.get("XDG_DATA_HOME")

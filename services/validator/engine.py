@@ -225,7 +225,6 @@ def _settings() -> str:
                 parts.append(f"{module.__name__}.{attr}@{id(value)}:{size}")
             elif callable(value) and not isinstance(value, type):
                 parts.append(f"{module.__name__}.{attr}@{id(value)}")
-    parts += sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AUTOPILOT_"))
     return "\n".join(parts)
 
 

@@ -29,6 +29,7 @@ from kubernetes_validate.utils import all_versions
 from referencing import Registry, Resource
 
 from services.validator.cache import LRU
+from shared.config import cache_dir
 from shared.errors import InputError
 from shared.models.reports import Finding, Severity
 
@@ -252,9 +253,8 @@ class _Unresolvable(Exception):
 
 
 def schema_cache_dir() -> Path:
-    """Where resolved kind schemas are kept: `$XDG_CACHE_HOME` or ~/.cache, then autopilot."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "autopilot" / "kube-schema"
+    """Where resolved kind schemas are kept: kube-schema/ in the project's cache directory."""
+    return cache_dir() / "kube-schema"
 
 
 def kind_schema(version: str, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
