@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os  # noqa: F401 - tests/unit/gateway/test_gateway_keys_audit.py reads `remote.os.environ`
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.cli import remote
 from services.cli.main import main as cli
+from services.cli.settings import CliSettings
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from services.gateway.sealed import Sealer
@@ -237,7 +238,8 @@ def cli_gateway(
 
         @contextlib.contextmanager
         def same_client(gateway: str | None, read_timeout: float = 30.0) -> Iterator[TestClient]:
-            key = remote.os.environ.get("AUTOPILOT_API_KEY", "")
+            secret = CliSettings().api_key
+            key = secret.get_secret_value() if secret else ""
             client.headers["Authorization"] = f"Bearer {key}"
             yield client
 
