@@ -27,9 +27,11 @@ from shared.models.reports import Finding
 from shared.models.workflow import ErrorContext
 
 if TYPE_CHECKING:  # the stream functions import NATS when called: the CLI's verbs never do
-    from faststream.nats import JStream
+    from collections.abc import Awaitable, Callable
+
+    from faststream.nats import JStream, NatsBroker, NatsMessage
     from nats.js import JetStreamContext
-    from nats.js.api import StreamConfig
+    from nats.js.api import ConsumerConfig, StreamConfig
 
 SPEC_VERSION = "1.0"
 SUBJECT_PREFIX = "autopilot.v1"
@@ -173,6 +175,72 @@ def jstream(name: str = STREAM_NAME, prefix: str = SUBJECT_PREFIX) -> JStream:
         # One owner for the definition: FastStream would otherwise create it with its defaults.
         declare=False,
     )
+
+
+def sequential_pullers(
+    broker: NatsBroker,
+    subject: str,
+    handler: Callable[[NatsMessage], Awaitable[None]],
+    *,
+    stream: JStream,
+    config: ConsumerConfig,
+    workers: int,
+    pull_timeout: float,
+    title: str,
+) -> list[Any]:
+    """`workers` pullers of one durable consumer, each fetching one message when its last is
+    acked or nakked (manual acks), registered on the broker with `handler`.
+
+    Not one puller with FastStream's `max_workers`: that one fetches a message and lets it wait
+    for a free worker unseen (no heartbeat), so JetStream redelivers it after ack_wait, maybe
+    to another replica, while this one still holds it and later runs it too. A sequential
+    puller runs what it fetched at once, so no message waits in a process.
+    """
+    import warnings
+
+    from faststream.middlewares import AckPolicy as FastStreamAckPolicy
+    from faststream.nats import PullSub
+
+    durable = str(config.durable_name)
+    with warnings.catch_warnings():
+        # JetStream hands each message to one puller of a consumer; `queue` says the same to
+        # FastStream's test broker (which would otherwise give it to every puller), and
+        # FastStream warns that a pull subscription does not need it.
+        warnings.filterwarnings("ignore", "The `queue` option has no effect", RuntimeWarning)
+        pullers = [
+            broker.subscriber(
+                subject,
+                stream=stream,
+                durable=durable,
+                config=config,
+                pull_sub=PullSub(batch_size=1, timeout=pull_timeout),
+                ack_policy=FastStreamAckPolicy.MANUAL,
+                queue=durable,
+                title=title + (f" (worker {worker + 1})" if worker else ""),
+            )
+            for worker in range(max(1, workers))
+        ]
+    for worker, puller in enumerate(pullers):
+        puller(named_handler(handler, f"on_{durable}_{worker + 1}".replace("-", "_")))
+    return pullers
+
+
+def named_handler(
+    handler: Callable[[NatsMessage], Awaitable[None]], name: str
+) -> Callable[[NatsMessage], Awaitable[None]]:
+    """A distinct handler function under `name` (FastStream names subscribers by them)."""
+
+    from faststream.nats import NatsMessage
+
+    async def named(message: NatsMessage) -> None:
+        """Pass the message on to the handler."""
+        await handler(message)
+
+    named.__name__ = named.__qualname__ = name
+    # FastStream reads the parameter's type from the annotations: real classes, not the
+    # strings this module's postponed annotations would leave (NATS is imported lazily here).
+    named.__annotations__ = {"message": NatsMessage, "return": None}
+    return named
 
 
 # --------------------------------------------------------------------------- ids

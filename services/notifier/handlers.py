@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from faststream.middlewares import AckPolicy as FastStreamAckPolicy
@@ -35,6 +34,8 @@ from shared.events import (
     Event,
     jstream,
     msg_id,
+    named_handler,
+    sequential_pullers,
     webhook_dead_letter_subject,
     webhook_delivery_subject,
 )
@@ -231,12 +232,14 @@ class Notifier:
                 pull_sub=PullSub(batch_size=16, timeout=1.0),
                 ack_policy=FastStreamAckPolicy.MANUAL,
                 title=f"notifier: {kind}.*",
-            )(_named(self.on_notification, f"on_{kind}"))
+            )(named_handler(self.on_notification, f"on_{kind}"))
         durable = f"{s.consumer_name}-deliveries"
-        self.broker.subscriber(
+        # Sequential pullers (why: shared/events.py): a delivery never waits unseen for a worker.
+        sequential_pullers(
+            self.broker,
             webhook_delivery_subject(s.subject_prefix),
+            self.on_delivery,
             stream=stream,
-            durable=durable,
             config=ConsumerConfig(
                 durable_name=durable,
                 ack_policy=AckPolicy.EXPLICIT,
@@ -245,18 +248,7 @@ class Notifier:
                 ack_wait=s.webhook_timeout_seconds * 2 + 10.0,
                 description="K8s Autopilot notifier: webhook deliveries",
             ),
-            pull_sub=PullSub(batch_size=1, timeout=1.0),
-            ack_policy=FastStreamAckPolicy.MANUAL,
-            max_workers=s.max_workers if s.max_workers > 1 else None,
+            workers=s.max_workers,
+            pull_timeout=1.0,
             title="notifier: webhook deliveries",
-        )(self.on_delivery)
-
-
-def _named(fn: Any, name: str) -> Any:
-    """A distinct handler function per subscriber (FastStream names subscribers by them)."""
-
-    async def handler(message: NatsMessage) -> None:
-        await fn(message)
-
-    handler.__name__ = name
-    return handler
+        )

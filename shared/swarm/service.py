@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import time
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, Literal
@@ -17,8 +16,7 @@ from typing import Any, Literal
 import psycopg
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
-from faststream.middlewares import AckPolicy as FastStreamAckPolicy
-from faststream.nats import NatsBroker, NatsMessage, PullSub
+from faststream.nats import NatsBroker, NatsMessage
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -38,6 +36,7 @@ from shared.events import (
     ensure_stream,
     jstream,
     msg_id,
+    sequential_pullers,
     swarm_event,
 )
 from shared.infra.artifacts import ArtifactStore
@@ -116,33 +115,17 @@ class SwarmService:
         self.warm_up = warm_up
         self.metrics = SwarmMetrics(settings.metrics_enabled)
         self.broker = build_broker(settings)
-        # `max_workers` sequential pullers of the one durable consumer, not one puller with
-        # FastStream's `max_workers`: that one fetched a message and let it wait for a free
-        # worker without heartbeats, so JetStream redelivered it after ack_wait (maybe to
-        # another replica) while this replica still held it and later ran it too. A sequential
-        # puller fetches only when its last request is acked or nakked, and runs what it
-        # fetched at once, heartbeated: no message waits in a replica unseen by JetStream.
-        with warnings.catch_warnings():
-            # JetStream hands each message to one puller of a consumer; `queue` says the same
-            # to FastStream's test broker (which would otherwise give it to every puller), and
-            # FastStream warns that a pull subscription does not need it.
-            warnings.filterwarnings("ignore", "The `queue` option has no effect", RuntimeWarning)
-            self.subscribers = [
-                self.broker.subscriber(
-                    settings.requested_subject(),
-                    stream=jstream(settings.stream_name, settings.subject_prefix),
-                    durable=self.service,
-                    config=consumer_config(settings, self.service),
-                    pull_sub=PullSub(batch_size=1, timeout=settings.pull_timeout_seconds),
-                    ack_policy=FastStreamAckPolicy.MANUAL,
-                    queue=self.service,
-                    title=f"{self.service}: {self.swarm.value} requests"
-                    + (f" (worker {worker + 1})" if worker else ""),
-                )
-                for worker in range(settings.max_workers)
-            ]
-        for worker, subscriber in enumerate(self.subscribers):
-            subscriber(_named(self._on_message, f"on_{self.swarm.value}_request_{worker + 1}"))
+        # `max_workers` sequential pullers of the one durable consumer (why: shared/events.py).
+        self.subscribers = sequential_pullers(
+            self.broker,
+            settings.requested_subject(),
+            self._on_message,
+            stream=jstream(settings.stream_name, settings.subject_prefix),
+            config=consumer_config(settings, self.service),
+            workers=settings.max_workers,
+            pull_timeout=settings.pull_timeout_seconds,
+            title=f"{self.service}: {self.swarm.value} requests",
+        )
         self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._context: SwarmContext | None = None
         self._lock: ThreadLock = memory_lock()
@@ -474,19 +457,6 @@ class SwarmService:
     def asgi_app(self) -> AsgiFastStream:
         """The ASGI app: the broker runs in its lifespan, HTTP serves the probes and metrics."""
         return AsgiFastStream(self.broker, asgi_routes=self.http_routes(), lifespan=self.resources)
-
-
-def _named(
-    handler: Callable[[NatsMessage], Awaitable[None]], name: str
-) -> Callable[[NatsMessage], Awaitable[None]]:
-    """A distinct handler function per puller (FastStream names subscribers by them)."""
-
-    async def named(message: NatsMessage) -> None:
-        """Pass the message on to the service's handler."""
-        await handler(message)
-
-    named.__name__ = named.__qualname__ = name
-    return named
 
 
 def consumer_config(settings: SwarmSettings, durable: str) -> ConsumerConfig:

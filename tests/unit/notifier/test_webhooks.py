@@ -625,3 +625,21 @@ def test_the_cli_prints_events_as_json_lines(
         assert cli(["events", "--tail", "1", "-o", "text"]) == 0
         assert "gate.planning_review.pending" in capsys.readouterr().out
         assert cli(["events", "-e", "nope"]) == 2
+
+
+def test_webhook_deliveries_are_taken_by_sequential_pullers() -> None:
+    """A delivery never waits in the notifier for a free worker unseen by JetStream (which
+    would redeliver it and post twice): one sequential puller per worker, none fetching ahead."""
+    from faststream._internal.endpoint.subscriber.mixins import ConcurrentMixin
+    from faststream.nats import NatsBroker
+
+    broker = NatsBroker()
+    notifier = Notifier(
+        NotifierSettings(subject_prefix="p", max_workers=3), broker, NotifierMetrics()
+    )
+    notifier.subscribe()
+    deliveries = [s for s in broker.subscribers if s.config.durable_name.endswith("-deliveries")]
+    assert len(deliveries) == 3
+    for puller in deliveries:
+        assert not isinstance(puller, ConcurrentMixin)
+        assert puller.pull_sub.batch_size == 1
