@@ -56,6 +56,20 @@ _log = logging.getLogger(__name__)
 Graph = CompiledStateGraph[SupervisorState, Deps, SupervisorState, SupervisorState]
 
 
+def _already_applied(values: Any, request: DecisionRequest, principal: str) -> bool:
+    """Whether the gate was passed with this decision by this reviewer (by hand; an edit
+    carries changes, so only an approve or a reject is a safe repeat)."""
+    decisions = (values or {}).get("decisions") or {}
+    done = decisions.get(request.gate) if isinstance(decisions, dict) else None
+    return (
+        isinstance(done, dict)
+        and request.decision in ("approve", "reject")
+        and done.get("decision") == request.decision
+        and done.get("by") == principal
+        and not done.get("auto")
+    )
+
+
 def _interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
     """The pending interrupt values of the latest checkpoint."""
     return [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
@@ -373,6 +387,13 @@ class Supervisor:
             snapshot = await self.graph.aget_state(self.config(workflow_id))
             gates = [v for v in _interrupts(snapshot) if "gate" in v]
             if not gates or gates[0]["gate"] != request.gate:
+                if _already_applied(snapshot.values, request, principal):
+                    # A retry of this reviewer's decision whose answer was lost (the database
+                    # went away after the gate was passed): the same answer, not a 409. A run
+                    # the failure cut short goes on from its last checkpoint.
+                    if snapshot.next and not _interrupts(snapshot):
+                        await self._run(workflow_id, None)
+                    return await self.store.get(workflow_id) or record
                 pending = gates[0]["gate"] if gates else None
                 raise GateNotPending(
                     f"gate {request.gate} is not pending"

@@ -388,10 +388,17 @@ def test_decision_for_a_gate_not_pending_is_409(client: TestClient) -> None:
     )
     assert response.status_code == 409 and "planning_review" in response.json()["detail"]
     approve(client, wf, "planning_review")
+    # Another answer for a gate already passed is refused...
+    other = client.post(
+        f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "reject"}
+    )
+    assert other.status_code == 409
+    # ...while the same answer again (a retry whose first answer was lost) is the same answer.
     again = client.post(
         f"/v1/workflows/{wf}/decisions", json={"gate": "planning_review", "decision": "approve"}
     )
-    assert again.status_code == 409
+    assert again.status_code == 200, again.text
+    assert again.json()["decisions"]["planning_review"]["decision"] == "approve"
     assert (
         client.post(
             "/v1/workflows/nope/decisions", json={"gate": "planning_review", "decision": "approve"}
