@@ -23,7 +23,10 @@ router = APIRouter()
     response_model=WorkflowView,
     responses={
         **NOT_FOUND,
-        409: {"model": Problem, "description": "That gate is not pending."},
+        409: {
+            "model": Problem,
+            "description": "That gate is not pending (the same reviewer repeating the approve or reject that passed it gets 200).",
+        },
         403: {
             "model": Problem,
             "description": "Needs the approver role; or the caller submitted the workflow and "
