@@ -71,3 +71,25 @@ def approve(client: TestClient, wf: str, gate: str, **extra: Any) -> dict[str, A
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+class Lent:
+    """A TestClient lent to the CLI as `remote.client` hands one out: its lifespan is already
+    running, so the CLI's `with` neither starts nor closes it."""
+
+    def __init__(self, client: TestClient) -> None:
+        """Lend `client`."""
+        self.client = client
+
+    def __enter__(self) -> TestClient:
+        """The lent client."""
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        """Nothing to close: the test owns the client."""
+        return None
+
+
+def lend(client: TestClient) -> Callable[..., Lent]:
+    """A stand-in for `services.cli.remote.client` that lends `client`, whatever it is asked."""
+    return lambda *args, **kwargs: Lent(client)

@@ -23,7 +23,7 @@ from services.gateway.main import create_app
 from shared.errors import ArtifactError, InputError
 from shared.events import Phase, Swarm, SwarmResult
 from tests.fakes.gateway_world import MemoryWorld
-from tests.gateway_client import approve, at_gate, ended, wait_for
+from tests.gateway_client import approve, at_gate, ended, lend, wait_for
 
 SPEC: dict[str, Any] = {
     "name": "shop",
@@ -201,25 +201,12 @@ def test_who_may_cancel(tmp_path: Path, world: MemoryWorld) -> None:
         assert anyone.status_code == 401 and anyone.headers["content-type"] == "application/json"
 
 
-class _Open:
-    """The test client as `remote.client` hands it out (its lifespan is already running)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def __enter__(self) -> TestClient:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def test_cli_cancel(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wf = submit(client)
     wait_for(client, wf, at_gate("planning_review"))
-    monkeypatch.setattr(remote, "client", lambda *a, **k: _Open(client))
+    monkeypatch.setattr(remote, "client", lend(client))
     assert cli_main(["cancel", wf]) == 0
     out = capsys.readouterr().out
     assert f"cancelled {wf}" in out and "status:    cancelled" in out

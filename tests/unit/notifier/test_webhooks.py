@@ -42,7 +42,7 @@ from shared.webhooks import (
     verify,
 )
 from tests.fakes.gateway_world import MemoryWorld
-from tests.gateway_client import at_gate, ended, submit, wait_for
+from tests.gateway_client import at_gate, ended, lend, submit, wait_for
 from tests.unit.gateway.test_gateway_trust import KEYS, SPEC, auth
 
 SECRET = "s3cret-0123456789abcdef"
@@ -562,7 +562,7 @@ def test_the_cli_adds_lists_and_removes_webhooks(
 ) -> None:
     world = MemoryWorld()
     with keyed(tmp_path, world) as client:
-        monkeypatch.setattr("services.cli.remote.client", lambda *a, **k: _Borrowed(client))
+        monkeypatch.setattr("services.cli.remote.client", lend(client))
         monkeypatch.setenv("AUTOPILOT_API_KEY", "bob-key")
         client.headers.update(auth("bob-key"))
         assert (
@@ -594,25 +594,12 @@ def test_the_cli_adds_lists_and_removes_webhooks(
         assert cli(["webhooks", "rm", hook_id]) == 2
 
 
-class _Borrowed:
-    """A TestClient lent to the CLI as its httpx client (not closed by the CLI's `with`)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def __enter__(self) -> TestClient:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def test_the_cli_prints_events_as_json_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = GatewaySettings(data_dir=tmp_path, local_mode=True)
     with TestClient(create_app(settings, resources=MemoryWorld())) as client:
-        monkeypatch.setattr("services.cli.remote.client", lambda *a, **k: _Borrowed(client))
+        monkeypatch.setattr("services.cli.remote.client", lend(client))
         wf = submit(client, SPEC)
         wait_for(client, wf, lambda b: at_gate("planning_review")(b) or ended(b))
         assert cli(["events", "--since", "0"]) == 0
