@@ -7,7 +7,6 @@ import importlib.util
 import logging
 import os
 import pickle
-import re
 import sys
 import tempfile
 import threading
@@ -113,11 +112,10 @@ GRAPH_CACHE_SIZE = 64
 """Whole renders whose cross-object (graph) check results a process keeps."""
 _PATH = "/rendered.yaml"
 """The file name checkov's records carry; nothing is written there."""
-_HELM_TEMPLATE = (re.compile(r"\{\{-?\s*\.Release\."), re.compile(r"\{\{-?\s*\.Values\."))
-"""Checkov's k8_yaml.load skips a whole file whose text matches one of these, taking it for an
-unrendered Helm template. What is scanned here was rendered by Helm, so such text is data (an
-app's own template in a ConfigMap): the in-memory path scans it anyway, or one string would
-switch the scan off and score the chart 100%."""
+# Checkov's k8_yaml.load skips a whole file whose text looks like an unrendered Helm template
+# (`{{ .Values.` / `{{ .Release.`). What is scanned here was rendered by Helm, so such text is
+# data (an app's own template in a ConfigMap): the in-memory path does not follow that gate, or
+# one string would switch the scan off and score the chart 100%.
 
 
 class _DropCheckovRootRecords(logging.Filter):
@@ -423,9 +421,6 @@ class _Document:
     validator drops the document."""
     has_api_version: bool
     has_kind: bool
-    helm_template: bool
-    """Its text matches checkov's unrendered-Helm-template patterns (kept for the record;
-    the scan does not drop the render for it)."""
     kinds: tuple[Any, ...] = ()
     """The kinds of the resources it gives checkov (a List's items')."""
     resources: list[Outcome] | None = None
@@ -452,7 +447,7 @@ def outcomes(objects: list[dict[str, Any]]) -> list[Outcome]:
             _results.put(key, doc)
         docs.append(doc)
     # k8_yaml.load: a file without both words yields nothing. (Its unrendered-template gate is
-    # not followed: see _HELM_TEMPLATE.)
+    # not followed: what is scanned was rendered by Helm, so template-like text is data.)
     if not any(d.has_api_version for d in docs) or not any(d.has_kind for d in docs):
         return []
     missing = [d for d in docs if d.marked is not None and d.resources is None]
@@ -502,7 +497,6 @@ def _document(obj: Any) -> _Document:
         kinds=kinds,
         has_api_version="apiVersion" in text,
         has_kind="kind" in text,
-        helm_template=any(p.search(text) for p in _HELM_TEMPLATE),
     )
 
 
