@@ -99,17 +99,16 @@ def warm(runs: int, *, first_sight: bool) -> None:
     from services.generator.engine import generate_chart
     from services.planner.engine import plan_chart
     from services.planner.intake import intake
-    from services.validator.engine import validate_chart
+    from services.validator.engine import clear_caches, validate_chart
     from services.validator.helm import with_placeholders
 
-    clear = _cache_clearer()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
 
         def full() -> float:
             data = _edited_shop()
             if first_sight:
-                clear()
+                clear_caches()
             start = time.perf_counter()
             taken = intake(data, base_dir=SHOP.parent, name=SHOP.stem)
             plan = plan_chart(taken.requirements, notes=taken.notes)
@@ -134,17 +133,6 @@ def warm(runs: int, *, first_sight: bool) -> None:
             a, b, ratio = _paired(full, render, runs)
     label = "first sight" if first_sight else "iterating"
     _row(f"(a) warm plan+generate+validate ({label}) / one render", a, b, ratio, "goal <= 3")
-
-
-def _cache_clearer() -> Callable[[], None]:
-    """Empties the validator's per-object and per-report result caches (imports, the loaded
-    checkov registry and compiled schemas stay: what a warm service keeps)."""
-    from services.validator import engine
-
-    clear = getattr(engine, "clear_caches", None)
-    if clear is None:
-        raise SystemExit("services.validator.engine has no clear_caches(); cannot measure")
-    return clear  # type: ignore[no-any-return]
 
 
 def per_object(runs: int) -> None:

@@ -187,22 +187,10 @@ class InProcess:
 
 def _forget_validation_results() -> None:
     """Empty the validator's in-process result caches and whole-report memo (what another
-    process has not got): engine.clear_caches() when it exists, else each known cache."""
-    from services.validator import engine, kube_schema, security
+    process has not got)."""
+    from services.validator.engine import clear_caches
 
-    clear = getattr(engine, "clear_caches", None)
-    if callable(clear):
-        clear()
-        return
-    for module, names in (
-        (engine, ("_MEMO",)),
-        (security, ("_results", "_graphs")),
-        (kube_schema, ("_results",)),
-    ):
-        for name in names:
-            forget = getattr(getattr(module, name, None), "clear", None)
-            if callable(forget):
-                forget()
+    clear_caches()
 
 
 # ----------------------------------------------------------------------------- the system
