@@ -186,11 +186,13 @@ _MEMO = _Memo(16)
 
 
 def clear_caches() -> None:
-    """Empty every result cache: whole reports, checkov's and the schemas' per-object results.
+    """Empty every result cache: whole reports, parsed renders, checkov's and the schemas'
+    per-object results.
 
     What a warm process keeps besides (imports, checkov's registry, compiled schemas) stays.
     """
     _MEMO.clear()
+    helm.clear_caches()
     security.clear_caches()
     kube_schema.clear_caches()
 

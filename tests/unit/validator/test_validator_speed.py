@@ -9,8 +9,9 @@ from typing import Any
 
 import helm_python
 import pytest
+import yaml
 
-from services.validator import engine, security
+from services.validator import engine, helm, security
 from services.validator.engine import validate_chart
 from shared.models.reports import ValidationReport
 
@@ -154,3 +155,32 @@ def test_the_memo_is_bounded() -> None:
     assert memo.get("k0", here) is None
     assert memo.get("k1", here) == reports[1]
     assert memo.get("k2", here) == reports[2]
+
+
+def test_a_remembered_parse_equals_a_fresh_one_and_is_a_copy_each_time() -> None:
+    helm.clear_caches()
+    text = "a: 1\nb: [x, {c: 2}]\n---\n---\nkind: Pod\nkind: Job\n"
+    fresh = helm.parse_documents(text)
+    first = helm.parse_rendered(text)
+    again = helm.parse_rendered(text)
+    assert first == again == fresh
+    assert again[1] is True  # the repeated key is remembered with the documents
+    assert helm._parsed.hits == 1
+    again[0][0]["b"][1]["c"] = 3  # a caller changing its copy changes no later answer
+    assert helm.parse_rendered(text)[0][0]["b"][1]["c"] == 2
+    assert helm.parse_rendered(text + " ")[0] == fresh[0]  # other text is parsed anew
+    assert helm._parsed.misses == 2
+
+
+def test_text_that_does_not_parse_raises_every_time() -> None:
+    helm.clear_caches()
+    for _ in range(2):
+        with pytest.raises(yaml.YAMLError):
+            helm.parse_rendered("a: b: c\n")
+    assert helm._parsed.hits == 0
+
+
+def test_clear_caches_forgets_parses() -> None:
+    helm.parse_rendered("x: 1\n")
+    engine.clear_caches()
+    assert helm._parsed.items == {}
