@@ -12,6 +12,13 @@
 (c) cold CLI: the 57-service sentry-self-hosted stack / the shop example (goal < 3)
 (d) per rendered object: the shop chart's render / a `helm create` scaffold's (goal <= 2)
 
+Two floors are printed with (a) and (b), each measured side by side like the figures:
+(a) floor: the renders the rules require (every values set, plus the install without the
+    required secrets), one after another / one render; and the same renders on one thread
+    each / one after another (helm-python-sdk runs one render at a time in a process, so
+    threads do not shorten them)
+(b) floor: a cold process that only loads checkov's checks / `autopilot --version`
+
 Medians of the pair ratios are printed with the median times.
 
     .venv/bin/python bench/speed.py [--runs 3] [--warm-runs 7] [--only a,b,c,d]
@@ -29,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -131,8 +139,49 @@ def warm(runs: int, *, first_sight: bool) -> None:
 
             render()
             a, b, ratio = _paired(full, render, runs)
-    label = "first sight" if first_sight else "iterating"
-    _row(f"(a) warm plan+generate+validate ({label}) / one render", a, b, ratio, "goal <= 3")
+            label = "first sight" if first_sight else "iterating"
+            _row(
+                f"(a) warm plan+generate+validate ({label}) / one render", a, b, ratio, "goal <= 3"
+            )
+            if not first_sight:
+                required_renders(chart, chart_dir, render, runs)
+
+
+def required_renders(chart: Any, chart_dir: Path, render: Callable[[], float], runs: int) -> None:
+    """(a)'s floor: the renders a validation must make, serially and on threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import helm_python
+
+    from services.validator.helm import load_values_sets
+
+    sets, _ = load_values_sets(chart_dir)
+
+    def one(values: dict[str, Any] | None) -> None:
+        try:
+            chart.render(values, name="rel", namespace="bench", is_install=True)
+        except helm_python.HelmError:
+            pass  # the install without the required secrets fails, as it must
+
+    every = [vs.values for vs in sets] + [None]
+
+    def serial() -> float:
+        start = time.perf_counter()
+        for values in every:
+            one(values)
+        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(len(every)) as pool:
+
+        def threaded() -> float:
+            start = time.perf_counter()
+            list(pool.map(one, every))
+            return time.perf_counter() - start
+
+        a, b, ratio = _paired(serial, render, runs)
+        _row(f"    floor: the {len(every)} required renders / one render", a, b, ratio, "")
+        a, b, ratio = _paired(threaded, serial, runs)
+        _row(f"    the {len(every)} renders on threads / one after another", a, b, ratio, "")
 
 
 def per_object(runs: int) -> None:
@@ -222,6 +271,7 @@ def main() -> None:
     shop = [*CLI, "generate", "{spec}", "-o", "{out}", "--yes", "-q"]
     stack = [*CLI, "generate", str(STACK.relative_to(ROOT)), "-o", "{out}", "--yes", "-q"]
     version = [*CLI, "--version"]
+    checkov = [sys.executable, "-c", "from services.validator import security; security.warm_up()"]
     print(f"{'figure':58} {'A ms':>9} {'B ms':>9} {'A/B':>7}")
     if "a" in only:
         warm(args.warm_runs, first_sight=False)
@@ -229,6 +279,8 @@ def main() -> None:
     if "b" in only:
         a, b, ratio = _paired(_timed_command(shop), _timed_command(version), args.runs)
         _row("(b) cold `autopilot generate shop` / `autopilot --version`", a, b, ratio, "goal <= 3")
+        a, b, ratio = _paired(_timed_command(checkov), _timed_command(version), args.runs)
+        _row("    floor: a process that only loads checkov / --version", a, b, ratio, "")
         daemon_row(shop, version, args.runs)
     if "c" in only:
         a, b, ratio = _paired(_timed_command(stack), _timed_command(shop), args.runs)
