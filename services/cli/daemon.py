@@ -12,8 +12,12 @@ The socket's name carries a fingerprint of the code (Python, the package metadat
 tree never talks to a daemon still running the old code; a request also carries the
 fingerprint, and a daemon refuses one that is not its own.
 
-Frames are a 4-byte big-endian length and that many bytes of UTF-8 JSON, one request and one
-answer per connection.
+Frames are a 4-byte big-endian length and that many bytes of UTF-8 JSON. A connection
+carries one request. The answer to `status` or `stop` is one frame; a run is answered as it
+goes: a frame `{"stream": "stdout"|"stderr", "data": ...}` for each write, in the order the
+run wrote them, then `{"code": N}`. A client that goes away mid-run (Ctrl-C, a closed pipe)
+stops it as Ctrl-C stops an in-process run: the daemon exits at once, and the next client
+starts a fresh one.
 """
 
 from __future__ import annotations
@@ -29,11 +33,11 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-PROTOCOL = 1
+PROTOCOL = 2
 MAX_FRAME = 64 * 1024 * 1024
 """The largest frame either side accepts (a request carries stdin, an answer the output)."""
 CONNECT_TIMEOUT = 2.0
@@ -204,9 +208,9 @@ def run_remote(
     environ: Mapping[str, str],
     stdin: bytes | None,
 ) -> int | None:
-    """Run `autopilot ARGV` in the daemon and print what it printed; its exit code. None
-    when this run should happen in this process: no daemon answered (one is started for the
-    next run), or it went away mid-request (said once on stderr)."""
+    """Run `autopilot ARGV` in the daemon, printing its output as it comes; its exit code.
+    None when this run should happen in this process: no daemon answered (one is started for
+    the next run), it refused, or it went away mid-request (said once on stderr)."""
     code = fingerprint()
     request = {
         "op": "run",
@@ -219,8 +223,33 @@ def run_remote(
         "tty": [_isatty(sys.stdout), _isatty(sys.stderr)],
         "umask": _umask(),
     }
+    printed = False
     try:
-        answer = call(socket_path(private_dir(directory), code), request)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(str(socket_path(private_dir(directory), code)))
+            sock.settimeout(None)
+            try:
+                send_frame(sock, request)
+                while True:
+                    answer = recv_frame(sock)
+                    stream = {"stdout": sys.stdout, "stderr": sys.stderr}.get(
+                        str(answer.get("stream"))
+                    )
+                    if stream is None:
+                        break
+                    stream.write(str(answer.get("data", "")))
+                    stream.flush()
+                    printed = True
+            except (ConnectionError, struct.error) as exc:
+                raise DaemonError(f"the daemon went away: {exc}") from None
+    except DaemonError as exc:
+        again = " again" if printed else ""
+        print(
+            f"autopilot: the daemon failed ({exc}); running{again} in this process",
+            file=sys.stderr,
+        )
+        return None
     except OSError:
         try:
             spawn(log)
@@ -230,21 +259,12 @@ def run_remote(
                 file=sys.stderr,
             )
         return None
-    except DaemonError as exc:
-        print(f"autopilot: the daemon failed ({exc}); running in this process", file=sys.stderr)
-        return None
     if "error" in answer or not isinstance(answer.get("code"), int):
         message = answer.get("error", "no exit code in the answer")
         print(
             f"autopilot: the daemon refused ({message}); running in this process", file=sys.stderr
         )
         return None
-    # Two captured streams lose their interleaving; stderr (notes on the input, step
-    # progress) comes before stdout (the report) in a generate run, so it is written first.
-    sys.stderr.write(str(answer.get("stderr", "")))
-    sys.stderr.flush()
-    sys.stdout.write(str(answer.get("stdout", "")))
-    sys.stdout.flush()
     return int(answer["code"])
 
 
@@ -266,13 +286,28 @@ def _isatty(stream: Any) -> bool:
 # --- the daemon ------------------------------------------------------------------------------
 
 
-class _Capture(io.StringIO):
-    """Captured stdout or stderr that says whether the client's stream is a terminal."""
+class _Stream(io.TextIOBase):
+    """The client's stdout or stderr: each write goes to it as a frame, in order with the
+    other stream's; it says whether the client's stream is a terminal. After the client has
+    gone, writes are dropped (the daemon is exiting)."""
 
-    def __init__(self, tty: bool) -> None:
-        """An empty buffer standing for a terminal or not."""
+    def __init__(self, name: str, tty: bool, send: Callable[[Mapping[str, Any]], None]) -> None:
+        """A stream sending `{"stream": name, "data": ...}` frames through send."""
         super().__init__()
+        self.name = name
         self._tty = tty
+        self._send = send
+
+    def write(self, text: str) -> int:
+        """Send the text now (an empty write sends nothing)."""
+        if text:
+            with contextlib.suppress(OSError):
+                self._send({"stream": self.name, "data": text})
+        return len(text)
+
+    def writable(self) -> bool:
+        """A stream to write to."""
+        return True
 
     def isatty(self) -> bool:
         """What the client's stream is."""
@@ -363,7 +398,7 @@ class Daemon:
                 _same_user(conn)
                 request = recv_frame(conn)
                 conn.settimeout(None)
-                answer = self._answer(request)
+                answer = self._answer(request, _Sender(conn))
             except (DaemonError, struct.error, TimeoutError) as exc:
                 answer = {"error": f"bad request: {exc}"}
             except Exception as exc:  # noqa: BLE001 - a client gets a line, never a traceback
@@ -372,8 +407,8 @@ class Daemon:
             with contextlib.suppress(OSError):
                 send_frame(conn, answer)
 
-    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The answer to one well-formed frame."""
+    def _answer(self, request: dict[str, Any], send: _Sender) -> dict[str, Any]:
+        """The answer to one well-formed frame (a run's output goes through send first)."""
         op = request.get("op")
         if op == "status":
             return self.describe()
@@ -389,9 +424,11 @@ class Daemon:
         with self.lock:
             self.last = time.monotonic()
             old = os.umask(umask if isinstance(umask, int) and 0 <= umask <= 0o777 else 0o022)
+            watch = _Watch(send.conn, self.path)
             try:
-                return run_request(argv, cwd, env, stdin, tty)
+                return run_request(argv, cwd, env, stdin, tty, send)
             finally:
+                watch.done()
                 os.umask(old)
                 self.served += 1
                 self.last = time.monotonic()
@@ -423,6 +460,61 @@ class Daemon:
                 if mine and other.get("python") == sys.executable:
                     call(path, {"op": "stop"}, timeout=10)
                     _log(f"stopped daemon {other.get('pid')} of older code")
+
+
+class _Sender:
+    """Frames to one client, sent whole even when two threads write (a progress spinner)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        """Frames go to conn."""
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def __call__(self, message: Mapping[str, Any]) -> None:
+        """Send one frame."""
+        with self.lock:
+            send_frame(self.conn, message)
+
+
+class _Watch:
+    """While a run is going, a thread waits on the client's side of the socket: the client
+    sends nothing after its request, so the socket becomes readable only when it goes away
+    (Ctrl-C, a closed pipe). The daemon then exits at once, as Ctrl-C ends an in-process run;
+    a half-done run leaves no state behind in a warm process that a later run would reuse."""
+
+    def __init__(self, conn: socket.socket, path: Path) -> None:
+        """Start watching conn; the daemon's socket file is path."""
+        self._conn = conn
+        self._path = path
+        self._running = True
+        self._lock = threading.Lock()
+        threading.Thread(target=self._wait, name="client-watch", daemon=True).start()
+
+    def _wait(self) -> None:
+        import select
+
+        while True:
+            with self._lock:
+                if not self._running:
+                    return
+            try:
+                readable, _, _ = select.select([self._conn], [], [], 0.2)
+            except (OSError, ValueError):
+                return  # the run ended and closed the connection
+            if readable:
+                break
+        with self._lock:
+            if not self._running:
+                return
+            _log("the client went away mid-run; exiting (the next client starts a new daemon)")
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+            os._exit(130)
+
+    def done(self) -> None:
+        """The run ended: stop watching (before the connection closes)."""
+        with self._lock:
+            self._running = False
 
 
 def _same_user(conn: socket.socket) -> None:
@@ -459,22 +551,28 @@ def _checked(request: dict[str, Any]) -> tuple[list[str], str, dict[str, str], b
 
 
 def run_request(
-    argv: list[str], cwd: str, env: Mapping[str, str], stdin: bytes | None, tty: Any
+    argv: list[str],
+    cwd: str,
+    env: Mapping[str, str],
+    stdin: bytes | None,
+    tty: Any,
+    send: Callable[[Mapping[str, Any]], None],
 ) -> dict[str, Any]:
     """Run `autopilot ARGV` as the in-process CLI does, in `cwd` with `env` (restored after),
-    stdout and stderr captured: {"code", "stdout", "stderr"}."""
+    its stdout and stderr sent through `send` as written: {"code"}."""
     from services.cli.environment import request_environment
     from services.cli.main import main
 
-    out = _Capture(bool(tty[0]) if isinstance(tty, list) and tty else False)
-    err = _Capture(bool(tty[1]) if isinstance(tty, list) and len(tty) > 1 else False)
+    out = _Stream("stdout", bool(tty[0]) if isinstance(tty, list) and tty else False, send)
+    err = _Stream("stderr", bool(tty[1]) if isinstance(tty, list) and len(tty) > 1 else False, send)
     stdin_stream = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8")
     here = os.getcwd()
     saved = sys.stdin, sys.stdout, sys.stderr
     try:
         os.chdir(cwd)
     except OSError as exc:
-        return {"code": 2, "stdout": "", "stderr": f"error: cannot enter {cwd}: {exc}\n"}
+        err.write(f"error: cannot enter {cwd}: {exc}\n")
+        return {"code": 2}
     try:
         with request_environment(env):
             sys.stdin, sys.stdout, sys.stderr = stdin_stream, out, err
@@ -492,7 +590,7 @@ def run_request(
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
         os.chdir(here)
-    return {"code": int(code), "stdout": out.getvalue(), "stderr": err.getvalue()}
+    return {"code": int(code)}
 
 
 def _warm_up() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from services.cli import daemon
+from services.cli.environment import daemon_places
 from services.cli.main import main
 from services.cli.settings import CliSettings
 
@@ -335,6 +336,48 @@ def test_without_the_opt_in_no_daemon_is_asked(
         assert generate._via_daemon(argparse.Namespace(**{**base, **change})) is None
 
 
+def _run_request(argv: list[str], cwd: Path, code: str) -> dict[str, object]:
+    """A run request as the client sends it, its stderr said to be a terminal."""
+    return {
+        "op": "run",
+        "protocol": daemon.PROTOCOL,
+        "fingerprint": code,
+        "argv": argv,
+        "cwd": str(cwd),
+        "env": dict(os.environ),
+        "stdin": None,
+        "tty": [False, True],
+        "umask": 0o022,
+    }
+
+
+def test_output_streams_while_the_run_goes_on(client: Path, tmp_path: Path) -> None:
+    """The first step's line reaches the client while the daemon is still busy with the run;
+    the frames are the run's writes in order, then the exit code."""
+    path = daemon.running(client)[0]
+    code = daemon.fingerprint()
+    argv = ["generate", str(SENTRY), "-o", str(tmp_path / "out"), "--yes"]
+    frames: list[dict[str, object]] = []
+    busy_after_first_line = None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        daemon.send_frame(sock, _run_request(argv, tmp_path, code))
+        while True:
+            frame = daemon.recv_frame(sock)
+            frames.append(frame)
+            if busy_after_first_line is None:
+                busy_after_first_line = daemon.call(path, {"op": "status"}, timeout=10)["busy"]
+            if "stream" not in frame:
+                break
+    assert busy_after_first_line is True
+    assert frames[0] == {"stream": "stderr", "data": "  ... planning"}
+    assert frames[-1].get("code") in (0, 1)
+    assert all(set(f) == {"stream", "data"} for f in frames[:-1])
+    err = "".join(str(f["data"]) for f in frames[:-1] if f["stream"] == "stderr")
+    assert err.index("planning") < err.index("generating the chart") < err.index("validating")
+    assert any(f["stream"] == "stdout" for f in frames[:-1])
+
+
 def test_status_and_stop(client: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """status -o json, start when running, stop -o json, then status exits 3."""
     assert main(["daemon", "status", "-o", "json"]) == 0
@@ -443,5 +486,44 @@ def test_idle_daemon_exits_and_a_new_one_stops_older_code(
     finally:
         older.close()
         other_tree.close()
+        _kill_all(runtime / "autopilot")
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_a_client_that_goes_away_mid_run_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the client (its socket closes) ends the run as Ctrl-C ends one in process:
+    the daemon exits before writing the chart, and the next client starts a fresh one."""
+    runtime = _short_dir("apd")
+    _environment(monkeypatch, runtime, tmp_path)
+    try:
+        assert main(["daemon", "start", "-o", "json"]) == 0
+        pid = json.loads(capsys.readouterr().out)["pid"]
+        path = daemon.running(CliSettings().daemon_dir)[0]
+        code = path.name.removeprefix("daemon-").removesuffix(".sock")
+        out = tmp_path / "out"
+        argv = ["generate", str(SENTRY), "-o", str(out), "--yes"]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(path))
+            daemon.send_frame(sock, _run_request(argv, tmp_path, code))
+            first = daemon.recv_frame(sock)  # planning has begun
+        assert first == {"stream": "stderr", "data": "  ... planning"}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+            time.sleep(0.05)
+        else:
+            pytest.fail("the daemon went on with a run its client had left")
+        assert not path.exists()
+        assert not out.exists(), "the 57-service run got as far as writing the chart"
+        log = daemon_places()[2].read_text()
+        assert "the client went away mid-run" in log
+    finally:
         _kill_all(runtime / "autopilot")
         shutil.rmtree(runtime, ignore_errors=True)
