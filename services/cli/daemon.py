@@ -488,23 +488,19 @@ class _Watch:
         self._path = path
         self._running = True
         self._lock = threading.Lock()
-        threading.Thread(target=self._wait, name="client-watch", daemon=True).start()
+        self._wake_read, self._wake_write = os.pipe()
+        self._thread = threading.Thread(target=self._wait, name="client-watch", daemon=True)
+        self._thread.start()
 
     def _wait(self) -> None:
         import select
 
-        while True:
-            with self._lock:
-                if not self._running:
-                    return
-            try:
-                readable, _, _ = select.select([self._conn], [], [], 0.2)
-            except (OSError, ValueError):
-                return  # the run ended and closed the connection
-            if readable:
-                break
+        try:
+            readable, _, _ = select.select([self._conn.fileno(), self._wake_read], [], [])
+        except (OSError, ValueError):
+            return
         with self._lock:
-            if not self._running:
+            if not self._running or self._conn.fileno() not in readable:
                 return
             _log("the client went away mid-run; exiting (the next client starts a new daemon)")
             with contextlib.suppress(OSError):
@@ -515,6 +511,10 @@ class _Watch:
         """The run ended: stop watching (before the connection closes)."""
         with self._lock:
             self._running = False
+        os.write(self._wake_write, b"x")
+        self._thread.join()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
 
 def _same_user(conn: socket.socket) -> None:
