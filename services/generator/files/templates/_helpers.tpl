@@ -100,12 +100,12 @@ Call with (dict "ctx" $ "format" <string> ["file" true]).
 {{- end -}}
 
 {{/*
-NetworkPolicy ports: the numbers in .only (protocol from the matching container port), or
-every container port when .only is empty. Never an empty list, which would admit every port.
-Call with (dict "ports" <containerPorts> "only" <list of numbers or nil>).
+NetworkPolicy ports, as list items: the numbers in .only (protocol from the matching container
+port), or every container port when .only is empty. Never an empty list, which would admit every
+port. Call with (dict "ports" <containerPorts> "only" <list of numbers or nil>).
 */}}
 {{- define "@@CHART@@.networkPolicyPorts" -}}
-{{- $rules := list -}}
+{{- $sep := "" -}}
 {{- if .only -}}
 {{- range $n := .only -}}
 {{- $protocol := "TCP" -}}
@@ -114,23 +114,28 @@ Call with (dict "ports" <containerPorts> "only" <list of numbers or nil>).
 {{- $protocol = .protocol | default "TCP" -}}
 {{- end -}}
 {{- end -}}
-{{- $rules = append $rules (dict "port" (int $n) "protocol" $protocol) -}}
+{{ $sep }}- port: {{ int $n }}
+  protocol: {{ $protocol | quote }}
+{{- $sep = "\n" -}}
 {{- end -}}
 {{- else -}}
 {{- range .ports -}}
-{{- $rules = append $rules (dict "port" (int .containerPort) "protocol" (.protocol | default "TCP")) -}}
+{{ $sep }}- port: {{ int .containerPort }}
+  protocol: {{ .protocol | default "TCP" | quote }}
+{{- $sep = "\n" -}}
 {{- end -}}
 {{- end -}}
-{{- toYaml $rules -}}
 {{- end -}}
 
-{{/* Selector labels. Call with (dict "ctx" $ "component" "<name>"). */}}
+{{/*
+Selector labels, sorted by key; written out, not with toYaml (a YAML round trip per call).
+Call with (dict "ctx" $ "component" "<name>"); component may be "".
+*/}}
 {{- define "@@CHART@@.selectorLabels" -}}
-{{- $labels := dict "app.kubernetes.io/name" (include "@@CHART@@.name" .ctx) "app.kubernetes.io/instance" .ctx.Release.Name -}}
-{{- if .component -}}
-{{- $_ := set $labels "app.kubernetes.io/component" .component -}}
-{{- end -}}
-{{- toYaml $labels -}}
+{{- with .component }}app.kubernetes.io/component: {{ . | quote }}
+{{ end -}}
+app.kubernetes.io/instance: {{ .ctx.Release.Name | quote }}
+app.kubernetes.io/name: {{ include "@@CHART@@.name" .ctx | quote }}
 {{- end -}}
 
 {{/*

@@ -31,7 +31,10 @@ metadata:
   labels:
     {{- include "@@CHART@@.labels" (dict "ctx" $ctx "component" .component "podLabels" $values.podLabels) | nindent 4 }}
   annotations:
-    {{- $podAnnotations := dict "checksum/config" (include (print $ctx.Template.BasePath "/" .component "/configmap.yaml") $ctx | sha256sum) }}
+    {{- /* What the component's ConfigMaps are rendered from (file contents name Services by the
+    release's fullname): a change to any of it rolls the pods. */}}
+    {{- $config := list $values.envConfig $values.configFiles (include "@@CHART@@.fullname" $ctx) }}
+    {{- $podAnnotations := dict "checksum/config" (toJson $config | sha256sum) }}
     {{- toYaml (merge $podAnnotations $values.podAnnotations ($ctx.Values.commonAnnotations | default dict)) | nindent 4 }}
 spec:
   serviceAccountName: {{ include "@@CHART@@.serviceAccountName" (dict "ctx" $ctx "component" .component "serviceAccount" $values.serviceAccount) | quote }}
