@@ -42,10 +42,20 @@ The values key of a component: its name in camelCase ("my-db" becomes "myDb"). C
 Name of a component's objects. Call with (dict "ctx" $ "component" "<name>").
 At most 52 characters: a StatefulSet's controller-revision-hash label appends 11, and
 the headless Service appends "-headless", and both must stay within 63.
+Every object of a component and every reference to it asks for this name, so each is built once
+per render and kept in the root context, which lives for one render, under this template's name.
 */}}
 {{- define "autopilot.componentFullname" -}}
+{{- $names := get .ctx "autopilot.componentFullname" -}}
+{{- if not $names -}}
+{{- $names = dict -}}
+{{- $_ := set .ctx "autopilot.componentFullname" $names -}}
+{{- end -}}
+{{- if not (hasKey $names .component) -}}
 {{- $fullname := include "autopilot.fullname" .ctx | trunc (int (sub 51 (len .component))) | trimSuffix "-" -}}
-{{- printf "%s-%s" $fullname .component -}}
+{{- $_ := set $names .component (printf "%s-%s" $fullname .component) -}}
+{{- end -}}
+{{- get $names .component -}}
 {{- end -}}
 
 {{/*
@@ -139,13 +149,52 @@ app.kubernetes.io/name: {{ include "autopilot.name" .ctx | quote }}
 {{- end -}}
 
 {{/*
+toYaml of a value, converted once per render for each distinct value and then reused: a
+conversion is a JSON encoding and a YAML round trip, and the components of a chart mostly share
+their security contexts, resources and strategies. toYaml prints what toJson encodes, so the
+JSON is the key; the results are kept in the root context, which lives for one render, under
+this template's name. Call with (dict "ctx" $ "value" <any>).
+*/}}
+{{- define "autopilot.toYaml" -}}
+{{- $converted := get .ctx "autopilot.toYaml" -}}
+{{- if not $converted -}}
+{{- $converted = dict -}}
+{{- $_ := set .ctx "autopilot.toYaml" $converted -}}
+{{- end -}}
+{{- $key := toJson .value -}}
+{{- if not (hasKey $converted $key) -}}
+{{- $_ := set $converted $key (toYaml .value) -}}
+{{- end -}}
+{{- get $converted $key -}}
+{{- end -}}
+
+{{/*
 Standard labels, then commonLabels, then podLabels (on a pod template; earlier sources win, as
 with merge, which also lets a later source fill an empty value). Every object calls this, so it
 avoids merge and toYaml (reflection and a YAML round trip): sorted lines, values quoted, and
 keys too but the standard ones.
+Every object of a component asks for the same labels, so each is built once per render (by
+labelLines) and kept in the root context, which lives for one render, under this template's name.
 Call with (dict "ctx" $ "component" "<name>" ["podLabels" <map>]); component may be "".
 */}}
 {{- define "autopilot.labels" -}}
+{{- $built := get .ctx "autopilot.labels" -}}
+{{- if not $built -}}
+{{- $built = dict -}}
+{{- $_ := set .ctx "autopilot.labels" $built -}}
+{{- end -}}
+{{- $key := printf "%s/" (.component | default "") -}}
+{{- with .podLabels -}}
+{{- $key = print $key (toJson .) -}}
+{{- end -}}
+{{- if not (hasKey $built $key) -}}
+{{- $_ := set $built $key (include "autopilot.labelLines" .) -}}
+{{- end -}}
+{{- get $built $key -}}
+{{- end -}}
+
+{{/* The lines of labels, built anew. Call like labels. */}}
+{{- define "autopilot.labelLines" -}}
 {{- $name := include "autopilot.name" .ctx -}}
 {{- $labels := dict "app.kubernetes.io/name" $name "app.kubernetes.io/instance" .ctx.Release.Name "helm.sh/chart" (include "autopilot.chart" .ctx) "app.kubernetes.io/managed-by" .ctx.Release.Service "app.kubernetes.io/part-of" $name -}}
 {{- if .component -}}

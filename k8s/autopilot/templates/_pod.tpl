@@ -34,8 +34,12 @@ metadata:
     {{- /* What the component's ConfigMaps are rendered from (file contents name Services by the
     release's fullname): a change to any of it rolls the pods. */}}
     {{- $config := list $values.envConfig $values.configFiles (include "autopilot.fullname" $ctx) }}
-    {{- $podAnnotations := dict "checksum/config" (toJson $config | sha256sum) }}
-    {{- toYaml (merge $podAnnotations $values.podAnnotations ($ctx.Values.commonAnnotations | default dict)) | nindent 4 }}
+    {{- $checksum := toJson $config | sha256sum }}
+    {{- if or $values.podAnnotations $ctx.Values.commonAnnotations }}
+    {{- toYaml (merge (dict "checksum/config" $checksum) $values.podAnnotations ($ctx.Values.commonAnnotations | default dict)) | nindent 4 }}
+    {{- else }}
+    checksum/config: {{ $checksum | quote }}
+    {{- end }}
 spec:
   serviceAccountName: {{ include "autopilot.serviceAccountName" (dict "ctx" $ctx "component" .component "serviceAccount" $values.serviceAccount) | quote }}
   automountServiceAccountToken: {{ $values.automountServiceAccountToken | toJson }}
@@ -49,26 +53,26 @@ spec:
   {{- end }}
   {{- with $values.nodeSelector }}
   nodeSelector:
-    {{- toYaml . | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" .) | nindent 4 }}
   {{- end }}
   {{- with $values.tolerations }}
   tolerations:
-    {{- toYaml . | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" .) | nindent 4 }}
   {{- end }}
   {{- with $values.affinity }}
   affinity:
-    {{- toYaml . | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" .) | nindent 4 }}
   {{- end }}
   {{- with $values.topologySpreadConstraints }}
   topologySpreadConstraints:
-    {{- toYaml . | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" .) | nindent 4 }}
   {{- end }}
   terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds | int }}
   {{- if .batch }}
   restartPolicy: {{ $values.job.restartPolicy | quote }}
   {{- end }}
   securityContext:
-    {{- toYaml $values.podSecurityContext | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $values.podSecurityContext) | nindent 4 }}
   {{- if or $waitServices $waitJobs }}
   initContainers:
     {{- include "autopilot.waitInitContainers" (dict "ctx" $ctx "values" $values "services" $waitServices "jobs" $waitJobs) | trim | nindent 4 }}
@@ -115,7 +119,7 @@ Call with (dict "ctx" $ "component" "<name>" "values" <its values> "fullname" <c
   workingDir: {{ . | quote }}
   {{- end }}
   securityContext:
-    {{- toYaml $values.containerSecurityContext | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $values.containerSecurityContext) | nindent 4 }}
   {{- if or $values.env $values.secretEnv $values.refEnv $values.extraEnv }}
   env:
     {{- include "autopilot.env" (dict "ctx" $ctx "values" $values) | trim | nindent 4 }}
@@ -140,7 +144,7 @@ Call with (dict "ctx" $ "component" "<name>" "values" <its values> "fullname" <c
   {{- end }}
   {{- with $values.resources }}
   resources:
-    {{- toYaml . | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" .) | nindent 4 }}
   {{- end }}
   volumeMounts:
     {{- range $i, $path := $values.writablePaths }}
@@ -257,9 +261,9 @@ Call with (dict "ctx" $ "values" <component values> "services" (list "<host>:<po
     - {{ . | quote }}
     {{- end }}
   securityContext:
-    {{- toYaml $ctx.Values.utility.containerSecurityContext | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.utility.containerSecurityContext) | nindent 4 }}
   resources:
-    {{- toYaml $ctx.Values.utility.resources | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.utility.resources) | nindent 4 }}
 {{- end }}
 {{- with .jobs }}
 {{- /* The only container that gets an API token: it may read just these Jobs (role.yaml). */}}
@@ -278,9 +282,9 @@ Call with (dict "ctx" $ "values" <component values> "services" (list "<host>:<po
     - {{ printf "job/%s" . | quote }}
     {{- end }}
   securityContext:
-    {{- toYaml $ctx.Values.utility.containerSecurityContext | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.utility.containerSecurityContext) | nindent 4 }}
   resources:
-    {{- toYaml $ctx.Values.utility.kubectl.resources | nindent 4 }}
+    {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.utility.kubectl.resources) | nindent 4 }}
   volumeMounts:
     - name: wait-jobs-token
       mountPath: /var/run/secrets/kubernetes.io/serviceaccount

@@ -29,7 +29,7 @@ spec:
       automountServiceAccountToken: false
       {{- include "autopilot.imagePullSecrets" $ctx | nindent 6 }}
       securityContext:
-        {{- toYaml $ctx.Values.tests.podSecurityContext | nindent 8 }}
+        {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.tests.podSecurityContext) | nindent 8 }}
       containers:
         - name: test-connection
           image: {{ include "autopilot.image" (dict "image" $ctx.Values.utility.image "global" $ctx.Values.global) | quote }}
@@ -55,9 +55,9 @@ spec:
             {{- end }}
             {{- end }}
           securityContext:
-            {{- toYaml $ctx.Values.utility.containerSecurityContext | nindent 12 }}
+            {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.utility.containerSecurityContext) | nindent 12 }}
           resources:
-            {{- toYaml $ctx.Values.utility.resources | nindent 12 }}
+            {{- include "autopilot.toYaml" (dict "ctx" $ctx "value" $ctx.Values.utility.resources) | nindent 12 }}
 {{- end }}
 {{- end -}}
 

@@ -28,7 +28,7 @@ spec:
   {{- end }}
   revisionHistoryLimit: 10
   strategy:
-    {{- toYaml $values.strategy | nindent 4 }}
+    {{- include "@@CHART@@.toYaml" (dict "ctx" $ctx "value" $values.strategy) | nindent 4 }}
   selector:
     matchLabels:
       {{- include "@@CHART@@.selectorLabels" . | nindent 6 }}
@@ -62,7 +62,7 @@ spec:
   serviceName: {{ printf "%s-headless" $fullname | quote }}
   podManagementPolicy: OrderedReady
   updateStrategy:
-    {{- toYaml $values.updateStrategy | nindent 4 }}
+    {{- include "@@CHART@@.toYaml" (dict "ctx" $ctx "value" $values.updateStrategy) | nindent 4 }}
   selector:
     matchLabels:
       {{- include "@@CHART@@.selectorLabels" . | nindent 6 }}
@@ -114,7 +114,7 @@ metadata:
 spec:
   revisionHistoryLimit: 10
   updateStrategy:
-    {{- toYaml $values.updateStrategy | nindent 4 }}
+    {{- include "@@CHART@@.toYaml" (dict "ctx" $ctx "value" $values.updateStrategy) | nindent 4 }}
   selector:
     matchLabels:
       {{- include "@@CHART@@.selectorLabels" . | nindent 6 }}
