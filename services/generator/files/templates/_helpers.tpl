@@ -65,8 +65,11 @@ Call with (dict "refEnv" <map of name: format>).
 {{- define "@@CHART@@.refSecrets" -}}
 {{- $keys := list -}}
 {{- range $name, $format := .refEnv -}}
+{{- /* Sprig compiles the pattern on every call: only where it can match. */ -}}
+{{- if contains "{secret:" (toString $format) -}}
 {{- range regexFindAll "\\{secret:[a-z0-9]([-a-z0-9]*[a-z0-9])?\\}" (toString $format) -1 -}}
 {{- $keys = append $keys (. | trimPrefix "{secret:" | trimSuffix "}") -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- $keys | uniq | sortAlpha | toJson -}}
@@ -91,21 +94,21 @@ Call with (dict "ctx" $ "format" <string> ["file" true]).
 {{- if $file -}}
 {{- $pattern = "\\{host:[a-z0-9]([-a-z0-9]*[a-z0-9])?\\}" -}}
 {{- end -}}
-{{- $format := toString .format -}}
-{{- $texts := regexSplit $pattern $format -1 -}}
-{{- $refs := regexFindAll $pattern $format -1 -}}
+{{- /* The text before each reference is what precedes its first occurrence in the rest. */ -}}
+{{- $rest := toString .format -}}
 {{- $out := "" -}}
-{{- range $i, $text := $texts -}}
-{{- $out = print $out (ternary $text ($text | replace "$" "$$") $file) -}}
-{{- if lt $i (len $refs) -}}
-{{- $parts := splitList ":" (index $refs $i | trimPrefix "{" | trimSuffix "}") -}}
+{{- range $ref := regexFindAll $pattern $rest -1 -}}
+{{- $split := splitn $ref 2 $rest -}}
+{{- $out = print $out (ternary $split._0 ($split._0 | replace "$" "$$") $file) -}}
+{{- $rest = $split._1 -}}
+{{- $parts := splitList ":" ($ref | trimPrefix "{" | trimSuffix "}") -}}
 {{- if eq (first $parts) "host" -}}
 {{- $out = print $out (include "@@CHART@@.componentFullname" (dict "ctx" $.ctx "component" (last $parts))) -}}
 {{- else -}}
 {{- $out = print $out (printf "$(%s)" (include "@@CHART@@.refSecretVar" (last $parts))) -}}
 {{- end -}}
 {{- end -}}
-{{- end -}}
+{{- $out = print $out (ternary $rest ($rest | replace "$" "$$") $file) -}}
 {{- $out -}}
 {{- end -}}
 
