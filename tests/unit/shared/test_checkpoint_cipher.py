@@ -49,3 +49,11 @@ def test_serializer_uses_the_gcm_cipher_only_with_a_key() -> None:
     assert isinstance(serde, EncryptedSerializer)
     assert isinstance(serde.cipher, CheckpointCipher)
     assert serializer(Settings(aes_key=None)) is None
+
+
+def test_psycopg_runs_its_compiled_implementation() -> None:
+    """Every checkpoint, workflow row and event goes through psycopg: its pure-Python libpq
+    wrapper costs the gateway about a fifth more CPU per chart (bench/system.py)."""
+    import psycopg
+
+    assert psycopg.pq.__impl__ in ("binary", "c"), psycopg.pq.__impl__
