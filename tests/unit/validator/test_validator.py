@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,25 +15,10 @@ from services.validator import checks, engine, kube_schema, security
 from services.validator.engine import STEPS, render_objects, validate_chart
 from shared.errors import InputError, ValidationFailed
 from shared.models.reports import Severity, ValidationReport
+from tests.support.charts import HARDENED, hardened_copy, patch
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
-HARDENED = FIXTURES / "hardened"
 NEWEST = kube_schema.shipped_versions()[-1]
-
-
-def _copy(tmp_path: Path) -> Path:
-    """A scratch copy of the hardened chart to break."""
-    dest = tmp_path / "hardened"
-    shutil.copytree(HARDENED, dest)
-    return dest
-
-
-def _patch(chart: Path, rel: str, old: str, new: str) -> None:
-    """Replace one snippet in a chart file, failing loudly if the snippet is gone."""
-    path = chart / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def _step(report: ValidationReport, name: str) -> Any:
@@ -79,8 +63,8 @@ def test_render_objects_returns_parsed_objects() -> None:
 
 
 def test_render_objects_raises_on_broken_template(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart, "templates/configmap.yaml", "{{ .Values.greeting | quote }}", "{{ .Values.greeting "
     )
     with pytest.raises(ValidationFailed):
@@ -91,8 +75,8 @@ def test_render_objects_raises_on_broken_template(tmp_path: Path) -> None:
 
 
 def test_template_syntax_error_fails_render(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart, "templates/configmap.yaml", "{{ .Values.greeting | quote }}", "{{ .Values.greeting "
     )
     report = validate_chart(chart)
@@ -103,7 +87,7 @@ def test_template_syntax_error_fails_render(tmp_path: Path) -> None:
 
 
 def test_deprecated_api_is_a_lint_warning_and_not_served(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "old-pdb.yaml").write_text(
         "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: old\n"
         "  namespace: {{ .Release.Namespace }}\nspec:\n  minAvailable: 1\n"
@@ -118,8 +102,8 @@ def test_deprecated_api_is_a_lint_warning_and_not_served(tmp_path: Path) -> None
 
 
 def test_typo_field_fails_strict_schema(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "templates/deployment.yaml", "  replicas:", "  replica:")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "templates/deployment.yaml", "  replicas:", "  replica:")
     report = validate_chart(chart)
     assert _failed_steps(report) == {"schema"}
     finding = next(f for f in _step(report, "schema").findings if f.severity is Severity.ERROR)
@@ -129,8 +113,8 @@ def test_typo_field_fails_strict_schema(tmp_path: Path) -> None:
 
 
 def test_wrong_type_fails_schema(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart,
         "templates/deployment.yaml",
         "replicas: {{ .Values.replicaCount }}",
@@ -143,8 +127,8 @@ def test_wrong_type_fails_schema(tmp_path: Path) -> None:
 
 
 def test_selector_mismatch_is_caught(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart,
         "templates/deployment.yaml",
         '      {{- include "hardened.selectorLabels" . | nindent 6 }}',
@@ -158,8 +142,8 @@ def test_selector_mismatch_is_caught(tmp_path: Path) -> None:
 
 
 def test_service_selecting_nothing_is_caught(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart,
         "templates/service.yaml",
         '    {{- include "hardened.selectorLabels" . | nindent 4 }}',
@@ -171,22 +155,22 @@ def test_service_selecting_nothing_is_caught(tmp_path: Path) -> None:
 
 
 def test_missing_target_port_is_caught(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: metrics")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: metrics")
     report = validate_chart(chart)
     assert _failed_steps(report) == {"checks"}
     assert _checks(report, "checks") == {"target-port"}
 
 
 def test_numeric_target_port_matches_container_port(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: 8080")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: 8080")
     assert validate_chart(chart).passed
 
 
 def test_missing_probe_port_is_caught(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart, "templates/deployment.yaml", "              port: http", "              port: admin"
     )
     report = validate_chart(chart)
@@ -196,8 +180,8 @@ def test_missing_probe_port_is_caught(tmp_path: Path) -> None:
 
 
 def test_missing_configmap_reference_is_caught(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart,
         "templates/deployment.yaml",
         '            - configMapRef:\n                name: {{ include "hardened.fullname" . }}',
@@ -210,9 +194,9 @@ def test_missing_configmap_reference_is_caught(tmp_path: Path) -> None:
 
 
 def test_unrendered_secret_without_existing_secret_is_caught(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     # the ci file drops the chart's Secret but points at a name no existingSecret declares
-    _patch(
+    patch(
         chart,
         "templates/deployment.yaml",
         'name: {{ include "hardened.secretName" . }}',
@@ -223,7 +207,7 @@ def test_unrendered_secret_without_existing_secret_is_caught(tmp_path: Path) -> 
 
 
 def test_values_violating_schema_fail_values_schema(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "ci" / "bad-values.yaml").write_text("image:\n  pullPolicy: Sometimes\n")
     report = validate_chart(chart)
     step = _step(report, "values-schema")
@@ -233,8 +217,8 @@ def test_values_violating_schema_fail_values_schema(tmp_path: Path) -> None:
 
 
 def test_defaults_violating_schema_fail_values_schema(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "values.yaml", "greeting: hello", "greeting: 42")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "values.yaml", "greeting: hello", "greeting: 42")
     step = _step(validate_chart(chart), "values-schema")
     assert not step.passed
     # One bad default fails every values set alike: one finding naming them all.
@@ -243,7 +227,7 @@ def test_defaults_violating_schema_fail_values_schema(tmp_path: Path) -> None:
 
 
 def test_missing_values_schema_is_a_warning(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "values.schema.json").unlink()
     step = _step(validate_chart(chart), "values-schema")
     assert step.passed
@@ -253,9 +237,9 @@ def test_missing_values_schema_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_privileged_root_container_fails_checkov(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     # the shared helper: every container of the chart turns root and privileged
-    _patch(
+    patch(
         chart,
         "templates/_helpers.tpl",
         "runAsNonRoot: true\nrunAsUser: 10001\nallowPrivilegeEscalation: false\n"
@@ -275,8 +259,8 @@ def test_privileged_root_container_fails_checkov(tmp_path: Path) -> None:
 
 
 def test_one_privileged_container_fails_checkov_despite_high_rate(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart,
         "templates/deployment.yaml",
         '{{- include "hardened.securityContext" . | nindent 12 }}',
@@ -308,7 +292,7 @@ def test_helm_create_scaffold_matches_reference_pass_rate(tmp_path: Path) -> Non
 
 
 def test_custom_resources_are_noted_not_failed(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "servicemonitor.yaml").write_text(
         "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: web\n"
         "  namespace: {{ .Release.Namespace }}\nspec:\n  endpoints: [{port: http}]\n"
@@ -363,8 +347,8 @@ def test_kube_versions_argument_overrides_chart(tmp_path: Path) -> None:
 
 
 def test_chart_kube_version_upper_bound_is_respected(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "Chart.yaml", 'kubeVersion: ">=1.27.0-0"', 'kubeVersion: ">=1.28.0-0 <1.31.0-0"')
+    chart = hardened_copy(tmp_path)
+    patch(chart, "Chart.yaml", 'kubeVersion: ">=1.27.0-0"', 'kubeVersion: ">=1.28.0-0 <1.31.0-0"')
     assert validate_chart(chart).kubeVersions == ["1.28", "1.30"]
 
 
@@ -574,9 +558,9 @@ def test_external_names_finds_nested_existing_secret_keys() -> None:
 def test_runs_proof_is_the_render_and_checks_alone(tmp_path: Path) -> None:
     """The generator's self-check: the same object and runs findings as the full report's
     checks step, from one render, and a chart that does not render is one error."""
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     assert not [f for f in engine.runs_proof(chart) if f.severity is Severity.ERROR]
-    _patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: metrics")
+    patch(chart, "templates/service.yaml", "targetPort: http", "targetPort: metrics")
     proof = {f.check for f in engine.runs_proof(chart) if f.severity is Severity.ERROR}
     assert proof == _checks(validate_chart(chart), "checks") == {"target-port"}
     (chart / "templates" / "broken.yaml").write_text("{{ .Values.nope.deeper }}\n")

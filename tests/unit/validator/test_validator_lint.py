@@ -8,7 +8,6 @@ validate_chart's lint step is what Helm's lint of every set gives.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import helm_python
@@ -20,9 +19,9 @@ from services.planner.intake import intake
 from services.validator import helm, lint
 from services.validator.engine import DEFAULT_NAMESPACE, FOREIGN_RELEASE, validate_chart
 from shared.models.reports import Severity
+from tests.support.charts import HARDENED, hardened_copy, patch
 
 ROOT = Path(__file__).resolve().parents[3]
-HARDENED = ROOT / "tests" / "fixtures" / "charts" / "hardened"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 REALWORLD = ["example-voting-app", "ghost", "healthchecks", "n8n-self-hosted-ai-starter-kit"]
 
@@ -71,21 +70,6 @@ def assert_same_as_helm(chart_dir: Path, *, python_decides: bool = True) -> list
     return [entry for entries in real_per_set for entry in entries]
 
 
-def _copy(tmp_path: Path) -> Path:
-    """A scratch copy of the hardened chart to break."""
-    dest = tmp_path / "hardened"
-    shutil.copytree(HARDENED, dest)
-    return dest
-
-
-def _patch(chart: Path, rel: str, old: str, new: str) -> None:
-    """Replace one snippet in a chart file, failing loudly if the snippet is gone."""
-    path = chart / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
-
-
 def _messages(entries: list[helm.LintEntry]) -> set[tuple[Severity, str, str]]:
     """The entries as a set."""
     return set(entries)
@@ -122,32 +106,32 @@ def test_generated_realworld_stack_lints_alike(stack: str, tmp_path: Path) -> No
 
 
 def test_version_that_is_not_strict_semver(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "Chart.yaml", "version: 0.1.0", "version: v0.1")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "Chart.yaml", "version: 0.1.0", "version: v0.1")
     assert (Severity.WARNING, "Chart.yaml", "version 'v0.1' is not a valid SemVerV2") in (
         assert_same_as_helm(chart)
     )
 
 
 def test_missing_icon_is_info_and_type_needs_api_v2(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "Chart.yaml", "icon: https://example.com/icon.png\n", "")
-    _patch(chart, "Chart.yaml", "apiVersion: v2", "apiVersion: v1")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "Chart.yaml", "icon: https://example.com/icon.png\n", "")
+    patch(chart, "Chart.yaml", "apiVersion: v2", "apiVersion: v1")
     found = _messages(assert_same_as_helm(chart))
     assert (Severity.INFO, "Chart.yaml", "icon is recommended") in found
     assert any(s is Severity.ERROR and "chart type is not valid" in m for s, _, m in found)
 
 
 def test_missing_chart_name_makes_the_chart_unloadable(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "Chart.yaml", "name: hardened\n", "")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "Chart.yaml", "name: hardened\n", "")
     found = assert_same_as_helm(chart)
     assert (Severity.ERROR, "Chart.yaml", "name is required") in found
 
 
 def test_unknown_chart_yaml_field_goes_to_helm(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(chart, "Chart.yaml", "type: application", "type: application\nowner: me")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "Chart.yaml", "type: application", "type: application\nowner: me")
     found = assert_same_as_helm(chart, python_decides=False)
     assert any("failed to strictly parse" in m for _, _, m in found)
 
@@ -169,7 +153,7 @@ def test_unknown_chart_yaml_field_goes_to_helm(tmp_path: Path) -> None:
 def test_object_names_kubernetes_rejects(
     tmp_path: Path, kind: str, api_version: str, name: str
 ) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "named.yaml").write_text(
         f"apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name!r}\n"
     )
@@ -179,7 +163,7 @@ def test_object_names_kubernetes_rejects(
 
 
 def test_deprecated_api_versions(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "old.yaml").write_text(
         "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: old\n"
         "spec:\n  minAvailable: 1\n  selector:\n    matchLabels: {app: x}\n---\n"
@@ -191,7 +175,7 @@ def test_deprecated_api_versions(tmp_path: Path) -> None:
 
 def test_every_deprecated_api_of_the_table(tmp_path: Path) -> None:
     # One object of each (apiVersion, kind) the table knows, plus ones Helm does not flag.
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     docs = [
         f"apiVersion: {gv}\nkind: {kind}\nmetadata:\n  name: n{i}\n"
         for i, (gv, kind) in enumerate(
@@ -204,14 +188,14 @@ def test_every_deprecated_api_of_the_table(tmp_path: Path) -> None:
 
 
 def test_template_that_is_not_valid_yaml_goes_to_helm(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "broken.yaml").write_text("a: b\n  c: [d\n")
     found = assert_same_as_helm(chart, python_decides=False)
     assert any(s is Severity.ERROR and "unable to parse YAML" in m for s, _, m in found)
 
 
 def test_repeated_key_goes_to_helm(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "twice.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\ndata: {}\ndata: {}\n"
     )
@@ -221,7 +205,7 @@ def test_repeated_key_goes_to_helm(tmp_path: Path) -> None:
 
 
 def test_template_with_another_extension(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "extra.json").write_text('{"kind": "ConfigMap"}\n')
     (chart / "templates" / "upper.YAML").write_text("apiVersion: v1\nkind: ConfigMap\n")
     found = assert_same_as_helm(chart)
@@ -229,7 +213,7 @@ def test_template_with_another_extension(tmp_path: Path) -> None:
 
 
 def test_indented_document_and_missing_selector(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "indented.yaml").write_text(
         "\n  # indented comment\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n"
     )
@@ -243,7 +227,7 @@ def test_indented_document_and_missing_selector(tmp_path: Path) -> None:
 
 
 def test_values_failing_the_schema_go_to_helm(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "ci" / "bad-values.yaml").write_text("replicaCount: many\n")
     found = assert_same_as_helm(chart, python_decides=False)
     assert any(p == "values.yaml" and s is Severity.ERROR for s, p, _ in found)
@@ -251,7 +235,7 @@ def test_values_failing_the_schema_go_to_helm(tmp_path: Path) -> None:
 
 def test_failed_required_value_goes_to_helm(tmp_path: Path) -> None:
     # Lint mode does not stop at `required`: the set Helm renders differs from the install's.
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "needs.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
         '  name: {{ required "set needed" .Values.needed | quote }}\n'
@@ -260,8 +244,8 @@ def test_failed_required_value_goes_to_helm(tmp_path: Path) -> None:
 
 
 def test_declared_dependency_missing_from_charts_dir(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
-    _patch(
+    chart = hardened_copy(tmp_path)
+    patch(
         chart,
         "Chart.yaml",
         "type: application",
@@ -286,7 +270,7 @@ def test_no_values_file_and_no_templates(tmp_path: Path) -> None:
 
 
 def test_list_and_json_manifests_go_to_helm(tmp_path: Path) -> None:
-    chart = _copy(tmp_path)
+    chart = hardened_copy(tmp_path)
     (chart / "templates" / "list.yaml").write_text(
         "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n"
         "  metadata:\n    name: a\n    annotations:\n      helm.sh/resource-policy: keep\n"
@@ -308,7 +292,7 @@ def test_rules_that_fall_over_leave_the_lint_to_helm(
         raise RuntimeError("unforeseen")
 
     monkeypatch.setattr(lint, "_chartfile", broken)
-    chart = _copy(tmp_path)
-    _patch(chart, "Chart.yaml", "version: 0.1.0", "version: v0.1")
+    chart = hardened_copy(tmp_path)
+    patch(chart, "Chart.yaml", "version: 0.1.0", "version: v0.1")
     found = assert_same_as_helm(chart, python_decides=False)
     assert (Severity.WARNING, "Chart.yaml", "version 'v0.1' is not a valid SemVerV2") in found
