@@ -18,7 +18,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "autopilot.labels" . | nindent 4 }}
-  {{- with include "autopilot.annotations" (dict "ctx" $ctx "extra" (include "autopilot.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "autopilot.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -50,7 +50,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "autopilot.labels" . | nindent 4 }}
-  {{- with include "autopilot.annotations" (dict "ctx" $ctx "extra" (include "autopilot.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "autopilot.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -107,7 +107,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "autopilot.labels" . | nindent 4 }}
-  {{- with include "autopilot.annotations" (dict "ctx" $ctx "extra" (include "autopilot.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "autopilot.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -136,7 +136,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "autopilot.labels" . | nindent 4 }}
-  {{- with include "autopilot.annotations" (dict "ctx" $ctx "extra" (include "autopilot.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "autopilot.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -160,7 +160,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "autopilot.labels" . | nindent 4 }}
-  {{- with include "autopilot.annotations" (dict "ctx" $ctx "extra" (include "autopilot.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "autopilot.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}

@@ -229,11 +229,21 @@ Call with (dict "ctx" $ "component" "<name>" ["podLabels" <map>]); component may
 {{- include "@@CHART@@.labels" . -}}
 {{- end -}}
 
-{{/* commonAnnotations merged under object annotations; empty when there are none. Call with (dict "ctx" $ "extra" <map>). */}}
+{{/*
+Object annotations: the checkov.io/skip annotations of acceptedChecks (as checkovSkips writes
+them), then extra, then commonAnnotations (earlier sources win, as with merge); empty when there
+are none, which most objects have (so then nothing is merged or converted).
+Call with (dict "ctx" $ ["extra" <map>] ["acceptedChecks" <map of check: reason>]).
+*/}}
 {{- define "@@CHART@@.annotations" -}}
-{{- $annotations := merge (dict) (.extra | default dict) (.ctx.Values.commonAnnotations | default dict) -}}
-{{- if $annotations -}}
-{{- toYaml $annotations -}}
+{{- $common := .ctx.Values.commonAnnotations -}}
+{{- if or .extra .acceptedChecks $common -}}
+{{- $annotations := dict -}}
+{{- $checks := .acceptedChecks | default dict -}}
+{{- range $i, $check := keys $checks | sortAlpha -}}
+{{- $_ := set $annotations (printf "checkov.io/skip%d" (add1 $i)) (printf "%s=%s" $check (index $checks $check | toString | replace "=" ":")) -}}
+{{- end -}}
+{{- toYaml (merge $annotations (.extra | default dict) ($common | default dict)) -}}
 {{- end -}}
 {{- end -}}
 
@@ -308,6 +318,7 @@ upgrade runs it anew (a Job's pod template is immutable). Call with (dict "ctx" 
 {{/*
 checkov.io/skip annotations for the checks a component does not pass on purpose, with the reason
 of its security exception (checkov reads `<check>=<reason>`, so "=" in a reason becomes ":").
+The workloads pass acceptedChecks to annotations instead (no YAML round trip).
 Call with the component's acceptedChecks map; returns YAML for fromYaml.
 */}}
 {{- define "@@CHART@@.checkovSkips" -}}

@@ -18,7 +18,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "@@CHART@@.labels" . | nindent 4 }}
-  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "extra" (include "@@CHART@@.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -50,7 +50,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "@@CHART@@.labels" . | nindent 4 }}
-  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "extra" (include "@@CHART@@.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -107,7 +107,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "@@CHART@@.labels" . | nindent 4 }}
-  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "extra" (include "@@CHART@@.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -136,7 +136,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "@@CHART@@.labels" . | nindent 4 }}
-  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "extra" (include "@@CHART@@.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
@@ -160,7 +160,7 @@ metadata:
   namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "@@CHART@@.labels" . | nindent 4 }}
-  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "extra" (include "@@CHART@@.checkovSkips" $values.acceptedChecks | fromYaml)) }}
+  {{- with include "@@CHART@@.annotations" (dict "ctx" $ctx "acceptedChecks" $values.acceptedChecks) }}
   annotations:
     {{- . | nindent 4 }}
   {{- end }}
