@@ -32,12 +32,15 @@ COPY --from=builder /opt/venv /opt/venv
 COPY deploy/healthcheck.py /app/healthcheck.py
 # Read-only root filesystem: nothing writes outside /tmp (tmpfs) and /data (a volume).
 # A named volume mounted at /data takes this directory's owner, so the non-root user can write it.
+# GOGC=200: Helm renders (Go, in process) collect half as often, for ~14% faster renders and a
+# few MB more memory (services/cli/environment.py HELM_GOGC; `autopilot up` sets the same).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     AUTOPILOT_DATA_DIR=/data \
     AUTOPILOT_HTTP_PORT=8080 \
+    GOGC=200 \
     BC_SKIP_MAPPING=TRUE
 WORKDIR /app
 VOLUME ["/data"]

@@ -191,7 +191,7 @@ def spawn(log: Path) -> int:
         child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "services.cli", "daemon", "run"],
             cwd=PACKAGE_ROOT,
-            env=child_environment(),
+            env=child_environment(renders=True),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,

@@ -172,7 +172,7 @@ def service_env(
     """The environment one service process runs with: this one, plus where everything is."""
     from services.cli.environment import child_environment
 
-    env = child_environment()
+    env = child_environment(renders=True)
     if gateway_port is not None:
         # The notifier's Slack messages link to the gateway's pages.
         env.setdefault("AUTOPILOT_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")

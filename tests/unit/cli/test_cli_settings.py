@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.cli.environment import child_environment, shell_environment
@@ -98,3 +100,21 @@ def test_environments_for_compose_and_children(clean: pytest.MonkeyPatch) -> Non
     child = child_environment({"EXTRA": "y"}, without=("AUTOPILOT_NATS_URL",))
     assert child["EXTRA"] == "y" and child["SHOP_TAG"] == "1.2"
     assert "AUTOPILOT_NATS_URL" not in child
+
+
+def test_processes_that_render_get_the_helm_gogc_unless_one_is_set(
+    clean: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services.cli.environment import HELM_GOGC
+    from services.cli.local import Child, service_env
+    from shared.infra.embedded import Servers
+
+    clean.delenv("GOGC", raising=False)
+    assert "GOGC" not in child_environment()  # not every child renders (nats-server is Go too)
+    assert child_environment(renders=True)["GOGC"] == HELM_GOGC == "200"
+    servers = Servers(nats_url="nats://127.0.0.1:1", database_url="postgresql://x@127.0.0.1:1/x")
+    env = service_env(servers, "k" * 32, Child("validator", 1), tmp_path)
+    assert env["GOGC"] == HELM_GOGC
+    clean.setenv("GOGC", "50")  # the user's own setting wins
+    assert child_environment(renders=True)["GOGC"] == "50"
+    assert service_env(servers, "k" * 32, Child("validator", 1), tmp_path)["GOGC"] == "50"
