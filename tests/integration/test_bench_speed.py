@@ -7,24 +7,19 @@ and (d) as numbers, each a ratio of two positive times.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.benches import run_bench
+
 pytestmark = [pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 ROW = r"\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)"
 
 
 @pytest.mark.timeout(600)
 def test_a_reduced_bench_run_prints_every_figure_as_a_number() -> None:
-    argv = [sys.executable, "bench/speed.py", "--only", "a,b,d", "--runs", "1", "--warm-runs", "1"]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=500, check=False)
-    out = done.stdout
-    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    out = run_bench("speed.py", "--only", "a,b,d", "--runs", "1", "--warm-runs", "1", timeout=500)
     labels = [
         r"\(a\) warm plan\+generate\+validate \(iterating\) / one render",
         r"    floor: the 5 required renders / one render",

@@ -9,25 +9,20 @@ validator replicas) on embedded servers in fresh data dirs on free ports.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.benches import run_bench
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"(\d+(?:\.\d+)?)"
 
 
 @pytest.mark.timeout(1200)
 def test_a_reduced_bench_run_prints_every_figure_as_a_number() -> None:
     """One latency pair and three charts through the replicas: each figure parses as a number."""
-    argv = [sys.executable, "bench/system.py", "--runs", "1", "--charts", "3", "--concurrency", "2"]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1100, check=False)
-    out = done.stdout
-    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    out = run_bench("system.py", "--runs", "1", "--charts", "3", "--concurrency", "2", timeout=1100)
 
     latency = re.search(
         rf"^\(e\) RATIO {NUMBER} LATENCY_MS {NUMBER} IN_PROCESS_MS {NUMBER} HOPS (\d+)$", out, re.M
