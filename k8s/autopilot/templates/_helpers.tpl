@@ -152,11 +152,11 @@ app.kubernetes.io/name: {{ include "autopilot.name" .ctx | quote }}
 {{- end -}}
 
 {{/*
-toYaml of a value, converted once per render for each distinct value and then reused: a
-conversion is a JSON encoding and a YAML round trip, and the components of a chart mostly share
-their security contexts, resources and strategies. toYaml prints what toJson encodes, so the
-JSON is the key; the results are kept in the root context, which lives for one render, under
-this template's name. Call with (dict "ctx" $ "value" <any>).
+A value as YAML, converted once per render for each distinct value and then reused: the
+components of a chart mostly share their security contexts, resources and strategies. A map is
+written by yamlMap (so not for label maps), anything else by toYaml (a JSON encoding and a YAML round trip). Both print
+what toJson encodes, so the JSON is the key; the results are kept in the root context, which
+lives for one render, under this template's name. Call with (dict "ctx" $ "value" <any>).
 */}}
 {{- define "autopilot.toYaml" -}}
 {{- $converted := get .ctx "autopilot.toYaml" -}}
@@ -166,9 +166,41 @@ this template's name. Call with (dict "ctx" $ "value" <any>).
 {{- end -}}
 {{- $key := toJson .value -}}
 {{- if not (hasKey $converted $key) -}}
+{{- if kindIs "map" .value -}}
+{{- $_ := set $converted $key (include "autopilot.yamlMap" .value) -}}
+{{- else -}}
 {{- $_ := set $converted $key (toYaml .value) -}}
 {{- end -}}
+{{- end -}}
 {{- get $converted $key -}}
+{{- end -}}
+
+{{/*
+A map as YAML lines, without toYaml's YAML round trip (its cost grows with every line): keys
+sorted, as toYaml sorts them; a nested non-empty map as indented lines; every other value as
+JSON, which YAML reads as the same value (deeper maps and lists print in JSON's flow style); an
+empty map as {}. Keys in its first two levels are printed as they are, so it is for Kubernetes
+fields and resource names: label maps (nodeSelector, label selectors) keep toYaml, which quotes
+a key such as "on" that YAML would read as a boolean. Call with the map.
+*/}}
+{{- define "autopilot.yamlMap" -}}
+{{- if not . -}}
+{}
+{{- end -}}
+{{- $first := true -}}
+{{- range $key, $value := . -}}
+{{- if not $first }}
+{{ end -}}
+{{- $first = false -}}
+{{- if and (kindIs "map" $value) $value -}}
+{{ $key }}:
+{{- range $field, $setting := $value }}
+  {{ $field }}: {{ toJson $setting }}
+{{- end -}}
+{{- else -}}
+{{ $key }}: {{ toJson $value }}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

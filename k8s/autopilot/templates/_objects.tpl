@@ -159,7 +159,9 @@ metadata:
   {{- end }}
 spec:
   accessModes:
-    {{- toYaml $volume.accessModes | nindent 4 }}
+    {{- range $volume.accessModes }}
+    - {{ . | quote }}
+    {{- end }}
   resources:
     requests:
       storage: {{ $volume.size | quote }}

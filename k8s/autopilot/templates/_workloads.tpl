@@ -85,7 +85,9 @@ spec:
           {{- include "autopilot.selectorLabels" $ | nindent 10 }}
       spec:
         accessModes:
-          {{- toYaml $volume.accessModes | nindent 10 }}
+          {{- range $volume.accessModes }}
+          - {{ . | quote }}
+          {{- end }}
         resources:
           requests:
             storage: {{ $volume.size | quote }}

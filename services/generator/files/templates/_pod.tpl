@@ -53,7 +53,7 @@ spec:
   {{- end }}
   {{- with $values.nodeSelector }}
   nodeSelector:
-    {{- include "@@CHART@@.toYaml" (dict "ctx" $ctx "value" .) | nindent 4 }}
+    {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- with $values.tolerations }}
   tolerations:
@@ -109,11 +109,15 @@ Call with (dict "ctx" $ "component" "<name>" "values" <its values> "fullname" <c
   imagePullPolicy: {{ $values.image.pullPolicy | quote }}
   {{- with $values.command }}
   command:
-    {{- toYaml . | nindent 4 }}
+    {{- range . }}
+    - {{ . | quote }}
+    {{- end }}
   {{- end }}
   {{- with $values.args }}
   args:
-    {{- toYaml . | nindent 4 }}
+    {{- range . }}
+    - {{ . | quote }}
+    {{- end }}
   {{- end }}
   {{- with $values.workingDir }}
   workingDir: {{ . | quote }}
@@ -139,7 +143,7 @@ Call with (dict "ctx" $ "component" "<name>" "values" <its values> "fullname" <c
   {{- end }}
   {{- if not .batch }}
   {{- with include "@@CHART@@.probes" $values }}
-  {{- . | nindent 2 }}
+  {{- . | trim | nindent 2 }}
   {{- end }}
   {{- end }}
   {{- with $values.resources }}
@@ -221,16 +225,13 @@ The enabled liveness, readiness and startup probes of a container, as YAML (empt
 Call with the component's values.
 */}}
 {{- define "@@CHART@@.probes" -}}
-{{- $probes := dict -}}
-{{- range $probe := list "livenessProbe" "readinessProbe" "startupProbe" -}}
-{{- $settings := get $ $probe -}}
-{{- if $settings.enabled -}}
-{{- $_ := set $probes $probe (omit $settings "enabled") -}}
-{{- end -}}
-{{- end -}}
-{{- with $probes -}}
-{{- toYaml . -}}
-{{- end -}}
+{{- range $probe := list "livenessProbe" "readinessProbe" "startupProbe" }}
+{{- $settings := get $ $probe }}
+{{- if $settings.enabled }}
+{{ $probe }}:
+  {{- include "@@CHART@@.yamlMap" (omit $settings "enabled") | nindent 2 }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/*
