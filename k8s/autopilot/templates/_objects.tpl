@@ -165,7 +165,9 @@ spec:
   resources:
     requests:
       storage: {{ $volume.size | quote }}
-  {{- include "autopilot.storageClass" $volume | nindent 2 }}
+  {{- with include "autopilot.storageClass" $volume | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -43,7 +43,9 @@ metadata:
 spec:
   serviceAccountName: {{ include "autopilot.serviceAccountName" (dict "ctx" $ctx "component" .component "serviceAccount" $values.serviceAccount) | quote }}
   automountServiceAccountToken: {{ $values.automountServiceAccountToken | toJson }}
-  {{- include "autopilot.imagePullSecrets" $ctx | nindent 2 }}
+  {{- with include "autopilot.imagePullSecrets" $ctx | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
   {{- if $values.hostNetwork }}
   hostNetwork: true
   dnsPolicy: ClusterFirstWithHostNet

@@ -91,7 +91,9 @@ spec:
         resources:
           requests:
             storage: {{ $volume.size | quote }}
-        {{- include "autopilot.storageClass" $volume | nindent 8 }}
+        {{- with include "autopilot.storageClass" $volume | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
     {{- end }}
   {{- end }}
 {{- end }}

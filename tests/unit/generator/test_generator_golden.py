@@ -198,6 +198,20 @@ def test_every_chart_renders_every_values_set_to_objects(charts: list[Path]) -> 
                 assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
 
 
+def test_no_rendered_line_is_blanks_only(charts: list[Path]) -> None:
+    """An optional block that is off leaves no line of spaces behind (what a reader of `helm
+    template` would see), with every values set and with pull secrets set."""
+    pull = {"global": {"imagePullSecrets": ["regcred"]}}
+    for chart in charts:
+        sets = [*values_sets(chart), ("pull secrets", with_placeholders(chart, pull))]
+        with helm_python.Chart.load(str(chart)) as loaded:
+            for name, values in sets:
+                files = loaded.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+                for template, text in files.items():
+                    blank = [i + 1 for i, line in enumerate(text.split("\n")) if line.isspace()]
+                    assert not blank, (chart.name, name, template, blank)
+
+
 INCLUDE = re.compile(
     r'\{\{- include "[a-z0-9-]+\.[A-Za-z.]+" (\$|\(dict "ctx" \$[^\n{}]*\)) \}\}\n'
 )

@@ -85,7 +85,9 @@ spec:
   resources:
     requests:
       storage: {{ $volume.size | quote }}
-  {{- include "@@CHART@@.storageClass" $volume | nindent 2 }}
+  {{- with include "@@CHART@@.storageClass" $volume | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}

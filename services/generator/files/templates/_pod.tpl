@@ -43,7 +43,9 @@ metadata:
 spec:
   serviceAccountName: {{ include "@@CHART@@.serviceAccountName" (dict "ctx" $ctx "component" .component "serviceAccount" $values.serviceAccount) | quote }}
   automountServiceAccountToken: {{ $values.automountServiceAccountToken | toJson }}
-  {{- include "@@CHART@@.imagePullSecrets" $ctx | nindent 2 }}
+  {{- with include "@@CHART@@.imagePullSecrets" $ctx | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
   {{- if $values.hostNetwork }}
   hostNetwork: true
   dnsPolicy: ClusterFirstWithHostNet

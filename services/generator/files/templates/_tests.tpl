@@ -27,7 +27,9 @@ spec:
     spec:
       restartPolicy: Never
       automountServiceAccountToken: false
-      {{- include "@@CHART@@.imagePullSecrets" $ctx | nindent 6 }}
+      {{- with include "@@CHART@@.imagePullSecrets" $ctx | trim }}
+      {{- . | nindent 6 }}
+      {{- end }}
       securityContext:
         {{- include "@@CHART@@.toYaml" (dict "ctx" $ctx "value" $ctx.Values.tests.podSecurityContext) | nindent 8 }}
       containers:

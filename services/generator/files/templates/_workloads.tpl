@@ -91,7 +91,9 @@ spec:
         resources:
           requests:
             storage: {{ $volume.size | quote }}
-        {{- include "@@CHART@@.storageClass" $volume | nindent 8 }}
+        {{- with include "@@CHART@@.storageClass" $volume | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
     {{- end }}
   {{- end }}
 {{- end }}
