@@ -145,18 +145,41 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 # --- the client ------------------------------------------------------------------------------
 
 
-def call(path: Path, message: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """Send one request and return the answer. OSError if no daemon listens at `path`,
-    DaemonError if it went away before answering."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+def _connect(path: Path, timeout: float | None) -> socket.socket:
+    """A socket connected to the daemon at `path`; OSError if none listens there."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
         sock.settimeout(CONNECT_TIMEOUT)
         sock.connect(str(path))
         sock.settimeout(timeout)
-        try:
-            send_frame(sock, message)
-            return recv_frame(sock)
-        except (ConnectionError, struct.error) as exc:
-            raise DaemonError(f"the daemon went away: {exc}") from None
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _send(sock: socket.socket, message: Mapping[str, Any]) -> None:
+    """send_frame to a connected daemon; DaemonError if it went away."""
+    try:
+        send_frame(sock, message)
+    except (ConnectionError, struct.error) as exc:
+        raise DaemonError(f"the daemon went away: {exc}") from None
+
+
+def _receive(sock: socket.socket) -> dict[str, Any]:
+    """recv_frame from a connected daemon; DaemonError if it went away."""
+    try:
+        return recv_frame(sock)
+    except (ConnectionError, struct.error) as exc:
+        raise DaemonError(f"the daemon went away: {exc}") from None
+
+
+def call(path: Path, message: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Send one request and return the answer. OSError if no daemon listens at `path`,
+    DaemonError if it went away before answering."""
+    with _connect(path, timeout) as sock:
+        _send(sock, message)
+        return _receive(sock)
 
 
 def status(directory: Path, code: str | None = None) -> dict[str, Any] | None:
@@ -223,32 +246,10 @@ def run_remote(
         "tty": [_isatty(sys.stdout), _isatty(sys.stderr)],
         "umask": _umask(),
     }
-    printed = False
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CONNECT_TIMEOUT)
-            sock.connect(str(socket_path(private_dir(directory), code)))
-            sock.settimeout(None)
-            try:
-                send_frame(sock, request)
-                while True:
-                    answer = recv_frame(sock)
-                    stream = {"stdout": sys.stdout, "stderr": sys.stderr}.get(
-                        str(answer.get("stream"))
-                    )
-                    if stream is None:
-                        break
-                    stream.write(str(answer.get("data", "")))
-                    stream.flush()
-                    printed = True
-            except (ConnectionError, struct.error) as exc:
-                raise DaemonError(f"the daemon went away: {exc}") from None
+        sock = _connect(socket_path(private_dir(directory), code), None)
     except DaemonError as exc:
-        again = " again" if printed else ""
-        print(
-            f"autopilot: the daemon failed ({exc}); running{again} in this process",
-            file=sys.stderr,
-        )
+        print(f"autopilot: the daemon failed ({exc}); running in this process", file=sys.stderr)
         return None
     except OSError:
         try:
@@ -259,6 +260,24 @@ def run_remote(
                 file=sys.stderr,
             )
         return None
+    printed = False
+    with sock:
+        try:
+            _send(sock, request)
+            while (answer := _receive(sock)).get("stream") in ("stdout", "stderr"):
+                # Writing to our own output may fail (a closed pipe): that is not the
+                # daemon's failure, and main() answers it as it would in process.
+                stream = sys.stdout if answer["stream"] == "stdout" else sys.stderr
+                stream.write(str(answer.get("data", "")))
+                stream.flush()
+                printed = True
+        except DaemonError as exc:
+            again = " again" if printed else ""
+            print(
+                f"autopilot: the daemon failed ({exc}); running{again} in this process",
+                file=sys.stderr,
+            )
+            return None
     if "error" in answer or not isinstance(answer.get("code"), int):
         message = answer.get("error", "no exit code in the answer")
         print(
@@ -528,7 +547,9 @@ def _same_user(conn: socket.socket) -> None:
         raise DaemonError(f"uid {uid} is not this daemon's user")
 
 
-def _checked(request: dict[str, Any]) -> tuple[list[str], str, dict[str, str], bytes | None, Any]:
+def _checked(
+    request: dict[str, Any],
+) -> tuple[list[str], str, dict[str, str], bytes | None, tuple[bool, bool]]:
     """The run request's fields, type-checked; DaemonError naming the first bad one."""
     argv, cwd, env = request.get("argv"), request.get("cwd"), request.get("env")
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not argv:
@@ -546,8 +567,10 @@ def _checked(request: dict[str, Any]) -> tuple[list[str], str, dict[str, str], b
         stdin = None if raw is None else base64.b64decode(str(raw), validate=True)
     except ValueError:
         raise DaemonError("stdin must be base64") from None
-    tty = request.get("tty") or [False, False]
-    return argv, cwd, env, stdin, tty
+    tty = request.get("tty", [False, False])
+    if not (isinstance(tty, list) and len(tty) == 2 and all(isinstance(t, bool) for t in tty)):
+        raise DaemonError("tty must be two booleans (stdout, stderr)")
+    return argv, cwd, env, stdin, (tty[0], tty[1])
 
 
 def run_request(
@@ -555,7 +578,7 @@ def run_request(
     cwd: str,
     env: Mapping[str, str],
     stdin: bytes | None,
-    tty: Any,
+    tty: tuple[bool, bool],
     send: Callable[[Mapping[str, Any]], None],
 ) -> dict[str, Any]:
     """Run `autopilot ARGV` as the in-process CLI does, in `cwd` with `env` (restored after),
@@ -563,8 +586,7 @@ def run_request(
     from services.cli.environment import request_environment
     from services.cli.main import main
 
-    out = _Stream("stdout", bool(tty[0]) if isinstance(tty, list) and tty else False, send)
-    err = _Stream("stderr", bool(tty[1]) if isinstance(tty, list) and len(tty) > 1 else False, send)
+    out, err = _Stream("stdout", tty[0], send), _Stream("stderr", tty[1], send)
     stdin_stream = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8")
     here = os.getcwd()
     saved = sys.stdin, sys.stdout, sys.stderr

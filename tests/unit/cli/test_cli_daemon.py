@@ -25,6 +25,7 @@ from services.cli import daemon
 from services.cli.environment import daemon_places
 from services.cli.main import main
 from services.cli.settings import CliSettings
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOP = ROOT / "examples" / "shop.yaml"
@@ -490,6 +491,25 @@ def test_idle_daemon_exits_and_a_new_one_stops_older_code(
         shutil.rmtree(runtime, ignore_errors=True)
 
 
+def _gone(pid: int) -> bool:
+    """Whether process `pid` has exited (reaped here if it is this process's child)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _own_daemon(capsys: pytest.CaptureFixture[str]) -> tuple[int, Path, str]:
+    """Start a daemon in this test's environment: its pid, socket and fingerprint."""
+    assert main(["daemon", "start", "-o", "json"]) == 0
+    pid = json.loads(capsys.readouterr().out)["pid"]
+    path = daemon.running(CliSettings().daemon_dir)[0]
+    return pid, path, path.name.removeprefix("daemon-").removesuffix(".sock")
+
+
 def test_a_client_that_goes_away_mid_run_stops_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -498,10 +518,7 @@ def test_a_client_that_goes_away_mid_run_stops_it(
     runtime = _short_dir("apd")
     _environment(monkeypatch, runtime, tmp_path)
     try:
-        assert main(["daemon", "start", "-o", "json"]) == 0
-        pid = json.loads(capsys.readouterr().out)["pid"]
-        path = daemon.running(CliSettings().daemon_dir)[0]
-        code = path.name.removeprefix("daemon-").removesuffix(".sock")
+        pid, path, code = _own_daemon(capsys)
         out = tmp_path / "out"
         argv = ["generate", str(SENTRY), "-o", str(out), "--yes"]
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -509,21 +526,42 @@ def test_a_client_that_goes_away_mid_run_stops_it(
             daemon.send_frame(sock, _run_request(argv, tmp_path, code))
             first = daemon.recv_frame(sock)  # planning has begun
         assert first == {"stream": "stderr", "data": "  ... planning"}
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-            time.sleep(0.05)
-        else:
-            pytest.fail("the daemon went on with a run its client had left")
+        eventually(lambda: _gone(pid), timeout=20, message="the daemon went on with the run")
         assert not path.exists()
         assert not out.exists(), "the 57-service run got as far as writing the chart"
         log = daemon_places()[2].read_text()
         assert "the client went away mid-run" in log
+    finally:
+        _kill_all(runtime / "autopilot")
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_a_closed_pipe_on_the_client_is_its_own_not_the_daemons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`autopilot generate ... | head -0`: the client stops quietly with 141, as in process; it
+    neither blames the daemon nor runs the whole generation again in process."""
+    import subprocess
+
+    runtime = _short_dir("apd")
+    _environment(monkeypatch, runtime, tmp_path)
+    try:
+        _pid, _path, code = _own_daemon(capsys)
+        env = {**os.environ, "AUTOPILOT_DAEMON": "1"}
+        argv = ["generate", str(SENTRY), "-o", str(tmp_path / "out"), "--yes"]
+        client = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert client.stdout is not None
+        client.stdout.close()  # the reader is gone before the first line
+        _, err = client.communicate(timeout=300)
+        assert daemon.fingerprint() == code, "the tree changed under the test: rerun it"
+        assert client.returncode == 141, err.decode()[-2000:]
+        assert b"running" not in err and b"daemon failed" not in err, err.decode()[-2000:]
     finally:
         _kill_all(runtime / "autopilot")
         shutil.rmtree(runtime, ignore_errors=True)
