@@ -180,25 +180,26 @@ def _check_limits(text: str) -> None:
             raise _LimitExceeded(f"it is nested deeper than {MAX_DEPTH} levels")
 
 
-def _load_fast(text: str) -> Any:
-    """The document through libyaml, limits checked first; _NOT_LOADED when libyaml is missing
-    or rejects the text (the pure-Python loader then decides, and words any error)."""
-    if _FastLoader is None:
-        return _NOT_LOADED
-    try:
-        _check_limits(text)
-        loader = _FastLoader(text)
+def _load(text: str) -> Any:
+    """The document through libyaml when it takes it (the limits checked on its events first),
+    else through the pure-Python loader, which decides and words any error."""
+    if _FastLoader is not None:
         try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except _LimitExceeded:
-        raise
-    except yaml.YAMLError:
-        return _NOT_LOADED
+            _check_limits(text)
+            return _single(_FastLoader(text))
+        except _LimitExceeded:
+            raise
+        except yaml.YAMLError:
+            pass
+    return _single(_ComposeLoader(text))
 
 
-_NOT_LOADED = object()
+def _single(loader: Any) -> Any:
+    """The loader's one document; the loader disposed of."""
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def check_text(text: str) -> None:
@@ -223,11 +224,8 @@ def check_text(text: str) -> None:
 
 def parse_yaml(text: str) -> Any:
     """Parse one YAML document with the hardened loader; every failure is an InputError."""
-    loader = _ComposeLoader(text)
     try:
-        data = _load_fast(text)
-        if data is _NOT_LOADED:
-            data = loader.get_single_data()
+        data = _load(text)
     except (_LimitExceeded, RecursionError) as exc:
         raise InputError(
             f"the YAML document is too complex: {exc or 'it is nested too deeply'}; real specs "
@@ -243,8 +241,6 @@ def parse_yaml(text: str) -> Any:
         ) from exc
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}; fix the syntax", field="<file>") from exc
-    finally:
-        loader.dispose()
     _check_expansion(data)
     return data
 

@@ -69,6 +69,7 @@ CASES = {
         f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
         for p, c in zip("abcdef", "bcdefg", strict=True)
     ),
+    "control character": "a: \x07b\n",
     "empty": "",
     "plain": "just text",
 }
@@ -105,3 +106,8 @@ def test_the_limits_are_met_on_the_fast_path_before_libyaml_composes(
 def test_a_duplicate_key_names_the_key_and_line() -> None:
     with pytest.raises(InputError, match=r"line 3, column 1: found the key 'a' twice"):
         parse_yaml(CASES["duplicate key"])
+
+
+def test_a_character_yaml_refuses_is_a_clear_input_error() -> None:
+    with pytest.raises(InputError, match="not valid YAML.*unacceptable character #x0007"):
+        parse_yaml(CASES["control character"])
