@@ -227,12 +227,13 @@ def _objects(manifests: dict[str, str]) -> int:
     """Kubernetes objects in a render (NOTES.txt and empty documents not counted)."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from shared.libyaml import SafeLoader
+
     return sum(
         1
         for name, text in manifests.items()
         if not name.endswith("NOTES.txt")
-        for doc in yaml.load_all(text, Loader=loader)
+        for doc in yaml.load_all(text, Loader=SafeLoader)
         if doc
     )
 

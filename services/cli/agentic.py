@@ -19,12 +19,10 @@ from pydantic import ValidationError
 from services.cli.environment import shell_environment
 from services.planner.intake import InputKind, Intake, decode, intake, load_yaml
 from shared.errors import InputError
+from shared.libyaml import SafeLoader
 from shared.models.plan import ChartPlan
 from shared.models.reports import ValidationReport
 from shared.models.requirements import ChartRequirements, Standards
-
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when PyYAML has it (the same data, several times faster)."""
 
 if TYPE_CHECKING:  # langchain costs a second at start-up; the offline path never needs it
     from langchain_core.language_models import BaseChatModel
@@ -54,7 +52,7 @@ def prompt_of(data: bytes | str) -> str | None:
     """The prompt if the input is `{"prompt": ...}` or free text, else None."""
     text = decode(data)
     try:
-        doc: Any = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+        doc: Any = yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError:
         if looks_like_a_document(text):
             # A spec or Compose file with a syntax error: say where, not "needs a model".

@@ -22,6 +22,7 @@ from services.generator.naming import values_key
 from services.generator.params import emit_schema, emit_values, to_data
 from services.generator.values import build_tree
 from shared.errors import GenerationError
+from shared.libyaml import HAS_LIBYAML, SafeLoader
 from shared.models.plan import ChartPlan
 
 MANIFEST = ".autopilot/manifest.json"
@@ -77,10 +78,9 @@ def _check_plan(plan: ChartPlan) -> None:
 
 def _load_yaml(text: str) -> Any:
     """The data of a YAML document, parsed by libyaml when PyYAML has it (same constructor)."""
-    loader = getattr(yaml, "CSafeLoader", None)
-    if loader is not None:
+    if HAS_LIBYAML:
         try:
-            return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+            return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
         except yaml.YAMLError:
             pass  # let the pure-Python loader decide (and word the error)
     return yaml.safe_load(text)

@@ -31,6 +31,7 @@ import helm_python
 import yaml
 
 from services.validator.helm import LintEntry, Rendered
+from shared.libyaml import SafeLoader
 from shared.models.reports import Severity
 
 __all__ = ["KUBE_VERSION", "ChartRules", "Unsure", "chart_rules", "lint_render"]
@@ -40,7 +41,6 @@ KUBE_VERSION = (1, 36)
 (k8s.io/client-go v0.36.1 in helm_python 0.2.2); deprecations are judged against it."""
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Unsure(Exception):
@@ -119,8 +119,8 @@ def _chartfile(path: Path) -> list[LintEntry]:
     """rules.Chartfile over a Chart.yaml Helm could load (so name, version and type are valid)."""
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=SafeLoader)
+        data = yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as exc:
         raise Unsure("Chart.yaml does not parse in Python") from exc
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):

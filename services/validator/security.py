@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from services.validator.cache import LRU
+from shared.libyaml import SafeDumper, SafeLoader
 from shared.models.reports import Finding, SecurityScanReport, Severity
 
 MIN_CHECKOV_PASS_RATE = 0.95
@@ -104,7 +105,6 @@ class Outcome:
     """The reason a checkov.io/skip annotation gives (checkov's "No comment provided" if none)."""
 
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _lock = threading.Lock()
 RESULTS_CACHE_SIZE = 4096
 """Rendered objects whose checkov results a process keeps (a few KB each)."""
@@ -144,28 +144,17 @@ def _root_handlers_kept() -> Iterator[None]:
                 root.removeHandler(handler)
 
 
-def _line_loader() -> type[yaml.SafeLoader]:
-    """Checkov's loader (mappings marked with their first and last line) over libyaml.
+class _LineLoader(SafeLoader):  # type: ignore[valid-type,misc]
+    """Checkov's loader over libyaml: every mapping marked with its first and last line
+    (`__startline__`, `__endline__`, 1-based). Checkov parses the render with the pure-Python
+    loader; libyaml gives the same nodes and marks several times faster."""
 
-    Checkov parses the render with the pure-Python loader; libyaml gives the same nodes and
-    marks several times faster.
-    """
-    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class LineLoader(base):  # type: ignore[valid-type,misc]
-        """Marks every mapping with `__startline__` and `__endline__` (1-based), as checkov."""
-
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-            """The mapping with its first and last line added, as checkov's SafeLineLoader."""
-            mapping = super().construct_mapping(node, deep=deep)
-            mapping["__startline__"] = node.start_mark.line + 1
-            mapping["__endline__"] = node.end_mark.line + 1
-            return mapping
-
-    return LineLoader
-
-
-_LineLoader = _line_loader()
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        """The mapping with its first and last line added, as checkov's SafeLineLoader."""
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__startline__"] = node.start_mark.line + 1
+        mapping["__endline__"] = node.end_mark.line + 1
+        return mapping
 
 
 _results: LRU[bytes, _Document] = LRU(RESULTS_CACHE_SIZE)
@@ -229,7 +218,7 @@ def _import_checkov() -> _Checkov:
         from checkov.version import version
 
         parallel_runner.type = ParallelizationType.NONE  # when checkov was imported before us
-        k8_yaml.SafeLineLoader = _LineLoader  # type: ignore[misc,assignment]
+        k8_yaml.SafeLineLoader = _LineLoader  # type: ignore[misc]
         runner: Any = Runner()
         runner_filter = RunnerFilter(framework=["kubernetes"])
         runner.graph_registry.load_checks()
@@ -387,7 +376,9 @@ def file_outcomes(objects: list[dict[str, Any]]) -> list[Outcome]:
     ck = _checkov()
     with tempfile.TemporaryDirectory(prefix="autopilot-checkov-") as tmp:
         path = Path(tmp) / "rendered.yaml"
-        path.write_text(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+        path.write_text(
+            yaml.dump_all(objects, Dumper=SafeDumper, sort_keys=False), encoding="utf-8"
+        )
         # Checkov's registries are module globals: one scan at a time.
         with _lock, _root_handlers_kept():
             result = ck.runner_cls().run(
@@ -484,7 +475,7 @@ def _content_key(ck: _Checkov, obj: Any) -> bytes:
 
 def _document(obj: Any) -> _Document:
     """Dump one object as the scan's file would hold it and parse it as checkov does."""
-    text = yaml.dump_all([obj], Dumper=_Dumper, sort_keys=False)
+    text = yaml.dump_all([obj], Dumper=SafeDumper, sort_keys=False)
     parsed = list(yaml.load_all(text, Loader=_LineLoader))
     ck = _checkov()
     marked = parsed[0] if len(parsed) == 1 else None

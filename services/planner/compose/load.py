@@ -14,6 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from services.planner.compose.common import Notes
 from shared.errors import InputError
+from shared.libyaml import HAS_LIBYAML, SafeLoader
 
 MAX_COMPOSE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
@@ -139,17 +140,14 @@ _ComposeLoader.add_implicit_resolver(
 )
 
 
-_CLoader: type[Any] | None = getattr(yaml, "CSafeLoader", None)
-
-
 def _fast_loader() -> type[Any] | None:
     """`_ComposeLoader`'s constructors and resolvers over libyaml's parser and composer (about
     ten times faster), or None without libyaml. Its limits are checked on the event stream
     first (`_check_limits`), since libyaml composes without asking Python."""
-    if _CLoader is None:
+    if not HAS_LIBYAML:
         return None
 
-    class FastLoader(_NoDuplicateKeys, _CLoader):  # type: ignore[misc,valid-type]
+    class FastLoader(_NoDuplicateKeys, SafeLoader):  # type: ignore[misc,valid-type]
         """libyaml with _ComposeLoader's scalars, tags and duplicate-key check."""
 
     FastLoader.yaml_constructors = _ComposeLoader.yaml_constructors
@@ -163,9 +161,8 @@ _FastLoader = _fast_loader()
 def _check_limits(text: str) -> None:
     """Raise _LimitExceeded where _ComposeLoader would, reading libyaml's events: a node is one
     level deeper than the collection holding it, and every alias counts."""
-    assert _CLoader is not None
     depth = aliases = 0
-    for event in yaml.parse(text, Loader=_CLoader):
+    for event in yaml.parse(text, Loader=SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:

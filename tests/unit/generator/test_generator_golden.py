@@ -34,14 +34,13 @@ from services.generator.engine import generate_chart  # noqa: E402
 from services.planner.engine import plan_chart  # noqa: E402
 from services.planner.intake import intake  # noqa: E402
 from services.validator.helm import with_placeholders  # noqa: E402
+from shared.libyaml import SafeLoader  # noqa: E402
 from shared.models.plan import ChartPlan  # noqa: E402
 from tests.e2e.test_realworld import FILES as REALWORLD  # noqa: E402
 from tests.e2e.test_realworld import import_stack  # noqa: E402
 
 RELEASE = "rel"
 NAMESPACE = "apps"
-SHARED_EXAMPLES = Path("/work/shared/examples/compose")
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +49,6 @@ def sources() -> list[Path]:
     """Every input: the examples (specs and Compose), then the real-world Compose files."""
     found = sorted((ROOT / "examples").glob("*.yaml"))
     found += sorted((ROOT / "examples" / "compose").glob("*.yaml"))
-    if SHARED_EXAMPLES.is_dir():
-        found += sorted(SHARED_EXAMPLES.glob("*.yaml"))
     return found + list(REALWORLD)
 
 
@@ -106,7 +103,9 @@ def _parse(files: dict[str, str], generated: set[str]) -> dict[str, Any]:
             out[template] = [line.rstrip() for line in text.strip("\n").split("\n") if line.strip()]
             continue
         docs = [
-            _mask_random(d, generated) for d in yaml.load_all(text, Loader=_Loader) if d is not None
+            _mask_random(d, generated)
+            for d in yaml.load_all(text, Loader=SafeLoader)
+            if d is not None
         ]
         if docs:
             out[template] = docs

@@ -16,7 +16,7 @@ DOCUMENTS = sorted(
     [
         *ROOT.glob("tests/fixtures/realworld/*/*compose*.y*ml"),
         *ROOT.glob("examples/*.yaml"),
-        *(ROOT.parent / "shared" / "examples" / "compose").glob("*.yaml"),
+        *ROOT.glob("examples/compose/*.yaml"),
     ]
 )
 
