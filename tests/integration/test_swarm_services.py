@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +236,19 @@ async def seed_chart(env: Env, workflow_id: str, tmp: Path) -> ArtifactRef:
         return await store.put_files(workflow_id, "chart.1", files)
 
 
+def _one_node(node: Any) -> Callable[[], StateGraph[SwarmState, SwarmContext, Any, Any]]:
+    """A swarm graph builder: `node` alone, as the step "store"."""
+
+    def build() -> StateGraph[SwarmState, SwarmContext, Any, Any]:
+        graph = StateGraph(SwarmState, context_schema=SwarmContext)
+        graph.add_node("store", node)
+        graph.add_edge(START, "store")
+        graph.add_edge("store", END)
+        return graph
+
+    return build
+
+
 def wf() -> str:
     """A fresh workflow id."""
     return f"wf-{uuid.uuid4().hex[:10]}"
@@ -427,13 +440,6 @@ def test_heartbeats_keep_a_long_request_from_being_redelivered(env: Env) -> None
         ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
         return {"artifacts": [ref.model_dump(mode="json")]}
 
-    def slow_graph() -> StateGraph[SwarmState, SwarmContext, Any, Any]:
-        graph = StateGraph(SwarmState, context_schema=SwarmContext)
-        graph.add_node("store", slow)
-        graph.add_edge(START, "store")
-        graph.add_edge("store", END)
-        return graph
-
     replicas: list[SwarmService] = []
 
     def total(outcome: str) -> float:
@@ -446,7 +452,7 @@ def test_heartbeats_keep_a_long_request_from_being_redelivered(env: Env) -> None
     async def run() -> ConsumerInfo:
         """One long request through two replicas; the planner consumer's info once acked."""
         # Two replicas: without heartbeats the idle one would get the redelivery.
-        replicas.extend(SwarmService(settings, slow_graph) for _ in range(2))
+        replicas.extend(SwarmService(settings, _one_node(slow)) for _ in range(2))
         request = SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": 1})
         async with tapped(env) as (tap, js), services(*replicas):
             await publish_request(js, env, request)
@@ -720,15 +726,7 @@ def test_a_request_waiting_for_a_worker_is_not_redelivered(env: Env) -> None:
         ref = await runtime.context.artifacts.put_files(request.workflow_id, "plan.1", {"a": b"1"})
         return {"artifacts": [ref.model_dump(mode="json")]}
 
-    def slow_graph() -> StateGraph[SwarmState, SwarmContext, Any, Any]:
-        """One slow node that stores the result."""
-        graph = StateGraph(SwarmState, context_schema=SwarmContext)
-        graph.add_node("store", slow)
-        graph.add_edge(START, "store")
-        graph.add_edge("store", END)
-        return graph
-
-    replica = SwarmService(settings, slow_graph)
+    replica = SwarmService(settings, _one_node(slow))
     requests = [
         SwarmRequest(workflow_id=wf(), swarm=Swarm.PLANNING, input={"x": i}) for i in range(4)
     ]
