@@ -34,6 +34,8 @@ from shared.models.requirements import ChartRequirements
 from shared.models.workflow import ErrorCode, ErrorContext
 
 if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
     from services.gateway.supervisor import Supervisor
 
 Deliver = Callable[[Phase, SwarmResult | SwarmFailure], Awaitable[Any]]
@@ -203,3 +205,24 @@ class MemoryWorld:
             keys=self.keys,
             webhooks=self.webhooks,
         )
+
+
+def keyed_client(
+    tmp_path: Path, world: MemoryWorld, api_keys: dict[str, Any], **extra: Any
+) -> TestClient:
+    """A test client of a gateway outside local mode that knows `api_keys` (and `extra`
+    settings); its NATS and Postgres URLs lead nowhere, the world stands in for them."""
+    from fastapi.testclient import TestClient
+
+    from services.gateway.main import create_app
+
+    settings = GatewaySettings(
+        data_dir=tmp_path,
+        local_mode=False,
+        nats_url="nats://127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        LANGGRAPH_AES_KEY="k" * 16,
+        api_keys=api_keys,
+        **extra,
+    )
+    return TestClient(create_app(settings, resources=world))

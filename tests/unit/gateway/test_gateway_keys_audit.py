@@ -18,7 +18,7 @@ from services.cli.settings import CliSettings
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from services.gateway.sealed import Sealer
-from tests.fakes.gateway_world import MemoryWorld
+from tests.fakes.gateway_world import MemoryWorld, keyed_client
 from tests.gateway_client import at_gate, ended
 from tests.unit.gateway.test_gateway_trust import GATES, KEYS, SPEC, auth, wait
 
@@ -31,16 +31,7 @@ KEYS_MORE = {
 
 def client_of(tmp_path: Path, world: MemoryWorld, **extra: Any) -> TestClient:
     """A gateway outside local mode with the keys of KEYS_MORE."""
-    settings = GatewaySettings(
-        data_dir=tmp_path,
-        local_mode=False,
-        nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x",
-        LANGGRAPH_AES_KEY="k" * 16,
-        api_keys=KEYS_MORE,
-        **extra,
-    )
-    return TestClient(create_app(settings, resources=world))
+    return keyed_client(tmp_path, world, KEYS_MORE, **extra)
 
 
 @pytest.fixture

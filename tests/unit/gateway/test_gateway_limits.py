@@ -22,7 +22,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from shared.errors import ArtifactError, InputError
 from shared.events import Phase, Swarm, SwarmResult
-from tests.fakes.gateway_world import MemoryWorld
+from tests.fakes.gateway_world import MemoryWorld, keyed_client
 from tests.gateway_client import approve, at_gate, ended, lend, wait_for
 
 SPEC: dict[str, Any] = {
@@ -56,15 +56,7 @@ def client(tmp_path: Path, world: MemoryWorld) -> Iterator[TestClient]:
 
 
 def keyed(tmp_path: Path, world: MemoryWorld) -> TestClient:
-    settings = GatewaySettings(
-        data_dir=tmp_path,
-        local_mode=False,
-        nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x",
-        LANGGRAPH_AES_KEY="k" * 16,
-        api_keys=KEYS,
-    )
-    return TestClient(create_app(settings, resources=world))
+    return keyed_client(tmp_path, world, KEYS)
 
 
 def loc(response: httpx.Response) -> list[Any]:

@@ -15,7 +15,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app
 from services.planner.intake import intake
 from shared.errors import InputError
-from tests.fakes.gateway_world import MemoryWorld
+from tests.fakes.gateway_world import MemoryWorld, keyed_client
 from tests.gateway_client import at_gate, ended, wait_for
 
 # Recognisable values planted in the server's own environment; none may come back to a submitter.
@@ -213,16 +213,7 @@ def auth(key: str) -> dict[str, str]:
 
 
 def keyed(tmp_path: Path, world: MemoryWorld, **extra: Any) -> TestClient:
-    settings = GatewaySettings(
-        data_dir=tmp_path,
-        local_mode=False,
-        nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x",
-        LANGGRAPH_AES_KEY="k" * 16,
-        api_keys=KEYS,
-        **extra,
-    )
-    return TestClient(create_app(settings, resources=world))
+    return keyed_client(tmp_path, world, KEYS, **extra)
 
 
 def test_a_submitter_cannot_skip_a_gate(tmp_path: Path, world: MemoryWorld) -> None:

@@ -41,7 +41,7 @@ from shared.webhooks import (
     slack_text,
     verify,
 )
-from tests.fakes.gateway_world import MemoryWorld
+from tests.fakes.gateway_world import MemoryWorld, keyed_client
 from tests.gateway_client import at_gate, ended, lend, submit, wait_for
 from tests.unit.gateway.test_gateway_trust import KEYS, SPEC, auth
 
@@ -434,15 +434,7 @@ def test_fan_out_reaches_only_the_workflow_tenants_matching_subscriptions() -> N
 
 
 def keyed(tmp_path: Path, world: MemoryWorld) -> TestClient:
-    settings = GatewaySettings(
-        data_dir=tmp_path,
-        local_mode=False,
-        nats_url="nats://127.0.0.1:1",
-        database_url="postgresql://x@127.0.0.1:1/x",
-        LANGGRAPH_AES_KEY="k" * 16,
-        api_keys=KEYS,
-    )
-    return TestClient(create_app(settings, resources=world))
+    return keyed_client(tmp_path, world, KEYS)
 
 
 def test_approvers_manage_their_tenants_webhooks_and_never_see_a_secret(tmp_path: Path) -> None:
