@@ -7,15 +7,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import helm_python
 import pytest
-import yaml
 
 from services.generator.engine import generate_chart
 from services.planner.compose.importer import import_compose
 from services.planner.engine import plan_chart
 from services.validator import security
-from services.validator.engine import validate_chart
+from services.validator.engine import render_objects, validate_chart
 from shared.models.requirements import ChartRequirements, Component
 
 COMPOSE = """
@@ -106,18 +104,6 @@ def test_hardening_an_unknown_image_is_a_risk_with_the_values_key_that_undoes_it
     ]
 
 
-def _objects(chart: Path) -> list[dict[str, Any]]:
-    with helm_python.Chart.load(str(chart)) as loaded:
-        rendered = loaded.render(None, name="rel", namespace="apps")
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if not path.endswith("NOTES.txt")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
 @pytest.fixture(scope="module")
 def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     plan = plan_chart(import_compose(COMPOSE, name="shop", environ={}).requirements)
@@ -125,7 +111,7 @@ def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_rendered_chart_keeps_them_and_declares_the_findings(chart: Path) -> None:
-    objs = _objects(chart)
+    objs = render_objects(chart, namespace="apps", release="rel")
     app = next(
         o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "rel-shop-app"
     )

@@ -17,6 +17,7 @@ import yaml
 from services.generator.engine import generate_chart
 from services.planner.compose.importer import ImportResult, import_compose
 from services.planner.engine import plan_chart
+from services.validator.engine import render_objects
 from shared.models.plan import ChartPlan, ComponentPlan, ServicePlan
 from shared.models.requirements import (
     ChartRequirements,
@@ -357,18 +358,6 @@ def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_chart(_plan(), tmp_path_factory.mktemp("lifecycle")).chart_dir
 
 
-def objects(chart_dir: Path, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    with helm_python.Chart.load(str(chart_dir)) as loaded:
-        rendered = loaded.render(values, name=RELEASE, namespace=NAMESPACE)
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if not path.endswith("NOTES.txt")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
 def find(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     for obj in objs:
         if obj["kind"] == kind and obj["metadata"]["name"] == name:
@@ -377,7 +366,7 @@ def find(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def test_one_shot_is_a_job_the_dependents_wait_for(chart: Path) -> None:
-    objs = objects(chart)
+    objs = render_objects(chart, namespace=NAMESPACE, release=RELEASE)
     assert not [o for o in objs if o["kind"] == "Deployment" and "migrate" in o["metadata"]["name"]]
     job = find(objs, "Job", "rel-app-migrate-1")
     assert "ttlSecondsAfterFinished" not in job["spec"]
@@ -401,7 +390,9 @@ def test_one_shot_is_a_job_the_dependents_wait_for(chart: Path) -> None:
     assert {m["name"] for m in jobs["volumeMounts"]} == {"wait-jobs-token", "wait-jobs-tmp"}
     for container in (*pod["containers"], services):
         assert "wait-jobs-token" not in {m["name"] for m in container.get("volumeMounts", [])}
-    off = objects(chart, {"api": {"waitFor": {"enabled": False}}})
+    off = render_objects(
+        chart, namespace=NAMESPACE, release=RELEASE, values={"api": {"waitFor": {"enabled": False}}}
+    )
     assert (
         "initContainers" not in find(off, "Deployment", "rel-app-api")["spec"]["template"]["spec"]
     )
@@ -409,7 +400,7 @@ def test_one_shot_is_a_job_the_dependents_wait_for(chart: Path) -> None:
 
 
 def test_role_reads_only_the_awaited_jobs_and_binds_the_dependents_account(chart: Path) -> None:
-    objs = objects(chart)
+    objs = render_objects(chart, namespace=NAMESPACE, release=RELEASE)
     role = find(objs, "Role", "rel-app-api-wait")
     assert role["rules"] == [
         {
@@ -450,11 +441,11 @@ def test_job_name_follows_the_release_revision(chart: Path) -> None:
 
 
 def test_profile_component_is_off_by_default_and_whole_when_enabled(chart: Path) -> None:
-    off = objects(chart)
+    off = render_objects(chart, namespace=NAMESPACE, release=RELEASE)
     assert not [o for o in off if o["metadata"]["name"].startswith("rel-app-adminer")]
     values = yaml.safe_load((chart / "ci" / "all-profiles-values.yaml").read_text())
     assert values == {"adminer": {"enabled": True}}
-    on = objects(chart, values)
+    on = render_objects(chart, namespace=NAMESPACE, release=RELEASE, values=values)
     kinds = {o["kind"] for o in on if o["metadata"]["name"].startswith("rel-app-adminer")}
     assert kinds == {
         "Deployment",
@@ -472,14 +463,16 @@ def test_profile_component_is_off_by_default_and_whole_when_enabled(chart: Path)
 
 
 def test_disabled_wait_target_is_not_waited_for(chart: Path) -> None:
-    objs = objects(chart, {"migrate": {"enabled": False}})
+    objs = render_objects(
+        chart, namespace=NAMESPACE, release=RELEASE, values={"migrate": {"enabled": False}}
+    )
     pod = find(objs, "Deployment", "rel-app-worker")["spec"]["template"]["spec"]
     assert "initContainers" not in pod and not [o for o in objs if o["kind"] == "Role"]
     assert "wait-jobs-token" not in {v["name"] for v in pod["volumes"]}
 
 
 def test_one_claim_mounted_by_both(chart: Path) -> None:
-    objs = objects(chart)
+    objs = render_objects(chart, namespace=NAMESPACE, release=RELEASE)
     claims = [o for o in objs if o["kind"] == "PersistentVolumeClaim"]
     assert [c["metadata"]["name"] for c in claims] == ["rel-app-uploads"]
     assert claims[0]["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -487,7 +480,12 @@ def test_one_claim_mounted_by_both(chart: Path) -> None:
         pod = find(objs, "Deployment", name)["spec"]["template"]["spec"]
         mounted = next(v for v in pod["volumes"] if v["name"] == volume)
         assert mounted["persistentVolumeClaim"]["claimName"] == "rel-app-uploads"
-    alone = objects(chart, {"api": {"enabled": False}, "worker": {"enabled": False}})
+    alone = render_objects(
+        chart,
+        namespace=NAMESPACE,
+        release=RELEASE,
+        values={"api": {"enabled": False}, "worker": {"enabled": False}},
+    )
     assert not [o for o in alone if o["kind"] == "PersistentVolumeClaim"]
 
 

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import helm_python
 import pytest
 import yaml
 
@@ -15,6 +14,7 @@ from services.planner.compose.credentials import secret_flag
 from services.planner.compose.importer import import_compose
 from services.planner.compose.secrets import is_secret_name
 from services.planner.engine import plan_chart
+from services.validator.engine import render_objects
 from shared.models.requirements import SecretRef
 
 COMPOSE = """
@@ -111,24 +111,17 @@ def test_credentials_in_env_and_arguments_move_to_the_secret() -> None:
     assert db.args == ["mongod", "--auth", "--bind_ip_all"]  # a switch, no value taken
 
 
-def _objects(chart: Path, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    with helm_python.Chart.load(str(chart)) as loaded:
-        rendered = loaded.render(values, name="rel", namespace="apps")
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if not path.endswith("NOTES.txt")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
 def test_no_literal_credential_reaches_values_or_plain_objects(tmp_path: Path) -> None:
     chart = generate_chart(plan_chart(_import().requirements), tmp_path).chart_dir
     values = (chart / "values.yaml").read_text()
     for literal in ("myredissecret", "mysalt", "hunter2", "abcdef0123456789"):
         assert literal not in values
-    objs = _objects(chart, {"secrets": {"values": {"secret-key-base": "given-at-install"}}})
+    objs = render_objects(
+        chart,
+        namespace="apps",
+        release="rel",
+        values={"secrets": {"values": {"secret-key-base": "given-at-install"}}},
+    )
     plain = yaml.safe_dump([o for o in objs if o["kind"] != "Secret"])
     for literal in ("myredissecret", "mysalt", "hunter2", "abcdef0123456789"):
         assert literal not in plain
